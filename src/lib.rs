@@ -1,0 +1,1 @@
+//! AgentLocator: the library behind the `agentlocator` binary.
