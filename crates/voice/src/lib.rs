@@ -13,13 +13,13 @@
 
 // pub mod gibberish;
 pub mod mulaw;
-// pub mod resample;
+pub mod resample;
 // pub mod sentences;
 // pub mod turn;
 // pub mod vad;
-// pub mod wav;
+pub mod wav;
 
-
+pub use wav::{WavError, WavFormat, WavInfo};
 
 /// The only sample rate Twilio Media Streams use, in Hz.
 pub const TWILIO_SAMPLE_RATE: u32 = 8_000;
