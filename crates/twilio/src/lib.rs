@@ -6,3 +6,4 @@
 //! be tested against the published vectors without a network.
 
 pub mod signature;
+pub mod twiml;
