@@ -1,0 +1,74 @@
+//! The four provider traits. Each is object-safe, `Send + Sync`, and meant to
+//! be held as `Arc<dyn …>` in the service state so tests and degraded mode can
+//! swap implementations without the pipeline noticing.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+use crate::error::ProviderError;
+use crate::types::{AudioInput, ChatMessage, TranscribeOptions};
+
+/// Audio → text.
+#[async_trait]
+pub trait SpeechToText: Send + Sync {
+    /// Short stable name for logs and metrics.
+    fn name(&self) -> &'static str;
+    /// False for the degraded stand-in; reported by `/readyz`.
+    fn is_enabled(&self) -> bool;
+    /// Transcribes one utterance or recording. Raw mu-law is wrapped in a WAV
+    /// header by implementations that upload files.
+    async fn transcribe(
+        &self,
+        audio: AudioInput,
+        opts: TranscribeOptions,
+    ) -> Result<String, ProviderError>;
+}
+
+/// Messages → a stream of text deltas.
+#[async_trait]
+pub trait LanguageModel: Send + Sync {
+    /// Short stable name for logs and metrics.
+    fn name(&self) -> &'static str;
+    /// False for the degraded stand-in; reported by `/readyz`.
+    fn is_enabled(&self) -> bool;
+    /// Starts a streamed completion. The outer error covers failures before
+    /// the answer starts (auth, rate limit, no headers in time); the stream
+    /// then yields non-empty deltas and ends after at most one error item.
+    async fn stream_chat(
+        &self,
+        messages: Vec<ChatMessage>,
+    ) -> Result<BoxStream<'static, Result<String, ProviderError>>, ProviderError>;
+}
+
+/// Text → raw mu-law 8 kHz mono (no header), ready for Twilio.
+#[async_trait]
+pub trait TextToSpeech: Send + Sync {
+    /// Short stable name for logs and metrics.
+    fn name(&self) -> &'static str;
+    /// False for the degraded stand-in; reported by `/readyz`.
+    fn is_enabled(&self) -> bool;
+    /// Synthesizes `text` with `voice`, or the configured voice when `None`.
+    async fn synthesize(&self, text: &str, voice: Option<&str>) -> Result<Bytes, ProviderError>;
+    /// Like [`synthesize`](Self::synthesize) but may answer from a small
+    /// in-memory cache: meant for fixed phrases (greetings, fallback lines),
+    /// not for model output. The default does not cache.
+    async fn synthesize_cached(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+    ) -> Result<Bytes, ProviderError> {
+        self.synthesize(text, voice).await
+    }
+}
+
+/// A Twilio `RecordingUrl` → the audio file's bytes.
+#[async_trait]
+pub trait RecordingFetcher: Send + Sync {
+    /// Short stable name for logs and metrics.
+    fn name(&self) -> &'static str;
+    /// False for the degraded stand-in; reported by `/readyz`.
+    fn is_enabled(&self) -> bool;
+    /// Downloads the recording (WAV unless the URL names another extension).
+    async fn fetch(&self, recording_url: &str) -> Result<Bytes, ProviderError>;
+}

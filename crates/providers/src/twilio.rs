@@ -1,0 +1,177 @@
+//! Downloads Twilio call recordings. The URL arrives in an (authenticated,
+//! but still outside) webhook, so it is treated as untrusted: only the
+//! configured Twilio API origin is ever contacted, with our credentials.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use secrecy::ExposeSecret;
+use url::Url;
+
+use crate::config::TwilioRestConfig;
+use crate::error::{ConfigError, ProviderError};
+use crate::http::{check_status, read_capped};
+use crate::traits::RecordingFetcher;
+
+/// Default per-try deadline.
+pub const DEFAULT_TRY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default cap on a recording's size (a few minutes of 8 kHz WAV is ~1 MB/min).
+pub const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
+/// Retries after the first try: the file may not exist yet when the
+/// `<Record action>` request arrives.
+const RETRIES: usize = 2;
+
+/// Fetches recordings from the configured Twilio API origin only.
+#[derive(Debug, Clone)]
+pub struct TwilioRecordingFetcher {
+    http: reqwest::Client,
+    origin: Url,
+    account_sid: String,
+    auth_token: secrecy::SecretString,
+    try_timeout: Duration,
+    max_bytes: u64,
+    first_backoff: Duration,
+}
+
+impl TwilioRecordingFetcher {
+    /// Builds the fetcher; fails if `api_base_url` is not an http(s) URL.
+    pub fn new(cfg: TwilioRestConfig, http: reqwest::Client) -> Result<Self, ConfigError> {
+        let origin = Url::parse(&cfg.api_base_url).map_err(|e| ConfigError::InvalidUrl {
+            name: "TWILIO_API_BASE_URL",
+            reason: e.to_string(),
+        })?;
+        if !matches!(origin.scheme(), "http" | "https") || origin.host_str().is_none() {
+            return Err(ConfigError::InvalidUrl {
+                name: "TWILIO_API_BASE_URL",
+                reason: "must be an http(s) URL with a host".into(),
+            });
+        }
+        Ok(Self {
+            http,
+            origin,
+            account_sid: cfg.account_sid,
+            auth_token: cfg.auth_token,
+            try_timeout: DEFAULT_TRY_TIMEOUT,
+            max_bytes: DEFAULT_MAX_BYTES,
+            first_backoff: Duration::from_millis(500),
+        })
+    }
+
+    /// Overrides the per-try deadline (10 s by default).
+    pub fn with_try_timeout(mut self, timeout: Duration) -> Self {
+        self.try_timeout = timeout;
+        self
+    }
+
+    /// Overrides the size cap (20 MiB by default).
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Overrides the first retry delay (500 ms by default, doubling).
+    pub fn with_first_backoff(mut self, delay: Duration) -> Self {
+        self.first_backoff = delay;
+        self
+    }
+
+    /// The URL that would be fetched for `recording_url`, or why not.
+    ///
+    /// Scheme, host and port must equal the configured origin's; user info
+    /// is refused too, since it would replace our credentials.
+    pub fn resolve(&self, recording_url: &str) -> Result<Url, ProviderError> {
+        let mut url = Url::parse(recording_url)
+            .map_err(|_| ProviderError::Refused("recording URL does not parse".into()))?;
+        let same_origin = url.scheme() == self.origin.scheme()
+            && url.host_str() == self.origin.host_str()
+            && url.port_or_known_default() == self.origin.port_or_known_default();
+        if !same_origin || !url.username().is_empty() || url.password().is_some() {
+            return Err(ProviderError::Refused(
+                "recording URL is not on the Twilio API origin".into(),
+            ));
+        }
+        url.set_fragment(None);
+        let has_extension = url
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .is_some_and(|last| last.contains('.'));
+        if !has_extension {
+            let path = format!("{}.wav", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+        }
+        Ok(url)
+    }
+
+    async fn try_once(&self, url: &Url) -> Result<Bytes, ProviderError> {
+        let call = async {
+            let resp = self
+                .http
+                .get(url.clone())
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+                .send()
+                .await?;
+            let resp = check_status(resp).await?;
+            read_capped(resp, self.max_bytes).await
+        };
+        tokio::time::timeout(self.try_timeout, call)
+            .await
+            .map_err(|_| ProviderError::Timeout)?
+    }
+}
+
+#[async_trait]
+impl RecordingFetcher for TwilioRecordingFetcher {
+    fn name(&self) -> &'static str {
+        "twilio-recordings"
+    }
+
+    fn is_enabled(&self) -> bool {
+        true
+    }
+
+    async fn fetch(&self, recording_url: &str) -> Result<Bytes, ProviderError> {
+        let url = match self.resolve(recording_url) {
+            Ok(u) => u,
+            Err(e) => {
+                // Logged here because it is a security signal the caller
+                // would otherwise fold into a generic failure.
+                tracing::warn!(
+                    recording_url = %truncate_for_log(recording_url),
+                    allowed_origin = %self.origin.origin().ascii_serialization(),
+                    "refused to fetch a recording outside the Twilio API origin"
+                );
+                return Err(e);
+            }
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.first_backoff)
+            .with_max_times(RETRIES)
+            .with_jitter();
+        (|| self.try_once(&url))
+            .retry(backoff)
+            .when(|e| {
+                matches!(
+                    e,
+                    ProviderError::NotFound | ProviderError::Server { .. } | ProviderError::Timeout
+                )
+            })
+            .notify(|e, delay| {
+                tracing::debug!(
+                    error_kind = e.kind(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    "recording not ready; retrying"
+                );
+            })
+            .await
+    }
+}
+
+/// Keeps a hostile URL from flooding the log line.
+fn truncate_for_log(s: &str) -> &str {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
