@@ -5,5 +5,6 @@
 //! the call simulator feed bytes in and take bytes out, so every format can
 //! be tested against the published vectors without a network.
 
+pub mod media;
 pub mod signature;
 pub mod twiml;
