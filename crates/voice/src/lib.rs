@@ -16,9 +16,10 @@ pub mod mulaw;
 pub mod resample;
 // pub mod sentences;
 // pub mod turn;
-// pub mod vad;
+pub mod vad;
 pub mod wav;
 
+pub use vad::{Vad, VadConfig};
 pub use wav::{WavError, WavFormat, WavInfo};
 
 /// The only sample rate Twilio Media Streams use, in Hz.

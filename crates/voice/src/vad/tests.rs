@@ -1,0 +1,228 @@
+use super::*;
+use crate::TWILIO_FRAME_SAMPLES as FRAME;
+
+/// Deterministic white noise (xorshift), uniform in ±amplitude.
+struct Noise(u64);
+
+impl Noise {
+    fn sample(&mut self, amplitude: f64) -> i16 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let unit = (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+        (unit * amplitude) as i16
+    }
+
+    fn frames(&mut self, count: usize, amplitude: f64) -> Vec<i16> {
+        (0..count * FRAME).map(|_| self.sample(amplitude)).collect()
+    }
+}
+
+/// A vowel-like signal: 200 Hz fundamental plus harmonics up to 1 kHz.
+fn voiced(count: usize, amplitude: f64) -> Vec<i16> {
+    (0..count * FRAME)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let mut v = 0.0;
+            for (k, weight) in [(1.0, 1.0), (2.0, 0.6), (3.0, 0.4), (4.0, 0.3), (5.0, 0.2)] {
+                v += weight * (2.0 * std::f64::consts::PI * 200.0 * k * t).sin();
+            }
+            (amplitude * v / 2.5) as i16
+        })
+        .collect()
+}
+
+/// Low-passed (brown-ish) noise: rumble with a low crossing rate.
+fn rumble(noise: &mut Noise, count: usize, amplitude: f64) -> Vec<i16> {
+    let mut state = 0.0;
+    (0..count * FRAME)
+        .map(|_| {
+            state = 0.85 * state + 0.15 * f64::from(noise.sample(amplitude));
+            (state * 3.0) as i16
+        })
+        .collect()
+}
+
+fn mix(a: &[i16], b: &[i16]) -> Vec<i16> {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| x.saturating_add(y))
+        .collect()
+}
+
+fn decisions(vad: &mut Vad, audio: &[i16]) -> Vec<bool> {
+    audio.chunks(FRAME).map(|f| vad.push(f)).collect()
+}
+
+#[test]
+fn digital_silence_is_never_speech() {
+    let mut vad = Vad::default();
+    assert!(
+        decisions(&mut vad, &vec![0; 200 * FRAME])
+            .iter()
+            .all(|v| !v)
+    );
+}
+
+#[test]
+fn low_line_noise_is_never_speech() {
+    let mut vad = Vad::default();
+    let audio = Noise(7).frames(500, 150.0);
+    assert!(decisions(&mut vad, &audio).iter().all(|v| !v));
+    assert!(
+        vad.noise_floor_dbfs() < -50.0,
+        "floor {}",
+        vad.noise_floor_dbfs()
+    );
+}
+
+#[test]
+fn a_voiced_signal_is_detected_within_a_frame_and_released_after_the_hangover() {
+    let mut vad = Vad::default();
+    let mut noise = Noise(1);
+    let mut audio = noise.frames(50, 100.0);
+    audio.extend(mix(&voiced(50, 4000.0), &noise.frames(50, 100.0)));
+    audio.extend(noise.frames(50, 100.0));
+    let d = decisions(&mut vad, &audio);
+    assert!(d[..50].iter().all(|v| !v));
+    assert!(d[50..100].iter().all(|&v| v), "{:?}", &d[50..100]);
+    // 80 ms hangover = 4 frames, then silence.
+    assert!(d[100..104].iter().all(|&v| v));
+    assert!(d[104..].iter().all(|v| !v));
+}
+
+#[test]
+fn a_quiet_talker_over_moderate_noise_is_still_detected() {
+    let mut vad = Vad::default();
+    let mut noise = Noise(3);
+    let mut audio = noise.frames(100, 300.0);
+    // About 12 dB above the noise (-45 dBFS noise, -33 dBFS voice).
+    audio.extend(mix(&voiced(50, 2000.0), &noise.frames(50, 300.0)));
+    let d = decisions(&mut vad, &audio);
+    assert!(d[..100].iter().all(|v| !v));
+    let hits = d[100..].iter().filter(|&&v| v).count();
+    assert!(hits >= 48, "only {hits} of 50 speech frames detected");
+}
+
+#[test]
+fn broadband_noise_bursts_do_not_start_speech() {
+    let mut vad = Vad::default();
+    let mut noise = Noise(11);
+    let mut audio = Vec::new();
+    for _ in 0..10 {
+        audio.extend(vec![0i16; 25 * FRAME]);
+        // 60 ms of loud hiss or a click train.
+        audio.extend(noise.frames(3, 12_000.0));
+    }
+    let voiced_frames = decisions(&mut vad, &audio).iter().filter(|&&v| v).count();
+    assert_eq!(voiced_frames, 0);
+}
+
+#[test]
+fn fricatives_inside_speech_keep_it_voiced() {
+    let mut vad = Vad::default();
+    let mut noise = Noise(5);
+    let mut audio = vec![0i16; 20 * FRAME];
+    audio.extend(voiced(10, 4000.0));
+    // A 100 ms "ס": hiss with a high crossing rate, at speech level.
+    audio.extend(noise.frames(5, 4000.0));
+    audio.extend(voiced(10, 4000.0));
+    let d = decisions(&mut vad, &audio);
+    assert!(d[20..45].iter().all(|&v| v), "{:?}", &d[20..45]);
+}
+
+#[test]
+fn the_noise_floor_adapts_to_a_step_up_in_rumble_within_the_floor_window() {
+    let mut vad = Vad::default();
+    let mut noise = Noise(9);
+    let quiet = noise.frames(50, 50.0);
+    decisions(&mut vad, &quiet);
+    // Low-frequency rumble passes the onset test, so it counts as speech
+    // until the floor has caught up.
+    let loud = rumble(&mut noise, 200, 2000.0);
+    let d = decisions(&mut vad, &loud);
+    assert!(
+        d[..5].iter().any(|&v| v),
+        "the step itself should look like speech"
+    );
+    // The window is 2 s; allow one block (1/6 of it) for the rotation.
+    assert!(
+        d[120..].iter().all(|v| !v),
+        "still voiced after 2.4 s: floor {}",
+        vad.noise_floor_dbfs()
+    );
+    // Speech well above the new floor is detected again.
+    let talk = mix(&voiced(25, 12_000.0), &rumble(&mut noise, 25, 2000.0));
+    let d = decisions(&mut vad, &talk);
+    assert!(d.iter().filter(|&&v| v).count() >= 23);
+}
+
+#[test]
+fn a_dc_offset_is_not_speech() {
+    let mut vad = Vad::default();
+    assert!(
+        decisions(&mut vad, &vec![3000; 100 * FRAME])
+            .iter()
+            .all(|v| !v)
+    );
+}
+
+#[test]
+fn any_frame_length_is_accepted_and_gives_consistent_decisions() {
+    let audio = [
+        vec![0i16; 40 * FRAME],
+        voiced(40, 4000.0),
+        vec![0; 40 * FRAME],
+    ]
+    .concat();
+    let mut vad = Vad::default();
+    assert!(!vad.push(&[]));
+    let mut tiny = Vec::new();
+    for chunk in audio.chunks(80) {
+        tiny.push(vad.push(chunk));
+    }
+    let mut vad = Vad::default();
+    let big: Vec<bool> = audio.chunks(800).map(|c| vad.push(c)).collect();
+    assert!(tiny[80..160].iter().all(|&v| v) && tiny[..80].iter().all(|v| !v));
+    assert!(big[8..16].iter().all(|&v| v) && big[..8].iter().all(|v| !v));
+    // One-sample frames carry no usable power (the mean is the sample) but
+    // must still be harmless.
+    let mut vad = Vad::default();
+    for &s in &audio {
+        vad.push(&[s]);
+    }
+    assert!(!vad.push(&audio[..2]));
+}
+
+#[test]
+fn reset_forgets_the_noise_floor_and_the_hangover() {
+    let mut vad = Vad::default();
+    decisions(&mut vad, &voiced(10, 4000.0));
+    assert!(vad.is_voiced());
+    vad.reset();
+    assert!(!vad.is_voiced());
+    assert!((vad.noise_floor_dbfs() + 55.0).abs() < 0.1);
+}
+
+#[test]
+fn extreme_configs_and_samples_do_not_panic() {
+    let config = VadConfig {
+        sample_rate: 0,
+        threshold_db: f32::NAN,
+        min_energy_dbfs: 100.0,
+        max_onset_zcr: -1.0,
+        hangover_ms: u32::MAX,
+        floor_window_ms: 0,
+        initial_floor_dbfs: f32::NEG_INFINITY,
+    };
+    let mut vad = Vad::new(config);
+    vad.push(&[i16::MIN; 4000]);
+    vad.push(&[i16::MAX, i16::MIN, i16::MAX]);
+    let _ = vad.last_energy_dbfs();
+}
+
+#[test]
+fn the_detector_can_move_to_another_thread() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Vad>();
+}
