@@ -15,10 +15,11 @@
 pub mod mulaw;
 pub mod resample;
 // pub mod sentences;
-// pub mod turn;
+pub mod turn;
 pub mod vad;
 pub mod wav;
 
+pub use turn::{TurnConfig, TurnDetector, TurnEvent};
 pub use vad::{Vad, VadConfig};
 pub use wav::{WavError, WavFormat, WavInfo};
 

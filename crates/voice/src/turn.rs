@@ -1,0 +1,300 @@
+//! End-of-turn detection (endpointing): turns a stream of frames, each with
+//! its VAD decision, into caller utterances for STT, plus the early signals
+//! the call needs (speech started, barge-in).
+//!
+//! Time is counted in samples of the pushed audio (mu-law: one byte per
+//! sample), never read from a clock, so behaviour is identical in tests,
+//! under load and in the call simulator. The VAD decision itself comes from
+//! [`crate::vad`]; what to do with an utterance (STT, filtering) is the
+//! caller's business.
+//!
+//! Event order per utterance: `SpeechStarted`, optionally one `BargeIn`,
+//! then exactly one of `UtteranceEnded` or `Discarded`. `push` returns at
+//! most one event; when two fall due on the same frame the later one is
+//! reported on the next push (see [`TurnDetector::push`]).
+
+use std::collections::VecDeque;
+
+/// Endpointing thresholds, in milliseconds of audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnConfig {
+    /// Sample rate of the pushed audio (Twilio: 8000).
+    pub sample_rate: u32,
+    /// Silence after speech that ends the utterance.
+    pub end_silence_ms: u32,
+    /// Voiced time below which an utterance is a blip (cough, click) and is
+    /// discarded instead of transcribed.
+    pub min_speech_ms: u32,
+    /// Longest utterance (from onset, pre-roll excluded) before it is cut
+    /// and delivered anyway, bounding memory and STT upload size.
+    pub max_utterance_ms: u32,
+    /// Continuous voice that counts as the caller interrupting the agent.
+    pub barge_in_ms: u32,
+    /// Audio kept from before the onset, so the first phoneme (often a
+    /// quiet fricative the VAD misses) reaches STT. The same amount of
+    /// trailing silence is kept after the last voiced frame.
+    pub pre_roll_ms: u32,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: crate::TWILIO_SAMPLE_RATE,
+            end_silence_ms: 600,
+            min_speech_ms: 250,
+            max_utterance_ms: 30_000,
+            barge_in_ms: 250,
+            pre_roll_ms: 200,
+        }
+    }
+}
+
+/// What a [`TurnDetector::push`] noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnEvent {
+    /// The first voiced frame after silence: an utterance may be starting.
+    SpeechStarted,
+    /// Voice has lasted `barge_in_ms` without a break: if the agent is
+    /// talking, the caller wants to interrupt. Sent at most once per utterance.
+    BargeIn,
+    /// A complete utterance, ready for STT.
+    UtteranceEnded {
+        /// 8 kHz mu-law: pre-roll, the speech, and up to `pre_roll_ms` of
+        /// the trailing silence.
+        audio: Vec<u8>,
+        /// From onset to the end of the last voiced frame (pauses included,
+        /// pre-roll and trailing silence excluded).
+        speech_ms: u32,
+        /// Time of voiced frames only.
+        voiced_ms: u32,
+    },
+    /// The utterance had less than `min_speech_ms` of voice and was dropped.
+    Discarded,
+}
+
+/// The endpointing state machine for one call's inbound audio.
+///
+/// Holds at most `pre_roll + max_utterance` samples of audio.
+#[derive(Debug, Clone)]
+pub struct TurnDetector {
+    config: TurnConfig,
+    end_silence: u64,
+    min_speech: u64,
+    max_utterance: u64,
+    barge_in: u64,
+    pre_roll: usize,
+    tail: u64,
+    /// The last `pre_roll` samples heard while idle.
+    ring: VecDeque<u8>,
+    speaking: bool,
+    /// The utterance so far, pre-roll first.
+    audio: Vec<u8>,
+    pre_roll_len: usize,
+    /// Samples since onset, silence included.
+    span: u64,
+    /// `span` at the end of the last voiced frame.
+    speech_end: u64,
+    voiced: u64,
+    voiced_run: u64,
+    silence_run: u64,
+    barge_in_sent: bool,
+    /// The max length was reached on a frame that already reported
+    /// something; the end is reported on the next push.
+    end_pending: bool,
+}
+
+impl Default for TurnDetector {
+    fn default() -> Self {
+        Self::new(TurnConfig::default())
+    }
+}
+
+/// Initial capacity of an utterance buffer: 5 s covers most answers on a
+/// phone call without regrowing.
+const TYPICAL_UTTERANCE_MS: u32 = 5_000;
+
+impl TurnDetector {
+    /// Creates a detector. A zero sample rate or max length is raised to
+    /// the smallest workable value instead of failing.
+    pub fn new(config: TurnConfig) -> Self {
+        let rate = u64::from(config.sample_rate.max(1));
+        let samples = |ms: u32| u64::from(ms) * rate / 1000;
+        let pre_roll = usize::try_from(samples(config.pre_roll_ms)).unwrap_or(usize::MAX);
+        Self {
+            end_silence: samples(config.end_silence_ms).max(1),
+            min_speech: samples(config.min_speech_ms),
+            max_utterance: samples(config.max_utterance_ms).max(1),
+            barge_in: samples(config.barge_in_ms),
+            pre_roll,
+            tail: samples(config.pre_roll_ms),
+            ring: VecDeque::with_capacity(pre_roll.min(1 << 20)),
+            speaking: false,
+            audio: Vec::new(),
+            pre_roll_len: 0,
+            span: 0,
+            speech_end: 0,
+            voiced: 0,
+            voiced_run: 0,
+            silence_run: 0,
+            barge_in_sent: false,
+            end_pending: false,
+            config,
+        }
+    }
+
+    /// The configuration this detector was built with.
+    pub fn config(&self) -> &TurnConfig {
+        &self.config
+    }
+
+    /// Whether an utterance is open (between `SpeechStarted` and its end).
+    pub fn is_speaking(&self) -> bool {
+        self.speaking
+    }
+
+    /// Samples of audio held right now (pre-roll ring or open utterance).
+    pub fn buffered_samples(&self) -> usize {
+        if self.speaking {
+            self.audio.len()
+        } else {
+            self.ring.len()
+        }
+    }
+
+    /// Feeds one frame of mu-law audio with its VAD decision.
+    ///
+    /// Returns at most one event. Empty frames are ignored. If one frame
+    /// both starts an utterance and fills `max_utterance_ms` (only possible
+    /// with frames longer than the limit), `SpeechStarted` is returned now
+    /// and `UtteranceEnded` on the next push, whose own audio then goes to
+    /// the pre-roll of whatever comes after.
+    pub fn push(&mut self, mulaw: &[u8], voiced: bool) -> Option<TurnEvent> {
+        if mulaw.is_empty() {
+            return None;
+        }
+        if self.end_pending {
+            let event = self.finish_utterance();
+            self.feed_ring(mulaw);
+            return Some(event);
+        }
+        if !self.speaking {
+            if !voiced {
+                self.feed_ring(mulaw);
+                return None;
+            }
+            self.start_utterance();
+            if let Some(rest) = self.append(mulaw, true) {
+                self.end_pending = true;
+                // The ring was emptied into the utterance; keep what did
+                // not fit as pre-roll for the next one.
+                self.feed_ring(rest);
+            }
+            return Some(TurnEvent::SpeechStarted);
+        }
+
+        let overflow = self.append(mulaw, voiced);
+        if let Some(rest) = overflow {
+            let event = self.finish_utterance();
+            self.feed_ring(rest);
+            return Some(event);
+        }
+        if voiced {
+            if !self.barge_in_sent && self.voiced_run >= self.barge_in {
+                self.barge_in_sent = true;
+                return Some(TurnEvent::BargeIn);
+            }
+        } else if self.silence_run >= self.end_silence {
+            return Some(self.finish_utterance());
+        }
+        None
+    }
+
+    /// Ends the stream: an open utterance is delivered (or discarded) now.
+    pub fn finish(&mut self) -> Option<TurnEvent> {
+        if self.speaking {
+            Some(self.finish_utterance())
+        } else {
+            None
+        }
+    }
+
+    /// Drops any open utterance and the pre-roll without reporting them,
+    /// e.g. when the call hands over to the recording fallback.
+    pub fn reset(&mut self) {
+        self.ring.clear();
+        self.audio = Vec::new();
+        self.speaking = false;
+        self.end_pending = false;
+    }
+
+    fn feed_ring(&mut self, mulaw: &[u8]) {
+        if self.pre_roll == 0 {
+            return;
+        }
+        let keep = &mulaw[mulaw.len().saturating_sub(self.pre_roll)..];
+        let overflow = (self.ring.len() + keep.len()).saturating_sub(self.pre_roll);
+        self.ring.drain(..overflow);
+        self.ring.extend(keep);
+    }
+
+    fn start_utterance(&mut self) {
+        let typical = u64::from(TYPICAL_UTTERANCE_MS) * u64::from(self.config.sample_rate) / 1000;
+        let capacity = typical.min(self.max_utterance) as usize + self.ring.len();
+        self.audio = Vec::with_capacity(capacity);
+        self.audio.extend(self.ring.drain(..));
+        self.pre_roll_len = self.audio.len();
+        self.speaking = true;
+        self.span = 0;
+        self.speech_end = 0;
+        self.voiced = 0;
+        self.voiced_run = 0;
+        self.silence_run = 0;
+        self.barge_in_sent = false;
+    }
+
+    /// Appends as much of the frame as `max_utterance` allows. Returns the
+    /// part that did not fit (possibly empty) once the limit is reached.
+    fn append<'f>(&mut self, mulaw: &'f [u8], voiced: bool) -> Option<&'f [u8]> {
+        let room = self.max_utterance.saturating_sub(self.span);
+        let take = (mulaw.len() as u64).min(room) as usize;
+        let (used, rest) = mulaw.split_at(take);
+        self.audio.extend_from_slice(used);
+        let n = take as u64;
+        self.span += n;
+        if voiced {
+            self.voiced += n;
+            self.voiced_run += n;
+            self.silence_run = 0;
+            self.speech_end = self.span;
+        } else {
+            self.silence_run += n;
+            self.voiced_run = 0;
+        }
+        (self.span >= self.max_utterance).then_some(rest)
+    }
+
+    fn finish_utterance(&mut self) -> TurnEvent {
+        self.speaking = false;
+        self.end_pending = false;
+        let audio = std::mem::take(&mut self.audio);
+        if self.voiced < self.min_speech || self.voiced == 0 {
+            return TurnEvent::Discarded;
+        }
+        let keep = self.pre_roll_len as u64 + (self.speech_end + self.tail).min(self.span);
+        let mut audio = audio;
+        audio.truncate(keep as usize);
+        TurnEvent::UtteranceEnded {
+            audio,
+            speech_ms: self.to_ms(self.speech_end),
+            voiced_ms: self.to_ms(self.voiced),
+        }
+    }
+
+    fn to_ms(&self, samples: u64) -> u32 {
+        let ms = samples * 1000 / u64::from(self.config.sample_rate.max(1));
+        u32::try_from(ms).unwrap_or(u32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests;

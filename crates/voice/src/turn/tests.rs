@@ -1,0 +1,280 @@
+use super::*;
+use proptest::prelude::*;
+
+const FRAME: usize = crate::TWILIO_FRAME_SAMPLES;
+
+/// Pushes `count` 20 ms frames filled with `byte` and collects the events.
+fn run(det: &mut TurnDetector, count: usize, voiced: bool, byte: u8) -> Vec<TurnEvent> {
+    (0..count)
+        .filter_map(|_| det.push(&[byte; FRAME], voiced))
+        .collect()
+}
+
+fn speech(det: &mut TurnDetector, frames: usize) -> Vec<TurnEvent> {
+    run(det, frames, true, 0x10)
+}
+
+fn silence(det: &mut TurnDetector, frames: usize) -> Vec<TurnEvent> {
+    run(det, frames, false, 0xFF)
+}
+
+fn ended(event: &TurnEvent) -> (usize, u32, u32) {
+    match event {
+        TurnEvent::UtteranceEnded {
+            audio,
+            speech_ms,
+            voiced_ms,
+        } => (audio.len(), *speech_ms, *voiced_ms),
+        other => panic!("expected UtteranceEnded, got {other:?}"),
+    }
+}
+
+#[test]
+fn silence_alone_never_emits_an_event() {
+    let mut det = TurnDetector::default();
+    assert!(silence(&mut det, 500).is_empty());
+    assert!(!det.is_speaking());
+    assert_eq!(det.finish(), None);
+}
+
+#[test]
+fn the_first_voiced_frame_reports_speech_started() {
+    let mut det = TurnDetector::default();
+    silence(&mut det, 10);
+    assert_eq!(
+        det.push(&[0x10; FRAME], true),
+        Some(TurnEvent::SpeechStarted)
+    );
+    assert!(det.is_speaking());
+}
+
+#[test]
+fn a_cough_shorter_than_min_speech_is_discarded_after_the_end_silence() {
+    let mut det = TurnDetector::default();
+    // 200 ms of voice < 250 ms.
+    assert_eq!(speech(&mut det, 10), [TurnEvent::SpeechStarted]);
+    let events = silence(&mut det, 30);
+    assert_eq!(events, [TurnEvent::Discarded]);
+    assert!(!det.is_speaking());
+}
+
+#[test]
+fn an_utterance_ends_on_the_frame_that_completes_the_end_silence() {
+    let mut det = TurnDetector::default();
+    silence(&mut det, 20);
+    speech(&mut det, 50);
+    assert!(silence(&mut det, 29).is_empty(), "580 ms is not enough");
+    let event = det.push(&[0xFF; FRAME], false).expect("600 ms ends it");
+    let (len, speech_ms, voiced_ms) = ended(&event);
+    assert_eq!((speech_ms, voiced_ms), (1000, 1000));
+    // 200 ms pre-roll + 1000 ms speech + 200 ms of the trailing silence.
+    assert_eq!(len, 1600 + 8000 + 1600);
+}
+
+#[test]
+fn the_audio_holds_pre_roll_then_speech_then_a_short_tail() {
+    let mut det = TurnDetector::default();
+    run(&mut det, 20, false, 0x01);
+    run(&mut det, 13, true, 0x02);
+    let events = run(&mut det, 30, false, 0x03);
+    let TurnEvent::UtteranceEnded { audio, .. } = &events[events.len() - 1] else {
+        panic!("{events:?}");
+    };
+    assert!(audio[..1600].iter().all(|&b| b == 0x01));
+    assert!(audio[1600..1600 + 13 * FRAME].iter().all(|&b| b == 0x02));
+    assert!(audio[1600 + 13 * FRAME..].iter().all(|&b| b == 0x03));
+    assert_eq!(audio.len(), 1600 + 13 * FRAME + 1600);
+}
+
+#[test]
+fn pre_roll_is_shorter_when_speech_starts_right_away() {
+    let mut det = TurnDetector::default();
+    run(&mut det, 3, false, 0x01);
+    speech(&mut det, 20);
+    let events = silence(&mut det, 30);
+    assert_eq!(ended(&events[0]).0, 3 * FRAME + 20 * FRAME + 1600);
+}
+
+#[test]
+fn short_pauses_stay_inside_one_utterance() {
+    let mut det = TurnDetector::default();
+    let mut events = speech(&mut det, 25);
+    events.extend(silence(&mut det, 20)); // 400 ms pause
+    events.extend(speech(&mut det, 25));
+    events.extend(silence(&mut det, 30));
+    assert_eq!(events[0], TurnEvent::SpeechStarted);
+    assert_eq!(events[1], TurnEvent::BargeIn);
+    let (_, speech_ms, voiced_ms) = ended(&events[2]);
+    assert_eq!((speech_ms, voiced_ms), (1400, 1000));
+    assert_eq!(events.len(), 3);
+}
+
+#[test]
+fn barge_in_fires_once_after_barge_in_ms_of_continuous_voice() {
+    let mut det = TurnDetector::default();
+    assert_eq!(
+        det.push(&[0x10; FRAME], true),
+        Some(TurnEvent::SpeechStarted)
+    );
+    for _ in 0..11 {
+        assert_eq!(det.push(&[0x10; FRAME], true), None);
+    }
+    // 13th frame: 260 ms >= 250 ms of voice.
+    assert_eq!(det.push(&[0x10; FRAME], true), Some(TurnEvent::BargeIn));
+    assert!(speech(&mut det, 100).is_empty());
+    silence(&mut det, 5);
+    assert!(
+        speech(&mut det, 100).is_empty(),
+        "one barge-in per utterance"
+    );
+}
+
+#[test]
+fn broken_voice_does_not_count_as_barge_in() {
+    let mut det = TurnDetector::default();
+    let mut events = Vec::new();
+    for _ in 0..5 {
+        events.extend(speech(&mut det, 10)); // 200 ms
+        events.extend(silence(&mut det, 2)); // 40 ms gap
+    }
+    assert_eq!(events, [TurnEvent::SpeechStarted]);
+}
+
+#[test]
+fn max_utterance_cuts_a_monologue_and_the_next_one_starts_cleanly() {
+    let config = TurnConfig {
+        max_utterance_ms: 1000,
+        ..TurnConfig::default()
+    };
+    let mut det = TurnDetector::new(config);
+    silence(&mut det, 20);
+    let events = speech(&mut det, 50);
+    assert_eq!(events.len(), 3, "{events:?}");
+    let (len, speech_ms, voiced_ms) = ended(&events[2]);
+    assert_eq!((len, speech_ms, voiced_ms), (1600 + 8000, 1000, 1000));
+    // Still talking: a fresh utterance with fresh barge-in.
+    let events = speech(&mut det, 13);
+    assert_eq!(events, [TurnEvent::SpeechStarted, TurnEvent::BargeIn]);
+}
+
+#[test]
+fn time_is_counted_in_samples_whatever_the_frame_size() {
+    let mut det = TurnDetector::default();
+    let mut events = Vec::new();
+    // 1 s of voice in 7-sample, 160-sample and 333-sample frames.
+    for size in [7usize, 160, 333] {
+        let mut left = 8000 / 3;
+        while left > 0 {
+            let n = size.min(left);
+            events.extend(det.push(&vec![0x10; n], true));
+            left -= n;
+        }
+    }
+    events.extend(det.push(&[0xFF; 4800], false));
+    let (_, speech_ms, voiced_ms) = ended(&events[events.len() - 1]);
+    assert_eq!((speech_ms, voiced_ms), (999, 999));
+}
+
+#[test]
+fn empty_frames_change_nothing() {
+    let mut det = TurnDetector::default();
+    assert_eq!(det.push(&[], true), None);
+    assert!(!det.is_speaking());
+    speech(&mut det, 1);
+    assert_eq!(det.push(&[], false), None);
+    assert!(det.is_speaking());
+}
+
+#[test]
+fn finish_delivers_an_open_utterance_or_discards_a_blip() {
+    let mut det = TurnDetector::default();
+    speech(&mut det, 20);
+    let (len, speech_ms, _) = ended(&det.finish().unwrap());
+    assert_eq!((len, speech_ms), (20 * FRAME, 400));
+    assert_eq!(det.finish(), None);
+    speech(&mut det, 2);
+    assert_eq!(det.finish(), Some(TurnEvent::Discarded));
+}
+
+#[test]
+fn a_frame_longer_than_the_limit_reports_start_then_end() {
+    let config = TurnConfig {
+        max_utterance_ms: 500,
+        ..TurnConfig::default()
+    };
+    let mut det = TurnDetector::new(config);
+    assert_eq!(
+        det.push(&[0x10; 8000], true),
+        Some(TurnEvent::SpeechStarted)
+    );
+    assert!(det.buffered_samples() <= 4000 + 1600);
+    let (len, speech_ms, _) = ended(&det.push(&[0xFF; FRAME], false).unwrap());
+    assert_eq!((len, speech_ms), (4000, 500));
+    // The overflow and the silent frame became the next pre-roll.
+    assert_eq!(det.buffered_samples(), 1600);
+}
+
+#[test]
+fn reset_drops_the_open_utterance_silently() {
+    let mut det = TurnDetector::default();
+    speech(&mut det, 30);
+    det.reset();
+    assert!(!det.is_speaking());
+    assert_eq!(det.buffered_samples(), 0);
+    assert_eq!(det.finish(), None);
+}
+
+#[test]
+fn zero_valued_config_still_makes_progress() {
+    let config = TurnConfig {
+        sample_rate: 0,
+        end_silence_ms: 0,
+        min_speech_ms: 0,
+        max_utterance_ms: 0,
+        barge_in_ms: 0,
+        pre_roll_ms: 0,
+    };
+    let mut det = TurnDetector::new(config);
+    assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));
+    assert!(matches!(
+        det.push(&[4], true),
+        Some(TurnEvent::UtteranceEnded { .. })
+    ));
+}
+
+proptest! {
+    #[test]
+    fn never_panics_and_never_buffers_more_than_max_plus_pre_roll(
+        end_silence_ms in 0u32..400,
+        min_speech_ms in 0u32..300,
+        max_utterance_ms in 0u32..600,
+        barge_in_ms in 0u32..300,
+        pre_roll_ms in 0u32..300,
+        frames in prop::collection::vec((0usize..600, any::<bool>()), 0..300),
+    ) {
+        let config = TurnConfig {
+            sample_rate: 8000, end_silence_ms, min_speech_ms, max_utterance_ms, barge_in_ms, pre_roll_ms,
+        };
+        let limit = (max_utterance_ms.max(1) as usize * 8) + pre_roll_ms as usize * 8;
+        let mut det = TurnDetector::new(config);
+        let mut open = false;
+        let mut barged = false;
+        for (len, voiced) in frames {
+            let event = det.push(&vec![0x55; len], voiced);
+            prop_assert!(det.buffered_samples() <= limit.max(1));
+            match event {
+                Some(TurnEvent::SpeechStarted) => { prop_assert!(!open); open = true; barged = false; }
+                Some(TurnEvent::BargeIn) => { prop_assert!(open && !barged); barged = true; }
+                Some(TurnEvent::UtteranceEnded { audio, .. }) => {
+                    prop_assert!(open);
+                    prop_assert!(audio.len() <= limit);
+                    open = false;
+                }
+                Some(TurnEvent::Discarded) => { prop_assert!(open); open = false; }
+                None => {}
+            }
+        }
+        let last = det.finish();
+        prop_assert_eq!(last.is_some(), open);
+    }
+}
