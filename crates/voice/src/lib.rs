@@ -14,11 +14,12 @@
 // pub mod gibberish;
 pub mod mulaw;
 pub mod resample;
-// pub mod sentences;
+pub mod sentences;
 pub mod turn;
 pub mod vad;
 pub mod wav;
 
+pub use sentences::{SentenceSplitter, SplitterConfig};
 pub use turn::{TurnConfig, TurnDetector, TurnEvent};
 pub use vad::{Vad, VadConfig};
 pub use wav::{WavError, WavFormat, WavInfo};
