@@ -1,13 +1,13 @@
 //! Service-account auth for Google APIs: an RS256-signed JWT exchanged at the
 //! key's `token_uri` for an access token, cached until five minutes before it
-//! expires. Signing uses `ring` directly; the key is parsed once at startup.
+//! expires. Signing uses aws-lc-rs (the TLS provider already in the tree); the key is parsed once at startup.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -123,7 +123,7 @@ impl GoogleAuth {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let mut sig = vec![0u8; self.signer.public().modulus_len()];
+        let mut sig = vec![0u8; self.signer.public_modulus_len()];
         self.signer
             .sign(
                 &RSA_PKCS1_SHA256,

@@ -9,9 +9,9 @@ use agentlocator_providers::config::DEFAULT_GOOGLE_VOICE;
 use agentlocator_providers::{
     GoogleTextToSpeech, GoogleTtsConfig, ProviderError, ServiceAccountKey, TextToSpeech,
 };
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ring::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
