@@ -1,6 +1,7 @@
 //! Service-account auth for Google APIs: an RS256-signed JWT exchanged at the
 //! key's `token_uri` for an access token, cached until five minutes before it
-//! expires. Signing uses aws-lc-rs (the TLS provider already in the tree); the key is parsed once at startup.
+//! expires. Signing uses aws-lc-rs (the TLS provider already in the tree);
+//! the key is parsed once, at startup.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

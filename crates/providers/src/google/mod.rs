@@ -1,6 +1,6 @@
 //! Google Cloud Text-to-Speech v1: Hebrew text → MULAW 8 kHz, which is
 //! exactly what Twilio plays, so the only processing is stripping the WAV
-//! header Google puts in front. Auth is a service-account JWT ([`auth`]).
+//! header Google puts in front. Auth is a service-account JWT (see `auth.rs`).
 
 pub(crate) mod auth;
 mod text;
