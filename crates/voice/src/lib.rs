@@ -11,7 +11,7 @@
 //! Everything here is deterministic: time is counted in samples, never read
 //! from a clock, so every state machine can be tested frame by frame.
 
-// pub mod gibberish;
+pub mod gibberish;
 pub mod mulaw;
 pub mod resample;
 pub mod sentences;
@@ -19,6 +19,7 @@ pub mod turn;
 pub mod vad;
 pub mod wav;
 
+pub use gibberish::{Rejection, TranscriptContext, check_transcript, clean_transcript};
 pub use sentences::{SentenceSplitter, SplitterConfig};
 pub use turn::{TurnConfig, TurnDetector, TurnEvent};
 pub use vad::{Vad, VadConfig};
