@@ -11,6 +11,8 @@
 //! Everything here is deterministic: time is counted in samples, never read
 //! from a clock, so every state machine can be tested frame by frame.
 
+#![warn(missing_docs)]
+
 pub mod gibberish;
 pub mod mulaw;
 pub mod resample;

@@ -16,6 +16,10 @@ const PASSBAND: f64 = 0.92;
 /// Upper bound on precomputed phases; rates with a larger reduced ratio are
 /// rounded to the nearest of this many phases (≤ 1/2048 sample of jitter).
 const MAX_PHASES: u64 = 1024;
+/// Cap on the kernel's reach in input samples, so absurd rate ratios cost
+/// bounded memory (at most `MAX_PHASES * 2 * MAX_REACH` coefficients). It
+/// only bites beyond a 1:30 ratio, where the filter is merely shortened.
+const MAX_REACH: i64 = 512;
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
@@ -38,7 +42,9 @@ fn windowed_sinc(x: f64, cutoff: f64, half_width: f64) -> f64 {
 /// Resamples mono 16-bit audio from `from_hz` to `to_hz`.
 ///
 /// Equal rates return a copy; a zero rate or empty input returns an empty
-/// vector. Output length is about `input.len() * to_hz / from_hz`.
+/// vector. Output length is about `input.len() * to_hz / from_hz`, so a
+/// caller taking rates from untrusted files must bound them first (as
+/// [`crate::wav::to_mulaw_8k_mono`] does).
 pub fn resample(input: &[i16], from_hz: u32, to_hz: u32) -> Vec<i16> {
     if input.is_empty() || from_hz == 0 || to_hz == 0 {
         return Vec::new();
@@ -50,7 +56,7 @@ pub fn resample(input: &[i16], from_hz: u32, to_hz: u32) -> Vec<i16> {
     let cutoff = (to as f64 / from as f64).min(1.0) * PASSBAND;
     // Width of the kernel in input samples: wider when downsampling.
     let half_width = HALF_ZEROS / cutoff;
-    let reach = half_width.ceil() as i64;
+    let reach = (half_width.ceil() as i64).clamp(1, MAX_REACH);
     let taps = (2 * reach) as usize;
     let g = gcd(from, to);
     let phases = (to / g).min(MAX_PHASES);

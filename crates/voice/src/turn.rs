@@ -239,7 +239,8 @@ impl TurnDetector {
 
     fn start_utterance(&mut self) {
         let typical = u64::from(TYPICAL_UTTERANCE_MS) * u64::from(self.config.sample_rate) / 1000;
-        let capacity = typical.min(self.max_utterance) as usize + self.ring.len();
+        // Capped so that a wild sample rate in the config cannot ask for gigabytes up front.
+        let capacity = typical.min(self.max_utterance).min(1 << 20) as usize + self.ring.len();
         self.audio = Vec::with_capacity(capacity);
         self.audio.extend(self.ring.drain(..));
         self.pre_roll_len = self.audio.len();

@@ -305,10 +305,17 @@ pub fn decode_mono(info: &WavInfo<'_>) -> Result<Vec<i16>, WavError> {
     Ok(out)
 }
 
+/// Sample rates [`to_mulaw_8k_mono`] accepts (telephony to studio).
+const SUPPORTED_RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+
 /// Converts any PCM16 / PCM8 / mu-law / A-law WAV (any rate, any channel
 /// count) to raw 8 kHz mono mu-law, ready to stream as Twilio media.
 pub fn to_mulaw_8k_mono(wav: &[u8]) -> Result<Vec<u8>, WavError> {
     let info = parse(wav)?;
+    if !SUPPORTED_RATES.contains(&info.sample_rate) {
+        // A forged rate of 1 Hz would make the output 8000 times the input.
+        return Err(WavError::InvalidFormat("sample rate outside 1 kHz–384 kHz"));
+    }
     if info.format == WavFormat::MuLaw
         && info.channels == 1
         && info.sample_rate == crate::TWILIO_SAMPLE_RATE

@@ -25,7 +25,7 @@ fn fmt(code: u16, channels: u16, rate: u32, bits: u16) -> Vec<u8> {
     f.extend_from_slice(&code.to_le_bytes());
     f.extend_from_slice(&channels.to_le_bytes());
     f.extend_from_slice(&rate.to_le_bytes());
-    f.extend_from_slice(&(rate * u32::from(align)).to_le_bytes());
+    f.extend_from_slice(&rate.wrapping_mul(u32::from(align)).to_le_bytes());
     f.extend_from_slice(&align.to_le_bytes());
     f.extend_from_slice(&bits.to_le_bytes());
     f
@@ -249,4 +249,19 @@ fn pcm_at_espeak_rate_converts_to_8k_mulaw_of_the_right_length() {
         .max()
         .unwrap();
     assert!((7000..=9000).contains(&peak), "peak {peak}");
+}
+
+#[test]
+fn absurd_sample_rates_are_refused_before_resampling() {
+    for rate in [1, 999, 384_001, u32::MAX] {
+        let bytes = riff(&[
+            (b"fmt ", fmt(1, 1, rate, 16), None),
+            (b"data", vec![0; 64], None),
+        ]);
+        assert_eq!(
+            to_mulaw_8k_mono(&bytes).unwrap_err(),
+            WavError::InvalidFormat("sample rate outside 1 kHz–384 kHz"),
+            "rate {rate}"
+        );
+    }
 }
