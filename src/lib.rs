@@ -1,1 +1,13 @@
-//! AgentLocator: the library behind the `agentlocator` binary.
+//! AgentLocator: the library behind the `agentlocator` binary — an AI
+//! receptionist that answers Israeli businesses' phones in Hebrew.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod providers;
+pub mod server;
+pub mod state;
+pub mod telemetry;

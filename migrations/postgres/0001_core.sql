@@ -1,0 +1,16 @@
+-- The oldest shape of the schema: what the first (Python) deployment had.
+-- Later migrations only ever add to it.
+CREATE TABLE IF NOT EXISTS business (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    phone_number TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS call_log (
+    id BIGSERIAL PRIMARY KEY,
+    call_sid TEXT NOT NULL UNIQUE,
+    business_id BIGINT,
+    from_number TEXT,
+    to_number TEXT,
+    status TEXT,
+    created_at TEXT
+);

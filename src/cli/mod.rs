@@ -1,0 +1,45 @@
+//! The command line: one enum of subcommands, one file each.
+
+pub mod migrate;
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agentlocator",
+    version,
+    about = "AgentLocator: the AI receptionist that answers the phone in Hebrew"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP/WebSocket service on $PORT.
+    Serve(serve::Opts),
+    /// Apply the database migrations that are missing, then exit.
+    Migrate(migrate::Opts),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(opts) => serve::run(opts).await,
+            Command::Migrate(opts) => migrate::run(opts).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

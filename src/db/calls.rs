@@ -1,0 +1,235 @@
+//! The `call_log` and `call_turn` tables: one row per call, one per turn.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Db, get_bool};
+use crate::telemetry::now_rfc3339;
+
+/// How the caller is being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallMode {
+    /// Real-time conversation over Media Streams.
+    Stream,
+    /// The fallback: the caller leaves a message, transcribed afterwards.
+    Record,
+}
+
+impl CallMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallMode::Stream => "stream",
+            CallMode::Record => "record",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallLog {
+    pub id: i64,
+    pub call_sid: String,
+    pub business_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub from_number: Option<String>,
+    pub to_number: Option<String>,
+    pub status: Option<String>,
+    pub mode: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_s: Option<i64>,
+    pub recording_url: Option<String>,
+    pub recording_sid: Option<String>,
+    pub transcript: Option<String>,
+    pub failover_reason: Option<String>,
+}
+
+pub const CALL_COLUMNS: &str = "id, call_sid, business_id, customer_id, from_number, to_number, \
+    status, mode, started_at, ended_at, duration_s, recording_url, recording_sid, transcript, \
+    failover_reason";
+
+impl CallLog {
+    pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            call_sid: row.try_get("call_sid")?,
+            business_id: row.try_get("business_id")?,
+            customer_id: row.try_get("customer_id")?,
+            from_number: row.try_get("from_number")?,
+            to_number: row.try_get("to_number")?,
+            status: row.try_get("status")?,
+            mode: row.try_get("mode")?,
+            started_at: row.try_get("started_at")?,
+            ended_at: row.try_get("ended_at")?,
+            duration_s: row.try_get("duration_s")?,
+            recording_url: row.try_get("recording_url")?,
+            recording_sid: row.try_get("recording_sid")?,
+            transcript: row.try_get("transcript")?,
+            failover_reason: row.try_get("failover_reason")?,
+        })
+    }
+}
+
+/// A new call as `incoming_call` sees it.
+#[derive(Debug, Clone)]
+pub struct NewCall<'a> {
+    pub call_sid: &'a str,
+    pub business_id: i64,
+    pub customer_id: Option<i64>,
+    pub from_number: &'a str,
+    pub to_number: &'a str,
+    pub status: &'a str,
+    pub mode: CallMode,
+}
+
+/// Records a call; Twilio may retry the webhook, so a second insert of the
+/// same `call_sid` updates instead of failing.
+pub async fn upsert(db: &Db, call: &NewCall<'_>) -> Result<(), sqlx::Error> {
+    let now = now_rfc3339();
+    sqlx::query(
+        "INSERT INTO call_log (call_sid, business_id, customer_id, from_number, to_number, status, mode, started_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
+         ON CONFLICT (call_sid) DO UPDATE SET status = excluded.status, mode = excluded.mode, updated_at = excluded.updated_at",
+    )
+    .bind(call.call_sid)
+    .bind(call.business_id)
+    .bind(call.customer_id)
+    .bind(call.from_number)
+    .bind(call.to_number)
+    .bind(call.status)
+    .bind(call.mode.as_str())
+    .bind(&now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_by_sid(db: &Db, call_sid: &str) -> Result<Option<CallLog>, sqlx::Error> {
+    let sql = format!("SELECT {CALL_COLUMNS} FROM call_log WHERE call_sid = $1");
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(call_sid)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| CallLog::from_row(&r))
+        .transpose()
+}
+
+/// Switches a call to the recording fallback, keeping why.
+pub async fn set_mode(
+    db: &Db,
+    call_sid: &str,
+    mode: CallMode,
+    reason: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE call_log SET mode = $1, failover_reason = COALESCE($2, failover_reason), updated_at = $3 WHERE call_sid = $4",
+    )
+    .bind(mode.as_str())
+    .bind(reason)
+    .bind(now_rfc3339())
+    .bind(call_sid)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Stores the post-call transcript (idempotent: the same text twice is fine).
+pub async fn set_transcript(
+    db: &Db,
+    call_sid: &str,
+    transcript: &str,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE call_log SET transcript = $1, updated_at = $2 WHERE call_sid = $3")
+            .bind(transcript)
+            .bind(now_rfc3339())
+            .bind(call_sid)
+            .execute(&db.pool)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// One row of `call_turn`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallTurn {
+    pub call_sid: String,
+    pub business_id: i64,
+    pub turn_id: i64,
+    pub started_at: String,
+    pub mode: String,
+    pub t_audio_ms: Option<i64>,
+    pub t_stt_ms: Option<i64>,
+    pub t_nlp_ms: Option<i64>,
+    pub t_tts_ms: Option<i64>,
+    pub t_total_ms: Option<i64>,
+    pub endpointing_ms: Option<i64>,
+    pub barge_in: bool,
+    pub user_text: Option<String>,
+    pub agent_text: Option<String>,
+    pub error_code: Option<String>,
+}
+
+pub const TURN_COLUMNS: &str = "call_sid, business_id, turn_id, started_at, mode, t_audio_ms, \
+    t_stt_ms, t_nlp_ms, t_tts_ms, t_total_ms, endpointing_ms, barge_in, user_text, agent_text, \
+    error_code";
+
+impl CallTurn {
+    pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            call_sid: row.try_get("call_sid")?,
+            business_id: row.try_get("business_id")?,
+            turn_id: row.try_get("turn_id")?,
+            started_at: row.try_get("started_at")?,
+            mode: row.try_get("mode")?,
+            t_audio_ms: row.try_get("t_audio_ms")?,
+            t_stt_ms: row.try_get("t_stt_ms")?,
+            t_nlp_ms: row.try_get("t_nlp_ms")?,
+            t_tts_ms: row.try_get("t_tts_ms")?,
+            t_total_ms: row.try_get("t_total_ms")?,
+            endpointing_ms: row.try_get("endpointing_ms")?,
+            barge_in: get_bool(row, "barge_in")?,
+            user_text: row.try_get("user_text")?,
+            agent_text: row.try_get("agent_text")?,
+            error_code: row.try_get("error_code")?,
+        })
+    }
+}
+
+/// Stores a turn; a retried write of the same turn is a no-op.
+pub async fn insert_turn(db: &Db, t: &CallTurn) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO call_turn ({TURN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (call_sid, turn_id) DO NOTHING"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(&t.call_sid)
+        .bind(t.business_id)
+        .bind(t.turn_id)
+        .bind(&t.started_at)
+        .bind(&t.mode)
+        .bind(t.t_audio_ms)
+        .bind(t.t_stt_ms)
+        .bind(t.t_nlp_ms)
+        .bind(t.t_tts_ms)
+        .bind(t.t_total_ms)
+        .bind(t.endpointing_ms)
+        .bind(t.barge_in)
+        .bind(&t.user_text)
+        .bind(&t.agent_text)
+        .bind(&t.error_code)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn turns_for_call(db: &Db, call_sid: &str) -> Result<Vec<CallTurn>, sqlx::Error> {
+    let sql = format!("SELECT {TURN_COLUMNS} FROM call_turn WHERE call_sid = $1 ORDER BY turn_id");
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(call_sid)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(CallTurn::from_row)
+        .collect()
+}

@@ -1,0 +1,12 @@
+//! HTTP route groups, one module each; `crate::app` merges them.
+
+pub mod admin;
+pub mod auth;
+pub mod crm;
+pub mod error;
+pub mod health;
+pub mod media_ws;
+pub mod payments;
+pub mod webhooks;
+
+pub use error::ApiError;

@@ -1,0 +1,140 @@
+//! Starting and stopping the service: database, migrations, listener, and a
+//! graceful shutdown bounded by a grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::{Db, migrate};
+use crate::state::AppState;
+
+/// A built service, bound to its port but not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    app: axum::Router,
+}
+
+impl Server {
+    /// Connects the database, migrates it and binds `0.0.0.0:PORT`
+    /// (port 0 picks a free one: tests read it back with [`Server::port`]).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let providers = crate::providers::Providers::from_config(&config)?;
+        let db = Db::connect(&config.database_url).await?;
+        migrate_or_keep_trying(db.clone()).await;
+        let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on PORT {}", config.port))?;
+        let state = AppState::new(config, db, providers);
+        let app = crate::app::create_app(state.clone());
+        Ok(Self {
+            listener,
+            state,
+            app,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish
+    /// for at most the configured grace period.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = self.state.config.shutdown_grace;
+        let app = self.app;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        let mut serving = tokio::spawn(async move { serve.await });
+        tokio::select! {
+            result = &mut serving => return result?.context("server stopped"),
+            () = shutdown => {}
+        }
+        tracing::info!(
+            grace_s = grace.as_secs(),
+            "shutting down: finishing in-flight requests"
+        );
+        let _ = tx.send(());
+        match tokio::time::timeout(grace, serving).await {
+            Ok(result) => result?.context("server stopped with an error"),
+            Err(_) => {
+                tracing::warn!("grace period over; dropping the requests still in flight");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Applies migrations now, or — when the database is unreachable — keeps
+/// retrying in the background so the service still starts and `/readyz`
+/// says `db: fail` instead of the process crashing.
+async fn migrate_or_keep_trying(db: Db) {
+    match apply_and_log(&db).await {
+        Ok(()) => {}
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "migrations not applied; database unavailable, retrying in the background"
+            );
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    if apply_and_log(&db).await.is_ok() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+}
+
+async fn apply_and_log(db: &Db) -> anyhow::Result<()> {
+    let applied = migrate::run(db).await?;
+    for name in &applied {
+        tracing::info!(migration = name, "Applied migration: {name}");
+    }
+    if applied.is_empty() {
+        tracing::info!("database schema up to date");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

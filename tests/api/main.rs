@@ -1,0 +1,7 @@
+//! Integration tests: one binary, one fresh database and port per test.
+
+mod app;
+mod health;
+mod helpers;
+mod logging;
+mod migrations;
