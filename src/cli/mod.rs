@@ -1,7 +1,9 @@
 //! The command line: one enum of subcommands, one file each.
 
+pub mod business;
 pub mod migrate;
 pub mod serve;
+pub mod user;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +24,10 @@ pub enum Command {
     Serve(serve::Opts),
     /// Apply the database migrations that are missing, then exit.
     Migrate(migrate::Opts),
+    /// Register and change businesses (before any UI exists).
+    Business(business::Opts),
+    /// Create API users (the password is read from stdin).
+    User(user::Opts),
 }
 
 impl Cli {
@@ -30,6 +36,8 @@ impl Cli {
         match self.command {
             Command::Serve(opts) => serve::run(opts).await,
             Command::Migrate(opts) => migrate::run(opts).await,
+            Command::Business(opts) => business::run(opts).await,
+            Command::User(opts) => user::run(opts).await,
         }
     }
 }
