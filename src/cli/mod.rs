@@ -1,8 +1,10 @@
 //! The command line: one enum of subcommands, one file each.
 
 pub mod business;
+pub mod fake_providers;
 pub mod migrate;
 pub mod serve;
+pub mod simulate_call;
 pub mod user;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,10 @@ pub enum Command {
     Business(business::Opts),
     /// Create API users (the password is read from stdin).
     User(user::Opts),
+    /// Call a running instance as Twilio would, with a WAV file as the caller.
+    SimulateCall(simulate_call::Opts),
+    /// Serve fake OpenAI-compatible and Google TTS APIs for offline calls.
+    FakeProviders(fake_providers::Opts),
 }
 
 impl Cli {
@@ -38,6 +44,8 @@ impl Cli {
             Command::Migrate(opts) => migrate::run(opts).await,
             Command::Business(opts) => business::run(opts).await,
             Command::User(opts) => user::run(opts).await,
+            Command::SimulateCall(opts) => simulate_call::run(opts).await,
+            Command::FakeProviders(opts) => fake_providers::run(opts).await,
         }
     }
 }
