@@ -2,6 +2,7 @@
 
 pub mod business;
 pub mod fake_providers;
+pub mod find_duplicates;
 pub mod migrate;
 pub mod serve;
 pub mod simulate_call;
@@ -34,6 +35,8 @@ pub enum Command {
     SimulateCall(simulate_call::Opts),
     /// Serve fake OpenAI-compatible and Google TTS APIs for offline calls.
     FakeProviders(fake_providers::Opts),
+    /// Report identical files (SHA-256) and the copy to keep; never deletes.
+    FindDuplicates(find_duplicates::Opts),
 }
 
 impl Cli {
@@ -46,6 +49,7 @@ impl Cli {
             Command::User(opts) => user::run(opts).await,
             Command::SimulateCall(opts) => simulate_call::run(opts).await,
             Command::FakeProviders(opts) => fake_providers::run(opts).await,
+            Command::FindDuplicates(opts) => find_duplicates::run(opts).await,
         }
     }
 }

@@ -1,0 +1,3 @@
+//! Operator tools that run outside the request path (duplicate report, …).
+
+pub mod duplicates;
