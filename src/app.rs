@@ -49,6 +49,10 @@ pub fn route_groups() -> Vec<RouteGroup> {
             name: "admin",
             build: http::admin::router,
         },
+        RouteGroup {
+            name: "metrics",
+            build: crate::metrics::router,
+        },
     ]
 }
 
@@ -73,34 +77,38 @@ pub fn create_app_with(state: AppState, groups: Vec<RouteGroup>) -> Router {
         }
     }
     let request_id = HeaderName::from_static("x-request-id");
-    app.with_state(state)
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<Body>| {
-                    let request_id = req
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default();
-                    tracing::info_span!(
-                        "request",
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        request_id = %request_id,
-                        call_sid = tracing::field::Empty,
-                        business_id = tracing::field::Empty,
-                    )
-                })
-                .on_request(())
-                .on_response(|res: &Response<Body>, latency: Duration, _span: &Span| {
-                    tracing::debug!(
-                        status = res.status().as_u16(),
-                        latency_ms = latency.as_secs_f64() * 1000.0,
-                        "request finished"
-                    );
-                })
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    app.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::metrics::track_http,
+    ))
+    .with_state(state)
+    .layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|req: &Request<Body>| {
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %request_id,
+                    call_sid = tracing::field::Empty,
+                    business_id = tracing::field::Empty,
+                )
+            })
+            .on_request(())
+            .on_response(|res: &Response<Body>, latency: Duration, _span: &Span| {
+                tracing::debug!(
+                    status = res.status().as_u16(),
+                    latency_ms = latency.as_secs_f64() * 1000.0,
+                    "request finished"
+                );
+            })
+            .on_failure(()),
+    )
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::metrics::Metrics;
 use crate::providers::Providers;
 
 #[derive(Clone)]
@@ -11,6 +12,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub providers: Providers,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -19,6 +21,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             providers,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 }

@@ -74,3 +74,19 @@ async fn every_response_carries_a_request_id() {
     let res = app.get("/healthz").await;
     assert!(res.headers().get("x-request-id").is_some());
 }
+
+#[tokio::test]
+async fn metrics_expose_request_counts_and_the_job_queue_in_prometheus_text() {
+    let app = TestApp::spawn().await;
+    app.get("/healthz").await;
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("agentlocator_http_requests_total{route=\"/healthz\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("agentlocator_jobs{status=\"queued\"} 0"), "{text}");
+    assert!(text.contains("# TYPE agentlocator_turn_ms histogram"), "{text}");
+    assert!(text.contains("agentlocator_calls_in_progress 0"), "{text}");
+}

@@ -1,0 +1,316 @@
+//! Service metrics, rendered at `GET /metrics` in Prometheus text format.
+//!
+//! One registry per running service (held in the state, so tests don't
+//! share counters). Hot paths only bump atomics; the job table is read when
+//! Prometheus scrapes, not on every change.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use sqlx::Row;
+
+use crate::state::AppState;
+
+/// Latency buckets in milliseconds, dense around the 2.5 s turn target.
+const MS_BUCKETS: [f64; 16] = [
+    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0,
+    5000.0, 10000.0,
+];
+/// How many recent turns the quantile gauges look at.
+const RECENT_TURNS: usize = 1024;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartLabel {
+    pub part: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteStatusLabel {
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QuantileLabel {
+    pub quantile: String,
+}
+
+/// Every series the service exports.
+pub struct Metrics {
+    registry: Registry,
+    pub turn_ms: Family<PartLabel, Histogram>,
+    pub turns_total: Counter,
+    pub calls_in_progress: Gauge,
+    pub calls_total: Counter,
+    pub failovers_total: Family<KindLabel, Counter>,
+    pub http_requests_total: Family<RouteStatusLabel, Counter>,
+    pub http_latency_ms: Family<RouteLabel, Histogram>,
+    pub provider_errors_total: Family<KindLabel, Counter>,
+    jobs: Family<StatusLabel, Gauge>,
+    turn_total_quantiles: Family<QuantileLabel, Gauge<f64, AtomicU64>>,
+    recent_totals: Mutex<VecDeque<u64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn ms_histogram() -> Histogram {
+    Histogram::new(MS_BUCKETS)
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("agentlocator");
+        let turn_ms =
+            Family::<PartLabel, Histogram>::new_with_constructor(ms_histogram as fn() -> Histogram);
+        let http_latency_ms = Family::<RouteLabel, Histogram>::new_with_constructor(
+            ms_histogram as fn() -> Histogram,
+        );
+        let m = Self {
+            registry: Registry::default(),
+            turn_ms,
+            turns_total: Counter::default(),
+            calls_in_progress: Gauge::default(),
+            calls_total: Counter::default(),
+            failovers_total: Family::default(),
+            http_requests_total: Family::default(),
+            http_latency_ms,
+            provider_errors_total: Family::default(),
+            jobs: Family::default(),
+            turn_total_quantiles: Family::default(),
+            recent_totals: Mutex::new(VecDeque::with_capacity(RECENT_TURNS)),
+        };
+        registry.register(
+            "turn_ms",
+            "Per-turn timings in ms by part (audio, stt, nlp, tts, total)",
+            m.turn_ms.clone(),
+        );
+        registry.register(
+            "turns",
+            "Turns completed on the real-time stream",
+            m.turns_total.clone(),
+        );
+        registry.register(
+            "turn_total_ms_recent",
+            "t_total_ms over the most recent turns: quantile 0.5/0.95/0.99 and avg",
+            m.turn_total_quantiles.clone(),
+        );
+        registry.register(
+            "calls_in_progress",
+            "Media streams open now",
+            m.calls_in_progress.clone(),
+        );
+        registry.register("calls", "Media streams started", m.calls_total.clone());
+        registry.register(
+            "failovers",
+            "Calls handed to the recording fallback, by why",
+            m.failovers_total.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            m.http_requests_total.clone(),
+        );
+        registry.register(
+            "http_latency_ms",
+            "HTTP latency in ms by route",
+            m.http_latency_ms.clone(),
+        );
+        registry.register(
+            "provider_errors",
+            "Provider failures by kind",
+            m.provider_errors_total.clone(),
+        );
+        registry.register("jobs", "Background jobs by status", m.jobs.clone());
+        // Series exist from the start so dashboards and alerts see zeros, not gaps.
+        for part in ["audio", "stt", "nlp", "tts", "total"] {
+            m.turn_ms.get_or_create(&PartLabel { part: part.into() });
+        }
+        Self { registry, ..m }
+    }
+
+    /// Records one finished turn's timings.
+    pub fn observe_turn(&self, parts: &[(&str, u64)], total_ms: u64) {
+        self.turns_total.inc();
+        for (part, ms) in parts {
+            self.turn_ms
+                .get_or_create(&PartLabel {
+                    part: (*part).into(),
+                })
+                .observe(*ms as f64);
+        }
+        self.turn_ms
+            .get_or_create(&PartLabel {
+                part: "total".into(),
+            })
+            .observe(total_ms as f64);
+        let mut recent = self.recent_totals.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_TURNS {
+            recent.pop_front();
+        }
+        recent.push_back(total_ms);
+    }
+
+    pub fn provider_error(&self, kind: &str) {
+        self.provider_errors_total
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    pub fn failover(&self, kind: &str) {
+        self.failovers_total
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    fn refresh_quantiles(&self) {
+        let mut values: Vec<u64> = {
+            let recent = self.recent_totals.lock().unwrap_or_else(|e| e.into_inner());
+            recent.iter().copied().collect()
+        };
+        if values.is_empty() {
+            return;
+        }
+        values.sort_unstable();
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize] as f64;
+        let avg = values.iter().sum::<u64>() as f64 / values.len() as f64;
+        for (label, v) in [
+            ("0.5", at(0.5)),
+            ("0.95", at(0.95)),
+            ("0.99", at(0.99)),
+            ("avg", avg),
+        ] {
+            self.turn_total_quantiles
+                .get_or_create(&QuantileLabel {
+                    quantile: label.into(),
+                })
+                .set(v);
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        self.refresh_quantiles();
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
+    Ok(Router::new().route("/metrics", get(scrape)))
+}
+
+async fn scrape(State(state): State<AppState>) -> Response {
+    // Queue depth comes from the table itself, so it is right across
+    // restarts and across instances sharing the database.
+    let counts = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        sqlx::query("SELECT status, COUNT(*) AS n FROM job GROUP BY status")
+            .fetch_all(&state.db.pool),
+    )
+    .await;
+    if let Ok(Ok(rows)) = counts {
+        for status in ["queued", "running", "done", "dead"] {
+            let n = rows
+                .iter()
+                .find(|r| r.try_get::<String, _>("status").ok().as_deref() == Some(status))
+                .and_then(|r| r.try_get::<i64, _>("n").ok())
+                .unwrap_or(0);
+            state
+                .metrics
+                .jobs
+                .get_or_create(&StatusLabel {
+                    status: status.into(),
+                })
+                .set(n);
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Middleware: request count by route template and status, and latency.
+pub async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    state
+        .metrics
+        .http_requests_total
+        .get_or_create(&RouteStatusLabel {
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    state
+        .metrics
+        .http_latency_ms
+        .get_or_create(&RouteLabel { route })
+        .observe(ms);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_timings_appear_as_histograms_and_recent_quantiles() {
+        let m = Metrics::new();
+        for total in [1000, 1200, 3000] {
+            m.observe_turn(&[("stt", 300), ("nlp", 400), ("tts", 150)], total);
+        }
+        let text = m.render();
+        assert!(
+            text.contains("agentlocator_turn_ms_count{part=\"total\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("agentlocator_turn_ms_count{part=\"stt\"} 3"));
+        assert!(text.contains("agentlocator_turn_total_ms_recent{quantile=\"0.5\"} 1200"));
+        assert!(text.contains("agentlocator_turns_total 3"));
+    }
+}
