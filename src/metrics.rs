@@ -155,7 +155,7 @@ impl Metrics {
         registry.register("jobs", "Background jobs by status", m.jobs.clone());
         // Series exist from the start so dashboards and alerts see zeros, not gaps.
         for part in ["audio", "stt", "nlp", "tts", "total"] {
-            m.turn_ms.get_or_create(&PartLabel { part: part.into() });
+            let _ = m.turn_ms.get_or_create(&PartLabel { part: part.into() });
         }
         Self { registry, ..m }
     }
