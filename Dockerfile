@@ -21,6 +21,6 @@ ENV PORT=5000 APP_ENV=production GIT_COMMIT=${GIT_COMMIT}
 USER agentlocator
 EXPOSE 5000
 # /readyz always answers 200; /healthz is the liveness probe.
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ok <&3"]
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ok <&3"]
 ENTRYPOINT ["agentlocator"]
 CMD ["serve"]
