@@ -1,3 +1,4 @@
 //! Operator tools that run outside the request path (duplicate report, …).
 
 pub mod duplicates;
+pub mod import_audit;
