@@ -2,12 +2,14 @@
 //! receptionist that answers Israeli businesses' phones in Hebrew.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod providers;
 pub mod server;

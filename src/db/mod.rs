@@ -3,8 +3,11 @@
 
 pub mod business;
 pub mod calls;
+pub mod crm;
 pub mod customers;
 pub mod migrate;
+pub mod payments;
+pub mod users;
 
 use std::time::Duration;
 

@@ -1,9 +1,167 @@
-//! Route group `auth` (filled by its issue).
+//! Route group `auth`: `POST /api/auth/login`, `POST /api/auth/logout`,
+//! `GET /api/auth/me`.
+//!
+//! Login answers the same 401 for an unknown email, a wrong password, and a
+//! deactivated user or business, and spends the same Argon2 time on each, so
+//! neither the message nor the clock tells which emails exist. Failures are
+//! limited per account and per address (see `crate::auth::rate_limit`).
 
-use axum::Router;
+use std::sync::Arc;
+use std::time::Instant;
 
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::crm::extract::{API_BODY_LIMIT, ApiJson};
+use super::crm::views::BusinessView;
+use crate::auth::{AuthUser, ClientIp, LoginLimiter, User, password, token};
+use crate::db::{business, users};
+use crate::http::ApiError;
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::telemetry::format_ts;
+
+/// The group's routes with their documentation (see `crate::openapi`).
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
 
 pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
-    Ok(Router::new())
+    let (routes, _) = api().split_for_parts();
+    // One limiter per app instance (not a process-wide static), so two apps
+    // in one process — the integration tests — never share counts.
+    let limiter = Arc::new(LoginLimiter::default());
+    Ok(routes
+        .layer(Extension(limiter))
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`. Shown once; only its hash is stored.
+    pub token: String,
+    pub token_type: &'static str,
+    pub expires_at: String,
+    pub user: User,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: User,
+    /// The user's business; `null` for admins.
+    pub business: Option<BusinessView>,
+}
+
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+fn bad_credentials() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({"error": {"code": "unauthorized", "message": BAD_CREDENTIALS}})),
+    )
+        .into_response()
+}
+
+/// Exchanges an email and password for a bearer token.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = LoginResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, description = "Wrong email or password (never says which)", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(limiter): Extension<Arc<LoginLimiter>>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, Response> {
+    let email = users::normalize_email(&req.email);
+    if let Err(wait) = limiter.check(&email, ip, Instant::now()) {
+        tracing::warn!("login refused: too many failed attempts");
+        // Round up so a client that waits exactly this long is let in.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Err(([(RETRY_AFTER, secs.to_string())], ApiError::TooManyRequests).into_response());
+    }
+    let candidate = users::find_for_login(&state.db, &email)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let password_ok = password::verify_off_runtime(
+        candidate.as_ref().map(|c| c.password_hash.clone()),
+        req.password,
+    )
+    .await;
+    let user = match candidate {
+        Some(c) if password_ok && c.user.active && c.business_active => c.user,
+        other => {
+            limiter.record_failure(&email, ip, Instant::now());
+            tracing::warn!(user_id = other.map(|c| c.user.id), "login failed");
+            return Err(bad_credentials());
+        }
+    };
+    limiter.record_success(&email);
+
+    let issued = token::issue();
+    let expires_at = format_ts(time::OffsetDateTime::now_utc() + token::SESSION_TTL);
+    users::create_session(&state.db, user.id, &issued.hash, &expires_at)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    tracing::info!(user_id = user.id, role = %user.role, "login succeeded");
+    Ok(Json(LoginResponse {
+        token: issued.token,
+        token_type: "Bearer",
+        expires_at,
+        user,
+    }))
+}
+
+/// Revokes the presented token.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token no longer works"),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
+    users::revoke_session(&state.db, &auth.token_hash).await?;
+    tracing::info!(user_id = auth.user.id, "logged out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The current user and their business.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = MeResponse),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<MeResponse>, ApiError> {
+    let business = match auth.user.business_id {
+        Some(id) => business::get(&state.db, id).await?.map(BusinessView::from),
+        None => None,
+    };
+    Ok(Json(MeResponse {
+        user: auth.user,
+        business,
+    }))
 }

@@ -1,0 +1,146 @@
+//! `/api/crm/calls…`: the business's calls, filtered and paged, and one call
+//! with its transcript and its turns' timings.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::IntoParams;
+
+use super::extract::{ApiPath, ApiQuery};
+use super::views::{ActAs, CallDetail, CallView, PageParams, Paged};
+use crate::auth::Tenant;
+use crate::db::crm::{self, CallFilter};
+use crate::http::ApiError;
+use crate::openapi::ErrorBody;
+use crate::state::AppState;
+use crate::telemetry::format_ts;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallQuery {
+    /// Calls that started at or after this instant (RFC 3339) or day (`2025-01-31`).
+    pub from: Option<String>,
+    /// Calls that started before this instant, or before the end of this day.
+    pub to: Option<String>,
+    /// `stream` or `record`.
+    pub mode: Option<String>,
+    /// Twilio's call status, e.g. `completed`, `in-progress`.
+    pub status: Option<String>,
+    pub customer_id: Option<i64>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Parses an RFC 3339 instant or a date into the stored timestamp format, so
+/// the query compares like with like. A date means its start for `from` and
+/// the start of the next day for `to` (the whole day is included).
+fn parse_bound(field: &str, raw: &str, end_of_day: bool) -> Result<String, ApiError> {
+    let raw = raw.trim();
+    if let Ok(t) = OffsetDateTime::parse(raw, &Rfc3339) {
+        return Ok(format_ts(t));
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(raw, &date_format).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "{field} must be an RFC 3339 instant or a date like 2025-01-31"
+        ))
+    })?;
+    let date = if end_of_day {
+        date.next_day()
+            .ok_or_else(|| ApiError::BadRequest(format!("{field} is out of range")))?
+    } else {
+        date
+    };
+    Ok(format_ts(date.midnight().assume_utc()))
+}
+
+impl CallQuery {
+    fn filter(&self) -> Result<CallFilter, ApiError> {
+        if let Some(mode) = &self.mode
+            && !matches!(mode.as_str(), "stream" | "record")
+        {
+            return Err(ApiError::BadRequest("mode must be stream or record".into()));
+        }
+        Ok(CallFilter {
+            since: self
+                .from
+                .as_deref()
+                .map(|v| parse_bound("from", v, false))
+                .transpose()?,
+            until: self
+                .to
+                .as_deref()
+                .map(|v| parse_bound("to", v, true))
+                .transpose()?,
+            mode: self.mode.clone(),
+            status: self.status.clone().filter(|s| !s.is_empty()),
+            customer_id: self.customer_id,
+        })
+    }
+}
+
+/// The business's calls, newest first.
+#[utoipa::path(get, path = "/api/crm/calls", tag = "crm",
+    security(("bearer" = [])), params(CallQuery, ActAs),
+    responses(
+        (status = 200, body = Paged<CallView>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn list_calls(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<CallQuery>,
+) -> Result<Json<Paged<CallView>>, ApiError> {
+    let page = PageParams {
+        limit: query.limit,
+        offset: query.offset,
+    }
+    .page()?;
+    let filter = query.filter()?;
+    let found = crm::list_calls(&state.db, &tenant, &filter, page).await?;
+    Ok(Json(Paged::from_db(found, page)))
+}
+
+/// One call with its transcript and turns.
+#[utoipa::path(get, path = "/api/crm/calls/{id}", tag = "crm",
+    security(("bearer" = [])), params(("id" = i64, Path), ActAs),
+    responses(
+        (status = 200, body = CallDetail),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such call in this business", body = ErrorBody),
+    ))]
+pub async fn get_call(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<CallDetail>, ApiError> {
+    let (call, turns) = crm::get_call(&state.db, &tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(CallDetail::new(call, turns)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bound;
+
+    #[test]
+    fn a_date_bound_covers_the_whole_day_and_instants_are_normalised_to_utc() {
+        assert_eq!(
+            parse_bound("from", "2025-01-31", false).unwrap(),
+            "2025-01-31T00:00:00.000Z"
+        );
+        assert_eq!(
+            parse_bound("to", "2025-01-31", true).unwrap(),
+            "2025-02-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            parse_bound("from", "2025-01-31T12:00:00+02:00", false).unwrap(),
+            "2025-01-31T10:00:00.000Z"
+        );
+        assert!(parse_bound("from", "yesterday", false).is_err());
+    }
+}

@@ -1,0 +1,308 @@
+//! What the CRM API sends and accepts, as documented types. Kept apart from
+//! the database models so a column can change without changing the API (and
+//! the other way round), and so the OpenAPI schemas come from these.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::double_option;
+use crate::db::business::Business;
+use crate::db::calls::{CallLog, CallTurn};
+use crate::db::crm::Page;
+use crate::db::customers::Customer;
+use crate::http::ApiError;
+
+/// A business and its agent settings and feature flags.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BusinessView {
+    pub id: i64,
+    pub name: String,
+    /// E.164; calls to this number reach this business.
+    pub phone_number: String,
+    pub locale: String,
+    pub greeting: Option<String>,
+    pub system_prompt: Option<String>,
+    /// Text-to-speech voice; `null` uses the service default.
+    pub voice: Option<String>,
+    /// Silence that ends the caller's turn, in milliseconds.
+    pub end_of_turn_ms: i64,
+    pub active: bool,
+    pub enable_calls_stream: bool,
+    pub enable_recording_fallback: bool,
+    pub enable_payments_paypal: bool,
+    pub enable_payments_tranzila: bool,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+impl From<Business> for BusinessView {
+    fn from(b: Business) -> Self {
+        Self {
+            id: b.id,
+            name: b.name,
+            phone_number: b.phone_number,
+            locale: b.locale,
+            greeting: b.greeting,
+            system_prompt: b.system_prompt,
+            voice: b.voice,
+            end_of_turn_ms: b.end_of_turn_ms,
+            active: b.active,
+            enable_calls_stream: b.enable_calls_stream,
+            enable_recording_fallback: b.enable_recording_fallback,
+            enable_payments_paypal: b.enable_payments_paypal,
+            enable_payments_tranzila: b.enable_payments_tranzila,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// The settings an owner may change on their business. Absent fields stay
+/// as they are; `null` clears greeting, system prompt or voice.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessUpdate {
+    pub name: Option<String>,
+    /// E.164 or an Israeli national number (`03-555-0001`); must be unique.
+    pub phone_number: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub greeting: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub system_prompt: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub voice: Option<Option<String>>,
+    /// 200–3000.
+    pub end_of_turn_ms: Option<i64>,
+    pub enable_calls_stream: Option<bool>,
+    pub enable_recording_fallback: Option<bool>,
+    pub enable_payments_paypal: Option<bool>,
+    pub enable_payments_tranzila: Option<bool>,
+}
+
+/// One page of a list, with the total across all pages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paged<T: ToSchema> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl<T: ToSchema> Paged<T> {
+    pub fn from_db<U>(page: crate::db::crm::Paged<U>, at: Page) -> Self
+    where
+        T: From<U>,
+    {
+        Self {
+            items: page.items.into_iter().map(T::from).collect(),
+            total: page.total,
+            limit: at.limit,
+            offset: at.offset,
+        }
+    }
+}
+
+/// `?limit=&offset=` on every list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// Default 0.
+    pub offset: Option<i64>,
+}
+
+impl PageParams {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=200).contains(&limit) {
+            return Err(ApiError::BadRequest(
+                "limit must be between 1 and 200".into(),
+            ));
+        }
+        if offset < 0 {
+            return Err(ApiError::BadRequest("offset must not be negative".into()));
+        }
+        Ok(Page { limit, offset })
+    }
+}
+
+/// For admins on `/api/crm/*`: the business to act for. Owners and agents
+/// always act for their own business and need not pass it.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActAs {
+    pub business_id: Option<i64>,
+}
+
+/// A caller of the business.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerView {
+    pub id: i64,
+    pub phone: String,
+    pub name: Option<String>,
+    pub notes: Option<String>,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Customer> for CustomerView {
+    fn from(c: Customer) -> Self {
+        Self {
+            id: c.id,
+            phone: c.phone,
+            name: c.name,
+            notes: c.notes,
+            status: c.status,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// What may change on a customer. `null` clears name or notes.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerUpdate {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+    /// A short lowercase label such as `new`, `lead`, `customer`, `closed`
+    /// (letters, digits, `_`; at most 32).
+    pub status: Option<String>,
+}
+
+/// One call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallView {
+    pub id: i64,
+    pub call_sid: String,
+    pub customer_id: Option<i64>,
+    pub from_number: Option<String>,
+    pub to_number: Option<String>,
+    pub status: Option<String>,
+    /// `stream` (live conversation) or `record` (voicemail fallback).
+    pub mode: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_s: Option<i64>,
+    pub recording_url: Option<String>,
+    /// The recording's transcript (record mode).
+    pub transcript: Option<String>,
+    pub failover_reason: Option<String>,
+}
+
+impl From<CallLog> for CallView {
+    fn from(c: CallLog) -> Self {
+        Self {
+            id: c.id,
+            call_sid: c.call_sid,
+            customer_id: c.customer_id,
+            from_number: c.from_number,
+            to_number: c.to_number,
+            status: c.status,
+            mode: c.mode,
+            started_at: c.started_at,
+            ended_at: c.ended_at,
+            duration_s: c.duration_s,
+            recording_url: c.recording_url,
+            transcript: c.transcript,
+            failover_reason: c.failover_reason,
+        }
+    }
+}
+
+/// One speech → response round of a streamed call, with its timings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnView {
+    pub turn_id: i64,
+    pub started_at: String,
+    pub mode: String,
+    pub user_text: Option<String>,
+    pub agent_text: Option<String>,
+    pub t_audio_ms: Option<i64>,
+    pub t_stt_ms: Option<i64>,
+    pub t_nlp_ms: Option<i64>,
+    pub t_tts_ms: Option<i64>,
+    pub t_total_ms: Option<i64>,
+    pub endpointing_ms: Option<i64>,
+    pub barge_in: bool,
+    pub error_code: Option<String>,
+}
+
+impl From<CallTurn> for TurnView {
+    fn from(t: CallTurn) -> Self {
+        Self {
+            turn_id: t.turn_id,
+            started_at: t.started_at,
+            mode: t.mode,
+            user_text: t.user_text,
+            agent_text: t.agent_text,
+            t_audio_ms: t.t_audio_ms,
+            t_stt_ms: t.t_stt_ms,
+            t_nlp_ms: t.t_nlp_ms,
+            t_tts_ms: t.t_tts_ms,
+            t_total_ms: t.t_total_ms,
+            endpointing_ms: t.endpointing_ms,
+            barge_in: t.barge_in,
+            error_code: t.error_code,
+        }
+    }
+}
+
+/// One line of a call's transcript.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Utterance {
+    /// `caller` or `agent`.
+    pub speaker: &'static str,
+    pub text: String,
+    /// The turn it belongs to; `null` for a recording transcript.
+    pub turn_id: Option<i64>,
+}
+
+/// A call with its transcript and turns.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallDetail {
+    pub call: CallView,
+    /// The conversation in order: the streamed turns' texts, then the
+    /// recording's transcript if there is one.
+    pub transcript: Vec<Utterance>,
+    pub turns: Vec<TurnView>,
+}
+
+impl CallDetail {
+    pub fn new(call: CallLog, turns: Vec<CallTurn>) -> Self {
+        let mut transcript = Vec::new();
+        for t in &turns {
+            for (speaker, text) in [("caller", &t.user_text), ("agent", &t.agent_text)] {
+                if let Some(text) = text.as_ref().filter(|s| !s.trim().is_empty()) {
+                    transcript.push(Utterance {
+                        speaker,
+                        text: text.clone(),
+                        turn_id: Some(t.turn_id),
+                    });
+                }
+            }
+        }
+        if let Some(text) = call.transcript.as_ref().filter(|s| !s.trim().is_empty()) {
+            transcript.push(Utterance {
+                speaker: "caller",
+                text: text.clone(),
+                turn_id: None,
+            });
+        }
+        Self {
+            call: call.into(),
+            transcript,
+            turns: turns.into_iter().map(TurnView::from).collect(),
+        }
+    }
+}
