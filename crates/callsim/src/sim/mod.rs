@@ -1,0 +1,486 @@
+//! The Twilio stand-in: one simulated inbound call against a running
+//! instance, or many at once for load tests.
+//!
+//! A call follows Twilio's order: a signed `incoming_call` webhook, the
+//! TwiML's `<Connect><Stream>` opened as a signed WebSocket, the caller's
+//! audio streamed in real time while the server's audio is played back on a
+//! modelled Twilio buffer ([`playback`]), and — when the server closes the
+//! socket — the signed `<Connect action>` request that hands the call to the
+//! recording fallback. The wire formats come from the `twilio` crate.
+//!
+//! Timing definitions, the numbers the load benchmark relies on:
+//! - **End of caller speech**: the moment the frame holding the last voiced
+//!   20 ms of an utterance was sent (trailing silence in the file does not
+//!   count, because the server's endpointing starts from the same point).
+//! - **Caller-felt latency**: arrival of the first reply media frame minus
+//!   the end of caller speech.
+//! - **Late frame**: a reply frame that arrives after the caller's playback
+//!   buffer ran dry for more than 40 ms (an underrun), while the reply was
+//!   still coming. The first frame of a reply or greeting is never late: its
+//!   wait is the latency above. Frames queued ahead are never late, however
+//!   far ahead they were sent.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use url::Url;
+
+mod many;
+mod playback;
+mod stream;
+mod twiml;
+
+pub use many::{ManyReport, Percentiles, simulate_many};
+
+use twiml::NextStep;
+
+/// How long one HTTP request to the server may take.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What to call and how to behave as the caller.
+#[derive(Clone)]
+pub struct SimOptions {
+    /// Where the server listens, e.g. `http://127.0.0.1:8080`.
+    pub base_url: Url,
+    /// The dialled number (picks the business), E.164.
+    pub to: String,
+    /// The caller's number, E.164 (or `anonymous`).
+    pub from: String,
+    /// `CA…`; a fresh `CA` + 32 hex digits when absent.
+    pub call_sid: Option<String>,
+    /// `AC…`; a fresh `AC` + 32 hex digits when absent.
+    pub account_sid: Option<String>,
+    /// The Twilio auth token the server validates signatures with.
+    pub auth_token: String,
+    /// Caller turns, each raw 8 kHz mono mu-law.
+    pub utterances: Vec<Vec<u8>>,
+    /// The base URL the server believes it has (`PUBLIC_BASE_URL`), which
+    /// Twilio signs; `base_url` when absent.
+    pub public_base_url: Option<Url>,
+    /// How long to wait for the first audio of the greeting or a reply.
+    pub wait_reply_timeout: Duration,
+    /// Silence after which the greeting or a reply counts as finished.
+    pub reply_quiet: Duration,
+    /// Longest a greeting or reply may go on before the caller speaks anyway.
+    pub max_reply: Duration,
+    /// Keep the heard audio in the report (load tests turn it off: only the
+    /// counters are needed, and 1,000 calls' audio adds up).
+    pub keep_heard: bool,
+}
+
+impl SimOptions {
+    /// Options with the defaults: a fixed Israeli mobile as the caller,
+    /// fresh SIDs, no utterances, 10 s reply timeout, 700 ms quiet.
+    #[must_use]
+    pub fn new(base_url: Url, to: impl Into<String>, auth_token: impl Into<String>) -> Self {
+        Self {
+            base_url,
+            to: to.into(),
+            from: "+972501234567".to_owned(),
+            call_sid: None,
+            account_sid: None,
+            auth_token: auth_token.into(),
+            utterances: Vec::new(),
+            public_base_url: None,
+            wait_reply_timeout: Duration::from_secs(10),
+            reply_quiet: Duration::from_millis(700),
+            max_reply: Duration::from_secs(60),
+            keep_heard: true,
+        }
+    }
+
+    fn public_base(&self) -> &Url {
+        self.public_base_url.as_ref().unwrap_or(&self.base_url)
+    }
+}
+
+impl fmt::Debug for SimOptions {
+    // By hand, so the auth token never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimOptions")
+            .field("base_url", &self.base_url.as_str())
+            .field("to", &self.to)
+            .field("from", &self.from)
+            .field("call_sid", &self.call_sid)
+            .field("auth_token", &"[redacted]")
+            .field("utterances", &self.utterances.len())
+            .field(
+                "public_base_url",
+                &self.public_base_url.as_ref().map(Url::as_str),
+            )
+            .field("wait_reply_timeout", &self.wait_reply_timeout)
+            .field("reply_quiet", &self.reply_quiet)
+            .field("max_reply", &self.max_reply)
+            .field("keep_heard", &self.keep_heard)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the server handled the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimMode {
+    /// Streamed to the end.
+    Stream,
+    /// `incoming_call` answered with `<Record>` (streaming off): no stream.
+    Record,
+    /// The server closed the stream; the `<Connect action>` request got the
+    /// recording fallback's TwiML.
+    RecordFallback,
+}
+
+/// One caller turn as the caller felt it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnReport {
+    /// 1 for the first utterance.
+    pub turn: u32,
+    /// End of caller speech → first reply audio, ms; `None` when no reply
+    /// came within the timeout.
+    pub caller_felt_ms: Option<f64>,
+    /// Reply audio received, ms (8 bytes of mu-law per ms).
+    pub reply_audio_ms: u64,
+}
+
+/// What one simulated call observed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallReport {
+    /// The call's `CA…`.
+    pub call_sid: String,
+    /// How the server handled the call.
+    pub mode: SimMode,
+    /// The TwiML `incoming_call` answered.
+    pub incoming_twiml: String,
+    /// Stream open → first greeting audio, ms; `None` without a greeting.
+    pub greeting_wait_ms: Option<f64>,
+    /// Greeting audio received, ms.
+    pub greeting_audio_ms: u64,
+    /// One entry per utterance streamed (fewer when the server closed first).
+    pub turns: Vec<TurnReport>,
+    /// Everything heard, time-aligned from the stream's start, 8 kHz mu-law
+    /// (empty when [`SimOptions::keep_heard`] is off).
+    #[serde(skip)]
+    pub heard: Vec<u8>,
+    /// Server media frames received.
+    pub frames_received: u64,
+    /// Frames late by more than 40 ms (see the module docs).
+    pub late_frames: u64,
+    /// The longest playback underrun inside a reply, ms.
+    pub max_underrun_ms: f64,
+    /// Marks echoed back to the server.
+    pub marks_echoed: u64,
+    /// `clear` messages received.
+    pub clears: u64,
+    /// Server frames real Twilio would reject (binary, malformed, wrong
+    /// `streamSid`…); the simulator logs them here and goes on.
+    pub protocol_errors: Vec<String>,
+    /// The server closed the WebSocket before the caller hung up.
+    pub server_closed: bool,
+    /// The TwiML the `<Connect action>` answered after the server closed.
+    pub fallback_twiml: Option<String>,
+}
+
+/// Why a simulated call could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The request never got an answer.
+    #[error("request to {url} failed: {source}")]
+    Http {
+        /// The URL requested.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with a non-2xx status.
+    #[error("{url} answered {status}: {body}")]
+    Status {
+        /// The URL requested.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// The TwiML gives Twilio nothing this simulator can follow.
+    #[error("TwiML from {url}: {reason}")]
+    Twiml {
+        /// The URL that answered it.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The WebSocket could not be opened (handshake refused, unreachable…).
+    #[error("WebSocket {url}: {source}")]
+    WebSocket {
+        /// The URL connected to.
+        url: String,
+        /// The cause.
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
+    /// The options cannot make a call.
+    #[error("invalid options: {0}")]
+    Options(String),
+}
+
+/// Makes one call as Twilio would and reports what the caller heard.
+///
+/// # Errors
+/// [`SimError`] when the webhook or the WebSocket handshake fails, or the
+/// TwiML has neither a stream nor a recording. A server that closes the
+/// stream mid-call is not an error: the report says so
+/// ([`SimMode::RecordFallback`]).
+pub async fn simulate_call(opts: &SimOptions) -> Result<CallReport, SimError> {
+    let http = http_client()?;
+    let call_sid = opts.call_sid.clone().unwrap_or_else(|| fresh_sid("CA"));
+    run_call(opts, &http, call_sid).await
+}
+
+pub(crate) fn http_client() -> Result<reqwest::Client, SimError> {
+    reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .map_err(|source| SimError::Http {
+            url: String::new(),
+            source,
+        })
+}
+
+/// A Twilio-style SID: the two-letter prefix and 32 hex digits.
+pub(crate) fn fresh_sid(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+pub(crate) async fn run_call(
+    opts: &SimOptions,
+    http: &reqwest::Client,
+    call_sid: String,
+) -> Result<CallReport, SimError> {
+    let account_sid = opts.account_sid.clone().unwrap_or_else(|| fresh_sid("AC"));
+    let call = CallParams {
+        call_sid: &call_sid,
+        account_sid: &account_sid,
+        from: &opts.from,
+        to: &opts.to,
+    };
+
+    let incoming_public = join(opts.public_base(), "webhook/incoming_call");
+    let incoming_twiml = post_signed(opts, http, &incoming_public, &call.params("ringing")).await?;
+    let twiml_error = |reason| SimError::Twiml {
+        url: incoming_public.to_string(),
+        reason,
+    };
+    let (action, stream_url, parameters) =
+        match twiml::next_step(&incoming_twiml).map_err(twiml_error)? {
+            NextStep::Record => {
+                return Ok(CallReport::without_stream(
+                    call_sid,
+                    SimMode::Record,
+                    incoming_twiml,
+                ));
+            }
+            NextStep::Stream {
+                action,
+                url,
+                parameters,
+            } => (action, url, parameters),
+        };
+
+    let ws_url = websocket_url(&opts.base_url, &stream_url).map_err(twiml_error)?;
+    let plan = stream::Plan {
+        ws_url,
+        stream_url: &stream_url,
+        parameters: &parameters,
+        call_sid: &call_sid,
+        account_sid: &account_sid,
+    };
+    let outcome = stream::run(opts, plan).await?;
+
+    let mut report = CallReport {
+        call_sid: call_sid.clone(),
+        mode: SimMode::Stream,
+        incoming_twiml,
+        greeting_wait_ms: outcome.greeting_wait_ms,
+        greeting_audio_ms: outcome.greeting_audio_ms,
+        turns: outcome.turns,
+        frames_received: outcome.playback.frames_received,
+        late_frames: outcome.playback.late_frames,
+        max_underrun_ms: outcome.playback.max_underrun.as_secs_f64() * 1000.0,
+        marks_echoed: outcome.marks_echoed,
+        clears: outcome.clears,
+        protocol_errors: outcome.protocol_errors,
+        server_closed: outcome.server_closed,
+        fallback_twiml: None,
+        heard: outcome.playback.into_heard(),
+    };
+    if report.server_closed {
+        // What Twilio does when the server ends a <Connect><Stream>: request
+        // the Connect action, whose answer is the call's next TwiML.
+        if let Some(action) = action {
+            let action_public = incoming_public.join(&action).map_err(|e| SimError::Twiml {
+                url: incoming_public.to_string(),
+                reason: format!("<Connect action={action:?}> is not a URL: {e}"),
+            })?;
+            let answer =
+                post_signed(opts, http, &action_public, &call.params("in-progress")).await?;
+            report.mode = SimMode::RecordFallback;
+            report.fallback_twiml = Some(answer);
+        }
+    }
+    Ok(report)
+}
+
+impl CallReport {
+    fn without_stream(call_sid: String, mode: SimMode, incoming_twiml: String) -> Self {
+        Self {
+            call_sid,
+            mode,
+            incoming_twiml,
+            greeting_wait_ms: None,
+            greeting_audio_ms: 0,
+            turns: Vec::new(),
+            heard: Vec::new(),
+            frames_received: 0,
+            late_frames: 0,
+            max_underrun_ms: 0.0,
+            marks_echoed: 0,
+            clears: 0,
+            protocol_errors: Vec::new(),
+            server_closed: false,
+            fallback_twiml: None,
+        }
+    }
+}
+
+/// The standard parameters of every Twilio voice request.
+struct CallParams<'a> {
+    call_sid: &'a str,
+    account_sid: &'a str,
+    from: &'a str,
+    to: &'a str,
+}
+
+impl CallParams<'_> {
+    fn params(&self, call_status: &str) -> Vec<(String, String)> {
+        [
+            ("CallSid", self.call_sid),
+            ("AccountSid", self.account_sid),
+            ("From", self.from),
+            ("To", self.to),
+            ("CallStatus", call_status),
+            ("Direction", "inbound"),
+            ("ApiVersion", "2010-04-01"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+/// `base` + `path`, keeping any path prefix of `base` (a proxy may mount the
+/// service under one).
+fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/').to_owned();
+    url.set_path(&format!("{prefix}/{path}"));
+    url.set_query(None);
+    url
+}
+
+/// Signs `params` over the public `signed_url` as Twilio would, and posts
+/// them to the same path and query on the server actually reachable.
+async fn post_signed(
+    opts: &SimOptions,
+    http: &reqwest::Client,
+    signed_url: &Url,
+    params: &[(String, String)],
+) -> Result<String, SimError> {
+    let signature = twilio::signature::compute(&opts.auth_token, signed_url.as_str(), params);
+    let mut target = opts.base_url.clone();
+    target.set_path(signed_url.path());
+    target.set_query(signed_url.query());
+    let url = target.to_string();
+    let http_error = |source| SimError::Http {
+        url: url.clone(),
+        source,
+    };
+    let response = http
+        .post(target)
+        .header("X-Twilio-Signature", signature)
+        .form(params)
+        .send()
+        .await
+        .map_err(http_error)?;
+    let status = response.status();
+    let body = response.text().await.map_err(http_error)?;
+    if !status.is_success() {
+        return Err(SimError::Status {
+            url,
+            status: status.as_u16(),
+            body: body.chars().take(500).collect(),
+        });
+    }
+    Ok(body)
+}
+
+/// The WebSocket URL to dial: the Stream URL's path and query on the
+/// server's own host and port (the Stream URL names the public host, which a
+/// local run cannot reach), with `ws`/`wss` following `http`/`https`.
+fn websocket_url(base: &Url, stream_url: &str) -> Result<Url, String> {
+    let stream = Url::parse(stream_url).map_err(|e| format!("<Stream url> is not a URL: {e}"))?;
+    let scheme = match base.scheme() {
+        "https" => "wss",
+        "http" => "ws",
+        other => return Err(format!("base URL scheme {other:?} is not http or https")),
+    };
+    let mut url = base.clone();
+    url.set_scheme(scheme)
+        .map_err(|()| format!("cannot turn {base} into a {scheme} URL"))?;
+    url.set_path(stream.path());
+    url.set_query(stream.query());
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_websocket_goes_to_the_servers_host_on_the_stream_urls_path() {
+        let base = Url::parse("http://127.0.0.1:8080").unwrap();
+        let ws = websocket_url(&base, "wss://agent.example.com/ws/twilio-media").unwrap();
+        assert_eq!(ws.as_str(), "ws://127.0.0.1:8080/ws/twilio-media");
+        let base = Url::parse("https://staging.example.com").unwrap();
+        let ws = websocket_url(&base, "wss://agent.example.com/ws/twilio-media").unwrap();
+        assert_eq!(ws.as_str(), "wss://staging.example.com/ws/twilio-media");
+    }
+
+    #[test]
+    fn webhook_urls_keep_the_public_base_path_prefix() {
+        let base = Url::parse("https://example.com/agent/").unwrap();
+        assert_eq!(
+            join(&base, "webhook/incoming_call").as_str(),
+            "https://example.com/agent/webhook/incoming_call"
+        );
+        let base = Url::parse("https://example.com").unwrap();
+        assert_eq!(
+            join(&base, "webhook/incoming_call").as_str(),
+            "https://example.com/webhook/incoming_call"
+        );
+    }
+
+    #[test]
+    fn fresh_sids_have_the_prefix_and_32_hex_digits() {
+        let sid = fresh_sid("CA");
+        assert_eq!(sid.len(), 34);
+        assert!(sid.starts_with("CA"));
+        assert!(sid[2..].chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn the_options_debug_output_hides_the_auth_token() {
+        let opts = SimOptions::new(Url::parse("http://h").unwrap(), "+972", "s3cret-token");
+        assert!(!format!("{opts:?}").contains("s3cret-token"));
+    }
+}
