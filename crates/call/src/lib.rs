@@ -1,1 +1,143 @@
-//! placeholder
+//! The real-time call engine: one task per Twilio Media Streams call, from
+//! the caller's audio to the agent's paced reply.
+//!
+//! What lives here: waiting for the stream's `start` ([`await_start`]), and
+//! [`run_call`], which hears (mu-law decode → VAD → end of turn), thinks
+//! (STT → gibberish gate → streamed LLM → sentence splitter), speaks (TTS per
+//! sentence → a near-real-time pacer with a `mark` per sentence), handles
+//! barge-in, the heartbeat, per-turn metrics and failover.
+//!
+//! What does not: the WebSocket itself, signatures, tenants and the
+//! database. The service glues a socket to the [`Incoming`]/[`Outgoing`]
+//! channels and stores the [`CallEvent`]s; that keeps this crate testable
+//! frame by frame under a paused clock, with no network (STYLE habit 12).
+//!
+//! Contract with the glue:
+//! - every text frame from the socket goes in as [`Incoming::Text`], a
+//!   close as [`Incoming::Close`]; dropping the sender also ends the call;
+//! - every [`Outgoing`] is written to the socket in order; when the call
+//!   returns (or sends [`Outgoing::Close`]) the socket should be closed —
+//!   that is how a failing call is handed to Twilio's recording fallback;
+//! - [`CallEvent`]s are sent with `try_send`: a full observer channel loses
+//!   events rather than slowing the call.
+
+mod hearing;
+mod history;
+mod inbound;
+mod metrics;
+mod pacer;
+mod pipeline;
+mod session;
+mod setup;
+mod start;
+
+pub use session::run_call;
+pub use setup::{CallLimits, CallProviders, CallSetup};
+pub use start::{StartError, await_start};
+
+/// A frame read from the media WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A text frame: Twilio's JSON messages.
+    Text(String),
+    /// A binary frame: never sent by Twilio, ignored with a warning.
+    Binary(Vec<u8>),
+    /// The answer to one of our pings.
+    Pong,
+    /// The peer closed the socket.
+    Close,
+}
+
+/// A frame to write to the media WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A text frame: one Media Streams message (`media`, `mark`, `clear`).
+    Text(String),
+    /// A WebSocket ping (the heartbeat).
+    Ping,
+    /// Close the socket on purpose (failover, shutdown).
+    Close {
+        /// WebSocket close code.
+        code: u16,
+        /// Short reason for the close frame.
+        reason: String,
+    },
+}
+
+/// Something the service may want to store or count; sent without waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// One speech → response round finished (replied, interrupted or failed).
+    Turn(TurnRecord),
+    /// The caller pressed a key.
+    Dtmf {
+        /// `0`–`9`, `*` or `#`.
+        digit: String,
+    },
+    /// The call is being handed to the recording fallback.
+    Failover {
+        /// Why, for logs and the call log.
+        reason: String,
+    },
+}
+
+/// Metrics and text of one turn (DESIGN.md, "Metrics of a turn").
+///
+/// All durations are milliseconds on a monotonic clock; a stage the turn
+/// never reached is 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnRecord {
+    /// 1, 2, … in the order turns finish; only turns that reached the
+    /// language model (or failed trying) are numbered.
+    pub turn_id: u32,
+    /// Wall-clock time (UTC) at which the caller started speaking.
+    pub started_at: time::OffsetDateTime,
+    /// CPU time spent decoding and classifying the turn's audio frames.
+    pub t_audio_ms: u64,
+    /// End of caller speech (end of turn detected) → transcript.
+    pub t_stt_ms: u64,
+    /// Transcript → first sentence of the reply ready for TTS.
+    pub t_nlp_ms: u64,
+    /// First sentence → its first audio bytes.
+    pub t_tts_ms: u64,
+    /// End of caller speech → first reply frame handed to the socket.
+    pub t_total_ms: u64,
+    /// The end-of-turn silence that was waited before STT started.
+    pub endpointing_ms: u64,
+    /// The caller interrupted this reply.
+    pub barge_in: bool,
+    /// What the caller said (after the gibberish gate); `None` when STT was
+    /// unavailable or failed.
+    pub user_text: Option<String>,
+    /// What the caller actually heard: sentences whose marks were echoed.
+    pub agent_text: Option<String>,
+    /// `stage_kind` of a failure (`stt_timeout`, `llm_server`, `tts_http`,
+    /// `deadline`, `llm_empty`, `call_ended`), `None` for a good turn.
+    pub error_code: Option<String>,
+}
+
+/// Why [`run_call`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// Twilio sent `stop`: the call or stream ended normally.
+    Stopped,
+    /// The socket closed or the inbound channel was dropped.
+    PeerClosed,
+    /// The call could not go on; the socket was closed on purpose so that
+    /// Twilio continues with the recording fallback.
+    Failover {
+        /// Why (also logged at WARN and sent as [`CallEvent::Failover`]).
+        reason: String,
+    },
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// What [`run_call`] reports when it returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSummary {
+    /// Why the call ended.
+    pub end: EndReason,
+    /// How many [`TurnRecord`]s were produced.
+    pub turns: u32,
+}

@@ -1,0 +1,70 @@
+//! The per-frame inbound path: base64 → mu-law → linear PCM → VAD → end of
+//! turn. Runs for every 20 ms frame of every call, so it reuses its buffers
+//! and allocates nothing (the only allocation is an utterance's audio, once
+//! per turn, inside the turn detector).
+//!
+//! Time here is the audio's own: the turn detector counts samples. The clock
+//! is read only to measure the CPU this path costs (`t_audio_ms`).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use twilio::media::{Media, MediaError};
+use voice::{TurnConfig, TurnDetector, TurnEvent, Vad, VadConfig};
+
+/// One call's hearing state.
+#[derive(Debug)]
+pub(crate) struct Hearing {
+    vad: Vad,
+    detector: TurnDetector,
+    mulaw: Vec<u8>,
+    pcm: Vec<i16>,
+    /// CPU time of this path since the current utterance started.
+    cpu: Duration,
+}
+
+impl Hearing {
+    pub(crate) fn new(turn: TurnConfig) -> Self {
+        let vad = Vad::new(VadConfig {
+            sample_rate: turn.sample_rate,
+            ..VadConfig::default()
+        });
+        Self {
+            vad,
+            detector: TurnDetector::new(turn),
+            // A 20 ms frame is 160 bytes; Twilio may send more, the buffers
+            // grow once and then stay.
+            mulaw: Vec::with_capacity(320),
+            pcm: Vec::with_capacity(320),
+            cpu: Duration::ZERO,
+        }
+    }
+
+    /// Hears one media frame.
+    ///
+    /// # Errors
+    /// The payload is not base64; the frame is then ignored.
+    pub(crate) fn push(&mut self, media: &Media) -> Result<Option<TurnEvent>, MediaError> {
+        let started = Instant::now();
+        media.decode_payload_into(&mut self.mulaw)?;
+        self.pcm.clear();
+        voice::mulaw::decode_into(&self.mulaw, &mut self.pcm);
+        let voiced = self.vad.push(&self.pcm);
+        let event = self.detector.push(&self.mulaw, voiced);
+        if matches!(event, Some(TurnEvent::SpeechStarted)) {
+            self.cpu = Duration::ZERO;
+        }
+        self.cpu += started.elapsed();
+        Ok(event)
+    }
+
+    /// CPU spent on the current (or just ended) utterance's frames.
+    pub(crate) fn cpu(&self) -> Duration {
+        self.cpu
+    }
+
+    /// Forgets any open utterance (the call is failing over).
+    pub(crate) fn reset(&mut self) {
+        self.detector.reset();
+    }
+}

@@ -1,0 +1,134 @@
+//! Per-turn timing (DESIGN.md, "Metrics of a turn"): the instants a turn
+//! passes through, turned into one [`TurnRecord`] and one `turn_metrics`
+//! log line.
+//!
+//! Instants are `tokio::time::Instant`, so under a paused test clock every
+//! duration is exact and repeatable; in production they are the monotonic
+//! clock. Provider latencies are stamped inside the reply task, where they
+//! happen, not when the call task gets round to reading them.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use crate::TurnRecord;
+
+/// The instants of one turn, filled in as it progresses.
+#[derive(Debug, Clone)]
+pub(crate) struct TurnClock {
+    pub started_at: OffsetDateTime,
+    /// End of turn detected: the caller's speech is over.
+    pub speech_end: Instant,
+    /// CPU of the hearing path for the utterance.
+    pub cpu: Duration,
+    pub transcript_at: Option<Instant>,
+    /// The first sentence left the splitter.
+    pub first_sentence_at: Option<Instant>,
+    /// The first sentence's audio came back from TTS.
+    pub first_audio_at: Option<Instant>,
+    /// The first reply frame was handed to the socket.
+    pub first_frame_at: Option<Instant>,
+}
+
+/// How a turn ended, besides its timing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TurnOutcome {
+    pub barge_in: bool,
+    pub user_text: Option<String>,
+    pub agent_text: Option<String>,
+    pub error_code: Option<String>,
+}
+
+fn ms_between(from: Instant, to: Option<Instant>) -> u64 {
+    to.map_or(0, |to| {
+        u64::try_from(to.saturating_duration_since(from).as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+impl TurnClock {
+    pub(crate) fn new(started_at: OffsetDateTime, speech_end: Instant, cpu: Duration) -> Self {
+        Self {
+            started_at,
+            speech_end,
+            cpu,
+            transcript_at: None,
+            first_sentence_at: None,
+            first_audio_at: None,
+            first_frame_at: None,
+        }
+    }
+
+    pub(crate) fn record(
+        &self,
+        turn_id: u32,
+        endpointing_ms: u32,
+        outcome: TurnOutcome,
+    ) -> TurnRecord {
+        TurnRecord {
+            turn_id,
+            started_at: self.started_at,
+            t_audio_ms: u64::try_from(self.cpu.as_millis()).unwrap_or(u64::MAX),
+            t_stt_ms: ms_between(self.speech_end, self.transcript_at),
+            t_nlp_ms: self
+                .transcript_at
+                .map_or(0, |t| ms_between(t, self.first_sentence_at)),
+            t_tts_ms: self
+                .first_sentence_at
+                .map_or(0, |t| ms_between(t, self.first_audio_at)),
+            t_total_ms: ms_between(self.speech_end, self.first_frame_at),
+            endpointing_ms: u64::from(endpointing_ms),
+            barge_in: outcome.barge_in,
+            user_text: outcome.user_text,
+            agent_text: outcome.agent_text,
+            error_code: outcome.error_code,
+        }
+    }
+}
+
+/// The one `turn_metrics` record per turn (MISSION §4). `error_code` is
+/// left out of the record when the turn succeeded.
+pub(crate) fn log_turn(call_sid: &str, business_id: i64, record: &TurnRecord) {
+    tracing::info!(
+        call_sid,
+        business_id,
+        turn_id = record.turn_id,
+        t_audio_ms = record.t_audio_ms,
+        t_stt_ms = record.t_stt_ms,
+        t_nlp_ms = record.t_nlp_ms,
+        t_tts_ms = record.t_tts_ms,
+        t_total_ms = record.t_total_ms,
+        endpointing_ms = record.endpointing_ms,
+        mode = "stream",
+        barge_in = record.barge_in,
+        error_code = record.error_code.as_deref(),
+        "turn_metrics"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn each_span_runs_from_the_previous_stage_and_missing_stages_are_zero() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut clock = TurnClock::new(OffsetDateTime::UNIX_EPOCH, t0, ms(3));
+        clock.transcript_at = Some(t0 + ms(300));
+        clock.first_sentence_at = Some(t0 + ms(700));
+        let partial = clock.record(1, 600, TurnOutcome::default());
+        assert_eq!(
+            (partial.t_stt_ms, partial.t_nlp_ms, partial.t_tts_ms),
+            (300, 400, 0)
+        );
+        assert_eq!(partial.t_total_ms, 0);
+        clock.first_audio_at = Some(t0 + ms(850));
+        clock.first_frame_at = Some(t0 + ms(851));
+        let full = clock.record(2, 600, TurnOutcome::default());
+        assert_eq!(
+            (full.t_audio_ms, full.t_tts_ms, full.t_total_ms, full.endpointing_ms),
+            (3, 150, 851, 600)
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! The call task: one `select!` loop per call over shutdown, timers (pacer,
+//! turn deadline, failover), inbound frames, the current reply task and the
+//! heartbeat. It owns all of the call's state, so nothing is shared and no
+//! lock is taken; everything it waits on is bounded.
+//!
+//! The turn logic (what a reply is, barge-in, failures, failover) lives in
+//! [`crate::session::turns`]; this file is the loop and the plumbing.
+
+use std::time::Duration;
+
+use ::time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio::time::{self, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use twilio::media::Outbound;
+
+use crate::hearing::Hearing;
+use crate::history::History;
+use crate::inbound::{Admitted, Gate, Ignored};
+use crate::pacer::{Flush, Outbox, Pacer, Release};
+use crate::pipeline::PipelineMsg;
+use crate::{CallEvent, CallProviders, CallSetup, CallSummary, EndReason, Incoming, Outgoing};
+
+mod turns;
+
+use turns::{Active, Carry, Ending};
+
+/// Reply-task messages in flight: a few sentences, so the task can run a
+/// little ahead of the pacer but never far.
+const PIPELINE_CHANNEL: usize = 4;
+
+/// Audio the pacer may hold before the reply task is made to wait: 10 s
+/// is several sentences ahead of the caller's ear, and bounds memory per
+/// call whatever the TTS returns.
+const MAX_QUEUED_AUDIO_BYTES: usize = 80_000;
+
+/// Runs one call to the end. Never panics on any input.
+///
+/// `setup.stream_sid` must be the one from the `start` frame (see
+/// [`crate::await_start`]). The call greets, then answers turn after turn
+/// until Twilio stops the stream, the socket closes, `shutdown` fires, or
+/// the call fails over. Outbound frames are never awaited: a peer that
+/// stops reading for `limits.max_outbound_stall` ends the call.
+pub async fn run_call(
+    setup: CallSetup,
+    providers: CallProviders,
+    inbound: mpsc::Receiver<Incoming>,
+    outbound: mpsc::Sender<Outgoing>,
+    events: mpsc::Sender<CallEvent>,
+    shutdown: CancellationToken,
+) -> CallSummary {
+    let span = tracing::info_span!(
+        "call",
+        call_sid = %setup.call_sid,
+        business_id = setup.business_id
+    );
+    drive(setup, providers, inbound, outbound, events, shutdown)
+        .instrument(span)
+        .await
+}
+
+async fn drive(
+    setup: CallSetup,
+    providers: CallProviders,
+    mut inbound: mpsc::Receiver<Incoming>,
+    outbound: mpsc::Sender<Outgoing>,
+    events: mpsc::Sender<CallEvent>,
+    shutdown: CancellationToken,
+) -> CallSummary {
+    let (pipe_tx, mut pipe_rx) = mpsc::channel(PIPELINE_CHANNEL);
+    let every = setup.limits.heartbeat.max(Duration::from_millis(100));
+    let mut heartbeat = time::interval_at(Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut call = Call::new(setup, providers, outbound, events, pipe_tx);
+    call.greet();
+    let end = loop {
+        if let Some(end) = call.pump() {
+            break end;
+        }
+        let wake = call.next_wake();
+        // Biased: shutdown first, then due timers (pacing must not slip
+        // behind a burst of inbound frames), then what the caller sends.
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break EndReason::Shutdown,
+            () = time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                call.on_timer();
+            }
+            frame = inbound.recv() => {
+                if let Some(end) = call.on_incoming(frame) {
+                    break end;
+                }
+            }
+            Some(msg) = pipe_rx.recv(), if call.wants_pipeline() => call.on_pipeline(msg),
+            _ = heartbeat.tick() => call.on_heartbeat(),
+        }
+    };
+    call.finish(end)
+}
+
+/// All state of one call.
+pub(crate) struct Call {
+    setup: CallSetup,
+    providers: CallProviders,
+    outbound: mpsc::Sender<Outgoing>,
+    events: mpsc::Sender<CallEvent>,
+    pipe_tx: mpsc::Sender<PipelineMsg>,
+    gate: Gate,
+    hearing: Hearing,
+    history: History,
+    pacer: Pacer,
+    outbox: Outbox,
+    /// The reply (or fixed line) in progress; at most one at a time.
+    active: Option<Active>,
+    /// Generation of the last reply started; marks and task messages of
+    /// any other generation are stale.
+    generation: u32,
+    /// An utterance whose reply was cut before its transcript arrived: it
+    /// is heard again together with the caller's next utterance.
+    carry: Option<Carry>,
+    speech_started_at: Option<OffsetDateTime>,
+    consecutive_failures: u32,
+    turns: u32,
+    /// Since when the outbound channel has refused frames.
+    stalled_since: Option<Instant>,
+    ending: Option<Ending>,
+}
+
+impl Call {
+    fn new(
+        setup: CallSetup,
+        providers: CallProviders,
+        outbound: mpsc::Sender<Outgoing>,
+        events: mpsc::Sender<CallEvent>,
+        pipe_tx: mpsc::Sender<PipelineMsg>,
+    ) -> Self {
+        Self {
+            gate: Gate::new(&setup.stream_sid, setup.limits.max_frame_bytes),
+            hearing: Hearing::new(setup.turn.clone()),
+            history: History::new(&setup.system_prompt, setup.limits.max_history_messages),
+            pacer: Pacer::new(setup.limits.chunk_bytes()),
+            outbox: Outbox::default(),
+            active: None,
+            generation: 0,
+            carry: None,
+            speech_started_at: None,
+            consecutive_failures: 0,
+            turns: 0,
+            stalled_since: None,
+            ending: None,
+            setup,
+            providers,
+            outbound,
+            events,
+            pipe_tx,
+        }
+    }
+
+    fn on_incoming(&mut self, frame: Option<Incoming>) -> Option<EndReason> {
+        match self.gate.admit(frame) {
+            Admitted::Closed => return Some(EndReason::PeerClosed),
+            Admitted::Stop => return Some(EndReason::Stopped),
+            Admitted::Nothing => {}
+            Admitted::Media(media) => {
+                // While failing over the caller is no longer listened to.
+                if self.ending.is_none() {
+                    match self.hearing.push(&media) {
+                        Ok(Some(event)) => self.on_turn_event(event),
+                        Ok(None) => {}
+                        Err(err) => self.gate.ignore(Ignored::BadPayload, &err),
+                    }
+                }
+            }
+            Admitted::Mark(name) => self.on_mark(&name),
+            Admitted::Dtmf(digit) => {
+                tracing::info!(
+                    call_sid = %self.setup.call_sid,
+                    business_id = self.setup.business_id,
+                    digit = %digit,
+                    "dtmf"
+                );
+                self.emit(CallEvent::Dtmf { digit });
+            }
+        }
+        None
+    }
+
+    fn on_heartbeat(&mut self) {
+        tracing::debug!(call_sid = %self.setup.call_sid, "ws_heartbeat");
+        // A ping that does not fit a backed-up outbox is simply skipped.
+        let _ = self.outbox.push(Outgoing::Ping);
+    }
+
+    /// Whether the reply task may hand over more: not while the pacer
+    /// already holds plenty (backpressure on a slow or stalled peer).
+    fn wants_pipeline(&self) -> bool {
+        self.pacer.queued_bytes() < MAX_QUEUED_AUDIO_BYTES
+    }
+
+    /// Sends what is due: queued control frames, then paced audio. Returns
+    /// how the call ends, if it must.
+    fn pump(&mut self) -> Option<EndReason> {
+        let now = Instant::now();
+        loop {
+            match self.outbox.flush(&self.outbound) {
+                Flush::Closed => return Some(EndReason::PeerClosed),
+                Flush::Blocked { sent } => {
+                    if sent > 0 || self.stalled_since.is_none() {
+                        self.stalled_since = Some(now);
+                    }
+                    break;
+                }
+                Flush::Empty { .. } => self.stalled_since = None,
+            }
+            let Some(release) = self.pacer.next(now, &self.setup.stream_sid) else {
+                break;
+            };
+            self.on_release(&release, now);
+            let Release { media, mark, .. } = release;
+            for frame in [media, mark].into_iter().flatten() {
+                // The outbox was just emptied, so these always fit.
+                let _ = self.outbox.push(Outgoing::Text(frame));
+            }
+        }
+        self.check_end(now)
+    }
+
+    fn check_end(&mut self, now: Instant) -> Option<EndReason> {
+        if let Some(since) = self.stalled_since
+            && now.saturating_duration_since(since) >= self.setup.limits.max_outbound_stall
+        {
+            self.fail_over("outbound stalled".to_owned(), false);
+        }
+        let ending = self.ending.as_ref()?;
+        (self.active.is_none() || now >= ending.deadline).then(|| EndReason::Failover {
+            reason: ending.reason.clone(),
+        })
+    }
+
+    /// The earliest moment something is due without any frame arriving.
+    fn next_wake(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let limits = &self.setup.limits;
+        let candidates = [
+            if self.outbox.is_empty() {
+                self.pacer.next_due(now)
+            } else {
+                // Retry a full channel at the pacing rate.
+                Some(now + limits.chunk_duration())
+            },
+            self.active.as_ref().and_then(Active::deadline),
+            self.ending.as_ref().map(|e| e.deadline),
+            self.stalled_since.map(|s| s + limits.max_outbound_stall),
+        ];
+        candidates.into_iter().flatten().min()
+    }
+
+    fn emit(&self, event: CallEvent) {
+        if self.events.try_send(event).is_err() {
+            tracing::debug!("call event dropped: the observer is behind or gone");
+        }
+    }
+
+    fn send_clear(&mut self) {
+        let clear = Outbound::Clear {
+            stream_sid: &self.setup.stream_sid,
+        }
+        .to_json();
+        if !self.outbox.push(Outgoing::Text(clear)) {
+            tracing::warn!("outbox full: clear dropped");
+        }
+    }
+
+    fn close(&mut self, code: u16, reason: &str) {
+        let _ = self.outbox.push(Outgoing::Close {
+            code,
+            reason: reason.to_owned(),
+        });
+        let _ = self.outbox.flush(&self.outbound);
+    }
+
+    fn finish(mut self, end: EndReason) -> CallSummary {
+        self.abandon_active();
+        match &end {
+            EndReason::Failover { .. } => self.close(1000, "failover to recording"),
+            EndReason::Shutdown => self.close(1001, "server shutting down"),
+            EndReason::Stopped | EndReason::PeerClosed => {}
+        }
+        tracing::info!(
+            call_sid = %self.setup.call_sid,
+            business_id = self.setup.business_id,
+            turns = self.turns,
+            end = ?end,
+            "call_ended"
+        );
+        CallSummary {
+            end,
+            turns: self.turns,
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! Turn-taking inside the call task: starting a reply when the caller's
+//! utterance ends, following it through its task's messages and the mark
+//! echoes, cutting it on barge-in, counting provider failures, and failing
+//! over. Each finished caller turn yields one `turn_metrics` record.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
+use voice::TurnEvent;
+
+use super::Call;
+use crate::metrics::{TurnClock, TurnOutcome, log_turn};
+use crate::pacer::{audio_duration, parse_mark};
+use crate::pipeline::{PipelineMsg, ReplyJob, Stage, spawn_reply, spawn_say};
+use crate::{CallEvent, TurnRecord};
+
+/// Said before the call is handed to the recording fallback: "Sorry, we
+/// have a small problem. You can leave us a message and we will call you
+/// back." No beep is played by the fallback, so the line does not promise one.
+pub(crate) const FAILOVER_LINE_HE: &str =
+    "סליחה, יש לנו תקלה קטנה. אפשר להשאיר לנו הודעה ונחזור אליך.";
+
+/// Said after a failed turn that is not yet a reason to fail over: "Sorry,
+/// I did not catch that. Could you say it again?"
+pub(crate) const APOLOGY_HE: &str = "סליחה, לא שמעתי טוב. אפשר לחזור על זה?";
+
+/// How long the failover line may take to synthesise before the call is
+/// closed without it.
+const FAILOVER_SYNTH_WAIT: Duration = Duration::from_secs(3);
+/// Extra wait for the failover line's mark echo beyond its play time.
+const FAILOVER_PLAY_SLACK: Duration = Duration::from_millis(1500);
+/// Network and jitter margin on the pacer's estimate of when Twilio
+/// finishes playing: within it the agent still counts as talking.
+const PLAYBACK_SLACK: Duration = Duration::from_millis(300);
+/// Longest caller audio re-sent to STT when an utterance is carried over
+/// into the next one (60 s of 8 kHz mu-law).
+const MAX_CARRY_BYTES: usize = 480_000;
+
+/// What is being said.
+pub(crate) enum Kind {
+    Greeting,
+    Reply(Box<ReplyState>),
+    Apology,
+    Failover,
+}
+
+/// A caller turn in progress.
+pub(crate) struct ReplyState {
+    clock: TurnClock,
+    /// The reply's first audio must exist by then.
+    deadline: Instant,
+    audio: Bytes,
+    voiced_ms: u32,
+    transcript_seen: bool,
+    user_text: Option<String>,
+}
+
+/// The one thing the agent is saying (or preparing to say).
+pub(crate) struct Active {
+    generation: u32,
+    kind: Kind,
+    /// Dropping it cancels the STT/LLM/TTS work at once.
+    _task: AbortOnDropHandle<()>,
+    /// Text of each sentence handed to the pacer, by index.
+    sentences: Vec<String>,
+    /// Sentences of which at least the first chunk went out.
+    started: usize,
+    /// Sentences whose marks were echoed: what the caller heard.
+    heard: usize,
+    pipeline_done: bool,
+    error_code: Option<String>,
+}
+
+impl Active {
+    fn new(generation: u32, kind: Kind, task: AbortOnDropHandle<()>) -> Self {
+        Self {
+            generation,
+            kind,
+            _task: task,
+            sentences: Vec::new(),
+            started: 0,
+            heard: 0,
+            pipeline_done: false,
+            error_code: None,
+        }
+    }
+
+    /// The turn deadline, while the reply has no audio yet.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match &self.kind {
+            Kind::Reply(r) if r.clock.first_audio_at.is_none() && !self.pipeline_done => {
+                Some(r.deadline)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An utterance to hear again with the next one.
+pub(crate) struct Carry {
+    audio: Bytes,
+    voiced_ms: u32,
+    started_at: OffsetDateTime,
+}
+
+/// The call is failing over: say the line, then close.
+pub(crate) struct Ending {
+    pub reason: String,
+    pub deadline: Instant,
+}
+
+impl Call {
+    fn next_generation(&mut self) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        self.generation
+    }
+
+    pub(super) fn greet(&mut self) {
+        if !self.setup.greeting.trim().is_empty() {
+            self.say(Kind::Greeting, self.setup.greeting.clone());
+        }
+    }
+
+    fn say(&mut self, kind: Kind, text: String) {
+        let generation = self.next_generation();
+        let task = spawn_say(
+            generation,
+            text,
+            self.setup.voice.clone(),
+            self.providers.tts.clone(),
+            self.pipe_tx.clone(),
+        );
+        self.active = Some(Active::new(generation, kind, task));
+    }
+
+    pub(super) fn on_turn_event(&mut self, event: TurnEvent) {
+        match event {
+            TurnEvent::SpeechStarted => self.speech_started_at = Some(OffsetDateTime::now_utc()),
+            TurnEvent::Discarded => self.speech_started_at = None,
+            TurnEvent::BargeIn => self.interrupt(),
+            TurnEvent::UtteranceEnded {
+                audio, voiced_ms, ..
+            } => {
+                // A short answer over the agent ("כן", "רגע") never reaches
+                // the barge-in time but is still the caller taking the turn.
+                self.interrupt();
+                self.start_reply(audio, voiced_ms);
+            }
+        }
+    }
+
+    /// Whether audio of `active` may still be playing at Twilio.
+    fn is_playing(&self, active: &Active, now: Instant) -> bool {
+        active.started > active.heard
+            && (self.pacer.holds(active.generation)
+                || self
+                    .pacer
+                    .play_until()
+                    .is_some_and(|p| p + PLAYBACK_SLACK > now))
+    }
+
+    /// The caller talks over the agent: stop talking at once, cancel the
+    /// reply's work, keep in the history only what was heard.
+    fn interrupt(&mut self) {
+        let Some(active) = self.active.take() else {
+            return;
+        };
+        let now = Instant::now();
+        let playing = self.is_playing(&active, now);
+        let finished = active.pipeline_done && !playing && !self.pacer.holds(active.generation);
+        if playing {
+            // Queued before any further media, and the pacer is emptied
+            // below, so nothing of this reply follows the clear.
+            self.send_clear();
+        }
+        self.pacer.clear();
+        tracing::debug!(generation = active.generation, playing, "barge_in");
+        if playing && active.heard > 0 {
+            self.history.mark_interrupted();
+        }
+        let Active {
+            kind,
+            sentences,
+            heard,
+            error_code,
+            ..
+        } = active;
+        let Kind::Reply(reply) = kind else {
+            return;
+        };
+        if !reply.transcript_seen {
+            // Nothing of this turn reached the history yet: hear it again,
+            // joined with what the caller is saying now.
+            self.carry = Some(Carry {
+                audio: reply.audio.clone(),
+                voiced_ms: reply.voiced_ms,
+                started_at: reply.clock.started_at,
+            });
+            return;
+        }
+        let (barge_in, error_code) = if finished {
+            (false, error_code)
+        } else if reply.clock.first_frame_at.is_none() {
+            (true, error_code.or_else(|| Some("superseded".to_owned())))
+        } else {
+            (true, error_code)
+        };
+        self.record_turn(*reply, &sentences[..heard], barge_in, error_code);
+    }
+
+    fn start_reply(&mut self, audio: Vec<u8>, voiced_ms: u32) {
+        let now = Instant::now();
+        let started_at = self
+            .speech_started_at
+            .take()
+            .unwrap_or_else(OffsetDateTime::now_utc);
+        let (audio, voiced_ms, started_at) = match self.carry.take() {
+            Some(carry) if carry.audio.len() + audio.len() <= MAX_CARRY_BYTES => {
+                let mut joined = Vec::with_capacity(carry.audio.len() + audio.len());
+                joined.extend_from_slice(&carry.audio);
+                joined.extend_from_slice(&audio);
+                (
+                    joined,
+                    carry.voiced_ms.saturating_add(voiced_ms),
+                    carry.started_at,
+                )
+            }
+            _ => (audio, voiced_ms, started_at),
+        };
+        let audio = Bytes::from(audio);
+        let generation = self.next_generation();
+        let job = ReplyJob {
+            generation,
+            audio: audio.clone(),
+            voiced_ms,
+            messages: self.history.to_messages(),
+            voice: self.setup.voice.clone(),
+        };
+        let task = spawn_reply(job, self.providers.clone(), self.pipe_tx.clone());
+        let reply = ReplyState {
+            clock: TurnClock::new(started_at, now, self.hearing.cpu()),
+            deadline: now + self.setup.limits.turn_deadline,
+            audio,
+            voiced_ms,
+            transcript_seen: false,
+            user_text: None,
+        };
+        self.active = Some(Active::new(generation, Kind::Reply(Box::new(reply)), task));
+    }
+
+    pub(super) fn on_pipeline(&mut self, msg: PipelineMsg) {
+        let generation = match &msg {
+            PipelineMsg::Transcript { generation, .. }
+            | PipelineMsg::Rejected { generation, .. }
+            | PipelineMsg::Sentence { generation, .. }
+            | PipelineMsg::Done { generation }
+            | PipelineMsg::Failed { generation, .. } => *generation,
+        };
+        let Some(active) = self.active.as_mut().filter(|a| a.generation == generation) else {
+            tracing::debug!(generation, "message of a cancelled reply dropped");
+            return;
+        };
+        match msg {
+            PipelineMsg::Transcript { text, at, .. } => {
+                if let Kind::Reply(reply) = &mut active.kind {
+                    reply.clock.transcript_at = Some(at);
+                    reply.transcript_seen = true;
+                    if let Some(text) = &text {
+                        self.history.push_user(text);
+                    }
+                    reply.user_text = text;
+                }
+            }
+            PipelineMsg::Rejected { reason, at, .. } => {
+                if let Kind::Reply(reply) = &active.kind {
+                    // Not a turn: nothing was said to answer.
+                    tracing::info!(
+                        reason,
+                        t_stt_ms = u64::try_from(
+                            at.saturating_duration_since(reply.clock.speech_end).as_millis()
+                        )
+                        .unwrap_or(u64::MAX),
+                        "transcript_rejected"
+                    );
+                }
+                self.active = None;
+            }
+            PipelineMsg::Sentence {
+                index,
+                text,
+                audio,
+                ready_at,
+                audio_at,
+                ..
+            } => {
+                match &mut active.kind {
+                    Kind::Reply(reply) if reply.clock.first_sentence_at.is_none() => {
+                        reply.clock.first_sentence_at = Some(ready_at);
+                        reply.clock.first_audio_at = Some(audio_at);
+                    }
+                    Kind::Failover => {
+                        if let Some(ending) = &mut self.ending {
+                            ending.deadline =
+                                Instant::now() + audio_duration(audio.len()) + FAILOVER_PLAY_SLACK;
+                        }
+                    }
+                    _ => {}
+                }
+                active.sentences.push(text);
+                self.pacer.push(generation, index, audio);
+            }
+            PipelineMsg::Done { .. } => {
+                active.pipeline_done = true;
+                if matches!(active.kind, Kind::Reply(_)) {
+                    self.consecutive_failures = 0;
+                }
+                self.check_complete();
+            }
+            PipelineMsg::Failed { stage, kind, .. } => self.on_failure(stage, kind),
+        }
+    }
+
+    fn on_failure(&mut self, stage: Stage, kind: &'static str) {
+        let Some(active) = self.active.as_mut() else {
+            return;
+        };
+        active.pipeline_done = true;
+        tracing::warn!(
+            call_sid = %self.setup.call_sid,
+            business_id = self.setup.business_id,
+            stage = stage.as_str(),
+            error_kind = kind,
+            "provider_failed"
+        );
+        match active.kind {
+            Kind::Reply(_) => {
+                let code = format!("{}_{kind}", stage.as_str());
+                active.error_code = Some(code.clone());
+                let nothing_said = active.sentences.is_empty();
+                self.consecutive_failures += 1;
+                let limit = self.setup.limits.max_consecutive_failures.max(1);
+                if self.consecutive_failures >= limit {
+                    let reason = format!(
+                        "{} provider failures in a row (last: {code})",
+                        self.consecutive_failures
+                    );
+                    self.fail_over(reason, true);
+                    return;
+                }
+                self.check_complete();
+                if nothing_said
+                    && stage != Stage::Tts
+                    && self.active.is_none()
+                    && self.providers.tts.is_enabled()
+                {
+                    self.say(Kind::Apology, APOLOGY_HE.to_owned());
+                }
+            }
+            // Without the line there is nothing left to wait for.
+            Kind::Failover => self.active = None,
+            Kind::Greeting | Kind::Apology => self.check_complete(),
+        }
+    }
+
+    pub(super) fn on_mark(&mut self, name: &str) {
+        let Some((generation, index)) = parse_mark(name) else {
+            tracing::debug!(mark = name, "mark not ours");
+            return;
+        };
+        let Some(active) = self.active.as_mut().filter(|a| a.generation == generation) else {
+            return;
+        };
+        // Twilio plays in order: an echo confirms every sentence before it.
+        let upto = (index as usize + 1).min(active.sentences.len());
+        while active.heard < upto {
+            if !matches!(active.kind, Kind::Failover) {
+                self.history.push_heard(&active.sentences[active.heard]);
+            }
+            active.heard += 1;
+        }
+        self.check_complete();
+    }
+
+    pub(super) fn on_release(&mut self, release: &crate::pacer::Release, now: Instant) {
+        let Some(active) = self
+            .active
+            .as_mut()
+            .filter(|a| a.generation == release.generation)
+        else {
+            return;
+        };
+        if release.first_of_segment {
+            active.started += 1;
+        }
+        if let Kind::Reply(reply) = &mut active.kind
+            && reply.clock.first_frame_at.is_none()
+            && release.media.is_some()
+        {
+            reply.clock.first_frame_at = Some(now);
+        }
+    }
+
+    /// Ends the active line once it is fully said and heard.
+    fn check_complete(&mut self) {
+        let done = self
+            .active
+            .as_ref()
+            .is_some_and(|a| a.pipeline_done && a.heard >= a.sentences.len());
+        if !done {
+            return;
+        }
+        if let Some(active) = self.active.take()
+            && let Kind::Reply(reply) = active.kind
+        {
+            self.record_turn(*reply, &active.sentences, false, active.error_code);
+        }
+    }
+
+    pub(super) fn on_timer(&mut self) {
+        let now = Instant::now();
+        let overdue = self
+            .active
+            .as_ref()
+            .and_then(Active::deadline)
+            .is_some_and(|deadline| now >= deadline);
+        if overdue {
+            if let Some(active) = self.active.as_mut() {
+                active.error_code = Some("deadline".to_owned());
+            }
+            let reason = format!(
+                "turn deadline of {} ms passed",
+                self.setup.limits.turn_deadline.as_millis()
+            );
+            self.fail_over(reason, true);
+        }
+    }
+
+    /// Hands the call to the recording fallback: stop, say the line if TTS
+    /// works (and the peer reads), then close (see `check_end`).
+    pub(super) fn fail_over(&mut self, reason: String, speak: bool) {
+        if self.ending.is_some() {
+            return;
+        }
+        tracing::warn!(
+            call_sid = %self.setup.call_sid,
+            business_id = self.setup.business_id,
+            reason = %reason,
+            "call_failover"
+        );
+        self.emit(CallEvent::Failover {
+            reason: reason.clone(),
+        });
+        let now = Instant::now();
+        if let Some(active) = &self.active
+            && self.is_playing(active, now)
+        {
+            self.send_clear();
+        }
+        self.pacer.clear();
+        self.abandon_active();
+        self.hearing.reset();
+        self.carry = None;
+        let deadline = if speak && self.providers.tts.is_enabled() {
+            self.say(Kind::Failover, FAILOVER_LINE_HE.to_owned());
+            now + FAILOVER_SYNTH_WAIT
+        } else {
+            now
+        };
+        self.ending = Some(Ending { reason, deadline });
+    }
+
+    /// Drops the active line; a caller turn still gets its record.
+    pub(super) fn abandon_active(&mut self) {
+        let Some(active) = self.active.take() else {
+            return;
+        };
+        if let Kind::Reply(reply) = active.kind {
+            let error_code = active.error_code.or_else(|| {
+                (!active.pipeline_done || active.heard < active.sentences.len())
+                    .then(|| "call_ended".to_owned())
+            });
+            self.record_turn(*reply, &active.sentences[..active.heard], false, error_code);
+        }
+    }
+
+    fn record_turn(
+        &mut self,
+        reply: ReplyState,
+        heard: &[String],
+        barge_in: bool,
+        error_code: Option<String>,
+    ) {
+        self.turns += 1;
+        let outcome = TurnOutcome {
+            barge_in,
+            user_text: reply.user_text,
+            agent_text: (!heard.is_empty()).then(|| heard.join(" ")),
+            error_code,
+        };
+        let record: TurnRecord =
+            reply
+                .clock
+                .record(self.turns, self.setup.turn.end_silence_ms, outcome);
+        log_turn(&self.setup.call_sid, self.setup.business_id, &record);
+        self.emit(CallEvent::Turn(record));
+    }
+}

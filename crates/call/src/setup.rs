@@ -1,0 +1,101 @@
+//! What a call is started with: who is calling which business, what the
+//! agent says and how, the providers it talks through, and the limits that
+//! keep one call from hanging or growing without bound.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use providers::{LanguageModel, SpeechToText, TextToSpeech};
+
+/// The outside services one call uses. Cheap to clone.
+#[derive(Clone)]
+pub struct CallProviders {
+    /// Caller audio → text.
+    pub stt: Arc<dyn SpeechToText>,
+    /// Conversation → streamed reply.
+    pub llm: Arc<dyn LanguageModel>,
+    /// Reply sentences → mu-law 8 kHz audio.
+    pub tts: Arc<dyn TextToSpeech>,
+}
+
+impl std::fmt::Debug for CallProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallProviders")
+            .field("stt", &self.stt.name())
+            .field("llm", &self.llm.name())
+            .field("tts", &self.tts.name())
+            .finish()
+    }
+}
+
+/// One call's identity and the business's settings for it.
+#[derive(Debug, Clone)]
+pub struct CallSetup {
+    /// Twilio's `CA…`, for logs and records.
+    pub call_sid: String,
+    /// The `MZ…` every outbound frame must name; frames naming another
+    /// stream are ignored.
+    pub stream_sid: String,
+    /// The business the call belongs to (already checked by the glue).
+    pub business_id: i64,
+    /// Said as soon as the call starts; synthesised through the TTS cache.
+    pub greeting: String,
+    /// The business's instructions to the language model, sent first.
+    pub system_prompt: String,
+    /// TTS voice; `None` uses the provider's configured voice.
+    pub voice: Option<String>,
+    /// Endpointing: end-of-turn silence, minimum speech, barge-in time…
+    pub turn: voice::TurnConfig,
+    /// Deadlines and bounds.
+    pub limits: CallLimits,
+}
+
+/// Deadlines and bounds of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallLimits {
+    /// From the end of the caller's speech to the reply's first audio; a
+    /// turn that passes it hands the call to the recording fallback.
+    pub turn_deadline: Duration,
+    /// Provider failures in a row (turns that failed in STT, LLM or TTS)
+    /// after which the call fails over.
+    pub max_consecutive_failures: u32,
+    /// Interval of the WebSocket ping and the `ws_heartbeat` log.
+    pub heartbeat: Duration,
+    /// Length of each outbound media chunk, in milliseconds of audio.
+    pub chunk_ms: u32,
+    /// Chat messages kept besides the system prompt; older ones are dropped.
+    pub max_history_messages: usize,
+    /// Text frames longer than this are ignored unparsed.
+    pub max_frame_bytes: usize,
+    /// How long the outbound channel may stay full before the peer is
+    /// considered stalled and the call fails over.
+    pub max_outbound_stall: Duration,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            turn_deadline: Duration::from_secs(6),
+            max_consecutive_failures: 2,
+            heartbeat: Duration::from_secs(15),
+            chunk_ms: 20,
+            max_history_messages: 40,
+            // A 20 ms media frame is ~330 bytes of JSON; a `start` with many
+            // parameters a few KB. 64 KiB leaves room and stops abuse.
+            max_frame_bytes: 64 * 1024,
+            max_outbound_stall: Duration::from_secs(5),
+        }
+    }
+}
+
+impl CallLimits {
+    /// Bytes of 8 kHz mu-law in one outbound chunk (160 for 20 ms).
+    pub(crate) fn chunk_bytes(&self) -> usize {
+        (self.chunk_ms.clamp(5, 200) as usize) * 8
+    }
+
+    /// The chunk length actually used (clamped like [`Self::chunk_bytes`]).
+    pub(crate) fn chunk_duration(&self) -> Duration {
+        Duration::from_millis(u64::from(self.chunk_ms.clamp(5, 200)))
+    }
+}
