@@ -1,0 +1,1 @@
+//! The fake providers speak the documented formats.

@@ -1,0 +1,278 @@
+//! The simulator against the fake service: Twilio's side of a call, checked
+//! from both ends.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use agentlocator_callsim::{SimError, SimMode, SimOptions, simulate_call, simulate_many};
+use url::Url;
+
+use crate::fake_service::{
+    AUTH_TOKEN, Behaviour, ENDPOINT_FRAMES, FakeService, GREETING_MS, PUBLIC_BASE, REPLY_DELAY,
+    REPLY_MS, rms, tone,
+};
+
+/// 600 ms of speech then 200 ms of trailing silence, as a recording has.
+fn utterance() -> Vec<u8> {
+    let mut audio = tone(600);
+    audio.extend(vec![voice::mulaw::SILENCE; 1_600]);
+    audio
+}
+
+fn options(service: &FakeService, utterances: usize) -> SimOptions {
+    let mut opts = SimOptions::new(service.base_url.clone(), "+97235550000", AUTH_TOKEN);
+    opts.public_base_url = Some(Url::parse(PUBLIC_BASE).unwrap());
+    opts.utterances = vec![utterance(); utterances];
+    opts.wait_reply_timeout = Duration::from_secs(3);
+    opts.reply_quiet = Duration::from_millis(300);
+    opts
+}
+
+/// What the caller should feel: the server's endpointing silence plus its
+/// thinking time, counted from the last voiced frame (not the file's end).
+fn expected_felt_ms() -> std::ops::Range<f64> {
+    let floor = (u64::from(ENDPOINT_FRAMES) * 20) as f64 + REPLY_DELAY.as_millis() as f64;
+    floor - 30.0..floor + 200.0
+}
+
+#[tokio::test]
+async fn a_streamed_call_counts_turns_and_measures_the_injected_reply_delay() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let report = simulate_call(&options(&service, 2)).await.unwrap();
+
+    assert_eq!(report.mode, SimMode::Stream);
+    assert!(!report.server_closed);
+    assert_eq!(report.turns.len(), 2);
+    for (i, turn) in report.turns.iter().enumerate() {
+        assert_eq!(turn.turn, i as u32 + 1);
+        let felt = turn.caller_felt_ms.expect("every turn was answered");
+        assert!(
+            expected_felt_ms().contains(&felt),
+            "turn {}: {felt} ms",
+            turn.turn
+        );
+        assert_eq!(turn.reply_audio_ms, REPLY_MS);
+    }
+    assert_eq!(report.greeting_audio_ms, GREETING_MS);
+    assert!(report.greeting_wait_ms.unwrap() < 100.0);
+    assert_eq!(report.late_frames, 0, "audio sent ahead is never late");
+    assert!(
+        report.protocol_errors.is_empty(),
+        "{:?}",
+        report.protocol_errors
+    );
+}
+
+#[tokio::test]
+async fn the_service_sees_signed_requests_and_twilios_frames_in_order() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let mut opts = options(&service, 1);
+    opts.call_sid = Some("CA0123456789abcdef0123456789abcdef".into());
+    opts.from = "+972541112222".into();
+    let report = simulate_call(&opts).await.unwrap();
+    assert_eq!(report.call_sid, "CA0123456789abcdef0123456789abcdef");
+
+    let seen = service.observed();
+    assert_eq!(seen.incoming_signature_ok, [true]);
+    assert_eq!(seen.handshake_signature_ok, [true]);
+    let params = &seen.incoming[0];
+    assert_eq!(params["CallSid"], "CA0123456789abcdef0123456789abcdef");
+    assert_eq!(params["From"], "+972541112222");
+    assert_eq!(params["To"], "+97235550000");
+    assert_eq!(params["CallStatus"], "ringing");
+    assert_eq!(params["Direction"], "inbound");
+    assert_eq!(params["ApiVersion"], "2010-04-01");
+    assert!(params["AccountSid"].starts_with("AC"));
+
+    let start = &seen.starts[0];
+    assert_eq!(start.call_sid, "CA0123456789abcdef0123456789abcdef");
+    assert_eq!(start.account_sid, params["AccountSid"]);
+    assert!(start.stream_sid.starts_with("MZ"));
+    assert_eq!(start.custom_parameters["business_id"], "7");
+
+    assert!(
+        seen.chunks.len() > 50,
+        "a real-time line: {}",
+        seen.chunks.len()
+    );
+    for (i, (chunk, timestamp)) in seen.chunks.iter().enumerate() {
+        assert_eq!(*chunk, i as u64 + 1);
+        assert_eq!(*timestamp, i as u64 * 20);
+    }
+    assert_eq!(seen.stops, 1);
+    assert!(seen.stream_ended.is_empty());
+}
+
+#[tokio::test]
+async fn marks_are_echoed_once_the_audio_before_them_has_played() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let report = simulate_call(&options(&service, 2)).await.unwrap();
+    assert_eq!(report.marks_echoed, 3);
+
+    let seen = service.observed();
+    for name in ["greeting", "reply-1", "reply-2"] {
+        let (sent, ahead) = seen.marks_sent[name];
+        let echoed = seen.marks_echoed[name];
+        let waited = echoed - sent;
+        assert!(
+            ahead >= Duration::from_millis(250),
+            "{name}: {ahead:?} queued"
+        );
+        assert!(
+            waited + Duration::from_millis(30) >= ahead
+                && waited <= ahead + Duration::from_millis(150),
+            "{name}: echoed after {waited:?} with {ahead:?} of audio queued"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_heard_track_is_time_aligned_and_makes_a_valid_wav() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let report = simulate_call(&options(&service, 1)).await.unwrap();
+
+    // The greeting starts the track; the reply sits after a gap as long as
+    // the caller's turn, the endpointing and the delay.
+    let heard = &report.heard;
+    // 20 ms frames of the track; audio starting mid-frame may touch one more.
+    let loud: Vec<bool> = heard.chunks(160).map(|f| rms(f) >= 500.0).collect();
+    let about = |frames: usize, ms: u64| (ms / 20..=ms / 20 + 1).contains(&(frames as u64));
+    let first = loud.iter().position(|&l| l).unwrap();
+    assert!(first <= 2, "greeting at frame {first}");
+    let greeting_end = first + loud[first..].iter().position(|&l| !l).unwrap();
+    assert!(
+        about(greeting_end - first, GREETING_MS),
+        "{}",
+        greeting_end - first
+    );
+    let reply_start = greeting_end + loud[greeting_end..].iter().position(|&l| l).unwrap();
+    let gap_ms = ((reply_start - greeting_end) * 20) as u64;
+    // quiet (300) + speech (600) + endpointing (200) + delay (250).
+    assert!((1_250..1_600).contains(&gap_ms), "gap {gap_ms} ms");
+    let reply_frames = loud[reply_start..].iter().filter(|&&l| l).count();
+    assert!(about(reply_frames, REPLY_MS), "{reply_frames}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("heard.wav");
+    std::fs::write(&path, voice::wav::write_mulaw_8k(heard)).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let wav = voice::wav::parse(&bytes).unwrap();
+    assert_eq!(wav.format, voice::WavFormat::MuLaw);
+    assert_eq!((wav.sample_rate, wav.channels), (8_000, 1));
+    assert_eq!(wav.data, &heard[..]);
+}
+
+#[tokio::test]
+async fn a_clear_drops_unplayed_audio_and_releases_its_mark_at_once() {
+    let service = FakeService::spawn(Behaviour::ClearMidReply).await;
+    let report = simulate_call(&options(&service, 1)).await.unwrap();
+    assert_eq!(report.clears, 1);
+
+    let seen = service.observed();
+    let cleared = seen.clear_sent.unwrap();
+    let echoed = seen.marks_echoed["reply-1"];
+    assert!(
+        echoed >= cleared && echoed - cleared < Duration::from_millis(100),
+        "the mark came back {:?} after the clear",
+        echoed - cleared
+    );
+    // The reply was 2 s long; about 300 ms of it played before the clear.
+    let loud_ms = report.heard.chunks(160).filter(|f| rms(f) >= 500.0).count() * 20;
+    let reply_ms = loud_ms - GREETING_MS as usize;
+    assert!(
+        (240..=400).contains(&reply_ms),
+        "{reply_ms} ms of the reply heard"
+    );
+}
+
+#[tokio::test]
+async fn a_reply_that_stalls_mid_way_makes_one_frame_late() {
+    let service = FakeService::spawn(Behaviour::StallMidReply).await;
+    let report = simulate_call(&options(&service, 1)).await.unwrap();
+    assert_eq!(report.turns.len(), 1);
+    assert_eq!(report.late_frames, 1);
+    assert!(
+        (80.0..200.0).contains(&report.max_underrun_ms),
+        "{} ms",
+        report.max_underrun_ms
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_closes_the_socket_gets_the_connect_action_request() {
+    let service = FakeService::spawn(Behaviour::CloseAfterGreeting).await;
+    let report = simulate_call(&options(&service, 2)).await.unwrap();
+
+    assert!(report.server_closed);
+    assert_eq!(report.mode, SimMode::RecordFallback);
+    assert!(
+        report
+            .fallback_twiml
+            .as_deref()
+            .unwrap()
+            .contains("<Record")
+    );
+    let seen = service.observed();
+    assert_eq!(seen.stream_ended_signature_ok, [true]);
+    let params = &seen.stream_ended[0];
+    assert_eq!(params["CallSid"], report.call_sid);
+    assert_eq!(params["CallStatus"], "in-progress");
+    assert_eq!(seen.stops, 0, "no stop on a socket the server closed");
+}
+
+#[tokio::test]
+async fn streaming_off_is_reported_as_record_mode_without_a_websocket() {
+    let service = FakeService::spawn(Behaviour::RecordOnly).await;
+    let report = simulate_call(&options(&service, 1)).await.unwrap();
+    assert_eq!(report.mode, SimMode::Record);
+    assert!(report.incoming_twiml.contains("<Record"));
+    assert!(report.turns.is_empty());
+    assert!(service.observed().handshake_signature_ok.is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_auth_token_is_refused_by_the_service_and_reported() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let mut opts = options(&service, 1);
+    opts.auth_token = "not-the-token".into();
+    let err = simulate_call(&opts).await.unwrap_err();
+    assert!(matches!(err, SimError::Status { status: 403, .. }), "{err}");
+    assert_eq!(service.observed().incoming_signature_ok, [false]);
+}
+
+#[tokio::test]
+async fn a_wav_file_of_hebrew_speech_is_one_caller_turn() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let wav = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../voice/tests/fixtures/shalom.wav"
+    ))
+    .unwrap();
+    let mut opts = options(&service, 0);
+    opts.utterances = vec![voice::wav::to_mulaw_8k_mono(&wav).unwrap()];
+    let report = simulate_call(&opts).await.unwrap();
+    assert_eq!(report.turns.len(), 1);
+    let felt = report.turns[0].caller_felt_ms.unwrap();
+    assert!(expected_felt_ms().contains(&felt), "{felt} ms");
+}
+
+#[tokio::test]
+async fn many_calls_at_once_get_distinct_call_sids_and_one_summary() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let summary = simulate_many(&options(&service, 1), 5, Duration::from_millis(20)).await;
+
+    assert_eq!(summary.calls, 5);
+    assert_eq!(summary.completed, 5, "{:?}", summary.failures);
+    assert_eq!(summary.turns, 5);
+    assert_eq!(summary.caller_felt_ms.count, 5);
+    let p50 = summary.caller_felt_ms.p50.unwrap();
+    assert!(expected_felt_ms().contains(&p50), "p50 {p50} ms");
+    assert_eq!(summary.late_fraction, 0.0);
+    let sids: HashSet<_> = service
+        .observed()
+        .incoming
+        .iter()
+        .map(|p| p["CallSid"].clone())
+        .collect();
+    assert_eq!(sids.len(), 5);
+}
