@@ -1,8 +1,12 @@
 //! Integration tests: one binary, one fresh database and port per test.
 
 mod app;
+mod auth;
+mod crm_support;
 mod find_duplicates;
 mod health;
 mod helpers;
+mod isolation;
 mod logging;
 mod migrations;
+mod payments;
