@@ -54,6 +54,15 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = self.state.config.shutdown_grace;
+        // The job workers stop with the server; the drop guard also stops
+        // them when the server ends on its own (an error).
+        let stop_workers = tokio_util::sync::CancellationToken::new();
+        let _stop_workers_on_exit = stop_workers.clone().drop_guard();
+        let mut workers = crate::jobs::spawn_workers(
+            self.state.clone(),
+            crate::jobs::WorkerOptions::default(),
+            stop_workers.clone(),
+        );
         let app = self.app;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(
@@ -73,7 +82,16 @@ impl Server {
             "shutting down: finishing in-flight requests"
         );
         let _ = tx.send(());
-        match tokio::time::timeout(grace, serving).await {
+        stop_workers.cancel();
+        // A job cut off here is not lost: its lease expires and the next
+        // start (or another instance) runs it again.
+        let workers_done = async { while workers.join_next().await.is_some() {} };
+        let (served, _) = tokio::join!(tokio::time::timeout(grace, serving), async {
+            if tokio::time::timeout(grace, workers_done).await.is_err() {
+                tracing::warn!("grace period over; stopping job workers mid-job");
+            }
+        });
+        match served {
             Ok(result) => result?.context("server stopped with an error"),
             Err(_) => {
                 tracing::warn!("grace period over; dropping the requests still in flight");

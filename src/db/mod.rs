@@ -5,6 +5,7 @@ pub mod business;
 pub mod calls;
 pub mod crm;
 pub mod customers;
+pub mod jobs;
 pub mod migrate;
 pub mod payments;
 pub mod users;

@@ -1,0 +1,298 @@
+//! Durable background jobs: the worker pool `serve` starts, and [`drain`],
+//! which tests (and operators' tools) call to run every ready job now.
+//!
+//! A job is a row in the `job` table (`crate::db::jobs` holds the SQL). A
+//! worker claims one under a lease, runs its handler, and records the
+//! outcome: done, a retry with exponential backoff, or dead with the last
+//! error once `max_attempts` is spent or the error cannot get better by
+//! waiting. Handlers are idempotent, because a job whose worker died is run
+//! again once its lease expires. What each kind of job does lives in its own
+//! module ([`transcribe`]).
+
+pub mod transcribe;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::db::jobs::{self as queue, Job};
+use crate::state::AppState;
+
+/// Tuning of the worker loop; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Concurrent workers per process.
+    pub workers: usize,
+    /// How long a claim holds a job. Longer than any handler may run: the
+    /// handler is cut off at 80% of it, so a job never runs twice at once.
+    pub lease: Duration,
+    /// How often an idle worker looks for work that another instance queued
+    /// or whose retry time came (work queued here wakes it at once).
+    pub poll_interval: Duration,
+    /// Delay before the first retry; doubled for each further attempt.
+    pub backoff_base: Duration,
+    /// Longest delay between retries.
+    pub backoff_max: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why a handler did not finish its job.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Waiting may help (a provider timed out, the recording is not ready).
+    #[error("{0:#}")]
+    Retry(anyhow::Error),
+    /// Waiting will not help (a provider is switched off, the payload is
+    /// malformed): the job goes dead at once, kept for an operator to
+    /// re-queue with `db::jobs::requeue` after fixing the cause.
+    #[error("{0:#}")]
+    Permanent(anyhow::Error),
+}
+
+/// What happened to one claimed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Retrying,
+    Dead,
+    /// The outcome could not be written (database trouble, or the lease was
+    /// lost to another worker); the lease decides what happens next.
+    Unrecorded,
+}
+
+/// Counts of what a [`drain`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub done: usize,
+    pub retrying: usize,
+    pub dead: usize,
+    pub unrecorded: usize,
+}
+
+/// Wakes an idle worker of this process: called after enqueuing.
+pub fn wake() {
+    waker().notify_one();
+}
+
+fn waker() -> &'static Notify {
+    // One per process: a spurious wake-up costs one empty claim, and the
+    // state every route shares has no room for it.
+    static WAKER: OnceLock<Notify> = OnceLock::new();
+    WAKER.get_or_init(Notify::new)
+}
+
+/// Starts the worker pool; the workers stop once `shutdown` is cancelled and
+/// their current job is finished.
+pub fn spawn_workers(
+    state: AppState,
+    options: WorkerOptions,
+    shutdown: CancellationToken,
+) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    for worker in 0..options.workers.max(1) {
+        let state = state.clone();
+        let options = options.clone();
+        let shutdown = shutdown.clone();
+        set.spawn(async move { worker_loop(worker, state, options, shutdown).await });
+    }
+    tracing::info!(workers = options.workers.max(1), "job workers started");
+    set
+}
+
+async fn worker_loop(
+    worker: usize,
+    state: AppState,
+    options: WorkerOptions,
+    shutdown: CancellationToken,
+) {
+    let mut idle_delay = options.poll_interval;
+    while !shutdown.is_cancelled() {
+        match queue::claim(&state.db, options.lease).await {
+            Ok(Some(job)) => {
+                idle_delay = options.poll_interval;
+                run_claimed(&state, job, &options).await;
+                continue;
+            }
+            Ok(None) => idle_delay = options.poll_interval,
+            Err(e) => {
+                // Backs off while the database is down so an outage does not
+                // become a flood of identical log lines.
+                tracing::warn!(worker, error = %e, "job worker cannot reach the database");
+                idle_delay = (idle_delay * 2).min(Duration::from_secs(30));
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = waker().notified() => {}
+            () = tokio::time::sleep(idle_delay) => {}
+        }
+    }
+    tracing::debug!(worker, "job worker stopped");
+}
+
+/// Runs every job that is ready now, until none is ready and none is running
+/// under a live lease (so work a background worker holds is waited for).
+/// Jobs waiting for a later retry are left alone.
+pub async fn drain(state: &AppState) -> anyhow::Result<DrainReport> {
+    drain_with(state, &WorkerOptions::default()).await
+}
+
+/// [`drain`] with explicit options (tests shorten the backoff).
+pub async fn drain_with(state: &AppState, options: &WorkerOptions) -> anyhow::Result<DrainReport> {
+    let mut report = DrainReport::default();
+    let give_up = tokio::time::Instant::now() + options.lease;
+    loop {
+        if let Some(job) = queue::claim(&state.db, options.lease).await? {
+            match run_claimed(state, job, options).await {
+                Outcome::Done => report.done += 1,
+                Outcome::Retrying => report.retrying += 1,
+                Outcome::Dead => report.dead += 1,
+                Outcome::Unrecorded => report.unrecorded += 1,
+            }
+            continue;
+        }
+        if queue::running_count(&state.db).await? == 0 {
+            return Ok(report);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < give_up,
+            "jobs still running after {:?}",
+            options.lease
+        );
+        // Another worker holds a job: poll until it lets go.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs one claimed job and records what happened to it.
+pub async fn run_claimed(state: &AppState, job: Job, options: &WorkerOptions) -> Outcome {
+    let span = tracing::info_span!(
+        "job",
+        job_id = job.id,
+        kind = %job.kind,
+        attempt = job.attempts,
+        call_sid = tracing::field::Empty,
+        business_id = tracing::field::Empty,
+    );
+    run_claimed_inner(state, job, options)
+        .instrument(span)
+        .await
+}
+
+async fn run_claimed_inner(state: &AppState, job: Job, options: &WorkerOptions) -> Outcome {
+    let result = if job.attempts > job.max_attempts {
+        // The last allowed attempt died with its process (lease expired).
+        Err(JobError::Permanent(anyhow::anyhow!(
+            "attempt {} of {} was interrupted and no attempts are left",
+            job.attempts - 1,
+            job.max_attempts
+        )))
+    } else {
+        let budget = options.lease.mul_f32(0.8);
+        match tokio::time::timeout(budget, dispatch(state, &job)).await {
+            Ok(result) => result,
+            Err(_) => Err(JobError::Retry(anyhow::anyhow!(
+                "handler ran longer than {budget:?}"
+            ))),
+        }
+    };
+    let recorded = match &result {
+        Ok(()) => queue::complete(&state.db, job.id, job.attempts)
+            .await
+            .map(|ok| (ok, Outcome::Done)),
+        Err(JobError::Retry(e)) if job.attempts < job.max_attempts => {
+            let delay = backoff(options, job.attempts);
+            tracing::warn!(
+                error = format!("{e:#}"),
+                retry_in_ms = delay.as_millis() as u64,
+                "job failed; will retry"
+            );
+            let at = queue::ts_after(delay);
+            queue::fail(
+                &state.db,
+                job.id,
+                job.attempts,
+                &format!("{e:#}"),
+                Some(&at),
+            )
+            .await
+            .map(|ok| (ok, Outcome::Retrying))
+        }
+        Err(JobError::Retry(e) | JobError::Permanent(e)) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                attempts = job.attempts,
+                "job dead; re-queue it once the cause is fixed"
+            );
+            queue::fail(&state.db, job.id, job.attempts, &format!("{e:#}"), None)
+                .await
+                .map(|ok| (ok, Outcome::Dead))
+        }
+    };
+    match recorded {
+        Ok((true, outcome)) => {
+            if outcome == Outcome::Done {
+                tracing::info!("job done");
+            }
+            outcome
+        }
+        Ok((false, _)) => {
+            tracing::warn!("job outcome not recorded: its lease was taken over by another worker");
+            Outcome::Unrecorded
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "job outcome not recorded: database error; the lease will expire and the job run again");
+            Outcome::Unrecorded
+        }
+    }
+}
+
+async fn dispatch(state: &AppState, job: &Job) -> Result<(), JobError> {
+    match job.kind.as_str() {
+        transcribe::KIND => transcribe::run(state, &job.payload).await,
+        other => Err(JobError::Permanent(anyhow::anyhow!(
+            "unknown job kind {other:?}"
+        ))),
+    }
+}
+
+/// Delay before the retry that follows attempt number `attempt` (1-based).
+pub fn backoff(options: &WorkerOptions, attempt: i64) -> Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    options
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(options.backoff_max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_the_cap() {
+        let options = WorkerOptions {
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(60),
+            ..WorkerOptions::default()
+        };
+        let delays: Vec<u64> = (1..=5).map(|a| backoff(&options, a).as_secs()).collect();
+        assert_eq!(delays, vec![10, 20, 40, 60, 60]);
+        assert_eq!(backoff(&options, i64::MAX).as_secs(), 60);
+    }
+}
