@@ -233,3 +233,78 @@ pub async fn turns_for_call(db: &Db, call_sid: &str) -> Result<Vec<CallTurn>, sq
         .map(CallTurn::from_row)
         .collect()
 }
+
+/// Twilio's final call statuses: the call is over once one arrives.
+pub const TERMINAL_STATUSES: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
+
+/// Whether `status` (a Twilio `CallStatus`) means the call has ended.
+pub fn is_terminal_status(status: &str) -> bool {
+    TERMINAL_STATUSES.contains(&status)
+}
+
+/// Records a status callback. A final status sets `ended_at` (and the
+/// duration) once; repeated callbacks keep the first end time, and a late
+/// non-final status never reopens an ended call. Returns whether a call row
+/// was touched.
+pub async fn set_status(
+    db: &Db,
+    call_sid: &str,
+    status: &str,
+    duration_s: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let now = now_rfc3339();
+    let done = if is_terminal_status(status) {
+        sqlx::query(
+            "UPDATE call_log SET status = $1, ended_at = COALESCE(ended_at, $2), \
+             duration_s = COALESCE(duration_s, $3), updated_at = $2 WHERE call_sid = $4",
+        )
+        .bind(status)
+        .bind(&now)
+        .bind(duration_s)
+        .bind(call_sid)
+        .execute(&db.pool)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE call_log SET status = $1, updated_at = $2 WHERE call_sid = $3 AND ended_at IS NULL",
+        )
+        .bind(status)
+        .bind(&now)
+        .bind(call_sid)
+        .execute(&db.pool)
+        .await?
+    };
+    Ok(done.rows_affected() > 0)
+}
+
+/// What `handle_recording` learns about a call's recording.
+#[derive(Debug, Clone)]
+pub struct RecordingInfo<'a> {
+    pub call_sid: &'a str,
+    pub recording_url: &'a str,
+    pub recording_sid: Option<&'a str>,
+    pub from_number: Option<&'a str>,
+    pub to_number: Option<&'a str>,
+}
+
+/// Stores a call's recording and marks the call as recorded. Creates the
+/// call row when `incoming_call` could not (its database write failed), so
+/// the transcript always has a row to land in.
+pub async fn set_recording(db: &Db, rec: &RecordingInfo<'_>) -> Result<(), sqlx::Error> {
+    let now = now_rfc3339();
+    sqlx::query(
+        "INSERT INTO call_log (call_sid, from_number, to_number, mode, recording_url, recording_sid, started_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'record', $4, $5, $6, $6, $6) \
+         ON CONFLICT (call_sid) DO UPDATE SET recording_url = excluded.recording_url, \
+         recording_sid = excluded.recording_sid, mode = 'record', updated_at = excluded.updated_at",
+    )
+    .bind(rec.call_sid)
+    .bind(rec.from_number)
+    .bind(rec.to_number)
+    .bind(rec.recording_url)
+    .bind(rec.recording_sid)
+    .bind(&now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}

@@ -2,11 +2,14 @@
 
 mod app;
 mod auth;
+mod business_cli;
 mod crm_support;
 mod find_duplicates;
 mod health;
 mod helpers;
 mod isolation;
+mod jobs;
 mod logging;
 mod migrations;
 mod payments;
+mod webhooks;

@@ -1,0 +1,231 @@
+//! The recording fallback: `POST /webhook/stream_ended` (the `<Connect
+//! action>`, requested when the media stream ends) and `POST
+//! /webhook/handle_recording` (the `<Record action>`).
+//!
+//! `stream_ended` while the call is still up means the real-time agent gave
+//! up (or never started): the caller is asked to leave a message. When the
+//! call itself is over there is nobody to record and the answer is empty.
+//! `handle_recording` queues the transcription as a durable job and thanks
+//! the caller at once; the job (`crate::jobs::transcribe`) does the slow
+//! part.
+
+use axum::extract::State;
+use axum::response::Response;
+use tracing::Span;
+
+use super::{
+    Budget, THANK_YOU_HE, TwilioParams, UNAVAILABLE_HE, goodbye, is_sid, loggable, record_fallback,
+    say_voice, twiml,
+};
+use crate::db::business::{self, Business};
+use crate::db::calls::{self, CallMode, RecordingInfo};
+use crate::domain::PhoneNumber;
+use crate::jobs::{self, transcribe};
+use crate::state::AppState;
+
+/// Why the call left the stream, when the media socket did not say.
+const FAILOVER_REASON: &str = "stream_ended";
+
+pub async fn stream_ended(State(state): State<AppState>, params: TwilioParams) -> Response {
+    let span = Span::current();
+    let call_sid = params.call_sid();
+    if let Some(sid) = call_sid {
+        span.record("call_sid", sid);
+    }
+    let budget = Budget::start();
+
+    // The call row knows its business; without one, the dialled number does.
+    let call = match call_sid {
+        Some(sid) => match budget.run(calls::get_by_sid(&state.db, sid)).await {
+            Ok(call) => call,
+            Err(e) => {
+                tracing::error!(error = %e, "stream_ended could not read the call");
+                None
+            }
+        },
+        None => None,
+    };
+    let business = resolve_business(&state, &budget, call.as_ref(), &params).await;
+    let business_id = business
+        .as_ref()
+        .map(|b| b.id)
+        .or(call.as_ref().and_then(|c| c.business_id));
+    if let Some(id) = business_id {
+        span.record("business_id", id);
+    }
+    let voice = say_voice(&state, business.as_ref());
+
+    if let Some(status) = params
+        .get("CallStatus")
+        .filter(|s| calls::is_terminal_status(s))
+    {
+        tracing::info!(
+            call_status = status,
+            "stream ended with the call; nothing to fall back to"
+        );
+        if let Some(sid) = call_sid
+            && let Err(e) = budget
+                .run(calls::set_status(&state.db, sid, status, None))
+                .await
+        {
+            tracing::error!(error = %e, "stream_ended could not record the final status");
+        }
+        return twiml(twilio::twiml::Response::new());
+    }
+
+    // Unknown business (database trouble): the defaults apply, and the
+    // default is to record rather than drop the caller.
+    let fallback_on = business
+        .as_ref()
+        .is_none_or(|b| b.enable_recording_fallback);
+    if !fallback_on {
+        tracing::warn!(
+            call_sid = call_sid.unwrap_or_default(),
+            "stream_failover -> hangup: the recording fallback is off for this business"
+        );
+        return twiml(goodbye(UNAVAILABLE_HE, &voice));
+    }
+
+    let sid_for_log = call_sid.unwrap_or_default();
+    match business_id {
+        Some(id) => tracing::warn!(
+            call_sid = sid_for_log,
+            business_id = id,
+            "stream_failover -> recording"
+        ),
+        None => tracing::warn!(call_sid = sid_for_log, "stream_failover -> recording"),
+    }
+    // Counted here, where the caller actually moves to recording; the media
+    // socket records why in `failover_reason` before it closes.
+    let why = call
+        .as_ref()
+        .and_then(|c| c.failover_reason.as_deref())
+        .unwrap_or(FAILOVER_REASON);
+    state.metrics.failover(why);
+    if let Some(sid) = call_sid {
+        // Keep the media socket's own reason when it left one.
+        let reason = call
+            .as_ref()
+            .filter(|c| c.failover_reason.is_none())
+            .map(|_| FAILOVER_REASON);
+        match budget
+            .run(calls::set_mode(&state.db, sid, CallMode::Record, reason))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("stream_ended for a call with no call_log row; mode not recorded")
+            }
+            Err(e) => tracing::error!(error = %e, "stream_ended could not record mode=record"),
+        }
+    }
+    twiml(record_fallback(&voice))
+}
+
+async fn resolve_business(
+    state: &AppState,
+    budget: &Budget,
+    call: Option<&calls::CallLog>,
+    params: &TwilioParams,
+) -> Option<Business> {
+    let lookup = match call.and_then(|c| c.business_id) {
+        Some(id) => budget.run(business::get(&state.db, id)).await,
+        None => {
+            let to = params.get("To").and_then(|t| PhoneNumber::parse(t).ok())?;
+            budget
+                .run(business::find_by_phone(&state.db, to.as_str()))
+                .await
+        }
+    };
+    lookup.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not resolve the business; its defaults apply");
+        None
+    })
+}
+
+pub async fn handle_recording(State(state): State<AppState>, params: TwilioParams) -> Response {
+    // Whatever happens below, the caller has finished speaking: thank them
+    // and hang up. Nothing here may keep the call open.
+    let thanks = || twiml(goodbye(THANK_YOU_HE, &say_voice(&state, None)));
+    let Some(call_sid) = params.call_sid() else {
+        tracing::error!(
+            "handle_recording without a valid CallSid; the recording cannot be attached to a call"
+        );
+        return thanks();
+    };
+    Span::current().record("call_sid", call_sid);
+    let Some(recording_url) = params.get("RecordingUrl").filter(|u| is_recording_url(u)) else {
+        tracing::error!(
+            recording_url = %loggable(params.get("RecordingUrl").unwrap_or_default()),
+            "handle_recording without a usable RecordingUrl; nothing to transcribe"
+        );
+        return thanks();
+    };
+    // RecordingSid is not guaranteed: the URL's last segment is the SID.
+    let recording_sid = params
+        .get("RecordingSid")
+        .filter(|s| is_sid(s))
+        .or_else(|| {
+            recording_url
+                .rsplit('/')
+                .next()
+                .map(|last| last.split('.').next().unwrap_or(last))
+                .filter(|s| s.starts_with("RE") && is_sid(s))
+        });
+    let duration_s = params
+        .get("RecordingDuration")
+        .and_then(|d| d.parse::<i64>().ok());
+    let budget = Budget::start();
+
+    let from = params.get("From");
+    let to = params.get("To");
+    let info = RecordingInfo {
+        call_sid,
+        recording_url,
+        recording_sid,
+        from_number: from,
+        to_number: to,
+    };
+    if let Err(e) = budget.run(calls::set_recording(&state.db, &info)).await {
+        tracing::error!(error = %e, "handle_recording could not store the recording on the call");
+    }
+    let business_id = match budget.run(calls::get_by_sid(&state.db, call_sid)).await {
+        Ok(call) => call.and_then(|c| c.business_id),
+        Err(_) => None,
+    };
+    if let Some(id) = business_id {
+        Span::current().record("business_id", id);
+    }
+
+    let payload = transcribe::Payload {
+        call_sid: call_sid.to_string(),
+        recording_url: recording_url.to_string(),
+        recording_sid: recording_sid.map(str::to_string),
+        business_id,
+    };
+    match budget.run(transcribe::enqueue(&state.db, &payload)).await {
+        Ok(queued) => {
+            tracing::info!(
+                job_id = queued.id,
+                newly_queued = queued.created,
+                recording_sid = recording_sid.unwrap_or_default(),
+                recording_duration_s = duration_s.unwrap_or(-1),
+                "recording handed to the background worker for transcription"
+            );
+            jobs::wake();
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            recording_sid = recording_sid.unwrap_or_default(),
+            "recording could not be queued for transcription; it stays on Twilio under this SID"
+        ),
+    }
+    thanks()
+}
+
+/// An absolute http(s) URL: the job only ever fetches from the Twilio API
+/// origin, but a value that is not even a URL is refused here.
+fn is_recording_url(value: &str) -> bool {
+    url::Url::parse(value)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}

@@ -1,0 +1,122 @@
+//! Local stand-ins for the two outside services the transcription job
+//! calls: Twilio's recording download and an OpenAI-compatible
+//! `/v1/audio/transcriptions`. Both speak the real wire formats, so the
+//! service's real clients are what is tested.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// What the fakes answer, and what they saw.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    pub transcript: String,
+    /// Status of the transcription answer (200 = the transcript).
+    pub stt_status: u16,
+    pub stt_calls: usize,
+    pub downloads: usize,
+}
+
+#[derive(Clone)]
+pub struct Fakes {
+    pub base: String,
+    pub behaviour: Arc<Mutex<Behaviour>>,
+}
+
+impl Fakes {
+    pub async fn start(transcript: &str) -> Self {
+        let behaviour = Arc::new(Mutex::new(Behaviour {
+            transcript: transcript.to_string(),
+            stt_status: 200,
+            stt_calls: 0,
+            downloads: 0,
+        }));
+        let router = Router::new()
+            .route(
+                "/2010-04-01/Accounts/{account}/Recordings/{file}",
+                get(recording),
+            )
+            .route("/v1/audio/transcriptions", post(transcription))
+            .with_state(behaviour.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self { base, behaviour }
+    }
+
+    /// A `RecordingUrl` as Twilio sends it (no extension).
+    pub fn recording_url(&self, recording_sid: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}",
+            self.base
+        )
+    }
+
+    /// Configuration that points the service's clients at the fakes.
+    pub fn vars(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("OPENAI_API_KEY".into(), "sk-test".into()),
+            ("OPENAI_BASE_URL".into(), format!("{}/v1", self.base)),
+            ("TWILIO_ACCOUNT_SID".into(), ACCOUNT_SID.into()),
+            ("TWILIO_API_BASE_URL".into(), self.base.clone()),
+        ])
+    }
+
+    pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
+        change(&mut self.behaviour.lock().unwrap());
+    }
+
+    pub fn seen(&self) -> Behaviour {
+        self.behaviour.lock().unwrap().clone()
+    }
+}
+
+async fn recording(
+    State(b): State<Arc<Mutex<Behaviour>>>,
+    axum::extract::Path((_account, file)): axum::extract::Path<(String, String)>,
+) -> (StatusCode, Vec<u8>) {
+    b.lock().unwrap().downloads += 1;
+    if !file.ends_with(".wav") {
+        return (StatusCode::NOT_FOUND, Vec::new());
+    }
+    // A valid header and a little silence: the fake STT never decodes it.
+    let mut wav = b"RIFF\x2c\x01\x00\x00WAVEfmt ".to_vec();
+    wav.extend_from_slice(&[
+        16, 0, 0, 0, 7, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x40, 0x1f, 0, 0, 1, 0, 8, 0,
+    ]);
+    wav.extend_from_slice(b"data\x00\x01\x00\x00");
+    wav.extend(std::iter::repeat_n(0xffu8, 256));
+    (StatusCode::OK, wav)
+}
+
+async fn transcription(
+    State(b): State<Arc<Mutex<Behaviour>>>,
+    body: axum::body::Bytes,
+) -> (StatusCode, String) {
+    let mut b = b.lock().unwrap();
+    b.stt_calls += 1;
+    assert!(
+        body.windows(b"name=\"language\"".len())
+            .any(|w| w == b"name=\"language\""),
+        "the language was not sent"
+    );
+    if b.stt_status != 200 {
+        let status = StatusCode::from_u16(b.stt_status).unwrap();
+        return (
+            status,
+            r#"{"error":{"message":"fake failure","type":"server_error"}}"#.into(),
+        );
+    }
+    (
+        StatusCode::OK,
+        serde_json::json!({ "text": b.transcript }).to_string(),
+    )
+}

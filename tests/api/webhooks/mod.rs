@@ -1,0 +1,241 @@
+//! The Twilio webhooks over real HTTP: signatures, TwiML, the flag matrix,
+//! database trouble, the recording fallback and status callbacks.
+
+pub mod fakes;
+mod fallback;
+mod incoming;
+mod property;
+mod signature;
+mod status;
+
+use std::collections::BTreeMap;
+
+use agentlocator::db::business::{self, Business, BusinessPatch};
+use agentlocator::domain::PhoneNumber;
+use quick_xml::events::Event;
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+pub const TOKEN: &str = "test-primary-auth-token";
+pub const SECONDARY: &str = "test-secondary-auth-token";
+pub const PUBLIC: &str = "https://voice.example.test";
+pub const BUSINESS_PHONE: &str = "+97235550001";
+pub const CALLER: &str = "+972501234567";
+
+/// A server configured to verify Twilio signatures.
+pub async fn spawn() -> TestApp {
+    TestApp::spawn_with(|v| {
+        v.insert("TWILIO_AUTH_TOKEN".into(), TOKEN.into());
+        v.insert("TWILIO_AUTH_TOKEN_SECONDARY".into(), SECONDARY.into());
+        v.insert("PUBLIC_BASE_URL".into(), PUBLIC.into());
+    })
+    .await
+}
+
+/// A fresh call SID, unique across the test binary (logs are shared).
+pub fn new_sid() -> String {
+    format!("CA{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The standard parameters of a voice request for `sid`.
+pub fn call_params(sid: &str) -> Vec<(String, String)> {
+    owned(&[
+        ("CallSid", sid),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+        ("From", CALLER),
+        ("To", BUSINESS_PHONE),
+        ("CallStatus", "ringing"),
+        ("ApiVersion", "2010-04-01"),
+        ("Direction", "inbound"),
+    ])
+}
+
+/// Signs as Twilio would for `path_and_query` on the public host.
+pub fn sign(token: &str, path_and_query: &str, params: &[(String, String)]) -> String {
+    twilio::signature::compute(token, &format!("{PUBLIC}{path_and_query}"), params)
+}
+
+/// POSTs a form with the given signature header (none when `None`).
+pub async fn post_form(
+    app: &TestApp,
+    path_and_query: &str,
+    params: &[(String, String)],
+    signature: Option<&str>,
+) -> reqwest::Response {
+    let body = serde_urlencoded::to_string(params).unwrap();
+    let mut req = app
+        .client
+        .post(format!("{}{path_and_query}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(sig) = signature {
+        req = req.header("X-Twilio-Signature", sig);
+    }
+    req.send().await.expect("request")
+}
+
+/// POSTs a form signed with the primary token.
+pub async fn post_signed(
+    app: &TestApp,
+    path_and_query: &str,
+    params: &[(String, String)],
+) -> reqwest::Response {
+    let sig = sign(TOKEN, path_and_query, params);
+    post_form(app, path_and_query, params, Some(&sig)).await
+}
+
+/// POSTs signed and returns the status and the parsed TwiML.
+pub async fn twiml(app: &TestApp, path: &str, params: &[(String, String)]) -> (u16, Element) {
+    let res = post_signed(app, path, params).await;
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = res.text().await.unwrap();
+    assert!(
+        content_type.starts_with("text/xml"),
+        "{content_type}: {body}"
+    );
+    (status, parse(&body))
+}
+
+/// Registers the business every test calls.
+pub async fn business(app: &TestApp) -> Business {
+    business::create(
+        &app.state.db,
+        "Pizza Tel Aviv",
+        &PhoneNumber::parse(BUSINESS_PHONE).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Sets the two call-handling flags of a business.
+pub async fn set_flags(app: &TestApp, id: i64, stream: bool, fallback: bool) {
+    let patch = BusinessPatch {
+        enable_calls_stream: Some(stream),
+        enable_recording_fallback: Some(fallback),
+        ..BusinessPatch::default()
+    };
+    business::update(&app.state.db, id, &patch)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// The log lines of one call.
+pub fn lines_for(app: &TestApp, sid: &str) -> Vec<Value> {
+    app.logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["call_sid"] == sid || l["extra"]["claimed_call_sid"] == sid)
+        .collect()
+}
+
+/// An XML element: enough of a DOM to check TwiML one element at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Element {
+    pub name: String,
+    pub attrs: BTreeMap<String, String>,
+    pub children: Vec<Element>,
+    pub text: String,
+}
+
+impl Element {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).map(String::as_str)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.children.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// Asserts the exact attribute set.
+    pub fn assert_attrs(&self, expected: &[(&str, &str)]) {
+        let expected: BTreeMap<String, String> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(self.attrs, expected, "attributes of <{}>", self.name);
+    }
+}
+
+/// Parses a TwiML document (with its declaration) into its root element.
+pub fn parse(xml: &str) -> Element {
+    assert!(
+        xml.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?>"#),
+        "no XML declaration: {xml}"
+    );
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root = None;
+    let open = |e: &quick_xml::events::BytesStart<'_>| Element {
+        name: String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
+        attrs: e
+            .attributes()
+            .map(|a| {
+                let a = a.expect("well-formed attribute");
+                (
+                    String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                    a.unescape_value().expect("valid escape").into_owned(),
+                )
+            })
+            .collect(),
+        children: Vec::new(),
+        text: String::new(),
+    };
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) => stack.push(open(&e)),
+            Event::Empty(e) => {
+                let el = open(&e);
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::End(_) => {
+                let el = stack.pop().expect("balanced tags");
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.xml10_content().expect("UTF-8 text"));
+                }
+            }
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().expect("valid char ref") {
+                    Some(ch) => ch.to_string(),
+                    None => {
+                        let name = r.decode().expect("UTF-8 entity");
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .expect("predefined entity")
+                            .to_owned()
+                    }
+                };
+                stack.last_mut().expect("ref inside an element").text += &resolved;
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
+            Event::CData(_) => panic!("TwiML has no CDATA"),
+        }
+    }
+    assert!(stack.is_empty(), "unclosed elements");
+    let root = root.expect("a root element");
+    assert_eq!(root.name, "Response");
+    root
+}
