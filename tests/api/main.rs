@@ -3,6 +3,7 @@
 mod app;
 mod auth;
 mod business_cli;
+mod crm;
 mod crm_support;
 mod find_duplicates;
 mod health;
@@ -11,5 +12,6 @@ mod isolation;
 mod jobs;
 mod logging;
 mod migrations;
+mod openapi;
 mod payments;
 mod webhooks;
