@@ -175,10 +175,22 @@ mod tests {
     #[test]
     fn frames_of_another_stream_or_out_of_order_are_dropped_and_counted() {
         let mut gate = Gate::new("MZ1", 1024);
-        assert!(matches!(gate.admit(Some(media(2, "MZ1"))), Admitted::Media(_)));
-        assert!(matches!(gate.admit(Some(media(2, "MZ1"))), Admitted::Nothing));
-        assert!(matches!(gate.admit(Some(media(3, "MZ2"))), Admitted::Nothing));
-        assert!(matches!(gate.admit(Some(media(3, "MZ1"))), Admitted::Media(_)));
+        assert!(matches!(
+            gate.admit(Some(media(2, "MZ1"))),
+            Admitted::Media(_)
+        ));
+        assert!(matches!(
+            gate.admit(Some(media(2, "MZ1"))),
+            Admitted::Nothing
+        ));
+        assert!(matches!(
+            gate.admit(Some(media(3, "MZ2"))),
+            Admitted::Nothing
+        ));
+        assert!(matches!(
+            gate.admit(Some(media(3, "MZ1"))),
+            Admitted::Media(_)
+        ));
         assert_eq!(gate.ignored(Ignored::OutOfOrder), 1);
         assert_eq!(gate.ignored(Ignored::WrongStream), 1);
     }
@@ -195,7 +207,13 @@ mod tests {
             gate.admit(Some(Incoming::Text(start.to_json()))),
             Admitted::Nothing
         ));
-        for junk in ["", "{", "null", r#"{"event":"media"}"#, r#"{"event":"nope"}"#] {
+        for junk in [
+            "",
+            "{",
+            "null",
+            r#"{"event":"media"}"#,
+            r#"{"event":"nope"}"#,
+        ] {
             assert!(matches!(
                 gate.admit(Some(Incoming::Text(junk.into()))),
                 Admitted::Nothing
@@ -220,7 +238,10 @@ mod tests {
             gate.admit(Some(Incoming::Text(mark.to_json()))),
             Admitted::Mark(name) if name == "t1-s0"
         ));
-        assert!(matches!(gate.admit(Some(Incoming::Close)), Admitted::Closed));
+        assert!(matches!(
+            gate.admit(Some(Incoming::Close)),
+            Admitted::Closed
+        ));
         assert!(matches!(gate.admit(None), Admitted::Closed));
     }
 

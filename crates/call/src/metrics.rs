@@ -127,7 +127,12 @@ mod tests {
         clock.first_frame_at = Some(t0 + ms(851));
         let full = clock.record(2, 600, TurnOutcome::default());
         assert_eq!(
-            (full.t_audio_ms, full.t_tts_ms, full.t_total_ms, full.endpointing_ms),
+            (
+                full.t_audio_ms,
+                full.t_tts_ms,
+                full.t_total_ms,
+                full.endpointing_ms
+            ),
             (3, 150, 851, 600)
         );
     }

@@ -144,7 +144,10 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
     let user_text = if providers.stt.is_enabled() {
         let heard = providers
             .stt
-            .transcribe(AudioInput::mulaw_8k(job.audio), TranscribeOptions::default())
+            .transcribe(
+                AudioInput::mulaw_8k(job.audio),
+                TranscribeOptions::default(),
+            )
             .await;
         let raw = match heard {
             Ok(raw) => raw,

@@ -280,7 +280,8 @@ impl Call {
                     tracing::info!(
                         reason,
                         t_stt_ms = u64::try_from(
-                            at.saturating_duration_since(reply.clock.speech_end).as_millis()
+                            at.saturating_duration_since(reply.clock.speech_end)
+                                .as_millis()
                         )
                         .unwrap_or(u64::MAX),
                         "transcript_rejected"

@@ -1,0 +1,245 @@
+//! Provider failures, deadlines, stalls, stop and shutdown: the call ends on
+//! purpose and says why.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use agentlocator_call::{CallEvent, CallLimits, EndReason};
+use tokio::time::Instant;
+
+use crate::support::fakes::{FakeLlm, FakeStt, LlmReply};
+use crate::support::logs::Logs;
+use crate::support::{Options, Out, echoed, media_of, start, turns};
+use crate::{CALLER_SAYS, Fakes, two_sentences};
+
+fn closed(log: &[Out]) -> bool {
+    log.iter().any(|o| matches!(o, Out::Close { .. }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn provider_failures_in_a_row_say_the_failover_line_then_close_the_socket() {
+    let (logs, _guard) = Logs::install();
+    let fakes = Fakes::new(
+        FakeStt::failing(Duration::from_millis(100)),
+        FakeLlm::replying(two_sentences()),
+    );
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    // The first failure is apologised for (generation 3), not yet fatal.
+    assert!(call.silence_until(5000, |log| echoed(log, "t3-s0")).await);
+    assert!(!call.is_finished());
+    call.speak(1000).await;
+    assert!(call.silence_until(8000, closed).await);
+    let (summary, log, events) = call.finish().await;
+
+    let reason = "2 provider failures in a row (last: stt_server)";
+    assert_eq!(
+        summary.end,
+        EndReason::Failover {
+            reason: reason.to_owned()
+        }
+    );
+    let said = fakes.tts.said.lock().unwrap().clone();
+    assert_eq!(said.len(), 3, "greeting, apology, failover line: {said:?}");
+    assert!(said[2].0.contains("הודעה"), "the line invites a message");
+    assert!(!said[2].0.contains("צליל"), "no beep is promised");
+    // The line is played, and heard, before the socket closes.
+    let line_frames = media_of(&log, said[2].1);
+    assert!(!line_frames.is_empty());
+    let close = log
+        .iter()
+        .position(|o| matches!(o, Out::Close { .. }))
+        .unwrap();
+    let echo = log
+        .iter()
+        .position(|o| matches!(o, Out::Echoed { name, .. } if name == "t5-s0"))
+        .unwrap();
+    assert!(echo < close);
+    assert!(matches!(&log[close], Out::Close { code: 1000, .. }));
+
+    let records = turns(&events);
+    assert_eq!(records.len(), 2);
+    assert!(
+        records
+            .iter()
+            .all(|t| t.error_code.as_deref() == Some("stt_server"))
+    );
+    assert!(events.contains(&CallEvent::Failover {
+        reason: reason.to_owned()
+    }));
+    let warns = logs.named("call_failover");
+    assert_eq!(warns.len(), 1);
+    assert_eq!(warns[0].level, tracing::Level::WARN);
+    assert_eq!(warns[0].fields["reason"], reason);
+    assert_eq!(warns[0].fields["call_sid"], "CAtest");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_between_failures_resets_the_failure_streak() {
+    let fakes = Fakes::new(
+        FakeStt::scripted(
+            &[None, Some(CALLER_SAYS), None],
+            CALLER_SAYS,
+            Duration::from_millis(100),
+        ),
+        FakeLlm::replying(two_sentences()),
+    );
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    for _ in 0..3 {
+        call.speak(1000).await;
+        call.silence(4000).await;
+    }
+    call.stop().await;
+    let (summary, _, events) = call.finish().await;
+
+    assert_eq!(summary.end, EndReason::Stopped);
+    let codes: Vec<_> = turns(&events).into_iter().map(|t| t.error_code).collect();
+    assert_eq!(
+        codes,
+        [
+            Some("stt_server".to_owned()),
+            None,
+            Some("stt_server".to_owned())
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_past_its_deadline_fails_over() {
+    let (logs, _guard) = Logs::install();
+    let fakes = Fakes::new(
+        FakeStt::saying(CALLER_SAYS, Duration::from_millis(200)),
+        FakeLlm::replying(LlmReply::new(&["מאוחר מדי."], 10_000, 0)),
+    );
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    let spoke_until = Instant::now();
+    assert!(call.silence_until(12_000, closed).await);
+    let (summary, log, events) = call.finish().await;
+
+    let reason = "turn deadline of 6000 ms passed";
+    assert_eq!(
+        summary.end,
+        EndReason::Failover {
+            reason: reason.to_owned()
+        }
+    );
+    let records = turns(&events);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].error_code.as_deref(), Some("deadline"));
+    assert_eq!(records[0].user_text.as_deref(), Some(CALLER_SAYS));
+    // End of speech is 600 ms of silence after the last voiced frame.
+    let Some(Out::Close { at, .. }) = log.iter().find(|o| matches!(o, Out::Close { .. })) else {
+        unreachable!()
+    };
+    let failover_at = spoke_until + Duration::from_millis(600) + Duration::from_secs(6);
+    assert!(
+        *at >= failover_at && *at < failover_at + Duration::from_secs(3),
+        "{at:?}"
+    );
+    assert_eq!(logs.named("call_failover")[0].fields["reason"], reason);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_in_the_middle_of_a_reply_ends_the_call_and_cancels_its_work() {
+    let fakes = Fakes::new(
+        FakeStt::saying(CALLER_SAYS, Duration::from_millis(200)),
+        FakeLlm::replying(LlmReply::new(
+            &[
+                "שלום, בשמחה אקבע לך תור! ",
+                "רק רגע, אני בודקת את היומן. ",
+                "יש מקום.",
+            ],
+            300,
+            3000,
+        )),
+    );
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    assert!(call.silence_until(3000, |log| echoed(log, "t2-s0")).await);
+    call.stop().await;
+    let (summary, log, events) = call.finish().await;
+
+    assert_eq!(summary.end, EndReason::Stopped);
+    assert!(
+        fakes.llm.dropped.load(Ordering::SeqCst),
+        "the model stream was dropped"
+    );
+    assert!(
+        fakes.llm.finished_at.lock().unwrap().is_empty(),
+        "…before it finished"
+    );
+    assert!(
+        !log.iter().any(|o| matches!(o, Out::Close { .. })),
+        "Twilio closes, not us"
+    );
+    let records = turns(&events);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].error_code.as_deref(), Some("call_ended"));
+    assert_eq!(
+        records[0].agent_text.as_deref(),
+        Some("שלום, בשמחה אקבע לך תור!")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_the_socket_as_going_away() {
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(500).await;
+    call.shutdown.cancel();
+    let (summary, log, _) = call.finish().await;
+    assert_eq!(summary.end, EndReason::Shutdown);
+    assert!(matches!(log.last(), Some(Out::Close { code: 1001, .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_stops_reading_cannot_grow_memory_and_the_call_ends() {
+    let fakes = Fakes::standard();
+    let limits = CallLimits::default();
+    let stall = limits.max_outbound_stall;
+    let mut call = start(Options {
+        outbound_capacity: 4,
+        read_outbound: false,
+        limits,
+        ..Options::new(fakes.providers())
+    });
+    let t0 = Instant::now();
+    // The caller keeps talking and gets a reply the peer never reads.
+    call.silence(500).await;
+    call.speak(1000).await;
+    for _ in 0..400 {
+        if call.is_finished() {
+            break;
+        }
+        call.silence(20).await;
+    }
+    let ended = Instant::now();
+    let unread = call.unread.take().unwrap();
+    let (summary, _, events) = call.finish().await;
+
+    assert_eq!(
+        summary.end,
+        EndReason::Failover {
+            reason: "outbound stalled".to_owned()
+        }
+    );
+    assert!(
+        ended - t0 <= stall + Duration::from_millis(200),
+        "{:?}",
+        ended - t0
+    );
+    assert!(
+        unread.len() <= 4,
+        "only the channel's capacity was ever queued"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, CallEvent::Failover { .. }))
+    );
+}
