@@ -1,8 +1,125 @@
-//! `agentlocator simulate-call` (filled by its issue).
+//! `agentlocator simulate-call`: call a running instance as Twilio would,
+//! with WAV files as the caller, and print what the caller felt.
+//!
+//! Stdout is JSON lines: one `{"event":"turn",…}` per caller turn with its
+//! caller-felt latency, then one `{"event":"call",…}`; with `--calls N`, one
+//! `{"event":"summary",…}` instead. The work lives in `callsim`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use callsim::{CallReport, SimMode, SimOptions, simulate_call, simulate_many};
+use serde_json::json;
+use url::Url;
 
 #[derive(Debug, clap::Args)]
-pub struct Opts {}
+pub struct Opts {
+    /// Where the instance listens, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    pub url: Url,
+    /// The dialled number (picks the business), E.164.
+    #[arg(long)]
+    pub to: String,
+    /// The caller's number.
+    #[arg(long, default_value = "+972501234567")]
+    pub from: String,
+    /// A WAV file per caller turn, in order (any rate and channels;
+    /// converted to 8 kHz mono mu-law).
+    #[arg(long = "audio", required = true)]
+    pub audio: Vec<PathBuf>,
+    /// Where to write what the caller heard (8 kHz mu-law WAV).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The Twilio auth token the instance validates signatures with.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: String,
+    /// The base URL the instance believes it has, which Twilio signs
+    /// (default: --url).
+    #[arg(long = "public-url", env = "PUBLIC_BASE_URL")]
+    pub public_url: Option<Url>,
+    /// A fixed CallSid for a single call (default: a fresh CA…).
+    #[arg(long)]
+    pub call_sid: Option<String>,
+    /// How many calls to make at once (load test).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub calls: u32,
+    /// Delay between the starts of successive calls, ms.
+    #[arg(long, default_value_t = 50)]
+    pub stagger_ms: u64,
+    /// How long to wait for the greeting or a reply to start, ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub wait_reply_ms: u64,
+    /// Silence after which the agent has finished speaking, ms.
+    #[arg(long, default_value_t = 700)]
+    pub reply_quiet_ms: u64,
+}
 
-pub async fn run(_opts: Opts) -> anyhow::Result<()> {
-    anyhow::bail!("not available yet")
+pub async fn run(opts: Opts) -> anyhow::Result<()> {
+    let mut sim = SimOptions::new(opts.url, opts.to, opts.auth_token);
+    sim.from = opts.from;
+    sim.call_sid = opts.call_sid;
+    sim.public_base_url = opts.public_url;
+    sim.wait_reply_timeout = Duration::from_millis(opts.wait_reply_ms);
+    sim.reply_quiet = Duration::from_millis(opts.reply_quiet_ms);
+    for path in &opts.audio {
+        let wav = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mulaw = voice::wav::to_mulaw_8k_mono(&wav)
+            .with_context(|| format!("{} is not a usable WAV file", path.display()))?;
+        sim.utterances.push(mulaw);
+    }
+
+    if opts.calls > 1 {
+        // Many calls' audio would only fill memory; the counters are kept.
+        sim.keep_heard = false;
+        if opts.out.is_some() {
+            eprintln!("note: --out is ignored with --calls > 1");
+        }
+        let calls = opts.calls as usize;
+        let summary = simulate_many(&sim, calls, Duration::from_millis(opts.stagger_ms)).await;
+        let mut line = serde_json::to_value(&summary)?;
+        line["event"] = json!("summary");
+        println!("{line}");
+        if !summary.failures.is_empty() {
+            bail!("{} of {calls} calls failed", summary.failures.len());
+        }
+        return Ok(());
+    }
+
+    let report = simulate_call(&sim).await?;
+    for turn in &report.turns {
+        let mut line = serde_json::to_value(turn)?;
+        line["event"] = json!("turn");
+        line["call_sid"] = json!(report.call_sid);
+        println!("{line}");
+    }
+    let mut line = serde_json::to_value(&report)?;
+    line["event"] = json!("call");
+    println!("{line}");
+    if let Some(out) = &opts.out {
+        std::fs::write(out, voice::wav::write_mulaw_8k(&report.heard))
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    verdict(&report)
+}
+
+/// Exit status: success for a streamed call whose every turn was answered,
+/// or a call the instance sent straight to recording (streaming off).
+fn verdict(report: &CallReport) -> anyhow::Result<()> {
+    match report.mode {
+        SimMode::Record => Ok(()),
+        SimMode::RecordFallback => bail!("the instance closed the stream: failover to recording"),
+        SimMode::Stream if report.server_closed => bail!("the instance closed the stream"),
+        SimMode::Stream => {
+            let unanswered = report
+                .turns
+                .iter()
+                .filter(|t| t.caller_felt_ms.is_none())
+                .count();
+            if unanswered > 0 {
+                bail!("{unanswered} caller turn(s) got no reply");
+            }
+            Ok(())
+        }
+    }
 }

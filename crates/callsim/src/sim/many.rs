@@ -154,7 +154,7 @@ fn summarise(results: Vec<CallResult>) -> ManyReport {
                 report.frames_received += call.frames_received;
                 report.late_frames += call.late_frames;
             }
-            Err((call_sid, err)) => report.failures.push(format!("{call_sid}: {err}")),
+            Err((call_sid, err)) => report.failures.push(format!("{call_sid}: {}", chain(err))),
         }
     }
     report.caller_felt_ms = Percentiles::of(felt);
@@ -163,6 +163,18 @@ fn summarise(results: Vec<CallResult>) -> ManyReport {
     }
     report.results = results;
     report
+}
+
+/// An error and its causes, `: `-separated, for a one-line failure entry.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 #[cfg(test)]

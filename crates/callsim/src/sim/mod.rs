@@ -180,11 +180,13 @@ pub struct CallReport {
     pub fallback_twiml: Option<String>,
 }
 
-/// Why a simulated call could not complete.
+/// Why a simulated call could not complete. Causes are chained as
+/// `source()`, not repeated in the message: print with `{:#}` (anyhow) or
+/// walk the chain.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// The request never got an answer.
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed")]
     Http {
         /// The URL requested.
         url: String,
@@ -211,7 +213,7 @@ pub enum SimError {
         reason: String,
     },
     /// The WebSocket could not be opened (handshake refused, unreachable…).
-    #[error("WebSocket {url}: {source}")]
+    #[error("WebSocket {url} failed")]
     WebSocket {
         /// The URL connected to.
         url: String,
