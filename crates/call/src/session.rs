@@ -3,8 +3,8 @@
 //! heartbeat. It owns all of the call's state, so nothing is shared and no
 //! lock is taken; everything it waits on is bounded.
 //!
-//! The turn logic (what a reply is, barge-in, failures, failover) lives in
-//! [`crate::session::turns`]; this file is the loop and the plumbing.
+//! The turn logic (what a reply is, barge-in, failures) lives in `turns`,
+//! failing over in `failover`; this file is the loop and the plumbing.
 
 use std::time::Duration;
 
@@ -22,9 +22,11 @@ use crate::pacer::{Flush, Outbox, Pacer, Release};
 use crate::pipeline::PipelineMsg;
 use crate::{CallEvent, CallProviders, CallSetup, CallSummary, EndReason, Incoming, Outgoing};
 
+mod failover;
 mod turns;
 
-use turns::{Active, Carry, Ending};
+use failover::Ending;
+use turns::{Active, Carry};
 
 /// Reply-task messages in flight: a few sentences, so the task can run a
 /// little ahead of the pacer but never far.

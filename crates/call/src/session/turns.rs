@@ -17,21 +17,10 @@ use crate::pacer::{audio_duration, parse_mark};
 use crate::pipeline::{PipelineMsg, ReplyJob, Stage, spawn_reply, spawn_say};
 use crate::{CallEvent, TurnRecord};
 
-/// Said before the call is handed to the recording fallback: "Sorry, we
-/// have a small problem. You can leave us a message and we will call you
-/// back." No beep is played by the fallback, so the line does not promise one.
-pub(crate) const FAILOVER_LINE_HE: &str =
-    "סליחה, יש לנו תקלה קטנה. אפשר להשאיר לנו הודעה ונחזור אליך.";
-
 /// Said after a failed turn that is not yet a reason to fail over: "Sorry,
 /// I did not catch that. Could you say it again?"
 pub(crate) const APOLOGY_HE: &str = "סליחה, לא שמעתי טוב. אפשר לחזור על זה?";
 
-/// How long the failover line may take to synthesise before the call is
-/// closed without it.
-const FAILOVER_SYNTH_WAIT: Duration = Duration::from_secs(3);
-/// Extra wait for the failover line's mark echo beyond its play time.
-const FAILOVER_PLAY_SLACK: Duration = Duration::from_millis(1500);
 /// Network and jitter margin on the pacer's estimate of when Twilio
 /// finishes playing: within it the agent still counts as talking.
 const PLAYBACK_SLACK: Duration = Duration::from_millis(300);
@@ -88,6 +77,11 @@ impl Active {
         }
     }
 
+    /// Marks the turn as failed with `code`.
+    pub(crate) fn set_error(&mut self, code: &str) {
+        self.error_code = Some(code.to_owned());
+    }
+
     /// The turn deadline, while the reply has no audio yet.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match &self.kind {
@@ -106,12 +100,6 @@ pub(crate) struct Carry {
     started_at: OffsetDateTime,
 }
 
-/// The call is failing over: say the line, then close.
-pub(crate) struct Ending {
-    pub reason: String,
-    pub deadline: Instant,
-}
-
 impl Call {
     fn next_generation(&mut self) -> u32 {
         self.generation = self.generation.wrapping_add(1);
@@ -124,7 +112,7 @@ impl Call {
         }
     }
 
-    fn say(&mut self, kind: Kind, text: String) {
+    pub(super) fn say(&mut self, kind: Kind, text: String) {
         let generation = self.next_generation();
         let task = spawn_say(
             generation,
@@ -153,7 +141,7 @@ impl Call {
     }
 
     /// Whether audio of `active` may still be playing at Twilio.
-    fn is_playing(&self, active: &Active, now: Instant) -> bool {
+    pub(super) fn is_playing(&self, active: &Active, now: Instant) -> bool {
         active.started > active.heard
             && (self.pacer.holds(active.generation)
                 || self
@@ -304,8 +292,9 @@ impl Call {
                     }
                     Kind::Failover => {
                         if let Some(ending) = &mut self.ending {
-                            ending.deadline =
-                                Instant::now() + audio_duration(audio.len()) + FAILOVER_PLAY_SLACK;
+                            ending.deadline = Instant::now()
+                                + audio_duration(audio.len())
+                                + super::failover::PLAY_SLACK;
                         }
                     }
                     _ => {}
@@ -418,59 +407,6 @@ impl Call {
         {
             self.record_turn(*reply, &active.sentences, false, active.error_code);
         }
-    }
-
-    pub(super) fn on_timer(&mut self) {
-        let now = Instant::now();
-        let overdue = self
-            .active
-            .as_ref()
-            .and_then(Active::deadline)
-            .is_some_and(|deadline| now >= deadline);
-        if overdue {
-            if let Some(active) = self.active.as_mut() {
-                active.error_code = Some("deadline".to_owned());
-            }
-            let reason = format!(
-                "turn deadline of {} ms passed",
-                self.setup.limits.turn_deadline.as_millis()
-            );
-            self.fail_over(reason, true);
-        }
-    }
-
-    /// Hands the call to the recording fallback: stop, say the line if TTS
-    /// works (and the peer reads), then close (see `check_end`).
-    pub(super) fn fail_over(&mut self, reason: String, speak: bool) {
-        if self.ending.is_some() {
-            return;
-        }
-        tracing::warn!(
-            call_sid = %self.setup.call_sid,
-            business_id = self.setup.business_id,
-            reason = %reason,
-            "call_failover"
-        );
-        self.emit(CallEvent::Failover {
-            reason: reason.clone(),
-        });
-        let now = Instant::now();
-        if let Some(active) = &self.active
-            && self.is_playing(active, now)
-        {
-            self.send_clear();
-        }
-        self.pacer.clear();
-        self.abandon_active();
-        self.hearing.reset();
-        self.carry = None;
-        let deadline = if speak && self.providers.tts.is_enabled() {
-            self.say(Kind::Failover, FAILOVER_LINE_HE.to_owned());
-            now + FAILOVER_SYNTH_WAIT
-        } else {
-            now
-        };
-        self.ending = Some(Ending { reason, deadline });
     }
 
     /// Drops the active line; a caller turn still gets its record.
