@@ -6,8 +6,6 @@
 //! The turn logic (what a reply is, barge-in, failures) lives in `turns`,
 //! failing over in `failover`; this file is the loop and the plumbing.
 
-use std::time::Duration;
-
 use ::time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::time::{self, Instant, MissedTickBehavior};
@@ -63,15 +61,16 @@ pub async fn run_call(
 }
 
 async fn drive(
-    setup: CallSetup,
+    mut setup: CallSetup,
     providers: CallProviders,
     mut inbound: mpsc::Receiver<Incoming>,
     outbound: mpsc::Sender<Outgoing>,
     events: mpsc::Sender<CallEvent>,
     shutdown: CancellationToken,
 ) -> CallSummary {
+    setup.limits = setup.limits.sanitized();
     let (pipe_tx, mut pipe_rx) = mpsc::channel(PIPELINE_CHANNEL);
-    let every = setup.limits.heartbeat.max(Duration::from_millis(100));
+    let every = setup.limits.heartbeat;
     let mut heartbeat = time::interval_at(Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut call = Call::new(setup, providers, outbound, events, pipe_tx);

@@ -88,7 +88,21 @@ impl Default for CallLimits {
     }
 }
 
+/// Longest wait any limit may ask for: keeps instant arithmetic far from
+/// overflow whatever the configuration says.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 impl CallLimits {
+    /// The limits with every duration brought into a workable range (a zero
+    /// heartbeat would spin, a huge deadline would overflow the clock).
+    pub(crate) fn sanitized(mut self) -> Self {
+        let ms = Duration::from_millis;
+        self.turn_deadline = self.turn_deadline.clamp(ms(100), MAX_WAIT);
+        self.heartbeat = self.heartbeat.clamp(ms(100), MAX_WAIT);
+        self.max_outbound_stall = self.max_outbound_stall.clamp(ms(100), MAX_WAIT);
+        self
+    }
+
     /// Bytes of 8 kHz mu-law in one outbound chunk (160 for 20 ms).
     pub(crate) fn chunk_bytes(&self) -> usize {
         (self.chunk_ms.clamp(5, 200) as usize) * 8

@@ -205,3 +205,113 @@ async fn await_start_gives_up_after_its_timeout_or_when_the_socket_closes() {
         Err(StartError::Closed)
     );
 }
+
+/// One arbitrary thing a hostile or broken peer might send.
+#[derive(Debug, Clone)]
+enum Junk {
+    Text(String),
+    Media {
+        seq: u64,
+        own_stream: bool,
+        audio: Vec<u8>,
+    },
+    Mark {
+        seq: u64,
+        name: String,
+    },
+    Dtmf {
+        seq: u64,
+        digit: String,
+    },
+    Binary(Vec<u8>),
+    Pong,
+}
+
+fn junk() -> impl proptest::strategy::Strategy<Value = Junk> {
+    use proptest::prelude::*;
+    prop_oneof![
+        ".{0,200}".prop_map(Junk::Text),
+        (
+            0..400_u64,
+            any::<bool>(),
+            proptest::collection::vec(any::<u8>(), 0..400)
+        )
+            .prop_map(|(seq, own_stream, audio)| Junk::Media {
+                seq,
+                own_stream,
+                audio
+            }),
+        (0..400_u64, "(t[0-9]{1,3}-s[0-9]{1,2}|.{0,12})")
+            .prop_map(|(seq, name)| Junk::Mark { seq, name }),
+        (0..400_u64, ".{0,3}").prop_map(|(seq, digit)| Junk::Dtmf { seq, digit }),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(Junk::Binary),
+        Just(Junk::Pong),
+    ]
+}
+
+fn to_incoming(junk: Junk) -> Incoming {
+    use twilio::media::{Dtmf, Mark};
+    let sid = |own: bool| if own { STREAM_SID } else { "MZx" }.to_owned();
+    match junk {
+        Junk::Text(text) => Incoming::Text(text),
+        Junk::Binary(bytes) => Incoming::Binary(bytes),
+        Junk::Pong => Incoming::Pong,
+        Junk::Media {
+            seq,
+            own_stream,
+            audio,
+        } => Incoming::Text(
+            Inbound::Media {
+                sequence_number: seq,
+                media: Media::inbound(seq, seq * 20, &audio),
+                stream_sid: sid(own_stream),
+            }
+            .to_json(),
+        ),
+        Junk::Mark { seq, name } => Incoming::Text(
+            Inbound::Mark {
+                sequence_number: seq,
+                stream_sid: sid(true),
+                mark: Mark { name },
+            }
+            .to_json(),
+        ),
+        Junk::Dtmf { seq, digit } => Incoming::Text(
+            Inbound::Dtmf {
+                stream_sid: sid(true),
+                sequence_number: seq,
+                dtmf: Dtmf {
+                    track: "inbound_track".to_owned(),
+                    digit,
+                },
+            }
+            .to_json(),
+        ),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn arbitrary_frame_sequences_never_panic_the_call(
+        frames in proptest::collection::vec(junk(), 0..120),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let fakes = Fakes::standard();
+            let call = start(Options::new(fakes.providers()));
+            for frame in frames {
+                call.send_raw(to_incoming(frame)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            call.send_raw(Incoming::Close).await;
+            let (summary, _, _) = call.finish().await;
+            assert_eq!(summary.end, EndReason::PeerClosed);
+        });
+    }
+}
