@@ -124,6 +124,13 @@ fn cases() -> Vec<Case> {
             [200, 200, 403, 401],
             [404, 404, 403, 401],
         ),
+        case(
+            "POST",
+            "/api/crm/payments/create-intent",
+            Some(json!({"amount": 100})),
+            [410, 410, 410, 410],
+            [410, 410, 410, 410],
+        ),
         Case {
             admin_sees_all: true,
             ..case(
