@@ -53,6 +53,9 @@ pub struct Opts {
     /// Silence after which the agent has finished speaking, ms.
     #[arg(long, default_value_t = 700)]
     pub reply_quiet_ms: u64,
+    /// Barge in: say the next turn this many ms after each reply starts.
+    #[arg(long)]
+    pub barge_in_ms: Option<u64>,
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
@@ -62,6 +65,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     sim.public_base_url = opts.public_url;
     sim.wait_reply_timeout = Duration::from_millis(opts.wait_reply_ms);
     sim.reply_quiet = Duration::from_millis(opts.reply_quiet_ms);
+    sim.barge_in_after = opts.barge_in_ms.map(Duration::from_millis);
     for path in &opts.audio {
         let wav = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let mulaw = voice::wav::to_mulaw_8k_mono(&wav)

@@ -31,6 +31,8 @@ pub struct ManyReport {
     pub late_frames: u64,
     /// `late_frames / frames_received` (0 without frames).
     pub late_fraction: f64,
+    /// The longest playback underrun inside a reply over all calls, ms.
+    pub max_underrun_ms: f64,
     /// Each call's report, or its CallSid and error, in start order.
     #[serde(skip)]
     pub results: Vec<Result<CallReport, (String, SimError)>>,
@@ -137,6 +139,7 @@ fn summarise(results: Vec<CallResult>) -> ManyReport {
         frames_received: 0,
         late_frames: 0,
         late_fraction: 0.0,
+        max_underrun_ms: 0.0,
         results: Vec::new(),
     };
     for result in &results {
@@ -153,6 +156,7 @@ fn summarise(results: Vec<CallResult>) -> ManyReport {
                 }
                 report.frames_received += call.frames_received;
                 report.late_frames += call.late_frames;
+                report.max_underrun_ms = report.max_underrun_ms.max(call.max_underrun_ms);
             }
             Err((call_sid, err)) => report.failures.push(format!("{call_sid}: {}", chain(err))),
         }

@@ -64,6 +64,10 @@ pub struct SimOptions {
     pub reply_quiet: Duration,
     /// Longest a greeting or reply may go on before the caller speaks anyway.
     pub max_reply: Duration,
+    /// Barge in: start the next utterance this long after the reply's first
+    /// audio arrived, while the agent is still talking, instead of waiting
+    /// for the reply to finish. `None` (the default) waits politely.
+    pub barge_in_after: Option<Duration>,
     /// Keep the heard audio in the report (load tests turn it off: only the
     /// counters are needed, and 1,000 calls' audio adds up).
     pub keep_heard: bool,
@@ -86,6 +90,7 @@ impl SimOptions {
             wait_reply_timeout: Duration::from_secs(10),
             reply_quiet: Duration::from_millis(700),
             max_reply: Duration::from_secs(60),
+            barge_in_after: None,
             keep_heard: true,
         }
     }
@@ -112,6 +117,7 @@ impl fmt::Debug for SimOptions {
             .field("wait_reply_timeout", &self.wait_reply_timeout)
             .field("reply_quiet", &self.reply_quiet)
             .field("max_reply", &self.max_reply)
+            .field("barge_in_after", &self.barge_in_after)
             .field("keep_heard", &self.keep_heard)
             .finish_non_exhaustive()
     }

@@ -289,16 +289,21 @@ impl<'o> Call<'o> {
 
     /// Whether the greeting or reply being waited for is over: quiet for
     /// `reply_quiet` after it started (counting audio still queued to play),
-    /// never started within `wait_reply_timeout`, or longer than `max_reply`.
+    /// never started within `wait_reply_timeout`, longer than `max_reply`,
+    /// or cut into by a barging-in caller.
     fn listening_is_over(&self, now: Instant) -> bool {
         let Phase::Listening {
-            since, first_audio, ..
+            turn,
+            since,
+            first_audio,
+            ..
         } = &self.phase
         else {
             return false;
         };
         match first_audio {
             None => now >= *since + self.opts.wait_reply_timeout,
+            Some(first) if turn.is_some() && self.barges_in_after(*first, now) => true,
             Some(_) => {
                 let last_sound = self
                     .last_arrival
@@ -306,6 +311,15 @@ impl<'o> Call<'o> {
                 now >= last_sound + self.opts.reply_quiet || now >= *since + self.opts.max_reply
             }
         }
+    }
+
+    /// Whether the caller cuts in on a reply that started at `first`: only
+    /// when asked to, and only with an utterance left to say.
+    fn barges_in_after(&self, first: Instant, now: Instant) -> bool {
+        let more_to_say = self.turns.len() + 1 < self.opts.utterances.len();
+        self.opts
+            .barge_in_after
+            .is_some_and(|after| more_to_say && now >= first + after)
     }
 
     fn finish_listening(&mut self) {

@@ -54,6 +54,8 @@ pub struct Observed {
     pub handshake_signature_ok: Vec<bool>,
     pub starts: Vec<Start>,
     pub media_frames: u64,
+    /// When each caller utterance started (first loud frame after quiet).
+    pub speech_starts: Vec<Instant>,
     /// `(chunk, timestamp)` of every inbound media frame of the last call.
     pub chunks: Vec<(u64, u64)>,
     /// Mark name → when it was sent and how much audio was queued ahead.
@@ -220,6 +222,9 @@ async fn session(mut socket: WebSocket, state: Shared) {
                         let mut audio = Vec::new();
                         media.decode_payload_into(&mut audio).unwrap();
                         if rms(&audio) >= 500.0 {
+                            if !in_speech {
+                                state.observed.lock().unwrap().speech_starts.push(now);
+                            }
                             in_speech = true;
                             quiet_frames = 0;
                         } else if in_speech {

@@ -199,6 +199,23 @@ async fn a_reply_that_stalls_mid_way_makes_one_frame_late() {
 }
 
 #[tokio::test]
+async fn a_barging_in_caller_speaks_while_the_reply_still_plays() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let mut opts = options(&service, 2);
+    opts.barge_in_after = Some(Duration::from_millis(100));
+    let report = simulate_call(&opts).await.unwrap();
+    assert_eq!(report.turns.len(), 2);
+
+    let seen = service.observed();
+    let (reply_sent, _) = seen.marks_sent["reply-1"];
+    let cut_in = seen.speech_starts[1] - reply_sent;
+    assert!(
+        (Duration::from_millis(100)..Duration::from_millis(200)).contains(&cut_in),
+        "the caller spoke {cut_in:?} into a {REPLY_MS} ms reply"
+    );
+}
+
+#[tokio::test]
 async fn a_server_that_closes_the_socket_gets_the_connect_action_request() {
     let service = FakeService::spawn(Behaviour::CloseAfterGreeting).await;
     let report = simulate_call(&options(&service, 2)).await.unwrap();
