@@ -64,6 +64,7 @@ impl Server {
             stop_workers.clone(),
         );
         let app = self.app;
+        let calls_shutdown = self.state.calls_shutdown.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(
             self.listener,
@@ -91,10 +92,14 @@ impl Server {
                 tracing::warn!("grace period over; stopping job workers mid-job");
             }
         });
+        // Calls still live after the grace period are handed to Twilio's
+        // recording fallback (their sockets close) rather than cut off.
+        calls_shutdown.cancel();
         match served {
             Ok(result) => result?.context("server stopped with an error"),
             Err(_) => {
                 tracing::warn!("grace period over; dropping the requests still in flight");
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 Ok(())
             }
         }

@@ -13,6 +13,10 @@ pub struct AppState {
     pub db: Db,
     pub providers: Providers,
     pub metrics: Arc<Metrics>,
+    /// Cancelled when the shutdown grace period is over: live calls then
+    /// close their sockets, and Twilio moves the callers to the recording
+    /// fallback instead of dropping them.
+    pub calls_shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -22,6 +26,7 @@ impl AppState {
             db,
             providers,
             metrics: Arc::new(Metrics::new()),
+            calls_shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }
 }

@@ -1,9 +1,363 @@
-//! Route group `media_ws` (filled by its issue).
+//! `GET /ws/twilio-media`: the Media Streams WebSocket, glued to the call
+//! engine (`crates/call`).
+//!
+//! This module owns what the engine must not know: the handshake signature,
+//! which tenant the stream belongs to (checked against the call recorded by
+//! `incoming_call`, never taken from the stream alone), the business's
+//! settings, and storing what the call produced. Anything that stops a
+//! stream from starting closes the socket, which makes Twilio continue with
+//! the `<Connect action>` — the recording fallback — so the caller is never
+//! dropped.
+
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use call::{CallEvent, CallLimits, CallProviders, CallSetup, EndReason, Incoming, Outgoing};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tracing::Instrument;
 
+use crate::db::business::{self, Business};
+use crate::db::calls::{self, CallMode, CallTurn};
+use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url};
 use crate::state::AppState;
+use crate::telemetry::format_ts;
+
+/// Largest frame accepted; Twilio's media frames are a few hundred bytes.
+const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// How long Twilio has to send `start` after the socket opens.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Database budget for resolving the call and its business.
+const DB_BUDGET: Duration = Duration::from_secs(1);
+/// Frames buffered between the socket and the call task, each way. Small on
+/// purpose: a stalled peer backs up here instead of growing memory.
+const CHANNEL_FRAMES: usize = 64;
+
+/// Default greeting when a business has none (`{name}` is the business).
+pub fn default_greeting(name: &str) -> String {
+    format!("שלום, הגעתם ל{name}. איך אפשר לעזור?")
+}
+
+/// Default system prompt when a business has none.
+pub fn default_system_prompt(name: &str) -> String {
+    format!(
+        "אתה נציג שירות טלפוני אדיב של העסק \"{name}\". דבר בעברית, במשפטים קצרים וברורים \
+         המתאימים לשיחת טלפון. אסוף בנימוס את שם המתקשר ואת מהות הפנייה, ואשר שהעסק יחזור אליו. \
+         אל תמציא מחירים, שעות או התחייבויות שלא נמסרו לך. אם אינך יודע, אמור שתעביר את השאלה לצוות."
+    )
+}
 
 pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
-    Ok(Router::new())
+    Ok(Router::new().route(MEDIA_STREAM_PATH, get(handshake)))
+}
+
+/// Verifies the handshake before upgrading: Twilio signs the `wss://` URL
+/// exactly as written in our TwiML, with no parameters.
+async fn handshake(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let tokens = state.config.twilio.signing_tokens();
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let url = media_stream_url(&state);
+    if state.config.public_base_url.is_none()
+        || signature.is_empty()
+        || !twilio::signature::validate(&tokens, &url, &[], signature)
+    {
+        tracing::warn!("media stream refused: missing or invalid X-Twilio-Signature");
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| serve_socket(state, socket))
+}
+
+async fn serve_socket(state: AppState, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (in_tx, mut in_rx) = mpsc::channel::<Incoming>(CHANNEL_FRAMES);
+    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(CHANNEL_FRAMES);
+
+    let reader = tokio::spawn(async move {
+        while let Some(msg) = stream.next().await {
+            let incoming = match msg {
+                Ok(Message::Text(t)) => Incoming::Text(t.to_string()),
+                Ok(Message::Binary(b)) => Incoming::Binary(b.to_vec()),
+                Ok(Message::Pong(_)) => Incoming::Pong,
+                Ok(Message::Ping(_)) => continue,
+                Ok(Message::Close(_)) | Err(_) => break,
+            };
+            if in_tx.send(incoming).await.is_err() {
+                return;
+            }
+        }
+        let _ = in_tx.send(Incoming::Close).await;
+    });
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            let (msg, last) = match out {
+                Outgoing::Text(t) => (Message::Text(t.into()), false),
+                Outgoing::Ping => (Message::Ping(Default::default()), false),
+                Outgoing::Close { code, reason } => (
+                    Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })),
+                    true,
+                ),
+            };
+            if sink.send(msg).await.is_err() || last {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    match call::await_start(&mut in_rx, START_TIMEOUT).await {
+        Ok(start) => {
+            let span = tracing::info_span!(
+                "media_stream",
+                call_sid = %start.call_sid,
+                business_id = tracing::field::Empty,
+            );
+            run_stream(state, start, in_rx, out_tx.clone())
+                .instrument(span)
+                .await;
+        }
+        Err(e) => tracing::warn!(error = %e, "media stream closed before it started"),
+    }
+    // Dropping the last sender ends the writer after it flushed what is
+    // queued (a failover line, a close frame).
+    drop(out_tx);
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("media socket writer did not finish in time");
+    }
+    reader.abort();
+}
+
+/// Why a stream is refused before the call starts.
+fn refuse(out: &mpsc::Sender<Outgoing>, why: &str) {
+    tracing::warn!(
+        reason = why,
+        "media stream refused; Twilio continues with the recording fallback"
+    );
+    let _ = out.try_send(Outgoing::Close {
+        code: 1008,
+        reason: "refused".into(),
+    });
+}
+
+async fn run_stream(
+    state: AppState,
+    start: twilio::media::Start,
+    in_rx: mpsc::Receiver<Incoming>,
+    out_tx: mpsc::Sender<Outgoing>,
+) {
+    let Some(claimed) = start
+        .custom_parameters
+        .get("business_id")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    else {
+        return refuse(&out_tx, "no business_id parameter");
+    };
+    let Some(business) = resolve_business(&state, &start.call_sid, claimed, &out_tx).await else {
+        return;
+    };
+    tracing::Span::current().record("business_id", business.id);
+
+    let providers = CallProviders {
+        stt: state.providers.stt.clone(),
+        llm: state.providers.llm.clone(),
+        tts: state.providers.tts.clone(),
+    };
+    // Once per call, not once per frame: what this caller will not get.
+    if !providers.llm.is_enabled() || !providers.stt.is_enabled() {
+        tracing::warn!("NLP disabled for this call: the agent answers with the fixed line");
+    }
+    if !providers.tts.is_enabled() {
+        tracing::warn!("TTS disabled for this call: the caller hears short silences");
+    }
+    let setup = CallSetup {
+        call_sid: start.call_sid.clone(),
+        stream_sid: start.stream_sid.clone(),
+        business_id: business.id,
+        greeting: business
+            .greeting
+            .clone()
+            .unwrap_or_else(|| default_greeting(&business.name)),
+        system_prompt: business
+            .system_prompt
+            .clone()
+            .unwrap_or_else(|| default_system_prompt(&business.name)),
+        voice: business.voice.clone(),
+        turn: voice::TurnConfig {
+            end_silence_ms: u32::try_from(business.end_of_turn_ms.clamp(200, 3000)).unwrap_or(600),
+            ..voice::TurnConfig::default()
+        },
+        limits: CallLimits::default(),
+    };
+
+    let (events_tx, events_rx) = mpsc::channel::<CallEvent>(256);
+    let recorder = tokio::spawn(
+        record_events(
+            state.clone(),
+            setup.call_sid.clone(),
+            business.id,
+            events_rx,
+        )
+        .instrument(tracing::Span::current()),
+    );
+    state.metrics.calls_total.inc();
+    state.metrics.calls_in_progress.inc();
+    let summary = call::run_call(
+        setup,
+        providers,
+        in_rx,
+        out_tx,
+        events_tx,
+        state.calls_shutdown.child_token(),
+    )
+    .await;
+    state.metrics.calls_in_progress.dec();
+    tracing::info!(turns = summary.turns, end = ?summary.end, "media stream ended");
+    if let EndReason::Shutdown = summary.end {
+        state.metrics.failover("shutdown");
+    }
+    // The recorder finishes its retries on its own; the call does not wait.
+    drop(recorder);
+}
+
+/// The business this stream belongs to: the one `incoming_call` recorded for
+/// the call, which must equal the stream's `business_id` parameter.
+async fn resolve_business(
+    state: &AppState,
+    call_sid: &str,
+    claimed: i64,
+    out: &mpsc::Sender<Outgoing>,
+) -> Option<Business> {
+    let call = match tokio::time::timeout(DB_BUDGET, calls::get_by_sid(&state.db, call_sid)).await {
+        Ok(Ok(Some(call))) => call,
+        Ok(Ok(None)) => {
+            refuse(out, "unknown call: incoming_call never recorded it");
+            return None;
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot read the call log");
+            refuse(out, "database unavailable");
+            return None;
+        }
+        Err(_) => {
+            refuse(out, "database too slow");
+            return None;
+        }
+    };
+    if call.business_id != Some(claimed) {
+        tracing::warn!(
+            claimed_business_id = claimed,
+            recorded_business_id = call.business_id,
+            "forged business_id on a media stream"
+        );
+        refuse(out, "business_id does not match the call");
+        return None;
+    }
+    let business = match tokio::time::timeout(DB_BUDGET, business::get(&state.db, claimed)).await {
+        Ok(Ok(Some(b))) => b,
+        Ok(Ok(None)) => {
+            refuse(out, "business not found");
+            return None;
+        }
+        _ => {
+            refuse(out, "database unavailable");
+            return None;
+        }
+    };
+    if !business.active || !business.enable_calls_stream {
+        refuse(out, "streaming is off for this business");
+        return None;
+    }
+    Some(business)
+}
+
+/// Stores and counts what the call reports. Runs beside the call: a slow or
+/// failing database delays rows, never the caller.
+async fn record_events(
+    state: AppState,
+    call_sid: String,
+    business_id: i64,
+    mut events: mpsc::Receiver<CallEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            CallEvent::Turn(t) => {
+                let parts = [
+                    ("audio", t.t_audio_ms),
+                    ("stt", t.t_stt_ms),
+                    ("nlp", t.t_nlp_ms),
+                    ("tts", t.t_tts_ms),
+                ];
+                state.metrics.observe_turn(&parts, t.t_total_ms);
+                if let Some(code) = &t.error_code {
+                    state.metrics.provider_error(code);
+                }
+                let row = CallTurn {
+                    call_sid: call_sid.clone(),
+                    business_id,
+                    turn_id: i64::from(t.turn_id),
+                    started_at: format_ts(t.started_at),
+                    mode: CallMode::Stream.as_str().to_string(),
+                    t_audio_ms: Some(t.t_audio_ms as i64),
+                    t_stt_ms: Some(t.t_stt_ms as i64),
+                    t_nlp_ms: Some(t.t_nlp_ms as i64),
+                    t_tts_ms: Some(t.t_tts_ms as i64),
+                    t_total_ms: Some(t.t_total_ms as i64),
+                    endpointing_ms: Some(t.endpointing_ms as i64),
+                    barge_in: t.barge_in,
+                    user_text: t.user_text,
+                    agent_text: t.agent_text,
+                    error_code: t.error_code,
+                };
+                store_turn(&state, &row).await;
+            }
+            CallEvent::Dtmf { digit } => {
+                tracing::info!(digit = %digit, "dtmf received on the call");
+            }
+            CallEvent::Failover { reason } => {
+                state.metrics.failover("engine");
+                if let Err(e) =
+                    calls::set_mode(&state.db, &call_sid, CallMode::Record, Some(&reason)).await
+                {
+                    tracing::error!(error = %e, "could not record the failover reason");
+                }
+            }
+        }
+    }
+}
+
+/// Writes a turn row, retrying through a database hiccup.
+async fn store_turn(state: &AppState, row: &CallTurn) {
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=5 {
+        match calls::insert_turn(&state.db, row).await {
+            Ok(()) => return,
+            Err(e) if attempt == 5 => {
+                tracing::error!(error = %e, turn_id = row.turn_id, "call_turn row lost after 5 attempts");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, turn_id = row.turn_id, attempt, "call_turn write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod app;
 mod auth;
 mod business_cli;
+mod calls;
 mod crm;
 mod crm_support;
 mod find_duplicates;

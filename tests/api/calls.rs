@@ -1,0 +1,224 @@
+//! The media stream end to end: this server, the Twilio stand-in and fake
+//! providers, over real HTTP and WebSocket connections.
+
+use std::time::Duration;
+
+use agentlocator::db::{business, calls};
+use agentlocator::domain::PhoneNumber;
+use callsim::{FakeLatencies, SimMode, SimOptions, simulate_call};
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+use crate::helpers::TestApp;
+
+const TOKEN: &str = "e2e-auth-token";
+const PUBLIC: &str = "https://agentlocator.test";
+
+/// Fake providers on a free port, and a credentials file pointing at them.
+async fn fake_providers(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(callsim::fake::serve(listener, FakeLatencies::default()));
+    let creds = dir.join("google.json");
+    callsim::write_google_credentials(&creds, &format!("{base}/token")).unwrap();
+    (base, creds)
+}
+
+async fn app_with_providers() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, creds) = fake_providers(dir.path()).await;
+    let app = TestApp::spawn_with(|v| {
+        v.insert("TWILIO_AUTH_TOKEN".into(), TOKEN.into());
+        v.insert(
+            "TWILIO_ACCOUNT_SID".into(),
+            "AC00000000000000000000000000000000".into(),
+        );
+        v.insert("PUBLIC_BASE_URL".into(), PUBLIC.into());
+        v.insert("OPENAI_API_KEY".into(), "sk-fake".into());
+        v.insert("OPENAI_BASE_URL".into(), format!("{fake}/v1"));
+        v.insert(
+            "GOOGLE_APPLICATION_CREDENTIALS".into(),
+            creds.to_string_lossy().into(),
+        );
+        v.insert("GOOGLE_TTS_BASE_URL".into(), fake.clone());
+    })
+    .await;
+    (app, dir)
+}
+
+fn caller_audio() -> Vec<u8> {
+    let wav = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/voice/tests/fixtures/shalom.wav"
+    ))
+    .unwrap();
+    voice::wav::to_mulaw_8k_mono(&wav).unwrap()
+}
+
+fn sim_options(app: &TestApp, to: &str) -> SimOptions {
+    let mut opts = SimOptions::new(app.base.parse().unwrap(), to, TOKEN);
+    opts.public_base_url = Some(PUBLIC.parse().unwrap());
+    opts.utterances = vec![caller_audio()];
+    opts
+}
+
+#[tokio::test]
+async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logged() {
+    let (app, _dir) = app_with_providers().await;
+    let phone = PhoneNumber::parse("+97235550101").unwrap();
+    let biz = business::create(&app.state.db, "Pizza Shemesh", &phone)
+        .await
+        .unwrap();
+
+    let report = simulate_call(&sim_options(&app, phone.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SimMode::Stream, "{report:?}");
+    assert!(report.greeting_audio_ms > 0, "the greeting was heard");
+    assert_eq!(report.turns.len(), 1);
+    let felt = report.turns[0].caller_felt_ms.expect("a reply came");
+    assert!(felt < 2500.0, "caller-felt latency {felt} ms");
+    assert!(report.turns[0].reply_audio_ms > 0);
+    assert!(report.marks_echoed > 0);
+
+    // The turn row lands beside the call, written by a task of its own.
+    let mut turns = Vec::new();
+    for _ in 0..50 {
+        turns = calls::turns_for_call(&app.state.db, &report.call_sid)
+            .await
+            .unwrap();
+        if !turns.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(turns.len(), 1, "one call_turn row");
+    let turn = &turns[0];
+    assert_eq!(turn.business_id, biz.id);
+    assert_eq!(turn.mode, "stream");
+    assert!(turn.t_total_ms.unwrap() > 0);
+    assert!(turn.user_text.as_deref().is_some_and(|t| !t.is_empty()));
+
+    let metrics_line = app
+        .logs
+        .lines()
+        .into_iter()
+        .find(|l| l["msg"] == "turn_metrics" && l["call_sid"] == report.call_sid.as_str())
+        .expect("turn_metrics logged");
+    assert_eq!(metrics_line["business_id"], biz.id);
+    for field in [
+        "t_audio_ms",
+        "t_stt_ms",
+        "t_nlp_ms",
+        "t_tts_ms",
+        "t_total_ms",
+    ] {
+        assert!(
+            metrics_line["extra"][field].is_u64(),
+            "{field}: {metrics_line}"
+        );
+    }
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("agentlocator_turns_total 1"), "{metrics}");
+    assert!(metrics.contains("agentlocator_calls_total 1"), "{metrics}");
+}
+
+/// Opens the media socket as Twilio would and sends `connected` + `start`.
+async fn open_stream(
+    app: &TestApp,
+    signature_token: &str,
+    call_sid: &str,
+    business_id: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let url = format!("{}/ws/twilio-media", app.base.replace("http", "ws"));
+    let mut req = url.into_client_request().unwrap();
+    let signed = twilio::signature::compute(
+        signature_token,
+        &format!("wss://agentlocator.test/ws/twilio-media"),
+        &[],
+    );
+    req.headers_mut()
+        .insert("x-twilio-signature", signed.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let start = twilio::media::Inbound::Start {
+        sequence_number: 1,
+        start: twilio::media::Start::new("AC1", "MZ1", call_sid)
+            .with_parameter("business_id", business_id),
+        stream_sid: "MZ1".into(),
+    };
+    ws.send(Message::Text(
+        twilio::media::Inbound::connected().to_json().into(),
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::Text(start.to_json().into()))
+        .await
+        .unwrap();
+    Ok(ws)
+}
+
+#[tokio::test]
+async fn a_media_stream_with_a_bad_handshake_signature_is_refused() {
+    let (app, _dir) = app_with_providers().await;
+    let err = open_stream(&app, "not-the-token", "CA1", "1")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+}
+
+#[tokio::test]
+async fn a_forged_business_id_on_the_stream_never_switches_tenants() {
+    let (app, _dir) = app_with_providers().await;
+    let db = &app.state.db;
+    let ours = business::create(db, "Ours", &PhoneNumber::parse("+97235550201").unwrap())
+        .await
+        .unwrap();
+    let other = business::create(db, "Other", &PhoneNumber::parse("+97235550202").unwrap())
+        .await
+        .unwrap();
+    let call_sid = "CAforged000000000000000000000000001";
+    calls::upsert(
+        db,
+        &calls::NewCall {
+            call_sid,
+            business_id: ours.id,
+            customer_id: None,
+            from_number: "+972501234567",
+            to_number: "+97235550201",
+            status: "in-progress",
+            mode: calls::CallMode::Stream,
+        },
+    )
+    .await
+    .unwrap();
+
+    let mut ws = open_stream(&app, TOKEN, call_sid, &other.id.to_string())
+        .await
+        .unwrap();
+    // The server closes at once (1008) and sends no audio of the other tenant.
+    let mut media = 0;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(msg) = ws.next().await {
+            match msg {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(Message::Text(t)) if t.contains("\"media\"") => media += 1,
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server closes the forged stream");
+    assert_eq!(closed, Some(1008));
+    assert_eq!(media, 0);
+    assert!(
+        app.logs.lines().iter().any(
+            |l| l["msg"] == "forged business_id on a media stream" && l["call_sid"] == call_sid
+        )
+    );
+}
