@@ -21,6 +21,8 @@
 //! - [`CallEvent`]s are sent with `try_send`: a full observer channel loses
 //!   events rather than slowing the call.
 
+#![warn(missing_docs)]
+
 mod hearing;
 mod history;
 mod inbound;

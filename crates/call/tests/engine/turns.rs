@@ -305,3 +305,35 @@ async fn a_rejected_transcript_gets_no_reply_and_is_not_a_turn() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].fields["reason"], "credits");
 }
+
+#[tokio::test(start_paused = true)]
+async fn speech_that_resumes_before_the_transcript_is_heard_again_with_the_rest() {
+    let fakes = Fakes::new(
+        FakeStt::saying(CALLER_SAYS, Duration::from_millis(1000)),
+        FakeLlm::replying(two_sentences()),
+    );
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    // The utterance ends after 600 ms of silence; STT is still busy when
+    // the caller goes on talking.
+    call.silence(700).await;
+    call.speak(800).await;
+    assert!(call.silence_until(5000, |log| echoed(log, "t3-s1")).await);
+    call.stop().await;
+    let (summary, _, events) = call.finish().await;
+
+    let heard = fakes.stt.heard_bytes.lock().unwrap().clone();
+    assert_eq!(heard.len(), 2);
+    assert!(
+        heard[1] > heard[0] + 8 * 800,
+        "both utterances sent together: {heard:?}"
+    );
+    assert_eq!(
+        fakes.llm.seen.lock().unwrap().len(),
+        1,
+        "only the joined one answered"
+    );
+    assert_eq!(summary.turns, 1);
+    assert_eq!(turns(&events)[0].user_text.as_deref(), Some(CALLER_SAYS));
+}
