@@ -139,7 +139,7 @@ pub fn scan(root: &Path) -> Report {
         }
         for (sha256, paths) in by_hash.into_iter().filter(|(_, p)| p.len() > 1) {
             let mut rel: Vec<String> = paths.iter().map(|p| relative(root, p)).collect();
-            rel.sort_by(|a, b| keep_order(a).cmp(&keep_order(b)));
+            rel.sort_by_key(|p| keep_order(p));
             let keep = rel.remove(0);
             groups.push(Group {
                 keep,
@@ -211,8 +211,8 @@ mod tests {
 
     #[test]
     fn the_copy_outside_legacy_folders_is_kept_even_when_deeper() {
-        let mut paths = vec!["legacy/a.py".to_string(), "server/media/a.py".to_string()];
-        paths.sort_by(|a, b| keep_order(a).cmp(&keep_order(b)));
+        let mut paths = ["legacy/a.py".to_string(), "server/media/a.py".to_string()];
+        paths.sort_by_key(|p| keep_order(p));
         assert_eq!(paths[0], "server/media/a.py");
     }
 
@@ -223,7 +223,7 @@ mod tests {
             "z.txt".to_string(),
             "a/cc.txt".to_string(),
         ];
-        paths.sort_by(|a, b| keep_order(a).cmp(&keep_order(b)));
+        paths.sort_by_key(|p| keep_order(p));
         assert_eq!(paths, vec!["z.txt", "a/cc.txt", "a/b/c.txt"]);
     }
 }

@@ -54,6 +54,14 @@ pub fn offending_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     })
 }
 
+/// How many legacy imports the build script found in the sources this
+/// binary was compiled from.
+pub fn build_record() -> usize {
+    option_env!("AGENTLOCATOR_LEGACY_IMPORTS")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,12 +78,4 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         assert_eq!(scan_tree(root), Vec::<String>::new());
     }
-}
-
-/// How many legacy imports the build script found in the sources this
-/// binary was compiled from.
-pub fn build_record() -> usize {
-    option_env!("AGENTLOCATOR_LEGACY_IMPORTS")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }

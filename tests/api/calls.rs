@@ -138,7 +138,7 @@ async fn open_stream(
     let mut req = url.into_client_request().unwrap();
     let signed = twilio::signature::compute(
         signature_token,
-        &format!("wss://agentlocator.test/ws/twilio-media"),
+        "wss://agentlocator.test/ws/twilio-media",
         &[],
     );
     req.headers_mut()
