@@ -1,6 +1,7 @@
 //! The command line: one enum of subcommands, one file each.
 
 pub mod business;
+pub mod deploy_check;
 pub mod fake_providers;
 pub mod find_duplicates;
 pub mod migrate;
@@ -41,6 +42,8 @@ pub enum Command {
     FakeProviders(fake_providers::Opts),
     /// Report identical files (SHA-256) and the copy to keep; never deletes.
     FindDuplicates(find_duplicates::Opts),
+    /// Run the golden path against a running instance and print ✅/❌.
+    DeployCheck(deploy_check::Opts),
 }
 
 impl Cli {
@@ -54,6 +57,7 @@ impl Cli {
             Command::SimulateCall(opts) => simulate_call::run(opts).await,
             Command::FakeProviders(opts) => fake_providers::run(opts).await,
             Command::FindDuplicates(opts) => find_duplicates::run(opts).await,
+            Command::DeployCheck(opts) => deploy_check::run(opts).await,
         }
     }
 }

@@ -11,8 +11,8 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use crate::helpers::TestApp;
 
-const TOKEN: &str = "e2e-auth-token";
-const PUBLIC: &str = "https://agentlocator.test";
+pub const TOKEN: &str = "e2e-auth-token";
+pub const PUBLIC: &str = "https://agentlocator.test";
 
 /// Fake providers on a free port, and a credentials file pointing at them.
 async fn fake_providers(dir: &std::path::Path) -> (String, std::path::PathBuf) {
@@ -24,7 +24,7 @@ async fn fake_providers(dir: &std::path::Path) -> (String, std::path::PathBuf) {
     (base, creds)
 }
 
-async fn app_with_providers() -> (TestApp, tempfile::TempDir) {
+pub async fn app_with_providers() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (fake, creds) = fake_providers(dir.path()).await;
     let app = TestApp::spawn_with(|v| {

@@ -86,7 +86,13 @@ async fn metrics_expose_request_counts_and_the_job_queue_in_prometheus_text() {
         text.contains("agentlocator_http_requests_total{route=\"/healthz\",status=\"200\"} 1"),
         "{text}"
     );
-    assert!(text.contains("agentlocator_jobs{status=\"queued\"} 0"), "{text}");
-    assert!(text.contains("# TYPE agentlocator_turn_ms histogram"), "{text}");
+    assert!(
+        text.contains("agentlocator_jobs{status=\"queued\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE agentlocator_turn_ms histogram"),
+        "{text}"
+    );
     assert!(text.contains("agentlocator_calls_in_progress 0"), "{text}");
 }

@@ -6,6 +6,7 @@ mod business_cli;
 mod calls;
 mod crm;
 mod crm_support;
+mod deploy_check;
 mod find_duplicates;
 mod health;
 mod helpers;
