@@ -23,10 +23,6 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "parsed once at startup; boxing would only add noise"
-)]
 pub enum Command {
     /// Run the HTTP/WebSocket service on $PORT.
     Serve(serve::Opts),
