@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Db, get_bool};
+use super::{Backend, Db, get_bool};
 use crate::telemetry::now_rfc3339;
 
 /// How the caller is being served.
@@ -307,4 +307,70 @@ pub async fn set_recording(db: &Db, rec: &RecordingInfo<'_>) -> Result<(), sqlx:
     .execute(&db.pool)
     .await?;
     Ok(())
+}
+
+/// Records a new incoming call: the caller's customer row (created on the
+/// first call, `phone` = `call.from_number`) and the call row, written
+/// together — one statement and one commit on PostgreSQL, one transaction
+/// on SQLite — because this sits on the path of every answered call.
+/// `call.customer_id` is ignored. Returns the customer id. A retried
+/// webhook updates the call's status and mode, as [`upsert`] does.
+pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::Error> {
+    let now = now_rfc3339();
+    match db.backend {
+        Backend::Postgres => {
+            let row = sqlx::query(
+                "WITH c AS (\
+                   INSERT INTO customer (business_id, phone, created_at, updated_at) VALUES ($2, $3, $7, $7) \
+                   ON CONFLICT (business_id, phone) DO UPDATE SET updated_at = excluded.updated_at RETURNING id) \
+                 INSERT INTO call_log (call_sid, business_id, customer_id, from_number, to_number, status, mode, started_at, created_at, updated_at) \
+                 SELECT $1, $2, c.id, $3, $4, $5, $6, $7, $7, $7 FROM c \
+                 ON CONFLICT (call_sid) DO UPDATE SET status = excluded.status, mode = excluded.mode, updated_at = excluded.updated_at \
+                 RETURNING customer_id",
+            )
+            .bind(call.call_sid)
+            .bind(call.business_id)
+            .bind(call.from_number)
+            .bind(call.to_number)
+            .bind(call.status)
+            .bind(call.mode.as_str())
+            .bind(&now)
+            .fetch_one(&db.pool)
+            .await?;
+            row.try_get("customer_id")
+        }
+        Backend::Sqlite => {
+            // SQLite has no data-modifying CTEs; a transaction that writes
+            // first takes the write lock once for both rows.
+            let mut tx = db.pool.begin().await?;
+            let customer_id: i64 = sqlx::query(
+                "INSERT INTO customer (business_id, phone, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+                 ON CONFLICT (business_id, phone) DO UPDATE SET updated_at = excluded.updated_at \
+                 RETURNING id",
+            )
+            .bind(call.business_id)
+            .bind(call.from_number)
+            .bind(&now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
+            sqlx::query(
+                "INSERT INTO call_log (call_sid, business_id, customer_id, from_number, to_number, status, mode, started_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
+                 ON CONFLICT (call_sid) DO UPDATE SET status = excluded.status, mode = excluded.mode, updated_at = excluded.updated_at",
+            )
+            .bind(call.call_sid)
+            .bind(call.business_id)
+            .bind(customer_id)
+            .bind(call.from_number)
+            .bind(call.to_number)
+            .bind(call.status)
+            .bind(call.mode.as_str())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(customer_id)
+        }
+    }
 }

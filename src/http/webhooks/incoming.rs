@@ -19,7 +19,6 @@ use super::{
 };
 use crate::db::business::{self, Business};
 use crate::db::calls::{self, CallMode, NewCall};
-use crate::db::customers;
 use crate::domain::PhoneNumber;
 use crate::state::AppState;
 
@@ -117,16 +116,6 @@ async fn record_call(
         .get("From")
         .and_then(|f| PhoneNumber::parse(f).ok())
         .map_or_else(|| ANONYMOUS.to_string(), |p| p.to_string());
-    let customer_id = match budget
-        .run(customers::upsert_by_phone(&state.db, business.id, &caller))
-        .await
-    {
-        Ok(id) => Some(id),
-        Err(e) => {
-            tracing::error!(error = %e, "incoming_call could not record the customer");
-            None
-        }
-    };
     let status = params
         .get("CallStatus")
         .filter(|s| EARLY_STATUSES.contains(s))
@@ -134,13 +123,13 @@ async fn record_call(
     let call = NewCall {
         call_sid,
         business_id: business.id,
-        customer_id,
+        customer_id: None,
         from_number: &caller,
         to_number: to.as_str(),
         status,
         mode,
     };
-    if let Err(e) = budget.run(calls::upsert(&state.db, &call)).await {
-        tracing::error!(error = %e, "incoming_call could not record the call");
+    if let Err(e) = budget.run(calls::record_incoming(&state.db, &call)).await {
+        tracing::error!(error = %e, "incoming_call could not record the caller and the call");
     }
 }
