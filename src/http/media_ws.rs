@@ -17,7 +17,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use call::{CallEvent, CallLimits, CallProviders, CallSetup, EndReason, Incoming, Outgoing};
+use call::{CallEvent, CallLimits, CallProviders, CallSetup, Incoming, Outgoing};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -231,9 +231,6 @@ async fn run_stream(
     .await;
     state.metrics.calls_in_progress.dec();
     tracing::info!(turns = summary.turns, end = ?summary.end, "media stream ended");
-    if let EndReason::Shutdown = summary.end {
-        state.metrics.failover("shutdown");
-    }
     // The recorder finishes its retries on its own; the call does not wait.
     drop(recorder);
 }
@@ -333,7 +330,8 @@ async fn record_events(
                 tracing::info!(digit = %digit, "dtmf received on the call");
             }
             CallEvent::Failover { reason } => {
-                state.metrics.failover("engine");
+                // Counted once, by stream_ended, when Twilio follows the
+                // <Connect action>; here the reason is kept on the call.
                 if let Err(e) =
                     calls::set_mode(&state.db, &call_sid, CallMode::Record, Some(&reason)).await
                 {
