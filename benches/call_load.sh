@@ -8,17 +8,20 @@
 # plus the server's CPU seconds and RSS growth.
 #
 # Usage: benches/call_load.sh [N ...]        (default: 50 200 500 1000)
+# Knobs: AUDIO=file.wav (the caller's utterance; a silent file measures
+# idle-listening calls), FAKE_ARGS="--stt-ms 0 …" (provider latencies),
+# KEEP=dir (keep the server log), STAGGER_MS (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p agentlocator
 BIN=$PWD/target/release/agentlocator
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] && cp "$WORK/serve.log" "$KEEP/"; rm -rf "$WORK"' EXIT
 ulimit -n 65536 || true
 
 FAKE_PORT=${FAKE_PORT:-7711}
 PORT=${PORT:-7712}
-"$BIN" fake-providers --port "$FAKE_PORT" --write-credentials "$WORK/google.json" >/dev/null &
+"$BIN" fake-providers --port "$FAKE_PORT" --write-credentials "$WORK/google.json" ${FAKE_ARGS:-} >/dev/null &
 sleep 0.5
 export OPENAI_API_KEY=sk-fake OPENAI_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1 \
   GOOGLE_TTS_BASE_URL=http://127.0.0.1:$FAKE_PORT GOOGLE_APPLICATION_CREDENTIALS=$WORK/google.json \
@@ -40,7 +43,7 @@ for N in "${@:-50 200 500 1000}"; do
   SAMPLER=$!
   START=$(date +%s.%N)
   "$BIN" simulate-call --url "http://127.0.0.1:$PORT" --to +97235550777 \
-    --audio crates/voice/tests/fixtures/shalom.wav --calls "$N" --stagger-ms "${STAGGER_MS:-10}" \
+    --audio "${AUDIO:-crates/voice/tests/fixtures/shalom.wav}" --calls "$N" --stagger-ms "${STAGGER_MS:-10}" \
     >"$WORK/summary.json" || true
   END=$(date +%s.%N)
   kill $SAMPLER 2>/dev/null || true

@@ -44,7 +44,11 @@ impl Db {
             ensure_sqlite_dir(url)?;
         }
         let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            // SQLite has one writer: a small pool queues writers fairly in the pool
+            // instead of in SQLite's busy handler, whose sleeps grow to 100 ms
+            // (measured: 1,000 concurrent calls, 8 connections → 91 calls lost
+            // their stream to slow writes, 2 → 31; see BENCHMARKS.md).
+            .max_connections(if backend == Backend::Sqlite { 2 } else { 16 })
             .acquire_timeout(Duration::from_secs(3))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {

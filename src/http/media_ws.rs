@@ -34,6 +34,8 @@ const MAX_FRAME_BYTES: usize = 64 * 1024;
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Database budget for resolving the call and its business.
 const DB_BUDGET: Duration = Duration::from_secs(1);
+/// Lookups of a call not (yet) recorded before the stream is refused.
+const UNKNOWN_CALL_LOOKUPS: u32 = 6;
 /// Frames buffered between the socket and the call task, each way. Small on
 /// purpose: a stalled peer backs up here instead of growing memory.
 const CHANNEL_FRAMES: usize = 64;
@@ -243,7 +245,19 @@ async fn resolve_business(
     claimed: i64,
     out: &mpsc::Sender<Outgoing>,
 ) -> Option<Business> {
-    let call = match tokio::time::timeout(DB_BUDGET, calls::get_by_sid(&state.db, call_sid)).await {
+    // Under load incoming_call's row may land a moment after its answer:
+    // look again briefly before calling the stream unknown.
+    let mut lookups = 0;
+    let call = loop {
+        lookups += 1;
+        match tokio::time::timeout(DB_BUDGET, calls::get_by_sid(&state.db, call_sid)).await {
+            Ok(Ok(None)) if lookups < UNKNOWN_CALL_LOOKUPS => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            other => break other,
+        }
+    };
+    let call = match call {
         Ok(Ok(Some(call))) => call,
         Ok(Ok(None)) => {
             refuse(out, "unknown call: incoming_call never recorded it");

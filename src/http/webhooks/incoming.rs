@@ -120,16 +120,42 @@ async fn record_call(
         .get("CallStatus")
         .filter(|s| EARLY_STATUSES.contains(s))
         .unwrap_or("ringing");
-    let call = NewCall {
-        call_sid,
-        business_id: business.id,
-        customer_id: None,
-        from_number: &caller,
-        to_number: to.as_str(),
-        status,
-        mode,
-    };
-    if let Err(e) = budget.run(calls::record_incoming(&state.db, &call)).await {
-        tracing::error!(error = %e, "incoming_call could not record the caller and the call");
+    // The write runs as its own task: when the webhook's budget runs out the
+    // answer goes back to Twilio at once, but the row still lands moments
+    // later, so the media stream that follows can find its call.
+    let (db, sid, to, status, business_id) = (
+        state.db.clone(),
+        call_sid.to_string(),
+        to.to_string(),
+        status.to_string(),
+        business.id,
+    );
+    let write = tokio::spawn(async move {
+        let call = NewCall {
+            call_sid: &sid,
+            business_id,
+            customer_id: None,
+            from_number: &caller,
+            to_number: &to,
+            status: &status,
+            mode,
+        };
+        let result = calls::record_incoming(&db, &call).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "incoming_call could not record the caller and the call");
+        }
+        result
+    });
+    let waited = budget
+        .run(async move {
+            write
+                .await
+                .unwrap_or_else(|e| Err(sqlx::Error::Protocol(format!("call write task: {e}"))))
+        })
+        .await;
+    if let Err(super::DbTrouble::Timeout(_)) = waited {
+        tracing::warn!(
+            "call row not written within the webhook's budget; it continues in the background"
+        );
     }
 }
