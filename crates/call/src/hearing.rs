@@ -23,12 +23,28 @@ pub(crate) struct Hearing {
     cpu: Duration,
 }
 
+/// The shortest silence the detector itself waits, whatever is configured.
+const MIN_DETECTOR_SILENCE_MS: u32 = 100;
+
 impl Hearing {
     pub(crate) fn new(turn: TurnConfig) -> Self {
-        let vad = Vad::new(VadConfig {
+        let vad_config = VadConfig {
             sample_rate: turn.sample_rate,
             ..VadConfig::default()
-        });
+        };
+        // The VAD keeps frames "voiced" for its hangover after the voice
+        // stops, so the detector's silence clock starts that much late. Take
+        // it off: the caller waits the configured end-of-turn silence, not
+        // that plus 80 ms. (What is reported as endpointing stays the
+        // configured value.)
+        let turn = TurnConfig {
+            end_silence_ms: turn
+                .end_silence_ms
+                .saturating_sub(vad_config.hangover_ms)
+                .max(MIN_DETECTOR_SILENCE_MS),
+            ..turn
+        };
+        let vad = Vad::new(vad_config);
         Self {
             vad,
             detector: TurnDetector::new(turn),

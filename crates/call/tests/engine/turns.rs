@@ -337,3 +337,28 @@ async fn speech_that_resumes_before_the_transcript_is_heard_again_with_the_rest(
     assert_eq!(summary.turns, 1);
     assert_eq!(turns(&events)[0].user_text.as_deref(), Some(CALLER_SAYS));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_caller_waits_the_configured_end_of_turn_silence_and_not_the_vad_hangover_on_top() {
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1200).await;
+    let speech_ended = Instant::now();
+    assert!(call.silence_until(5000, |log| echoed(log, "t2-s1")).await);
+    call.stop().await;
+    let (_, log, _) = call.finish().await;
+
+    let byte = fakes
+        .tts
+        .byte_of(REPLY_1)
+        .expect("the reply was synthesised");
+    let first_reply = media_of(&log, byte)[0];
+    // 600 ms of end-of-turn silence + 600 ms of pipeline (STT 200, NLP 300,
+    // TTS 100), within one 20 ms frame.
+    let felt = first_reply - speech_ended;
+    assert!(
+        felt >= Duration::from_millis(1180) && felt <= Duration::from_millis(1220),
+        "caller felt {felt:?}"
+    );
+}
