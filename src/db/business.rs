@@ -11,15 +11,20 @@ use crate::telemetry::now_rfc3339;
 /// Default end-of-turn silence when a business has not chosen one.
 pub const DEFAULT_END_OF_TURN_MS: i64 = 600;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A business and its agent settings and feature flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = BusinessView)]
 pub struct Business {
     pub id: i64,
     pub name: String,
+    /// E.164; calls to this number reach this business.
     pub phone_number: String,
     pub locale: String,
     pub greeting: Option<String>,
     pub system_prompt: Option<String>,
+    /// Text-to-speech voice; `null` uses the service default.
     pub voice: Option<String>,
+    /// Silence that ends the caller's turn, in milliseconds.
     pub end_of_turn_ms: i64,
     pub active: bool,
     pub enable_calls_stream: bool,

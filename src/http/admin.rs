@@ -124,7 +124,7 @@ pub async fn list_businesses(
     _admin: AdminUser,
 ) -> Result<Json<Vec<BusinessView>>, ApiError> {
     let all = business::list(&state.db).await?;
-    Ok(Json(all.into_iter().map(BusinessView::from).collect()))
+    Ok(Json(all))
 }
 
 /// Registers a business.
@@ -162,7 +162,7 @@ pub async fn create_business(
         .map_err(write_error)?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(business_id = b.id, admin_id = admin.id, "business created");
-    Ok((StatusCode::CREATED, Json(b.into())))
+    Ok((StatusCode::CREATED, Json(b)))
 }
 
 /// Any business by id.
@@ -182,7 +182,7 @@ pub async fn get_business(
     let b = business::get(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(b.into()))
+    Ok(Json(b))
 }
 
 /// Changes or deactivates any business.
@@ -214,5 +214,5 @@ pub async fn update_business(
         admin_id = admin.id,
         "business changed by an admin"
     );
-    Ok(Json(b.into()))
+    Ok(Json(b))
 }

@@ -157,7 +157,7 @@ pub async fn me(
     auth: AuthUser,
 ) -> Result<Json<MeResponse>, ApiError> {
     let business = match auth.user.business_id {
-        Some(id) => business::get(&state.db, id).await?.map(BusinessView::from),
+        Some(id) => business::get(&state.db, id).await?,
         None => None,
     };
     Ok(Json(MeResponse {

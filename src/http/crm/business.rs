@@ -66,7 +66,7 @@ pub async fn get_business(
     let b = business::get(&state.db, tenant.business_id())
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(b.into()))
+    Ok(Json(b))
 }
 
 /// Changes the caller's business settings (owners and admins).
@@ -96,5 +96,5 @@ pub async fn update_business(
         user_id = tenant.user().id,
         "business settings changed"
     );
-    Ok(Json(b.into()))
+    Ok(Json(b))
 }

@@ -12,50 +12,9 @@ use crate::db::crm::Page;
 use crate::db::customers::Customer;
 use crate::http::ApiError;
 
-/// A business and its agent settings and feature flags.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BusinessView {
-    pub id: i64,
-    pub name: String,
-    /// E.164; calls to this number reach this business.
-    pub phone_number: String,
-    pub locale: String,
-    pub greeting: Option<String>,
-    pub system_prompt: Option<String>,
-    /// Text-to-speech voice; `null` uses the service default.
-    pub voice: Option<String>,
-    /// Silence that ends the caller's turn, in milliseconds.
-    pub end_of_turn_ms: i64,
-    pub active: bool,
-    pub enable_calls_stream: bool,
-    pub enable_recording_fallback: bool,
-    pub enable_payments_paypal: bool,
-    pub enable_payments_tranzila: bool,
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
-}
-
-impl From<Business> for BusinessView {
-    fn from(b: Business) -> Self {
-        Self {
-            id: b.id,
-            name: b.name,
-            phone_number: b.phone_number,
-            locale: b.locale,
-            greeting: b.greeting,
-            system_prompt: b.system_prompt,
-            voice: b.voice,
-            end_of_turn_ms: b.end_of_turn_ms,
-            active: b.active,
-            enable_calls_stream: b.enable_calls_stream,
-            enable_recording_fallback: b.enable_recording_fallback,
-            enable_payments_paypal: b.enable_payments_paypal,
-            enable_payments_tranzila: b.enable_payments_tranzila,
-            created_at: b.created_at,
-            updated_at: b.updated_at,
-        }
-    }
-}
+/// A business as the API shows it: the stored row itself (the schema and
+/// field docs live on [`Business`]), so the two cannot drift.
+pub type BusinessView = Business;
 
 /// The settings an owner may change on their business. Absent fields stay
 /// as they are; `null` clears greeting, system prompt or voice.
