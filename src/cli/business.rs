@@ -7,9 +7,8 @@
 
 use anyhow::Context as _;
 
-use crate::config::Config;
+use crate::db::Db;
 use crate::db::business::{self, BusinessPatch, WriteError};
-use crate::db::{Db, migrate};
 use crate::domain::PhoneNumber;
 
 #[derive(Debug, clap::Args)]
@@ -63,15 +62,7 @@ pub enum BusinessCommand {
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
-    let (config, _) = Config::from_env()?;
-    let db = Db::connect(&config.database_url).await?;
-    // The command may be the first thing run against a fresh database.
-    for name in migrate::run(&db)
-        .await
-        .context("cannot migrate the database")?
-    {
-        eprintln!("Applied migration: {name}");
-    }
+    let db = super::open_database().await?;
     let output = execute(&db, opts.command).await?;
     println!("{output}");
     Ok(())

@@ -4,6 +4,7 @@ pub mod business;
 pub mod deploy_check;
 pub mod fake_providers;
 pub mod find_duplicates;
+pub mod jobs;
 pub mod migrate;
 pub mod serve;
 pub mod simulate_call;
@@ -40,6 +41,8 @@ pub enum Command {
     FindDuplicates(find_duplicates::Opts),
     /// Run the golden path against a running instance and print ✅/❌.
     DeployCheck(deploy_check::Opts),
+    /// Inspect background jobs and re-queue dead ones.
+    Jobs(jobs::Opts),
 }
 
 impl Cli {
@@ -54,8 +57,25 @@ impl Cli {
             Command::FakeProviders(opts) => fake_providers::run(opts).await,
             Command::FindDuplicates(opts) => find_duplicates::run(opts).await,
             Command::DeployCheck(opts) => deploy_check::run(opts).await,
+            Command::Jobs(opts) => jobs::run(opts).await,
         }
     }
+}
+
+/// The database from `DATABASE_URL`, migrated: an admin command may be the
+/// first thing run against a fresh install. Progress goes to stderr so that
+/// stdout stays the command's JSON.
+pub async fn open_database() -> anyhow::Result<crate::db::Db> {
+    use anyhow::Context as _;
+    let (config, _) = crate::config::Config::from_env()?;
+    let db = crate::db::Db::connect(&config.database_url).await?;
+    for name in crate::db::migrate::run(&db)
+        .await
+        .context("cannot migrate the database")?
+    {
+        eprintln!("Applied migration: {name}");
+    }
+    Ok(db)
 }
 
 #[cfg(test)]

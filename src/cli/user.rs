@@ -11,9 +11,9 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use anyhow::Context as _;
 
 use crate::auth::password;
-use crate::config::{Config, Environment, Source as _};
+use crate::config::{Environment, Source as _};
+use crate::db::business;
 use crate::db::users::{self, Role};
-use crate::db::{Db, business, migrate};
 
 #[derive(Debug, clap::Args)]
 pub struct Opts {
@@ -87,11 +87,7 @@ async fn run_create(opts: CreateOpts) -> anyhow::Result<()> {
         );
     }
 
-    let (config, _) = Config::from_env()?;
-    let db = Db::connect(&config.database_url).await?;
-    migrate::run(&db)
-        .await
-        .context("cannot migrate the database")?;
+    let db = super::open_database().await?;
     if let Some(id) = opts.business {
         business::get(&db, id)
             .await?

@@ -261,3 +261,18 @@ fn truncate(s: &str) -> String {
         None => s.to_string(),
     }
 }
+
+/// The most recent jobs, newest first, optionally only those in `status`.
+pub async fn list(db: &Db, status: Option<&str>, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM job WHERE (CAST($1 AS TEXT) IS NULL OR status = CAST($1 AS TEXT)) ORDER BY id DESC LIMIT $2"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(Job::from_row)
+        .collect()
+}

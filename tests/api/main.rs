@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod isolation;
 mod jobs;
+mod jobs_cli;
 mod logging;
 mod migrations;
 mod openapi;
