@@ -55,6 +55,22 @@ pub async fn enqueue(
     .await
 }
 
+/// Less speech than this in a whole recording is treated as none.
+const MIN_VOICED_MS: u32 = 200;
+
+/// The speech in a WAV recording, by the VAD; `None` when the audio is not
+/// a WAV we can decode (then the transcript filter works without it).
+fn voiced_ms_of(audio: &[u8]) -> Option<u32> {
+    let info = voice::wav::parse(audio).ok()?;
+    let pcm = voice::wav::decode_mono(&info).ok()?;
+    let pcm = if info.sample_rate == voice::TWILIO_SAMPLE_RATE {
+        pcm
+    } else {
+        voice::resample::resample(&pcm, info.sample_rate, voice::TWILIO_SAMPLE_RATE)
+    };
+    Some(voice::vad::voiced_ms(&pcm, voice::TWILIO_SAMPLE_RATE))
+}
+
 /// Runs one transcription job.
 pub async fn run(state: &AppState, payload: &str) -> Result<(), JobError> {
     let payload: Payload = serde_json::from_str(payload)
@@ -86,10 +102,24 @@ pub async fn run(state: &AppState, payload: &str) -> Result<(), JobError> {
         .map_err(|e| classify(state, "recording download", e))?;
     let bytes = audio.len();
 
+    // Whisper invents text for silence and line noise: a recording with
+    // (almost) no speech in it is not sent at all.
+    let voiced_ms = voiced_ms_of(&audio);
+    if let Some(ms) = voiced_ms
+        && ms < MIN_VOICED_MS
+    {
+        tracing::info!(
+            voiced_ms = ms,
+            audio_bytes = bytes,
+            "recording has no speech (VAD); not transcribed"
+        );
+        return Ok(());
+    }
+
     // A voicemail is not an answer inside a conversation: courtesy phrases
     // alone ("תודה רבה") are Whisper's silence hallucinations here.
     let context = TranscriptContext {
-        voiced_ms: None,
+        voiced_ms,
         mid_conversation: false,
     };
     let rejected: Mutex<Option<Rejection>> = Mutex::new(None);

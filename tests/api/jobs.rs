@@ -202,6 +202,30 @@ async fn a_silence_hallucination_stores_no_transcript_but_completes_the_job() {
 }
 
 #[tokio::test]
+async fn a_recording_with_no_speech_is_not_sent_to_transcription_at_all() {
+    let env = env(SPEECH, true).await;
+    env.fakes.set(|b| b.silent_recording = true);
+    let sid = sid();
+    let id = recorded_call(&env, &sid).await;
+    assert_eq!(jobs::drain(&env.state).await.unwrap().done, 1);
+    assert_eq!(
+        queue::get(&env.state.db, id).await.unwrap().unwrap().status,
+        "done"
+    );
+    assert_eq!(env.fakes.seen().downloads, 1);
+    assert_eq!(
+        env.fakes.seen().stt_calls,
+        0,
+        "silence never reaches Whisper"
+    );
+    let call = calls::get_by_sid(&env.state.db, &sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(call.transcript, None);
+}
+
+#[tokio::test]
 async fn concurrent_workers_never_claim_the_same_job() {
     let env = env(SPEECH, true).await;
     for n in 0..20 {

@@ -237,5 +237,19 @@ impl Vad {
     }
 }
 
+/// How much of a whole recording is speech, in milliseconds: the VAD run
+/// over it in 20 ms frames. Used to gate a voicemail before transcription —
+/// Whisper invents text for silence and noise, so audio with (almost) no
+/// speech is better not sent at all.
+pub fn voiced_ms(pcm: &[i16], sample_rate: u32) -> u32 {
+    let frame = (sample_rate as usize / 50).max(1);
+    let mut vad = Vad::new(VadConfig {
+        sample_rate,
+        ..VadConfig::default()
+    });
+    let voiced = pcm.chunks(frame).filter(|f| vad.push(f)).count();
+    u32::try_from(voiced * 20).unwrap_or(u32::MAX)
+}
+
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,8 @@ pub struct Behaviour {
     pub stt_status: u16,
     pub stt_calls: usize,
     pub downloads: usize,
+    /// The recording holds only silence (the caller said nothing).
+    pub silent_recording: bool,
 }
 
 #[derive(Clone)]
@@ -36,6 +38,7 @@ impl Fakes {
             stt_status: 200,
             stt_calls: 0,
             downloads: 0,
+            silent_recording: false,
         }));
         let router = Router::new()
             .route(
@@ -83,17 +86,26 @@ async fn recording(
     State(b): State<Arc<Mutex<Behaviour>>>,
     axum::extract::Path((_account, file)): axum::extract::Path<(String, String)>,
 ) -> (StatusCode, Vec<u8>) {
-    b.lock().unwrap().downloads += 1;
+    let silent = {
+        let mut b = b.lock().unwrap();
+        b.downloads += 1;
+        b.silent_recording
+    };
     if !file.ends_with(".wav") {
         return (StatusCode::NOT_FOUND, Vec::new());
     }
-    // A valid header and a little silence: the fake STT never decodes it.
-    let mut wav = b"RIFF\x2c\x01\x00\x00WAVEfmt ".to_vec();
-    wav.extend_from_slice(&[
-        16, 0, 0, 0, 7, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x40, 0x1f, 0, 0, 1, 0, 8, 0,
-    ]);
-    wav.extend_from_slice(b"data\x00\x01\x00\x00");
-    wav.extend(std::iter::repeat_n(0xffu8, 256));
+    if silent {
+        return (
+            StatusCode::OK,
+            voice::wav::write_mulaw_8k(&[0xff; 8000 * 3]),
+        );
+    }
+    // Real Hebrew speech: the job checks there is speech before transcribing.
+    let wav = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/voice/tests/fixtures/shalom.wav"
+    ))
+    .unwrap();
     (StatusCode::OK, wav)
 }
 

@@ -226,3 +226,17 @@ fn the_detector_can_move_to_another_thread() {
     fn assert_send<T: Send + 'static>() {}
     assert_send::<Vad>();
 }
+
+#[test]
+fn a_recording_of_silence_has_no_voiced_time_and_a_tone_has_most_of_it() {
+    let silence = vec![0i16; 8000 * 3];
+    assert_eq!(voiced_ms(&silence, 8000), 0);
+    let mut speech = vec![0i16; 8000];
+    speech.extend((0..8000 * 2).map(|n| {
+        let t = n as f32 / 8000.0;
+        ((t * 2.0 * std::f32::consts::PI * 220.0).sin() * 6000.0
+            + (t * 2.0 * std::f32::consts::PI * 660.0).sin() * 2000.0) as i16
+    }));
+    let ms = voiced_ms(&speech, 8000);
+    assert!((1600..=2200).contains(&ms), "{ms}");
+}
