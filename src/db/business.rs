@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Db, get_bool};
+use super::{Db, get_bool, is_unique_violation};
 use crate::domain::PhoneNumber;
 use crate::telemetry::now_rfc3339;
 
@@ -87,15 +87,6 @@ pub enum WriteError {
     Invalid(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            d.is_unique_violation() || d.message().to_ascii_lowercase().contains("unique")
-        }
-        _ => false,
-    }
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Business>, sqlx::Error> {

@@ -111,3 +111,14 @@ pub fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
         Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
     }
 }
+
+/// Whether a write failed on a UNIQUE constraint. The Any driver does not
+/// always carry the backend's error kind, so the message is checked too.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || d.message().to_ascii_lowercase().contains("unique")
+        }
+        _ => false,
+    }
+}

@@ -122,13 +122,12 @@ pub async fn create(
     .bind(now_rfc3339())
     .fetch_one(&db.pool)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d)
-            if d.is_unique_violation() || d.message().to_ascii_lowercase().contains("unique") =>
-        {
+    .map_err(|e| {
+        if super::is_unique_violation(&e) {
             CreateUserError::EmailTaken(email.clone())
+        } else {
+            CreateUserError::Db(e)
         }
-        _ => CreateUserError::Db(e),
     })?;
     let id: i64 = row.try_get("id")?;
     Ok(get(db, id).await?.ok_or(sqlx::Error::RowNotFound)?)
