@@ -208,3 +208,20 @@ async fn the_log_file_rotates_by_size_and_keeps_a_bounded_number_of_files() {
         serde_json::from_str::<Value>(line).expect("a rotated file holds whole JSON lines");
     }
 }
+
+#[tokio::test]
+async fn a_credentials_file_that_is_not_a_key_stops_startup_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.json");
+    std::fs::write(&key, r#"{"client_email":"x@y","private_key":"not a key"}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agentlocator"))
+        .arg("serve")
+        .env_clear()
+        .env("PORT", "0")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GOOGLE_APPLICATION_CREDENTIALS"));
+}
