@@ -142,7 +142,7 @@ async fn main() {
     if with_business {
         business::create(
             &server.state().db,
-            "Bench Pizza",
+            &agentlocator::domain::settings::BusinessName::parse("Bench Pizza").unwrap(),
             &PhoneNumber::parse(BUSINESS_PHONE).expect("phone"),
         )
         .await

@@ -50,6 +50,10 @@ pub fn route_groups() -> Vec<RouteGroup> {
             build: http::admin::router,
         },
         RouteGroup {
+            name: "openapi",
+            build: http::openapi::router,
+        },
+        RouteGroup {
             name: "metrics",
             build: crate::metrics::router,
         },

@@ -2,13 +2,18 @@
 //! and money in agorot. Constructors return `Result`; the rest of the code
 //! can trust the value.
 
+pub mod settings;
+pub mod tenant;
+
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
 
 /// A phone number in E.164 form (`+` and 8–15 digits).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct PhoneNumber(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +63,38 @@ impl TryFrom<String> for PhoneNumber {
         Self::parse(&value)
     }
 }
+
+/// A string that is not a phone number is an invalid *value* (422 at the
+/// API), not a malformed body.
+impl<'de> Deserialize<'de> for PhoneNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(|_| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&raw),
+                &"a phone number in E.164 form (for example +97235550001)",
+            )
+        })
+    }
+}
+
+impl PhoneNumber {
+    /// What the API documents: E.164 as it is stored and served. Input is
+    /// also accepted with punctuation or as an Israeli national number.
+    pub const E164_PATTERN: &str = r"^\+[1-9][0-9]{7,14}$";
+}
+
+impl utoipa::PartialSchema for PhoneNumber {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .pattern(Some(Self::E164_PATTERN))
+            .examples(["+97235550001"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PhoneNumber {}
 
 impl From<PhoneNumber> for String {
     fn from(p: PhoneNumber) -> Self {

@@ -10,7 +10,6 @@ pub mod domain;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
-pub mod openapi;
 pub mod ops;
 pub mod providers;
 pub mod server;

@@ -1,16 +1,11 @@
-//! Who is calling the API and what they may touch: Argon2id passwords, opaque
-//! bearer tokens stored as SHA-256, the login rate limiter, and the one
-//! extractor ([`Tenant`]) that decides which business a request acts for.
-//!
-//! Tenant isolation lives here and nowhere else: handlers never read a
-//! business id from the request; they take a [`Tenant`] and pass it to the
-//! tenant queries in `crate::db::crm`.
+//! Credentials: Argon2id passwords, opaque bearer tokens stored as SHA-256,
+//! and the login rate limiter. Who a request acts for is decided by the
+//! extractors in `crate::http::extract`, from the `Tenant` type in
+//! `crate::domain::tenant`.
 
-pub mod extract;
 pub mod password;
 pub mod rate_limit;
 pub mod token;
 
 pub use crate::db::users::{Role, User};
-pub use extract::{AdminUser, AuthUser, ClientIp, Tenant};
 pub use rate_limit::LoginLimiter;

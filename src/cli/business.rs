@@ -6,10 +6,12 @@
 //! stdout; anything else goes to stderr.
 
 use anyhow::Context as _;
+use serde_json::{Map, Value};
 
 use crate::db::Db;
-use crate::db::business::{self, BusinessPatch, WriteError};
+use crate::db::business::{self, WriteError};
 use crate::domain::PhoneNumber;
+use crate::domain::settings::{AdminChange, BusinessName, BusinessSettings, ColumnKind};
 
 #[derive(Debug, clap::Args)]
 pub struct Opts {
@@ -28,34 +30,19 @@ pub enum BusinessCommand {
         #[arg(long)]
         phone: String,
     },
-    /// Change a business; prints it as JSON. Flags left out stay as they are;
-    /// an empty text value clears it.
+    /// Change a business; prints it as JSON. Pass `--<setting> VALUE` for
+    /// any field `business list` shows (`--phone` for the number); settings
+    /// left out stay as they are, an empty text value clears it.
     Update {
         /// The business id.
         id: i64,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        phone: Option<String>,
-        #[arg(long)]
-        greeting: Option<String>,
-        #[arg(long)]
-        system_prompt: Option<String>,
-        /// Google TTS voice, e.g. he-IL-Wavenet-A.
-        #[arg(long)]
-        voice: Option<String>,
-        #[arg(long)]
-        end_of_turn_ms: Option<i64>,
-        #[arg(long, action = clap::ArgAction::Set)]
-        active: Option<bool>,
-        #[arg(long, action = clap::ArgAction::Set)]
-        enable_calls_stream: Option<bool>,
-        #[arg(long, action = clap::ArgAction::Set)]
-        enable_recording_fallback: Option<bool>,
-        #[arg(long, action = clap::ArgAction::Set)]
-        enable_payments_paypal: Option<bool>,
-        #[arg(long, action = clap::ArgAction::Set)]
-        enable_payments_tranzila: Option<bool>,
+        /// `--greeting "שלום" --end-of-turn-ms 800 --enable-calls-stream false …`
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--SETTING VALUE"
+        )]
+        settings: Vec<String>,
     },
     /// Print every business as a JSON array.
     List,
@@ -72,38 +59,14 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
 pub async fn execute(db: &Db, command: BusinessCommand) -> anyhow::Result<serde_json::Value> {
     match command {
         BusinessCommand::Create { name, phone } => {
+            let name = BusinessName::parse(&name).map_err(|e| anyhow::anyhow!("expected {e}"))?;
             let phone = PhoneNumber::parse(&phone)?;
             let created = business::create(db, &name, &phone).await.map_err(explain)?;
             Ok(serde_json::json!({ "id": created.id }))
         }
-        BusinessCommand::Update {
-            id,
-            name,
-            phone,
-            greeting,
-            system_prompt,
-            voice,
-            end_of_turn_ms,
-            active,
-            enable_calls_stream,
-            enable_recording_fallback,
-            enable_payments_paypal,
-            enable_payments_tranzila,
-        } => {
-            let patch = BusinessPatch {
-                name,
-                phone_number: phone.as_deref().map(PhoneNumber::parse).transpose()?,
-                greeting: greeting.map(Some),
-                system_prompt: system_prompt.map(Some),
-                voice: voice.map(Some),
-                end_of_turn_ms,
-                active,
-                enable_calls_stream,
-                enable_recording_fallback,
-                enable_payments_paypal,
-                enable_payments_tranzila,
-            };
-            let updated = business::update(db, id, &patch)
+        BusinessCommand::Update { id, settings } => {
+            let change = parse_settings(&settings)?;
+            let updated = business::update(db, id, &change)
                 .await
                 .map_err(explain)?
                 .with_context(|| format!("no business with id {id}"))?;
@@ -111,6 +74,44 @@ pub async fn execute(db: &Db, command: BusinessCommand) -> anyhow::Result<serde_
         }
         BusinessCommand::List => Ok(serde_json::to_value(business::list(db).await?)?),
     }
+}
+
+/// `--setting value` pairs into the same change the admin API takes, so the
+/// command line knows every setting without listing them.
+fn parse_settings(args: &[String]) -> anyhow::Result<AdminChange> {
+    let mut fields = Map::new();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let name = flag
+            .strip_prefix("--")
+            .with_context(|| format!("expected --SETTING VALUE, got {flag:?}"))?
+            .replace('-', "_");
+        let name = if name == "phone" {
+            "phone_number".to_string()
+        } else {
+            name
+        };
+        let kind = BusinessSettings::COLUMNS
+            .iter()
+            .find(|(column, _)| *column == name)
+            .map(|(_, kind)| *kind)
+            .with_context(|| format!("{flag} is not a business setting"))?;
+        let raw = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        let value = match kind {
+            ColumnKind::Bool => Value::Bool(raw.parse().map_err(|_| {
+                anyhow::anyhow!("invalid value {raw:?} for {flag}: expected true or false")
+            })?),
+            ColumnKind::Int => Value::from(raw.parse::<i64>().map_err(|_| {
+                anyhow::anyhow!("invalid value {raw:?} for {flag}: expected a number")
+            })?),
+            ColumnKind::Text if raw.trim().is_empty() => Value::Null,
+            ColumnKind::Text => Value::String(raw.clone()),
+        };
+        fields.insert(name, value);
+    }
+    serde_json::from_value(Value::Object(fields)).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn explain(e: WriteError) -> anyhow::Error {

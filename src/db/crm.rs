@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::Db;
 use super::calls::{CALL_COLUMNS, CallLog, CallTurn, TURN_COLUMNS};
 use super::customers::{COLUMNS as CUSTOMER_COLUMNS, Customer};
-use crate::auth::Tenant;
+use crate::domain::tenant::Tenant;
 use crate::telemetry::now_rfc3339;
 
 /// A window onto a long list.

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Db;
-use crate::auth::Tenant;
+use crate::domain::tenant::Tenant;
 use crate::telemetry::now_rfc3339;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -2,53 +2,14 @@
 //! hashed bearer tokens they hold. Password hashing and token minting live in
 //! `crate::auth`; this module only stores and finds rows.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Db, get_bool};
 use crate::telemetry::now_rfc3339;
 
-/// What a user may do. Admins operate the platform; owners and agents belong
-/// to exactly one business (owners may change it, agents only read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Owner,
-    Agent,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-            Role::Agent => "agent",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "admin" => Ok(Role::Admin),
-            "owner" => Ok(Role::Owner),
-            "agent" => Ok(Role::Agent),
-            other => Err(format!("{other:?} is not a role (admin, owner, agent)")),
-        }
-    }
-}
+pub use crate::domain::tenant::Role;
 
 /// A user as the rest of the code sees it: never with its password hash.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

@@ -10,16 +10,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::crm::business::{parse_phone, write_error};
-use super::crm::extract::{API_BODY_LIMIT, ApiJson, ApiPath, double_option};
-use super::crm::views::{BusinessUpdate, BusinessView};
-use crate::auth::AdminUser;
-use crate::db::business::{self, BusinessPatch};
+use super::crm::views::BusinessView;
+use crate::db::business;
+use crate::domain::PhoneNumber;
+use crate::domain::settings::{AdminChange, BusinessName};
 use crate::http::ApiError;
-use crate::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{API_BODY_LIMIT, AdminUser, ApiJson, ApiPath};
 use crate::state::AppState;
 
-/// The group's routes with their documentation (see `crate::openapi`).
+/// The group's routes with their documentation (see `crate::http::openapi`).
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_businesses, create_business))
@@ -31,84 +31,14 @@ pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
     Ok(routes.layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
 }
 
-/// A new business: a name and the number its calls arrive on; the rest may
-/// be set at once or later.
+/// A new business: a name and the number its calls arrive on; any other
+/// setting may be given at once or changed later.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct NewBusiness {
-    pub name: String,
-    /// E.164 or an Israeli national number; must be unique.
-    pub phone_number: String,
-    pub greeting: Option<String>,
-    pub system_prompt: Option<String>,
-    pub voice: Option<String>,
-    pub end_of_turn_ms: Option<i64>,
-    pub enable_calls_stream: Option<bool>,
-    pub enable_recording_fallback: Option<bool>,
-    pub enable_payments_paypal: Option<bool>,
-    pub enable_payments_tranzila: Option<bool>,
-}
-
-impl NewBusiness {
-    /// The settings beyond name and number, as the patch applied after insert.
-    fn settings(&self) -> AdminBusinessUpdate {
-        AdminBusinessUpdate {
-            greeting: self.greeting.clone().map(Some),
-            system_prompt: self.system_prompt.clone().map(Some),
-            voice: self.voice.clone().map(Some),
-            end_of_turn_ms: self.end_of_turn_ms,
-            enable_calls_stream: self.enable_calls_stream,
-            enable_recording_fallback: self.enable_recording_fallback,
-            enable_payments_paypal: self.enable_payments_paypal,
-            enable_payments_tranzila: self.enable_payments_tranzila,
-            ..AdminBusinessUpdate::default()
-        }
-    }
-}
-
-/// What an admin may change: everything an owner may, and `active`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AdminBusinessUpdate {
-    /// `false` deactivates: its users can no longer log in or act.
-    pub active: Option<bool>,
-    pub name: Option<String>,
-    pub phone_number: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub greeting: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub system_prompt: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub voice: Option<Option<String>>,
-    pub end_of_turn_ms: Option<i64>,
-    pub enable_calls_stream: Option<bool>,
-    pub enable_recording_fallback: Option<bool>,
-    pub enable_payments_paypal: Option<bool>,
-    pub enable_payments_tranzila: Option<bool>,
-}
-
-impl AdminBusinessUpdate {
-    fn into_patch(self) -> Result<BusinessPatch, ApiError> {
-        let active = self.active;
-        let mut patch = BusinessUpdate {
-            name: self.name,
-            phone_number: self.phone_number,
-            greeting: self.greeting,
-            system_prompt: self.system_prompt,
-            voice: self.voice,
-            end_of_turn_ms: self.end_of_turn_ms,
-            enable_calls_stream: self.enable_calls_stream,
-            enable_recording_fallback: self.enable_recording_fallback,
-            enable_payments_paypal: self.enable_payments_paypal,
-            enable_payments_tranzila: self.enable_payments_tranzila,
-        }
-        .into_patch()?;
-        patch.active = active;
-        Ok(patch)
-    }
+    pub name: BusinessName,
+    pub phone_number: PhoneNumber,
+    #[serde(flatten)]
+    pub settings: AdminChange,
 }
 
 /// Every business, active or not.
@@ -143,23 +73,11 @@ pub async fn create_business(
     AdminUser(admin): AdminUser,
     ApiJson(new): ApiJson<NewBusiness>,
 ) -> Result<(StatusCode, Json<BusinessView>), ApiError> {
-    let phone = parse_phone(&new.phone_number)?;
-    // Settings given at creation go through the same checks as a later PATCH,
-    // checked before anything is written.
-    let patch = new.settings().into_patch()?;
-    if let Some(ms) = patch.end_of_turn_ms
-        && !(200..=3000).contains(&ms)
-    {
-        return Err(ApiError::Unprocessable(
-            "end_of_turn_ms must be between 200 and 3000".into(),
-        ));
-    }
-    let created = business::create(&state.db, &new.name, &phone)
-        .await
-        .map_err(write_error)?;
-    let b = business::update(&state.db, created.id, &patch)
-        .await
-        .map_err(write_error)?
+    // Every value was validated while the body was parsed, so nothing is
+    // written unless all of it can be.
+    let created = business::create(&state.db, &new.name, &new.phone_number).await?;
+    let b = business::update(&state.db, created.id, &new.settings)
+        .await?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(business_id = b.id, admin_id = admin.id, "business created");
     Ok((StatusCode::CREATED, Json(b)))
@@ -188,7 +106,7 @@ pub async fn get_business(
 /// Changes or deactivates any business.
 #[utoipa::path(patch, path = "/api/admin/businesses/{id}", tag = "admin",
     security(("bearer" = [])), params(("id" = i64, Path)),
-    request_body = AdminBusinessUpdate,
+    request_body = AdminChange,
     responses(
         (status = 200, body = BusinessView),
         (status = 400, body = ErrorBody),
@@ -202,12 +120,10 @@ pub async fn update_business(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(update): ApiJson<AdminBusinessUpdate>,
+    ApiJson(change): ApiJson<AdminChange>,
 ) -> Result<Json<BusinessView>, ApiError> {
-    let patch = update.into_patch()?;
-    let b = business::update(&state.db, id, &patch)
-        .await
-        .map_err(write_error)?
+    let b = business::update(&state.db, id, &change)
+        .await?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(
         business_id = b.id,

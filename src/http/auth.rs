@@ -11,24 +11,23 @@ use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::http::header::RETRY_AFTER;
-use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::crm::extract::{API_BODY_LIMIT, ApiJson};
 use super::crm::views::BusinessView;
-use crate::auth::{AuthUser, ClientIp, LoginLimiter, User, password, token};
+use crate::auth::{LoginLimiter, User, password, token};
 use crate::db::{business, users};
 use crate::http::ApiError;
-use crate::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{API_BODY_LIMIT, ApiJson};
+use crate::http::extract::{AuthUser, ClientIp};
 use crate::state::AppState;
 use crate::telemetry::format_ts;
 
-/// The group's routes with their documentation (see `crate::openapi`).
+/// The group's routes with their documentation (see `crate::http::openapi`).
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
@@ -68,15 +67,7 @@ pub struct MeResponse {
     pub business: Option<BusinessView>,
 }
 
-const BAD_CREDENTIALS: &str = "invalid email or password";
-
-fn bad_credentials() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({"error": {"code": "unauthorized", "message": BAD_CREDENTIALS}})),
-    )
-        .into_response()
-}
+const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("invalid email or password");
 
 /// Exchanges an email and password for a bearer token.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth",
@@ -92,17 +83,13 @@ pub async fn login(
     Extension(limiter): Extension<Arc<LoginLimiter>>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, Response> {
+) -> Result<Json<LoginResponse>, ApiError> {
     let email = users::normalize_email(&req.email);
     if let Err(wait) = limiter.check(&email, ip, Instant::now()) {
         tracing::warn!("login refused: too many failed attempts");
-        // Round up so a client that waits exactly this long is let in.
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        return Err(([(RETRY_AFTER, secs.to_string())], ApiError::TooManyRequests).into_response());
+        return Err(ApiError::retry_after(wait));
     }
-    let candidate = users::find_for_login(&state.db, &email)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+    let candidate = users::find_for_login(&state.db, &email).await?;
     let password_ok = password::verify_off_runtime(
         candidate.as_ref().map(|c| c.password_hash.clone()),
         req.password,
@@ -113,16 +100,14 @@ pub async fn login(
         other => {
             limiter.record_failure(&email, ip, Instant::now());
             tracing::warn!(user_id = other.map(|c| c.user.id), "login failed");
-            return Err(bad_credentials());
+            return Err(BAD_CREDENTIALS);
         }
     };
     limiter.record_success(&email);
 
     let issued = token::issue();
     let expires_at = format_ts(time::OffsetDateTime::now_utc() + token::SESSION_TTL);
-    users::create_session(&state.db, user.id, &issued.hash, &expires_at)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+    users::create_session(&state.db, user.id, &issued.hash, &expires_at).await?;
     tracing::info!(user_id = user.id, role = %user.role, "login succeeded");
     Ok(Json(LoginResponse {
         token: issued.token,

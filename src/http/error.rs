@@ -1,20 +1,45 @@
 //! The API's one error type and its one JSON envelope.
 //!
 //! Handlers return `Result<_, ApiError>`; the status code for each variant is
-//! decided here and nowhere else. Internal errors are logged once, here, and
-//! the client sees only a generic message.
+//! decided here and nowhere else, and so are the conversions from the lower
+//! layers' refusals. Internal errors are logged once, here, and the client
+//! sees only a generic message. [`ErrorBody`] is both what is serialised and
+//! what the OpenAPI document describes.
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::business::WriteError;
+use crate::domain::InvalidPhone;
+use crate::domain::tenant::Forbidden;
+
+/// The one error envelope every `/api` route answers with on failure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable.
+    #[schema(value_type = String, example = "not_found", pattern = "^(bad_request|unauthorized|forbidden|not_found|conflict|unprocessable|too_many_requests|gone|not_implemented|unavailable|internal)$")]
+    pub code: &'static str,
+    /// For humans; never contains internal details.
+    pub message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("authentication required")]
-    Unauthorized,
+    /// 401; the message says what to do (log in again, or that the
+    /// credentials were wrong without saying which).
+    #[error("{0}")]
+    Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(String),
     #[error("not found")]
@@ -23,8 +48,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// 429 with `Retry-After`, in whole seconds.
     #[error("too many requests")]
-    TooManyRequests,
+    TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Gone(String),
     #[error("{0}")]
@@ -47,16 +73,48 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::PhoneTaken(_) => ApiError::Conflict(e.to_string()),
+            WriteError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<InvalidPhone> for ApiError {
+    fn from(e: InvalidPhone) -> Self {
+        ApiError::Unprocessable(e.to_string())
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        ApiError::Forbidden(e.0.to_string())
+    }
+}
+
 impl ApiError {
+    /// 401 for a request without a valid session.
+    pub const UNAUTHENTICATED: ApiError = ApiError::Unauthorized("authentication required");
+
+    /// 429 asking the client to wait `wait`, rounded up so a client that
+    /// waits exactly this long is let in.
+    pub fn retry_after(wait: std::time::Duration) -> Self {
+        ApiError::TooManyRequests {
+            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -68,12 +126,12 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "unprocessable",
-            ApiError::TooManyRequests => "too_many_requests",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Gone(_) => "gone",
             ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Unavailable => "unavailable",
@@ -91,7 +149,20 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = json!({"error": {"code": self.code(), "message": message}});
-        (self.status(), Json(body)).into_response()
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message,
+            },
+        });
+        match self {
+            ApiError::TooManyRequests { retry_after_secs } => (
+                self.status(),
+                [(RETRY_AFTER, retry_after_secs.to_string())],
+                body,
+            )
+                .into_response(),
+            _ => (self.status(), body).into_response(),
+        }
     }
 }

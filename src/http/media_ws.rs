@@ -196,15 +196,15 @@ async fn run_stream(
         business_id: business.id,
         greeting: business
             .greeting
-            .clone()
-            .unwrap_or_else(|| default_greeting(&business.name)),
-        system_prompt: business
-            .system_prompt
-            .clone()
-            .unwrap_or_else(|| default_system_prompt(&business.name)),
-        voice: business.voice.clone(),
+            .as_ref()
+            .map_or_else(|| default_greeting(&business.name), ToString::to_string),
+        system_prompt: business.system_prompt.as_ref().map_or_else(
+            || default_system_prompt(&business.name),
+            ToString::to_string,
+        ),
+        voice: business.voice.as_ref().map(ToString::to_string),
         turn: voice::TurnConfig {
-            end_silence_ms: u32::try_from(business.end_of_turn_ms.clamp(200, 3000)).unwrap_or(600),
+            end_silence_ms: business.end_of_turn_ms.ms(),
             ..voice::TurnConfig::default()
         },
         limits: CallLimits::default(),

@@ -4,8 +4,10 @@ pub mod admin;
 pub mod auth;
 pub mod crm;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod media_ws;
+pub mod openapi;
 pub mod payments;
 pub mod webhooks;
 

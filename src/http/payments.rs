@@ -17,12 +17,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::crm::extract::{API_BODY_LIMIT, ApiJson};
-use crate::auth::Tenant;
 use crate::db::payments::{self, NewPayment};
 use crate::db::{business, crm};
+use crate::domain::tenant::Tenant;
 use crate::http::ApiError;
-use crate::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{API_BODY_LIMIT, ApiJson};
 use crate::state::AppState;
 
 /// Above this, a request is a typo or an attack, not a small business's
@@ -33,7 +33,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
 const STRIPE_GONE: &str = "Stripe is not supported in IL. Use PayPal or Tranzila.";
 
-/// The group's documented routes (see `crate::openapi`).
+/// The group's documented routes (see `crate::http::openapi`).
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_payment))

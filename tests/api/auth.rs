@@ -305,7 +305,7 @@ async fn user_create_refuses_a_password_argument_roles_without_their_business_an
     // The role is admin-only on admin routes: an owner created directly is not one.
     let owner_business = agentlocator::db::business::create(
         &app.state.db,
-        "Solo",
+        &agentlocator::domain::settings::BusinessName::parse("Solo").unwrap(),
         &agentlocator::domain::PhoneNumber::parse("+97235550999").unwrap(),
     )
     .await

@@ -66,9 +66,13 @@ fn sim_options(app: &TestApp, to: &str) -> SimOptions {
 async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logged() {
     let (app, _dir) = app_with_providers().await;
     let phone = PhoneNumber::parse("+97235550101").unwrap();
-    let biz = business::create(&app.state.db, "Pizza Shemesh", &phone)
-        .await
-        .unwrap();
+    let biz = business::create(
+        &app.state.db,
+        &agentlocator::domain::settings::BusinessName::parse("Pizza Shemesh").unwrap(),
+        &phone,
+    )
+    .await
+    .unwrap();
 
     let report = simulate_call(&sim_options(&app, phone.as_str()))
         .await
@@ -174,12 +178,20 @@ async fn a_media_stream_with_a_bad_handshake_signature_is_refused() {
 async fn a_forged_business_id_on_the_stream_never_switches_tenants() {
     let (app, _dir) = app_with_providers().await;
     let db = &app.state.db;
-    let ours = business::create(db, "Ours", &PhoneNumber::parse("+97235550201").unwrap())
-        .await
-        .unwrap();
-    let other = business::create(db, "Other", &PhoneNumber::parse("+97235550202").unwrap())
-        .await
-        .unwrap();
+    let ours = business::create(
+        db,
+        &agentlocator::domain::settings::BusinessName::parse("Ours").unwrap(),
+        &PhoneNumber::parse("+97235550201").unwrap(),
+    )
+    .await
+    .unwrap();
+    let other = business::create(
+        db,
+        &agentlocator::domain::settings::BusinessName::parse("Other").unwrap(),
+        &PhoneNumber::parse("+97235550202").unwrap(),
+    )
+    .await
+    .unwrap();
     let call_sid = "CAforged000000000000000000000000001";
     calls::upsert(
         db,

@@ -32,7 +32,7 @@ async fn an_owner_changes_settings_and_the_next_call_sees_them_without_a_restart
     assert_eq!(seen.greeting.as_deref(), Some("שלום!"));
     assert!(!seen.enable_calls_stream);
     assert!(seen.enable_payments_paypal);
-    assert_eq!(seen.end_of_turn_ms, 800);
+    assert_eq!(seen.end_of_turn_ms.ms(), 800);
     // null clears a text setting.
     let cleared = owner
         .patch("/api/crm/business", &json!({"greeting": null}))

@@ -5,10 +5,11 @@
 use std::sync::OnceLock;
 
 use agentlocator::auth::{Role, password, token};
-use agentlocator::db::business::{self, Business, BusinessPatch};
+use agentlocator::db::business::{self, Business};
 use agentlocator::db::calls::{self, CallMode, CallTurn, NewCall};
 use agentlocator::db::{customers, users};
 use agentlocator::domain::PhoneNumber;
+use agentlocator::domain::settings::AdminChange;
 use agentlocator::telemetry::{format_ts, now_rfc3339};
 use serde_json::Value;
 
@@ -133,8 +134,8 @@ impl Tenancy {
     /// answers given to someone else.
     pub fn markers(&self) -> Vec<String> {
         vec![
-            self.business.name.clone(),
-            self.business.phone_number.clone(),
+            self.business.name.to_string(),
+            self.business.phone_number.to_string(),
             self.customer_phone.clone(),
             self.call_sid.clone(),
             format!("secret note of {}", self.business.name),
@@ -185,9 +186,13 @@ pub fn random_phone() -> String {
 pub async fn create_tenancy(app: &TestApp, label: &str) -> Tenancy {
     let db = &app.state.db;
     let name = format!("{label}-{}", unique());
-    let business = business::create(db, &name, &PhoneNumber::parse(&random_phone()).unwrap())
-        .await
-        .unwrap();
+    let business = business::create(
+        db,
+        &agentlocator::domain::settings::BusinessName::parse(&name).unwrap(),
+        &PhoneNumber::parse(&random_phone()).unwrap(),
+    )
+    .await
+    .unwrap();
     let customer_phone = format!("+97250{:07}", rand::random::<u32>() % 10_000_000);
     let customer_id = customers::upsert_by_phone(db, business.id, &customer_phone)
         .await
@@ -207,7 +212,7 @@ pub async fn create_tenancy(app: &TestApp, label: &str) -> Tenancy {
             business_id: business.id,
             customer_id: Some(customer_id),
             from_number: &customer_phone,
-            to_number: &business.phone_number,
+            to_number: business.phone_number.as_str(),
             status: "completed",
             mode: CallMode::Stream,
         },
@@ -279,10 +284,10 @@ impl Fixture {
         business::update(
             &self.app.state.db,
             business_id,
-            &BusinessPatch {
+            &AdminChange {
                 enable_payments_paypal: Some(paypal),
                 enable_payments_tranzila: Some(tranzila),
-                ..BusinessPatch::default()
+                ..AdminChange::default()
             },
         )
         .await

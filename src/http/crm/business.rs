@@ -5,50 +5,14 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::extract::ApiJson;
-use super::views::{ActAs, BusinessUpdate, BusinessView};
-use crate::auth::Tenant;
-use crate::db::business::{self, BusinessPatch, WriteError};
-use crate::domain::PhoneNumber;
+use super::views::{ActAs, BusinessView};
+use crate::db::business;
+use crate::domain::settings::OwnerChange;
+use crate::domain::tenant::Tenant;
 use crate::http::ApiError;
-use crate::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
+use crate::http::extract::ApiJson;
 use crate::state::AppState;
-
-/// Maps the business table's refusals onto the API's statuses.
-pub fn write_error(e: WriteError) -> ApiError {
-    match e {
-        WriteError::PhoneTaken(phone) => ApiError::Conflict(format!(
-            "phone number {phone} already belongs to another business"
-        )),
-        WriteError::Invalid(msg) => ApiError::Unprocessable(msg),
-        WriteError::Db(e) => e.into(),
-    }
-}
-
-/// Parses a phone number from a request into a 422 the client can act on.
-pub fn parse_phone(raw: &str) -> Result<PhoneNumber, ApiError> {
-    PhoneNumber::parse(raw).map_err(|e| ApiError::Unprocessable(e.to_string()))
-}
-
-impl BusinessUpdate {
-    /// The database patch this update asks for (`active` is never in it:
-    /// only admins deactivate, through `/api/admin`).
-    pub fn into_patch(self) -> Result<BusinessPatch, ApiError> {
-        Ok(BusinessPatch {
-            name: self.name,
-            phone_number: self.phone_number.as_deref().map(parse_phone).transpose()?,
-            greeting: self.greeting,
-            system_prompt: self.system_prompt,
-            voice: self.voice,
-            end_of_turn_ms: self.end_of_turn_ms,
-            active: None,
-            enable_calls_stream: self.enable_calls_stream,
-            enable_recording_fallback: self.enable_recording_fallback,
-            enable_payments_paypal: self.enable_payments_paypal,
-            enable_payments_tranzila: self.enable_payments_tranzila,
-        })
-    }
-}
 
 /// The caller's business.
 #[utoipa::path(get, path = "/api/crm/business", tag = "crm",
@@ -71,7 +35,7 @@ pub async fn get_business(
 
 /// Changes the caller's business settings (owners and admins).
 #[utoipa::path(patch, path = "/api/crm/business", tag = "crm",
-    security(("bearer" = [])), params(ActAs), request_body = BusinessUpdate,
+    security(("bearer" = [])), params(ActAs), request_body = OwnerChange,
     responses(
         (status = 200, body = BusinessView),
         (status = 400, body = ErrorBody),
@@ -83,17 +47,15 @@ pub async fn get_business(
 pub async fn update_business(
     State(state): State<AppState>,
     tenant: Tenant,
-    ApiJson(update): ApiJson<BusinessUpdate>,
+    ApiJson(change): ApiJson<OwnerChange>,
 ) -> Result<Json<BusinessView>, ApiError> {
     tenant.require_write()?;
-    let patch = update.into_patch()?;
-    let b = business::update(&state.db, tenant.business_id(), &patch)
-        .await
-        .map_err(write_error)?
+    let b = business::update(&state.db, tenant.business_id(), &change.into())
+        .await?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(
         business_id = b.id,
-        user_id = tenant.user().id,
+        user_id = tenant.user_id(),
         "business settings changed"
     );
     Ok(Json(b))

@@ -8,12 +8,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 
-use super::extract::{ApiPath, ApiQuery};
 use super::views::{ActAs, CallDetail, CallView, PageParams, Paged};
-use crate::auth::Tenant;
 use crate::db::crm::{self, CallFilter};
+use crate::domain::tenant::Tenant;
 use crate::http::ApiError;
-use crate::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::telemetry::format_ts;
 

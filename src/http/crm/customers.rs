@@ -6,12 +6,12 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::views::{ActAs, CallView, CustomerUpdate, CustomerView, PageParams, Paged};
-use crate::auth::Tenant;
 use crate::db::crm::{self, CallFilter, CustomerChanges};
+use crate::domain::tenant::Tenant;
 use crate::http::ApiError;
-use crate::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Longest name or notes the CRM stores; a UI field, not a document store.

@@ -5,41 +5,16 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::double_option;
 use crate::db::business::Business;
 use crate::db::calls::{CallLog, CallTurn};
 use crate::db::crm::Page;
 use crate::db::customers::Customer;
 use crate::http::ApiError;
+use crate::http::extract::double_option;
 
 /// A business as the API shows it: the stored row itself (the schema and
 /// field docs live on [`Business`]), so the two cannot drift.
 pub type BusinessView = Business;
-
-/// The settings an owner may change on their business. Absent fields stay
-/// as they are; `null` clears greeting, system prompt or voice.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BusinessUpdate {
-    pub name: Option<String>,
-    /// E.164 or an Israeli national number (`03-555-0001`); must be unique.
-    pub phone_number: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub greeting: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub system_prompt: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub voice: Option<Option<String>>,
-    /// 200–3000.
-    pub end_of_turn_ms: Option<i64>,
-    pub enable_calls_stream: Option<bool>,
-    pub enable_recording_fallback: Option<bool>,
-    pub enable_payments_paypal: Option<bool>,
-    pub enable_payments_tranzila: Option<bool>,
-}
 
 /// One page of a list, with the total across all pages.
 #[derive(Debug, Serialize, ToSchema)]

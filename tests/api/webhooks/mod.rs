@@ -10,8 +10,9 @@ mod status;
 
 use std::collections::BTreeMap;
 
-use agentlocator::db::business::{self, Business, BusinessPatch};
+use agentlocator::db::business::{self, Business};
 use agentlocator::domain::PhoneNumber;
+use agentlocator::domain::settings::AdminChange;
 use quick_xml::events::Event;
 use serde_json::Value;
 
@@ -114,7 +115,7 @@ pub async fn twiml(app: &TestApp, path: &str, params: &[(String, String)]) -> (u
 pub async fn business(app: &TestApp) -> Business {
     business::create(
         &app.state.db,
-        "Pizza Tel Aviv",
+        &agentlocator::domain::settings::BusinessName::parse("Pizza Tel Aviv").unwrap(),
         &PhoneNumber::parse(BUSINESS_PHONE).unwrap(),
     )
     .await
@@ -123,10 +124,10 @@ pub async fn business(app: &TestApp) -> Business {
 
 /// Sets the two call-handling flags of a business.
 pub async fn set_flags(app: &TestApp, id: i64, stream: bool, fallback: bool) {
-    let patch = BusinessPatch {
+    let patch = AdminChange {
         enable_calls_stream: Some(stream),
         enable_recording_fallback: Some(fallback),
-        ..BusinessPatch::default()
+        ..AdminChange::default()
     };
     business::update(&app.state.db, id, &patch)
         .await

@@ -10,29 +10,13 @@ use std::sync::OnceLock;
 use axum::Router;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use serde::Serialize;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi as _, ToSchema};
+use utoipa::{Modify, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::http::error::{ErrorBody, ErrorDetail};
 use crate::state::AppState;
-
-/// The one error envelope every `/api` route answers with on failure.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable: `bad_request`, `unauthorized`, `forbidden`,
-    /// `not_found`, `conflict`, `unprocessable`, `too_many_requests`, `gone`,
-    /// `not_implemented`, `unavailable`, `internal`.
-    pub code: String,
-    /// For humans; never contains internal details.
-    pub message: String,
-}
 
 struct BearerAuth;
 
@@ -86,11 +70,11 @@ pub fn spec() -> &'static OpenApi {
     SPEC.get_or_init(|| documented().into_openapi())
 }
 
-/// `GET /api/openapi.json` and `GET /api/docs`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Route group `openapi`: `GET /api/openapi.json` and `GET /api/docs`.
+pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
+    Ok(Router::new()
         .route("/api/openapi.json", get(openapi_json))
-        .route("/api/docs", get(docs_page))
+        .route("/api/docs", get(docs_page)))
 }
 
 async fn openapi_json() -> impl IntoResponse {

@@ -1,0 +1,477 @@
+//! A business's settings, written once: the full type the API serves and the
+//! database stores, the changes an owner and an admin may send, which role
+//! may change which field, and the validated value types they are made of.
+//!
+//! Adding a setting means adding one line to [`business_settings!`] below
+//! (its type parses and validates through serde), one migration pair adding
+//! the column, and a test. The admin API, the owner API, the CLI and
+//! `db::business` all work from what the macro generates, so none of them
+//! lists fields by hand.
+//!
+//! The database sees each value as a [`Column`]: this module stays free of
+//! sqlx, and `db::business` reads and binds columns by their [`ColumnKind`].
+
+use std::fmt;
+use std::ops::Deref;
+
+use serde::de::{self, Deserializer, Unexpected};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
+
+use super::PhoneNumber;
+
+/// How a setting is stored: one column of one of these SQL kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    Int,
+    Bool,
+}
+
+/// A setting's value as the database stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Column {
+    Text(Option<String>),
+    Int(i64),
+    Bool(bool),
+}
+
+/// A value that can be a business setting: it knows its column.
+pub trait SettingValue: Sized {
+    const KIND: ColumnKind;
+    fn to_column(&self) -> Column;
+    /// Reads a stored value. Rows were validated when written; a value
+    /// older code let through is brought into range rather than refused,
+    /// so one odd row never stops a business from taking calls.
+    fn from_column(column: Column) -> Result<Self, String>;
+}
+
+fn wrong_kind<T>(column: &Column) -> Result<T, String> {
+    Err(format!("unexpected stored value {column:?}"))
+}
+
+impl SettingValue for bool {
+    const KIND: ColumnKind = ColumnKind::Bool;
+    fn to_column(&self) -> Column {
+        Column::Bool(*self)
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        match column {
+            Column::Bool(b) => Ok(b),
+            other => wrong_kind(&other),
+        }
+    }
+}
+
+impl SettingValue for PhoneNumber {
+    const KIND: ColumnKind = ColumnKind::Text;
+    fn to_column(&self) -> Column {
+        Column::Text(Some(self.to_string()))
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        match column {
+            Column::Text(Some(s)) => PhoneNumber::parse(&s).map_err(|e| e.to_string()),
+            other => wrong_kind(&other),
+        }
+    }
+}
+
+/// Refuses a value of the right JSON type that the domain does not accept.
+/// The API answers these with 422 and malformed bodies with 400; serde's
+/// `invalid value` is how the two are told apart (see `http::extract`).
+fn refuse<E: de::Error>(got: &str, expected: &'static str) -> E {
+    E::invalid_value(Unexpected::Str(got), &expected)
+}
+
+/// Short free text: trimmed, never blank, at most [`Text::MAX_CHARS`].
+/// A setting that may be unset is `Option<Text>`; `null` clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Text(String);
+
+impl Text {
+    pub const MAX_CHARS: usize = 4000;
+
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err("text that is not blank (send null to clear it)");
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err("text of at most 4000 characters");
+        }
+        Ok(Self(trimmed.to_string()))
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Text::parse(&raw).map_err(|expected| refuse(&raw, expected))
+    }
+}
+
+impl utoipa::PartialSchema for Text {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_CHARS))
+            .pattern(Some(r"\S"))
+            .into()
+    }
+}
+
+impl ToSchema for Text {}
+
+impl SettingValue for Option<Text> {
+    const KIND: ColumnKind = ColumnKind::Text;
+    fn to_column(&self) -> Column {
+        Column::Text(self.as_ref().map(|t| t.0.clone()))
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        match column {
+            Column::Text(t) => Ok(t.and_then(|t| Text::parse(&t).ok())),
+            other => wrong_kind(&other),
+        }
+    }
+}
+
+/// A business's name: trimmed, not blank, at most 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct BusinessName(String);
+
+impl BusinessName {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err("a name that is not blank");
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err("a name of at most 200 characters");
+        }
+        Ok(Self(trimmed.to_string()))
+    }
+}
+
+impl Deref for BusinessName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BusinessName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BusinessName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        BusinessName::parse(&raw).map_err(|expected| refuse(&raw, expected))
+    }
+}
+
+impl utoipa::PartialSchema for BusinessName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_CHARS))
+            .pattern(Some(r"\S"))
+            .into()
+    }
+}
+
+impl ToSchema for BusinessName {}
+
+impl SettingValue for BusinessName {
+    const KIND: ColumnKind = ColumnKind::Text;
+    fn to_column(&self) -> Column {
+        Column::Text(Some(self.0.clone()))
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        match column {
+            Column::Text(Some(s)) => Ok(BusinessName::parse(&s).unwrap_or(Self(s))),
+            other => wrong_kind(&other),
+        }
+    }
+}
+
+/// The silence that ends a caller's turn, in milliseconds: 200–3000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EndOfTurn(u32);
+
+impl EndOfTurn {
+    pub const MIN_MS: u32 = 200;
+    pub const MAX_MS: u32 = 3000;
+
+    pub fn new(ms: i64) -> Option<Self> {
+        u32::try_from(ms)
+            .ok()
+            .filter(|ms| (Self::MIN_MS..=Self::MAX_MS).contains(ms))
+            .map(Self)
+    }
+
+    pub fn ms(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for EndOfTurn {
+    /// The turn detector's own default, so a business that never chose one
+    /// gets exactly what the detector was tuned for.
+    fn default() -> Self {
+        Self(voice::TurnConfig::default().end_silence_ms)
+    }
+}
+
+impl<'de> Deserialize<'de> for EndOfTurn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ms = i64::deserialize(d)?;
+        Self::new(ms).ok_or_else(|| {
+            de::Error::invalid_value(Unexpected::Signed(ms), &"between 200 and 3000 (ms)")
+        })
+    }
+}
+
+impl utoipa::PartialSchema for EndOfTurn {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .minimum(Some(f64::from(Self::MIN_MS)))
+            .maximum(Some(f64::from(Self::MAX_MS)))
+            .description(Some("Silence that ends the caller's turn, in milliseconds"))
+            .into()
+    }
+}
+
+impl ToSchema for EndOfTurn {}
+
+impl SettingValue for EndOfTurn {
+    const KIND: ColumnKind = ColumnKind::Int;
+    fn to_column(&self) -> Column {
+        Column::Int(i64::from(self.0))
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        match column {
+            Column::Int(ms) => Ok(Self(
+                ms.clamp(i64::from(Self::MIN_MS), i64::from(Self::MAX_MS)) as u32,
+            )),
+            other => wrong_kind(&other),
+        }
+    }
+}
+
+/// Deserializes a field that is present (as `Some`), whatever its value:
+/// with `#[serde(default)]`, absent stays `None`, so a change can tell
+/// "leave it" from "set it to null".
+fn present<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(de).map(Some)
+}
+
+/// Declares every setting once. Fields under `owner` may be changed by the
+/// business's owner (and admins); fields under `admin` only by platform
+/// admins. Generates [`BusinessSettings`], [`OwnerChange`], [`AdminChange`].
+macro_rules! business_settings {
+    (
+        owner { $( $(#[$odoc:meta])* $ofield:ident : $oty:ty ),* $(,)? }
+        admin { $( $(#[$adoc:meta])* $afield:ident : $aty:ty ),* $(,)? }
+    ) => {
+        /// Every setting of a business, as served and stored.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+        pub struct BusinessSettings {
+            $( $(#[$odoc])* pub $ofield: $oty, )*
+            $( $(#[$adoc])* pub $afield: $aty, )*
+        }
+
+        /// The settings an owner may change. Absent fields stay as they
+        /// are; `null` clears a setting that may be unset.
+        #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct OwnerChange {
+            $(
+                $(#[$odoc])*
+                #[serde(default, deserialize_with = "present")]
+                #[schema(value_type = $oty, required = false)]
+                pub $ofield: Option<$oty>,
+            )*
+        }
+
+        /// What an admin may change: everything an owner may, and more.
+        #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct AdminChange {
+            $(
+                $(#[$odoc])*
+                #[serde(default, deserialize_with = "present")]
+                #[schema(value_type = $oty, required = false)]
+                pub $ofield: Option<$oty>,
+            )*
+            $(
+                $(#[$adoc])*
+                #[serde(default, deserialize_with = "present")]
+                #[schema(value_type = $aty, required = false)]
+                pub $afield: Option<$aty>,
+            )*
+        }
+
+        impl From<OwnerChange> for AdminChange {
+            fn from(owner: OwnerChange) -> Self {
+                Self {
+                    $( $ofield: owner.$ofield, )*
+                    ..Self::default()
+                }
+            }
+        }
+
+        impl AdminChange {
+            /// The columns this change sets, with their new values.
+            pub fn columns(&self) -> Vec<(&'static str, Column)> {
+                let mut set = Vec::new();
+                $( if let Some(v) = &self.$ofield { set.push((stringify!($ofield), v.to_column())); } )*
+                $( if let Some(v) = &self.$afield { set.push((stringify!($afield), v.to_column())); } )*
+                set
+            }
+        }
+
+        impl BusinessSettings {
+            /// Every setting's column, in declaration order.
+            pub const COLUMNS: &[(&str, ColumnKind)] = &[
+                $( (stringify!($ofield), <$oty as SettingValue>::KIND), )*
+                $( (stringify!($afield), <$aty as SettingValue>::KIND), )*
+            ];
+
+            /// Builds the settings from stored columns, read through `get`.
+            pub fn from_columns<E>(
+                mut get: impl FnMut(&'static str, ColumnKind) -> Result<Column, E>,
+                invalid: impl Fn(String) -> E,
+            ) -> Result<Self, E> {
+                Ok(Self {
+                    $( $ofield: <$oty as SettingValue>::from_column(
+                        get(stringify!($ofield), <$oty as SettingValue>::KIND)?,
+                    ).map_err(|e| invalid(format!("{}: {e}", stringify!($ofield))))?, )*
+                    $( $afield: <$aty as SettingValue>::from_column(
+                        get(stringify!($afield), <$aty as SettingValue>::KIND)?,
+                    ).map_err(|e| invalid(format!("{}: {e}", stringify!($afield))))?, )*
+                })
+            }
+        }
+    };
+}
+
+business_settings! {
+    owner {
+        name: BusinessName,
+        /// E.164 (`+9723…`); an Israeli national number (`03-555-0001`) is
+        /// accepted and stored as E.164. Calls to it reach this business;
+        /// no two businesses share one.
+        phone_number: PhoneNumber,
+        /// What the agent says first; `null` uses a greeting with the name.
+        greeting: Option<Text>,
+        /// The agent's instructions; `null` uses the default receptionist.
+        system_prompt: Option<Text>,
+        /// Text-to-speech voice; `null` uses the service default.
+        voice: Option<Text>,
+        /// Silence that ends the caller's turn, in milliseconds.
+        end_of_turn_ms: EndOfTurn,
+        enable_calls_stream: bool,
+        enable_recording_fallback: bool,
+        enable_payments_paypal: bool,
+        enable_payments_tranzila: bool,
+    }
+    admin {
+        /// `false` deactivates: its users can no longer log in or act.
+        active: bool,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_change_names_only_what_was_sent_and_null_clears() {
+        let change: OwnerChange =
+            serde_json::from_str(r#"{"greeting": null, "end_of_turn_ms": 800}"#).unwrap();
+        let columns = AdminChange::from(change).columns();
+        assert_eq!(
+            columns,
+            vec![
+                ("greeting", Column::Text(None)),
+                ("end_of_turn_ms", Column::Int(800)),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_owner_cannot_name_an_admin_only_setting() {
+        let err = serde_json::from_str::<OwnerChange>(r#"{"active": false}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `active`"), "{err}");
+        let admin: AdminChange = serde_json::from_str(r#"{"active": false}"#).unwrap();
+        assert_eq!(admin.columns(), vec![("active", Column::Bool(false))]);
+    }
+
+    #[test]
+    fn values_the_domain_refuses_are_invalid_values_not_malformed_bodies() {
+        for body in [
+            r#"{"end_of_turn_ms": 50}"#,
+            r#"{"end_of_turn_ms": 3001}"#,
+            r#"{"name": "   "}"#,
+            r#"{"greeting": ""}"#,
+            r#"{"phone_number": "call me"}"#,
+        ] {
+            let err = serde_json::from_str::<OwnerChange>(body).unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid value"),
+                "{body}: {err}"
+            );
+        }
+        let wrong_type =
+            serde_json::from_str::<OwnerChange>(r#"{"enable_calls_stream": "yes"}"#).unwrap_err();
+        assert!(wrong_type.to_string().starts_with("invalid type"));
+    }
+
+    #[test]
+    fn the_end_of_turn_default_is_the_turn_detectors_and_within_range() {
+        let default = EndOfTurn::default();
+        assert_eq!(default.ms(), voice::TurnConfig::default().end_silence_ms);
+        assert_eq!(EndOfTurn::new(i64::from(default.ms())), Some(default));
+        assert_eq!(EndOfTurn::new(199), None);
+        assert_eq!(EndOfTurn::new(3000).map(EndOfTurn::ms), Some(3000));
+    }
+
+    #[test]
+    fn stored_values_out_of_range_are_brought_into_range_not_refused() {
+        assert_eq!(EndOfTurn::from_column(Column::Int(50)).unwrap().ms(), 200);
+        assert_eq!(
+            <Option<Text>>::from_column(Column::Text(Some("  ".into()))).unwrap(),
+            None
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Request extractors for every `/api` route group: JSON, query and path
+//! whose rejections use the API's error envelope instead of axum's plain
+//! text, the body limit they share, and who is asking — the authenticated
+//! user, the admin, the tenant (the business a request acts for, resolved
+//! once, here) and the client's address.
+//!
+//! Tenant rules (the isolation matrix in `tests/api/isolation.rs` pins them):
+//! - no or unknown/expired/revoked token, deactivated user or business → 401;
+//! - owners and agents act for their own business only; there is no way to
+//!   name another one, so another tenant's object simply is not found (404);
+//! - admins act for any business on `/api/crm/*` by passing
+//!   `?business_id=N` (missing → 400, unknown → 404); on `/api/admin/*` they
+//!   name businesses in the path;
+//! - agents read only ([`Tenant::require_write`] → 403).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::token::hash_token;
+use crate::db::users::{self, User};
+use crate::domain::tenant::{Role, Tenant};
+use crate::http::ApiError;
+use crate::state::AppState;
+use crate::telemetry::now_rfc3339;
+
+/// The largest request body the API reads; CRM bodies are a few hundred
+/// bytes, so anything near this is a mistake or an attack.
+pub const API_BODY_LIMIT: usize = 16 * 1024;
+
+/// `axum::Json` whose every rejection is a 400 in the envelope.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// A body of the right shape whose value the domain refuses (a phone
+/// number that is not one, an out-of-range setting) is 422; anything
+/// malformed — wrong types, unknown or missing fields — is 400. The domain
+/// types refuse with serde's `invalid value`, which is how the two differ.
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let message = match &rejection {
+        JsonRejection::JsonDataError(e) => {
+            if let Some(refused) = refused_value(e) {
+                return ApiError::Unprocessable(refused);
+            }
+            // serde's message names the field and what was wrong with it.
+            format!("invalid request body: {}", e.body_text())
+        }
+        JsonRejection::JsonSyntaxError(_) => "the request body is not valid JSON".to_string(),
+        JsonRejection::MissingJsonContentType(_) => {
+            "expected a JSON body with Content-Type: application/json".to_string()
+        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("the request body is larger than {API_BODY_LIMIT} bytes")
+        }
+        other => other.body_text(),
+    };
+    ApiError::BadRequest(message)
+}
+
+/// `field: message` when serde refused a value (not a type or a shape).
+fn refused_value(e: &dyn std::error::Error) -> Option<String> {
+    let mut source = e.source();
+    while let Some(err) = source {
+        if let Some(at) = err.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            let inner = at.inner();
+            let text = inner.to_string();
+            return text.starts_with("invalid value").then(|| {
+                // serde_json appends " at line L column C"; the field says where.
+                let what = text.split(" at line ").next().unwrap_or(&text);
+                format!("{}: {what}", at.path())
+            });
+        }
+        source = err.source();
+    }
+    None
+}
+
+/// `axum::extract::Query` with envelope rejections.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e: QueryRejection| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// `axum::extract::Path` with envelope rejections (`/customers/abc` → 400).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e: PathRejection| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`,
+/// "clear it") or a value (`Some(Some(v))`). Use with `#[serde(default)]`.
+pub fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(de).map(Some)
+}
+
+/// A request carrying a valid session.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    /// SHA-256 of the presented token, so logout can revoke exactly it.
+    pub token_hash: String,
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 256)
+        .then_some(token)
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::UNAUTHENTICATED)?;
+        let token_hash = hash_token(token);
+        let user = users::session_user(&state.db, &token_hash, &now_rfc3339())
+            .await?
+            .ok_or(ApiError::UNAUTHENTICATED)?;
+        tracing::Span::current().record("business_id", user.business_id);
+        Ok(Self { user, token_hash })
+    }
+}
+
+/// A request from a platform admin (anyone else: 403).
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub User);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = AuthUser::from_request_parts(parts, state).await?;
+        if auth.user.role != Role::Admin {
+            return Err(ApiError::Forbidden(
+                "only platform admins may do this".into(),
+            ));
+        }
+        Ok(Self(auth.user))
+    }
+}
+
+#[derive(Deserialize)]
+struct ActAs {
+    business_id: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthUser { user, .. } = AuthUser::from_request_parts(parts, state).await?;
+        let business_id = match user.role {
+            Role::Owner | Role::Agent => user.business_id.ok_or_else(|| {
+                ApiError::Forbidden("this user is not attached to a business".into())
+            })?,
+            Role::Admin => {
+                let act_as: ActAs = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+                    .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
+                let id = act_as
+                    .business_id
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "admins act for a business by passing ?business_id=N".into(),
+                        )
+                    })?
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::BadRequest("business_id must be an integer".into()))?;
+                crate::db::business::get(&state.db, id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?
+                    .id
+            }
+        };
+        tracing::Span::current().record("business_id", business_id);
+        Ok(Tenant::new(user.id, user.role, business_id))
+    }
+}
+
+/// The client's address as the TCP peer (see `rate_limit` for why not a
+/// forwarded header); `None` when the server runs without connect info.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        ))
+    }
+}
