@@ -95,6 +95,19 @@ impl Server {
         // Calls still live after the grace period are handed to Twilio's
         // recording fallback (their sockets close) rather than cut off.
         calls_shutdown.cancel();
+        // What calls and webhooks left behind (turn rows of the calls just
+        // closed, call rows) is written before the process exits.
+        let tasks = self.state.tasks.clone();
+        tasks.close();
+        if tokio::time::timeout(TASKS_GRACE, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                pending = tasks.len(),
+                "background writes still running at exit"
+            );
+        }
         match served {
             Ok(result) => result?.context("server stopped with an error"),
             Err(_) => {
@@ -105,6 +118,9 @@ impl Server {
         }
     }
 }
+
+/// How long the last writes of closed calls may take after the grace period.
+const TASKS_GRACE: Duration = Duration::from_secs(5);
 
 /// Applies migrations now, or — when the database is unreachable — keeps
 /// retrying in the background so the service still starts and `/readyz`

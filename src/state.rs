@@ -17,6 +17,10 @@ pub struct AppState {
     /// close their sockets, and Twilio moves the callers to the recording
     /// fallback instead of dropping them.
     pub calls_shutdown: tokio_util::sync::CancellationToken,
+    /// Every task a call or a webhook leaves behind (turn rows, call rows
+    /// written after the answer). `serve` waits for them at shutdown; tests
+    /// await them with [`AppState::background_settled`] instead of polling.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl AppState {
@@ -27,6 +31,15 @@ impl AppState {
             providers,
             metrics: Arc::new(Metrics::new()),
             calls_shutdown: tokio_util::sync::CancellationToken::new(),
+            tasks: tokio_util::task::TaskTracker::new(),
         }
+    }
+
+    /// Resolves once every background task spawned so far has finished.
+    /// New tasks may be spawned meanwhile and afterwards.
+    pub async fn background_settled(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.tasks.reopen();
     }
 }

@@ -26,7 +26,9 @@ impl CallMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One call, as stored and as the API serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = CallView)]
 pub struct CallLog {
     pub id: i64,
     pub call_sid: String,
@@ -35,12 +37,14 @@ pub struct CallLog {
     pub from_number: Option<String>,
     pub to_number: Option<String>,
     pub status: Option<String>,
+    /// `stream` (live conversation) or `record` (voicemail fallback).
     pub mode: String,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub duration_s: Option<i64>,
     pub recording_url: Option<String>,
     pub recording_sid: Option<String>,
+    /// The recording's transcript (record mode).
     pub transcript: Option<String>,
     pub failover_reason: Option<String>,
 }
@@ -150,8 +154,10 @@ pub async fn set_transcript(
     Ok(done.rows_affected() > 0)
 }
 
-/// One row of `call_turn`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One speech → response round of a streamed call, with its timings: a row
+/// of `call_turn`, as the API serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = TurnView)]
 pub struct CallTurn {
     pub call_sid: String,
     pub business_id: i64,

@@ -7,7 +7,9 @@ use sqlx::any::AnyRow;
 use super::Db;
 use crate::telemetry::now_rfc3339;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A caller of the business, as stored and as the API serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = CustomerView)]
 pub struct Customer {
     pub id: i64,
     pub business_id: i64,

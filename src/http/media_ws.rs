@@ -211,7 +211,8 @@ async fn run_stream(
     };
 
     let (events_tx, events_rx) = mpsc::channel::<CallEvent>(256);
-    let recorder = tokio::spawn(
+    // Tracked: the turn rows it writes must land before the process exits.
+    state.tasks.spawn(
         record_events(
             state.clone(),
             setup.call_sid.clone(),
@@ -234,7 +235,6 @@ async fn run_stream(
     state.metrics.calls_in_progress.dec();
     tracing::info!(turns = summary.turns, end = ?summary.end, "media stream ended");
     // The recorder finishes its retries on its own; the call does not wait.
-    drop(recorder);
 }
 
 /// The business this stream belongs to: the one `incoming_call` recorded for

@@ -86,16 +86,10 @@ async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logge
     assert!(report.marks_echoed > 0);
 
     // The turn row lands beside the call, written by a task of its own.
-    let mut turns = Vec::new();
-    for _ in 0..50 {
-        turns = calls::turns_for_call(&app.state.db, &report.call_sid)
-            .await
-            .unwrap();
-        if !turns.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.state.background_settled().await;
+    let turns = calls::turns_for_call(&app.state.db, &report.call_sid)
+        .await
+        .unwrap();
     assert_eq!(turns.len(), 1, "one call_turn row");
     let turn = &turns[0];
     assert_eq!(turn.business_id, biz.id);

@@ -69,7 +69,7 @@ pub async fn get_customer(
     let c = crm::get_customer(&state.db, &tenant, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(c.into()))
+    Ok(Json(c))
 }
 
 fn clean_text(field: &str, v: Option<Option<String>>) -> Result<Option<Option<String>>, ApiError> {
@@ -126,7 +126,7 @@ pub async fn update_customer(
     let c = crm::update_customer(&state.db, &tenant, id, &changes)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(c.into()))
+    Ok(Json(c))
 }
 
 /// A customer's calls, newest first.

@@ -26,12 +26,9 @@ pub struct Paged<T: ToSchema> {
 }
 
 impl<T: ToSchema> Paged<T> {
-    pub fn from_db<U>(page: crate::db::crm::Paged<U>, at: Page) -> Self
-    where
-        T: From<U>,
-    {
+    pub fn from_db(page: crate::db::crm::Paged<T>, at: Page) -> Self {
         Self {
-            items: page.items.into_iter().map(T::from).collect(),
+            items: page.items,
             total: page.total,
             limit: at.limit,
             offset: at.offset,
@@ -73,31 +70,8 @@ pub struct ActAs {
     pub business_id: Option<i64>,
 }
 
-/// A caller of the business.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CustomerView {
-    pub id: i64,
-    pub phone: String,
-    pub name: Option<String>,
-    pub notes: Option<String>,
-    pub status: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<Customer> for CustomerView {
-    fn from(c: Customer) -> Self {
-        Self {
-            id: c.id,
-            phone: c.phone,
-            name: c.name,
-            notes: c.notes,
-            status: c.status,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        }
-    }
-}
+/// A caller of the business: the stored row itself.
+pub type CustomerView = Customer;
 
 /// What may change on a customer. `null` clears name or notes.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -114,83 +88,11 @@ pub struct CustomerUpdate {
     pub status: Option<String>,
 }
 
-/// One call.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CallView {
-    pub id: i64,
-    pub call_sid: String,
-    pub customer_id: Option<i64>,
-    pub from_number: Option<String>,
-    pub to_number: Option<String>,
-    pub status: Option<String>,
-    /// `stream` (live conversation) or `record` (voicemail fallback).
-    pub mode: String,
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
-    pub duration_s: Option<i64>,
-    pub recording_url: Option<String>,
-    /// The recording's transcript (record mode).
-    pub transcript: Option<String>,
-    pub failover_reason: Option<String>,
-}
+/// One call: the stored row itself.
+pub type CallView = CallLog;
 
-impl From<CallLog> for CallView {
-    fn from(c: CallLog) -> Self {
-        Self {
-            id: c.id,
-            call_sid: c.call_sid,
-            customer_id: c.customer_id,
-            from_number: c.from_number,
-            to_number: c.to_number,
-            status: c.status,
-            mode: c.mode,
-            started_at: c.started_at,
-            ended_at: c.ended_at,
-            duration_s: c.duration_s,
-            recording_url: c.recording_url,
-            transcript: c.transcript,
-            failover_reason: c.failover_reason,
-        }
-    }
-}
-
-/// One speech → response round of a streamed call, with its timings.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TurnView {
-    pub turn_id: i64,
-    pub started_at: String,
-    pub mode: String,
-    pub user_text: Option<String>,
-    pub agent_text: Option<String>,
-    pub t_audio_ms: Option<i64>,
-    pub t_stt_ms: Option<i64>,
-    pub t_nlp_ms: Option<i64>,
-    pub t_tts_ms: Option<i64>,
-    pub t_total_ms: Option<i64>,
-    pub endpointing_ms: Option<i64>,
-    pub barge_in: bool,
-    pub error_code: Option<String>,
-}
-
-impl From<CallTurn> for TurnView {
-    fn from(t: CallTurn) -> Self {
-        Self {
-            turn_id: t.turn_id,
-            started_at: t.started_at,
-            mode: t.mode,
-            user_text: t.user_text,
-            agent_text: t.agent_text,
-            t_audio_ms: t.t_audio_ms,
-            t_stt_ms: t.t_stt_ms,
-            t_nlp_ms: t.t_nlp_ms,
-            t_tts_ms: t.t_tts_ms,
-            t_total_ms: t.t_total_ms,
-            endpointing_ms: t.endpointing_ms,
-            barge_in: t.barge_in,
-            error_code: t.error_code,
-        }
-    }
-}
+/// One turn of a streamed call: the stored row itself.
+pub type TurnView = CallTurn;
 
 /// One line of a call's transcript.
 #[derive(Debug, Serialize, ToSchema)]
@@ -234,9 +136,9 @@ impl CallDetail {
             });
         }
         Self {
-            call: call.into(),
+            call,
             transcript,
-            turns: turns.into_iter().map(TurnView::from).collect(),
+            turns,
         }
     }
 }

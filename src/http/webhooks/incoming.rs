@@ -130,7 +130,7 @@ async fn record_call(
         status.to_string(),
         business.id,
     );
-    let write = tokio::spawn(async move {
+    let write = state.tasks.spawn(async move {
         let call = NewCall {
             call_sid: &sid,
             business_id,
