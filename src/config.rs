@@ -8,8 +8,10 @@
 
 mod section;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,7 +36,7 @@ pub const DEFAULT_SQLITE_PATH: &str = "data/agentlocator.db";
 pub struct Config {
     pub port: u16,
     pub env: AppEnv,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub log: LogConfig,
     /// The public `https://host` Twilio reaches; used to rebuild signed URLs.
     pub public_base_url: Option<Url>,
@@ -54,6 +56,77 @@ pub struct Config {
     pub build_time: String,
     /// How long graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+}
+
+/// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
+/// password, because a config printed while debugging must not leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for DatabaseUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_password(&self.0), f)
+    }
+}
+
+/// The URL with `***` for the password, both in the user info
+/// (`postgres://user:***@host/db`) and in a `password=` query parameter,
+/// which sqlx also accepts. Postgres URLs are read with the parser sqlx uses,
+/// so the part hidden is the part sqlx would send; a URL without a password
+/// is shown exactly as given.
+fn redact_password(url: &str) -> Cow<'_, str> {
+    // A SQLite URL names a file and carries no credentials.
+    if url.starts_with("sqlite:") {
+        return url.into();
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    // Where a password would sit in an unreadable URL is unknown (and sqlx
+    // cannot use it either), so none of it is shown.
+    let unreadable = || format!("{scheme}:[unparsable URL hidden]").into();
+    let Ok(mut parsed) = Url::parse(url) else {
+        return unreadable();
+    };
+    let mut hidden = false;
+    if parsed.password().is_some() {
+        if parsed.set_password(Some("***")).is_err() {
+            return unreadable();
+        }
+        hidden = true;
+    }
+    if parsed.query_pairs().any(|(key, _)| key == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key == "password" {
+                    "***".into()
+                } else {
+                    value
+                };
+                (key.into_owned(), value.into_owned())
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        hidden = true;
+    }
+    if hidden {
+        parsed.to_string().into()
+    } else {
+        url.into()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +333,50 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("tw-secret-123"));
         assert!(!debug.contains("sk-secret-456"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let url = "postgres://user:hunter2@db.internal:5432/agentlocator";
+        let (config, _) = load(&[("DATABASE_URL", url)]).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("postgres://user:***@db.internal:5432/agentlocator"),
+            "{debug}"
+        );
+        // Only the printed form is hidden: the pool still gets the password.
+        assert_eq!(config.database_url.as_str(), url);
+    }
+
+    #[test]
+    fn a_password_given_as_a_query_parameter_is_hidden_too() {
+        let url = "postgres://db.internal/agentlocator?user=app&password=hunter2&sslmode=require";
+        let (config, _) = load(&[("DATABASE_URL", url)]).unwrap();
+        let debug = format!("{:?}", config.database_url);
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("user=app&password=***&sslmode=require"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn a_postgres_url_that_cannot_be_read_is_hidden_whole() {
+        let (config, _) = load(&[("DATABASE_URL", "postgres://user:hunter2@[::1/db")]).unwrap();
+        assert_eq!(
+            format!("{:?}", config.database_url),
+            "\"postgres:[unparsable URL hidden]\""
+        );
+    }
+
+    #[test]
+    fn a_database_url_without_a_password_is_shown_as_given() {
+        let (config, _) = load(&[]).unwrap();
+        assert_eq!(
+            format!("{:?}", config.database_url),
+            format!("{:?}", format!("sqlite://{DEFAULT_SQLITE_PATH}?mode=rwc"))
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{
-    AppEnv, ConfigError, DEFAULT_SQLITE_PATH, Degradation, LogConfig, Source, TwilioConfig,
+    AppEnv, ConfigError, DEFAULT_SQLITE_PATH, DatabaseUrl, Degradation, LogConfig, Source,
+    TwilioConfig,
 };
 
 /// A section's settings and what it switched off for lack of configuration.
@@ -123,10 +124,14 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
     Ok((server, degraded))
 }
 
-pub(super) fn database(vars: &Vars) -> Result<String, ConfigError> {
+pub(super) fn database(vars: &Vars) -> Result<DatabaseUrl, ConfigError> {
     match vars.get("DATABASE_URL") {
-        None => Ok(format!("sqlite://{DEFAULT_SQLITE_PATH}?mode=rwc")),
-        Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres") => Ok(url),
+        None => Ok(DatabaseUrl(format!(
+            "sqlite://{DEFAULT_SQLITE_PATH}?mode=rwc"
+        ))),
+        Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres") => {
+            Ok(DatabaseUrl(url))
+        }
         Some(_) => Err(invalid(
             "DATABASE_URL",
             "must start with sqlite: or postgres://",
