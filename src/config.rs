@@ -1,15 +1,21 @@
 //! Typed configuration, read once at startup from the environment (and `.env`).
 //!
-//! This is the only module that reads environment variables. Optional secrets
-//! that are missing do not stop the service: they switch a capability off and
-//! leave one [`Degradation`] behind, which `serve` logs as a WARN. A value that
-//! is present but invalid stops startup with an error naming the variable.
+//! This is the only module that reads environment variables, one section at a
+//! time (see [`section`]). Optional secrets that are missing do not stop the
+//! service: they switch a capability off and leave one [`Degradation`]
+//! behind, which `serve` logs as a WARN. A value that is present but invalid
+//! stops startup with an error naming the variable.
 
+mod section;
+
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use providers::{GoogleTtsConfig, OpenAiConfig, PayPalConfig, TranzilaConfig, TwilioRestConfig};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -23,27 +29,104 @@ pub enum AppEnv {
 /// Default SQLite location when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "data/agentlocator.db";
 
-/// Everything the service needs to know about its surroundings.
+/// Everything the service needs to know about its surroundings. The outside
+/// services keep the provider crate's own config types, so building a client
+/// is handing it its section.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
     pub env: AppEnv,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub log: LogConfig,
     /// The public `https://host` Twilio reaches; used to rebuild signed URLs.
     pub public_base_url: Option<Url>,
     pub twilio: TwilioConfig,
-    pub openai: Option<OpenAiSettings>,
-    pub openai_base_url: String,
-    pub google: Option<GoogleSettings>,
-    pub google_tts_base_url: String,
+    /// Speech-to-text and chat; `None` without `OPENAI_API_KEY`.
+    pub openai: Option<OpenAiConfig>,
+    /// Text-to-speech; `None` without `GOOGLE_APPLICATION_CREDENTIALS`. The
+    /// key file was readable at startup; the key is parsed when the client
+    /// is built, so commands that never speak never parse it.
+    pub google: Option<GoogleTtsConfig>,
+    /// The voice callers hear: Google's on the stream, and Twilio's `<Say>`
+    /// voice of the same name, which works even without Google.
     pub tts_voice: String,
-    pub paypal: Option<PayPalSettings>,
-    pub tranzila: Option<TranzilaSettings>,
+    pub paypal: Option<PayPalConfig>,
+    pub tranzila: Option<TranzilaConfig>,
     pub git_commit: String,
     pub build_time: String,
     /// How long graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+}
+
+/// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
+/// password, because a config printed while debugging must not leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for DatabaseUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_password(&self.0), f)
+    }
+}
+
+/// The URL with `***` for the password, both in the user info
+/// (`postgres://user:***@host/db`) and in a `password=` query parameter,
+/// which sqlx also accepts. Postgres URLs are read with the parser sqlx uses,
+/// so the part hidden is the part sqlx would send; a URL without a password
+/// is shown exactly as given.
+fn redact_password(url: &str) -> Cow<'_, str> {
+    // A SQLite URL names a file and carries no credentials.
+    if url.starts_with("sqlite:") {
+        return url.into();
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    // Where a password would sit in an unreadable URL is unknown (and sqlx
+    // cannot use it either), so none of it is shown.
+    let unreadable = || format!("{scheme}:[unparsable URL hidden]").into();
+    let Ok(mut parsed) = Url::parse(url) else {
+        return unreadable();
+    };
+    let mut hidden = false;
+    if parsed.password().is_some() {
+        if parsed.set_password(Some("***")).is_err() {
+            return unreadable();
+        }
+        hidden = true;
+    }
+    if parsed.query_pairs().any(|(key, _)| key == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key == "password" {
+                    "***".into()
+                } else {
+                    value
+                };
+                (key.into_owned(), value.into_owned())
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        hidden = true;
+    }
+    if hidden {
+        parsed.to_string().into()
+    } else {
+        url.into()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -55,12 +138,16 @@ pub struct LogConfig {
     pub file_max_files: usize,
 }
 
+/// Twilio: the tokens its webhooks are signed with, and the REST settings
+/// recordings are downloaded with.
 #[derive(Debug, Clone)]
 pub struct TwilioConfig {
-    pub account_sid: Option<String>,
+    /// Without it every signed route rejects requests (fail closed).
     pub auth_token: Option<SecretString>,
+    /// The previous token, accepted while a rotation is under way.
     pub auth_token_secondary: Option<SecretString>,
-    pub api_base_url: Url,
+    /// `None` unless both `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` are set.
+    pub rest: Option<TwilioRestConfig>,
 }
 
 impl TwilioConfig {
@@ -72,34 +159,6 @@ impl TwilioConfig {
             .map(|t| t.expose_secret())
             .collect()
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct OpenAiSettings {
-    pub api_key: SecretString,
-    pub chat_model: String,
-    pub stt_model: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct GoogleSettings {
-    /// Path of the service-account JSON; it was readable at startup.
-    pub credentials_path: PathBuf,
-}
-
-#[derive(Debug, Clone)]
-pub struct PayPalSettings {
-    pub client_id: String,
-    pub secret: SecretString,
-    pub base_url: Url,
-}
-
-#[derive(Debug, Clone)]
-pub struct TranzilaSettings {
-    pub terminal: String,
-    pub app_key: String,
-    pub secret: SecretString,
-    pub base_url: Url,
 }
 
 /// A capability switched off because its configuration is missing.
@@ -121,13 +180,6 @@ impl fmt::Display for Degradation {
 pub struct ConfigError {
     pub variable: &'static str,
     pub reason: String,
-}
-
-fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        reason: reason.into(),
-    }
 }
 
 /// Where configuration values come from: the process environment in
@@ -159,204 +211,28 @@ impl Config {
         Self::from_source(&Environment)
     }
 
-    /// Reads every setting from `src`; unset optional secrets degrade.
+    /// Reads every section from `src`; unset optional secrets degrade, and
+    /// the degradations come back in the order the sections are read.
     pub fn from_source(src: &dyn Source) -> Result<(Self, Vec<Degradation>), ConfigError> {
-        // Empty strings count as unset: `FOO=` in a .env file means "no value".
-        let get = |name: &str| src.get(name).filter(|v| !v.trim().is_empty());
-        let mut degraded = Vec::new();
-        let mut missing = |variable: &'static str, consequence: &'static str| {
-            degraded.push(Degradation {
-                variable,
-                consequence,
-            })
-        };
-
-        let port = match get("PORT") {
-            None => 5000,
-            Some(v) => v
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| invalid("PORT", format!("{v:?} is not a port number (0-65535)")))?,
-        };
-        let env = match get("APP_ENV").as_deref().map(str::trim) {
-            None | Some("production") | Some("prod") => AppEnv::Production,
-            Some("development") | Some("dev") => AppEnv::Development,
-            Some(other) => {
-                return Err(invalid(
-                    "APP_ENV",
-                    format!("{other:?} is neither production nor development"),
-                ));
-            }
-        };
-        let database_url = match get("DATABASE_URL") {
-            None => format!("sqlite://{DEFAULT_SQLITE_PATH}?mode=rwc"),
-            Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres") => url,
-            Some(_) => {
-                return Err(invalid(
-                    "DATABASE_URL",
-                    "must start with sqlite: or postgres://",
-                ));
-            }
-        };
-        let filter = get("RUST_LOG")
-            .or_else(|| get("LOG_LEVEL"))
-            .unwrap_or_else(|| "info".into());
-        let log = LogConfig {
-            dir: PathBuf::from(get("LOG_DIR").unwrap_or_else(|| "logs".into())),
-            filter,
-            file_max_bytes: parse_or(&get, "LOG_FILE_MAX_BYTES", 10 * 1024 * 1024)?,
-            file_max_files: parse_or(&get, "LOG_FILE_MAX_FILES", 5)?,
-        };
-        let public_base_url = match get("PUBLIC_BASE_URL") {
-            Some(v) => Some(parse_url("PUBLIC_BASE_URL", &v)?),
-            None => match get("PUBLIC_HOST") {
-                Some(host) => Some(parse_url("PUBLIC_HOST", &format!("https://{host}"))?),
-                None => {
-                    missing(
-                        "PUBLIC_BASE_URL",
-                        "signed Twilio requests cannot be verified and no stream URL can be offered",
-                    );
-                    None
-                }
-            },
-        };
-
-        let auth_token = get("TWILIO_AUTH_TOKEN").map(SecretString::from);
-        if auth_token.is_none() {
-            missing(
-                "TWILIO_AUTH_TOKEN",
-                "every signed Twilio route rejects requests (fail closed)",
-            );
-        }
-        let account_sid = get("TWILIO_ACCOUNT_SID");
-        if account_sid.is_none() {
-            missing(
-                "TWILIO_ACCOUNT_SID",
-                "recordings cannot be downloaded for transcription",
-            );
-        }
-        let twilio = TwilioConfig {
-            account_sid,
-            auth_token,
-            auth_token_secondary: get("TWILIO_AUTH_TOKEN_SECONDARY").map(SecretString::from),
-            api_base_url: parse_url(
-                "TWILIO_API_BASE_URL",
-                &get("TWILIO_API_BASE_URL").unwrap_or_else(|| "https://api.twilio.com".into()),
-            )?,
-        };
-
-        let openai = match get("OPENAI_API_KEY") {
-            Some(key) => Some(OpenAiSettings {
-                api_key: SecretString::from(key),
-                chat_model: get("OPENAI_CHAT_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
-                stt_model: get("OPENAI_STT_MODEL")
-                    .unwrap_or_else(|| "gpt-4o-mini-transcribe".into()),
-            }),
-            None => {
-                missing(
-                    "OPENAI_API_KEY",
-                    "NLP and speech-to-text disabled; the agent answers \"כרגע אינני פנוי\"",
-                );
-                None
-            }
-        };
-        let openai_base_url = get("OPENAI_BASE_URL")
-            .unwrap_or_else(|| "https://api.openai.com/v1".into())
-            .trim_end_matches('/')
-            .to_string();
-        parse_url("OPENAI_BASE_URL", &openai_base_url)?;
-
-        let google = match get("GOOGLE_APPLICATION_CREDENTIALS") {
-            Some(path) => {
-                let path = PathBuf::from(path);
-                // Only readability here: the key itself is parsed once, when
-                // the TTS client is built (`Providers::from_config`), and a
-                // bad key stops startup there, naming this variable too.
-                std::fs::File::open(&path).map_err(|e| {
-                    invalid(
-                        "GOOGLE_APPLICATION_CREDENTIALS",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                Some(GoogleSettings {
-                    credentials_path: path,
-                })
-            }
-            None => {
-                missing(
-                    "GOOGLE_APPLICATION_CREDENTIALS",
-                    "text-to-speech disabled; callers hear a short silence instead of speech",
-                );
-                None
-            }
-        };
-        let google_tts_base_url = get("GOOGLE_TTS_BASE_URL")
-            .unwrap_or_else(|| "https://texttospeech.googleapis.com".into())
-            .trim_end_matches('/')
-            .to_string();
-        parse_url("GOOGLE_TTS_BASE_URL", &google_tts_base_url)?;
-
-        let paypal_env = get("PAYPAL_ENV").unwrap_or_else(|| "sandbox".into());
-        let paypal_default = match paypal_env.as_str() {
-            "sandbox" => "https://api-m.sandbox.paypal.com",
-            "live" | "production" => "https://api-m.paypal.com",
-            other => {
-                return Err(invalid(
-                    "PAYPAL_ENV",
-                    format!("{other:?} is neither sandbox nor live"),
-                ));
-            }
-        };
-        let paypal_base = parse_url(
-            "PAYPAL_BASE_URL",
-            &get("PAYPAL_BASE_URL").unwrap_or_else(|| paypal_default.into()),
-        )?;
-        let paypal = match (get("PAYPAL_CLIENT_ID"), get("PAYPAL_SECRET")) {
-            (Some(client_id), Some(secret)) => Some(PayPalSettings {
-                client_id,
-                secret: SecretString::from(secret),
-                base_url: paypal_base,
-            }),
-            _ => {
-                missing(
-                    "PAYPAL_CLIENT_ID/PAYPAL_SECRET",
-                    "PayPal payments disabled (501)",
-                );
-                None
-            }
-        };
-
-        let tranzila_env = get("TRANZILA_ENV").unwrap_or_else(|| "test".into());
-        if !matches!(tranzila_env.as_str(), "test" | "live" | "production") {
-            return Err(invalid(
-                "TRANZILA_ENV",
-                format!("{tranzila_env:?} is neither test nor live"),
-            ));
-        }
-        // Tranzila has one REST host; a test terminal, not a host, makes a sandbox.
-        let tranzila_base = parse_url(
-            "TRANZILA_BASE_URL",
-            &get("TRANZILA_BASE_URL").unwrap_or_else(|| "https://api.tranzila.com".into()),
-        )?;
-        let tranzila = match (
-            get("TRANZILA_TERMINAL"),
-            get("TRANZILA_APP_KEY"),
-            get("TRANZILA_SECRET"),
-        ) {
-            (Some(terminal), Some(app_key), Some(secret)) => Some(TranzilaSettings {
-                terminal,
-                app_key,
-                secret: SecretString::from(secret),
-                base_url: tranzila_base,
-            }),
-            _ => {
-                missing(
-                    "TRANZILA_TERMINAL/TRANZILA_APP_KEY/TRANZILA_SECRET",
-                    "Tranzila payments disabled (501)",
-                );
-                None
-            }
-        };
+        let vars = section::Vars::new(src);
+        let mut degraded = section::Degraded::default();
+        let section::Server {
+            port,
+            env,
+            public_base_url,
+            git_commit,
+            build_time,
+            shutdown_grace,
+        } = degraded.keep(section::server(&vars)?);
+        let database_url = section::database(&vars)?;
+        let log = section::log(&vars)?;
+        let twilio = degraded.keep(section::twilio(&vars)?);
+        let openai = degraded.keep(section::openai(&vars)?);
+        // Read apart from Google: Twilio's `<Say>` uses it too.
+        let tts_voice = section::tts_voice(&vars);
+        let google = degraded.keep(section::google(&vars, &tts_voice)?);
+        let paypal = degraded.keep(section::paypal(&vars)?);
+        let tranzila = degraded.keep(section::tranzila(&vars)?);
 
         let config = Config {
             port,
@@ -366,43 +242,19 @@ impl Config {
             public_base_url,
             twilio,
             openai,
-            openai_base_url,
             google,
-            google_tts_base_url,
-            tts_voice: get("TTS_VOICE").unwrap_or_else(|| "he-IL-Wavenet-A".into()),
+            tts_voice,
             paypal,
             tranzila,
-            git_commit: get("GIT_COMMIT").unwrap_or_else(|| "dev".into()),
-            build_time: get("BUILD_TIME").unwrap_or_else(|| "dev".into()),
-            shutdown_grace: Duration::from_secs(parse_or(&get, "SHUTDOWN_GRACE_SECS", 10)?),
+            git_commit,
+            build_time,
+            shutdown_grace,
         };
-        Ok((config, degraded))
+        Ok((config, degraded.into_vec()))
     }
 
     pub fn is_development(&self) -> bool {
         self.env == AppEnv::Development
-    }
-}
-
-fn parse_url(variable: &'static str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value.trim()).map_err(|e| invalid(variable, format!("{e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(variable, "must be an http(s) URL"));
-    }
-    Ok(url)
-}
-
-fn parse_or<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(variable) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| invalid(variable, format!("{v:?} is not a valid number"))),
     }
 }
 
@@ -441,6 +293,24 @@ mod tests {
     }
 
     #[test]
+    fn the_warnings_come_in_the_order_the_sections_are_read() {
+        let (_, degraded) = load(&[]).unwrap();
+        let vars: Vec<_> = degraded.iter().map(|d| d.variable).collect();
+        assert_eq!(
+            vars,
+            [
+                "PUBLIC_BASE_URL",
+                "TWILIO_AUTH_TOKEN",
+                "TWILIO_ACCOUNT_SID",
+                "OPENAI_API_KEY",
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                "PAYPAL_CLIENT_ID/PAYPAL_SECRET",
+                "TRANZILA_TERMINAL/TRANZILA_APP_KEY/TRANZILA_SECRET",
+            ]
+        );
+    }
+
+    #[test]
     fn an_invalid_port_names_the_variable() {
         let err = load(&[("PORT", "abc")]).unwrap_err();
         assert_eq!(err.variable, "PORT");
@@ -463,6 +333,99 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("tw-secret-123"));
         assert!(!debug.contains("sk-secret-456"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let url = "postgres://user:hunter2@db.internal:5432/agentlocator";
+        let (config, _) = load(&[("DATABASE_URL", url)]).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("postgres://user:***@db.internal:5432/agentlocator"),
+            "{debug}"
+        );
+        // Only the printed form is hidden: the pool still gets the password.
+        assert_eq!(config.database_url.as_str(), url);
+    }
+
+    #[test]
+    fn a_password_given_as_a_query_parameter_is_hidden_too() {
+        let url = "postgres://db.internal/agentlocator?user=app&password=hunter2&sslmode=require";
+        let (config, _) = load(&[("DATABASE_URL", url)]).unwrap();
+        let debug = format!("{:?}", config.database_url);
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("user=app&password=***&sslmode=require"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn a_postgres_url_that_cannot_be_read_is_hidden_whole() {
+        let (config, _) = load(&[("DATABASE_URL", "postgres://user:hunter2@[::1/db")]).unwrap();
+        assert_eq!(
+            format!("{:?}", config.database_url),
+            "\"postgres:[unparsable URL hidden]\""
+        );
+    }
+
+    #[test]
+    fn a_database_url_without_a_password_is_shown_as_given() {
+        let (config, _) = load(&[]).unwrap();
+        assert_eq!(
+            format!("{:?}", config.database_url),
+            format!("{:?}", format!("sqlite://{DEFAULT_SQLITE_PATH}?mode=rwc"))
+        );
+    }
+
+    #[test]
+    fn recordings_need_both_the_account_sid_and_the_auth_token() {
+        let (config, _) = load(&[("TWILIO_AUTH_TOKEN", "a")]).unwrap();
+        assert!(config.twilio.rest.is_none());
+        let (config, _) = load(&[
+            ("TWILIO_AUTH_TOKEN", "a"),
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_API_BASE_URL", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
+        let rest = config.twilio.rest.unwrap();
+        assert_eq!(rest.account_sid, "AC1");
+        assert_eq!(rest.api_base_url, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn the_provider_sections_carry_their_urls_and_the_voice() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.json");
+        std::fs::write(&key, "{}").unwrap();
+        let key = key.to_str().unwrap();
+        let (config, degraded) = load(&[
+            ("OPENAI_API_KEY", "sk"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1/"),
+            ("GOOGLE_APPLICATION_CREDENTIALS", key),
+            ("GOOGLE_TTS_BASE_URL", "http://127.0.0.1:2"),
+            ("TTS_VOICE", "he-IL-Wavenet-B"),
+            ("PAYPAL_CLIENT_ID", "id"),
+            ("PAYPAL_SECRET", "s"),
+            ("PAYPAL_ENV", "live"),
+            ("TRANZILA_TERMINAL", "t"),
+            ("TRANZILA_APP_KEY", "k"),
+            ("TRANZILA_SECRET", "s"),
+        ])
+        .unwrap();
+        let vars: Vec<_> = degraded.iter().map(|d| d.variable).collect();
+        assert!(!vars.contains(&"OPENAI_API_KEY"), "{vars:?}");
+        assert_eq!(config.openai.unwrap().base_url, "http://127.0.0.1:1/v1");
+        let google = config.google.unwrap();
+        assert_eq!(google.base_url, "http://127.0.0.1:2");
+        assert_eq!(google.voice, "he-IL-Wavenet-B");
+        assert_eq!(config.tts_voice, "he-IL-Wavenet-B");
+        assert_eq!(config.paypal.unwrap().base_url, "https://api-m.paypal.com");
+        assert_eq!(
+            config.tranzila.unwrap().base_url,
+            "https://api.tranzila.com"
+        );
     }
 
     #[test]

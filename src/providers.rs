@@ -8,10 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use providers::{
     DisabledLanguageModel, DisabledRecordingFetcher, DisabledSpeechToText, DisabledTextToSpeech,
-    GoogleTextToSpeech, GoogleTtsConfig, LanguageModel, OpenAiChat, OpenAiConfig,
-    OpenAiSpeechToText, PayPalClient, PayPalConfig, RecordingFetcher, ServiceAccountKey,
-    SpeechToText, TextToSpeech, TranzilaClient, TranzilaConfig, TwilioRecordingFetcher,
-    TwilioRestConfig,
+    GoogleTextToSpeech, LanguageModel, OpenAiChat, OpenAiSpeechToText, PayPalClient,
+    RecordingFetcher, SpeechToText, TextToSpeech, TranzilaClient, TwilioRecordingFetcher,
 };
 
 use crate::config::Config;
@@ -40,15 +38,10 @@ impl Providers {
             .context("cannot build the HTTP client")?;
 
         let (stt, llm): (Arc<dyn SpeechToText>, Arc<dyn LanguageModel>) = match &config.openai {
-            Some(o) => {
-                let mut cfg =
-                    OpenAiConfig::new(o.api_key.clone(), o.chat_model.clone(), o.stt_model.clone());
-                cfg.base_url = config.openai_base_url.clone();
-                (
-                    Arc::new(OpenAiSpeechToText::new(cfg.clone(), http.clone())),
-                    Arc::new(OpenAiChat::new(cfg, http.clone())),
-                )
-            }
+            Some(openai) => (
+                Arc::new(OpenAiSpeechToText::new(openai.clone(), http.clone())),
+                Arc::new(OpenAiChat::new(openai.clone(), http.clone())),
+            ),
             None => (
                 Arc::new(DisabledSpeechToText::new()),
                 Arc::new(DisabledLanguageModel::new()),
@@ -56,59 +49,30 @@ impl Providers {
         };
 
         let tts: Arc<dyn TextToSpeech> = match &config.google {
-            Some(g) => {
-                let key = ServiceAccountKey::from_file(&g.credentials_path)
-                    .context("invalid GOOGLE_APPLICATION_CREDENTIALS")?;
-                let mut cfg = GoogleTtsConfig::new(key);
-                cfg.base_url = config.google_tts_base_url.clone();
-                cfg.voice = config.tts_voice.clone();
-                Arc::new(
-                    GoogleTextToSpeech::new(cfg, http.clone())
-                        .context("invalid GOOGLE_APPLICATION_CREDENTIALS")?,
-                )
-            }
+            // Reads and checks the key file named at startup.
+            Some(google) => Arc::new(
+                GoogleTextToSpeech::new(google.clone(), http.clone())
+                    .context("invalid GOOGLE_APPLICATION_CREDENTIALS")?,
+            ),
             None => Arc::new(DisabledTextToSpeech::new()),
         };
 
-        let recordings: Arc<dyn RecordingFetcher> =
-            match (&config.twilio.account_sid, &config.twilio.auth_token) {
-                (Some(sid), Some(token)) => {
-                    let mut cfg = TwilioRestConfig::new(sid.clone(), token.clone());
-                    cfg.api_base_url = config
-                        .twilio
-                        .api_base_url
-                        .as_str()
-                        .trim_end_matches('/')
-                        .into();
-                    Arc::new(
-                        TwilioRecordingFetcher::new(cfg, http.clone())
-                            .context("invalid TWILIO_API_BASE_URL")?,
-                    )
-                }
-                _ => Arc::new(DisabledRecordingFetcher::new()),
-            };
+        let recordings: Arc<dyn RecordingFetcher> = match &config.twilio.rest {
+            Some(rest) => Arc::new(
+                TwilioRecordingFetcher::new(rest.clone(), http.clone())
+                    .context("invalid TWILIO_API_BASE_URL")?,
+            ),
+            None => Arc::new(DisabledRecordingFetcher::new()),
+        };
 
-        let paypal = config.paypal.as_ref().map(|p| {
-            Arc::new(PayPalClient::new(
-                PayPalConfig {
-                    client_id: p.client_id.clone(),
-                    secret: p.secret.clone(),
-                    base_url: p.base_url.as_str().trim_end_matches('/').into(),
-                },
-                http.clone(),
-            ))
-        });
-        let tranzila = config.tranzila.as_ref().map(|t| {
-            Arc::new(TranzilaClient::new(
-                TranzilaConfig {
-                    terminal: t.terminal.clone(),
-                    app_key: t.app_key.clone(),
-                    secret: t.secret.clone(),
-                    base_url: t.base_url.as_str().trim_end_matches('/').into(),
-                },
-                http.clone(),
-            ))
-        });
+        let paypal = config
+            .paypal
+            .clone()
+            .map(|paypal| Arc::new(PayPalClient::new(paypal, http.clone())));
+        let tranzila = config
+            .tranzila
+            .clone()
+            .map(|tranzila| Arc::new(TranzilaClient::new(tranzila, http.clone())));
 
         Ok(Self {
             stt,

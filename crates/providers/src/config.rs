@@ -2,7 +2,7 @@
 //! environment once at startup; nothing in this crate reads `std::env`.
 //! Secrets are `SecretString`, so `Debug` prints `[REDACTED]`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -109,11 +109,44 @@ impl ServiceAccountKey {
     }
 }
 
+/// Where the service-account key comes from.
+#[derive(Debug, Clone)]
+pub enum GoogleCredentials {
+    /// A key already read and checked.
+    Key(ServiceAccountKey),
+    /// A key file, read and checked only when the client is built: the
+    /// service's configuration names the file, and commands that never build
+    /// a TTS client (migrations, admin tools) then never parse the key.
+    KeyFile(PathBuf),
+}
+
+impl GoogleCredentials {
+    /// The key itself, reading the file when there is one.
+    pub fn load(self) -> Result<ServiceAccountKey, ConfigError> {
+        match self {
+            Self::Key(key) => Ok(key),
+            Self::KeyFile(path) => ServiceAccountKey::from_file(path),
+        }
+    }
+}
+
+impl From<ServiceAccountKey> for GoogleCredentials {
+    fn from(key: ServiceAccountKey) -> Self {
+        Self::Key(key)
+    }
+}
+
+impl From<PathBuf> for GoogleCredentials {
+    fn from(path: PathBuf) -> Self {
+        Self::KeyFile(path)
+    }
+}
+
 /// Settings for Google Text-to-Speech.
 #[derive(Debug, Clone)]
 pub struct GoogleTtsConfig {
     /// Service-account key used to mint access tokens.
-    pub credentials: ServiceAccountKey,
+    pub credentials: GoogleCredentials,
     /// API root, e.g. `https://texttospeech.googleapis.com`.
     pub base_url: String,
     /// Voice name used when the caller passes none.
@@ -124,9 +157,9 @@ pub struct GoogleTtsConfig {
 
 impl GoogleTtsConfig {
     /// Settings with the public API root and the default Hebrew voice.
-    pub fn new(credentials: ServiceAccountKey) -> Self {
+    pub fn new(credentials: impl Into<GoogleCredentials>) -> Self {
         Self {
-            credentials,
+            credentials: credentials.into(),
             base_url: DEFAULT_GOOGLE_TTS_BASE_URL.to_owned(),
             voice: DEFAULT_GOOGLE_VOICE.to_owned(),
             language_code: "he-IL".to_owned(),
@@ -210,6 +243,13 @@ mod tests {
     #[test]
     fn an_unreadable_key_file_is_named_in_the_error() {
         let err = ServiceAccountKey::from_file("/nonexistent/key.json").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/key.json"), "{err}");
+    }
+
+    #[test]
+    fn a_key_file_is_only_read_when_the_key_is_loaded() {
+        let cfg = GoogleTtsConfig::new(PathBuf::from("/nonexistent/key.json"));
+        let err = cfg.credentials.load().unwrap_err();
         assert!(err.to_string().contains("/nonexistent/key.json"), "{err}");
     }
 }

@@ -31,8 +31,8 @@ mod transcribe;
 mod wav;
 
 pub use config::{
-    GoogleTtsConfig, OpenAiConfig, PayPalConfig, ServiceAccountKey, TranzilaConfig,
-    TwilioRestConfig,
+    GoogleCredentials, GoogleTtsConfig, OpenAiConfig, PayPalConfig, ServiceAccountKey,
+    TranzilaConfig, TwilioRestConfig,
 };
 pub use disabled::{
     DISABLED_REPLY_HE, DisabledLanguageModel, DisabledRecordingFetcher, DisabledSpeechToText,

@@ -60,10 +60,11 @@ struct SynthAnswer {
 }
 
 impl GoogleTextToSpeech {
-    /// Builds the client; fails if the service-account key is unusable, so a
-    /// bad key is reported at startup rather than on the first call.
+    /// Builds the client, reading the key file if it was given as one; fails
+    /// if the service-account key is unusable, so a bad key is reported at
+    /// startup rather than on the first call.
     pub fn new(cfg: GoogleTtsConfig, http: reqwest::Client) -> Result<Self, ConfigError> {
-        let auth = GoogleAuth::new(&cfg.credentials, http.clone())?;
+        let auth = GoogleAuth::new(&cfg.credentials.load()?, http.clone())?;
         Ok(Self {
             synth_url: join_url(&cfg.base_url, "v1/text:synthesize"),
             voice: text::normalise_hebrew(&cfg.voice),

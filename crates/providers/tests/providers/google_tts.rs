@@ -443,3 +443,18 @@ fn a_key_file_is_read_and_a_broken_one_is_named_in_the_error() {
         .to_string();
     assert!(err.contains("not.json"), "{err}");
 }
+
+#[test]
+fn a_client_given_a_key_file_reads_it_when_built_and_names_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("sa.json");
+    std::fs::write(&good, key_json("http://127.0.0.1:1/token")).unwrap();
+    GoogleTextToSpeech::new(GoogleTtsConfig::new(good), http()).unwrap();
+
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let err = GoogleTextToSpeech::new(GoogleTtsConfig::new(bad), http())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("broken.json"), "{err}");
+}
