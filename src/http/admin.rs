@@ -6,7 +6,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema as _, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -32,13 +34,48 @@ pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
 }
 
 /// A new business: a name and the number its calls arrive on; any other
-/// setting may be given at once or changed later.
-#[derive(Debug, Deserialize, ToSchema)]
+/// setting may be given at once or changed later. Read as an [`AdminChange`]
+/// with those two required, so it takes exactly the settings a change does.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "AdminChange")]
 pub struct NewBusiness {
     pub name: BusinessName,
     pub phone_number: PhoneNumber,
-    #[serde(flatten)]
     pub settings: AdminChange,
+}
+
+impl TryFrom<AdminChange> for NewBusiness {
+    type Error = &'static str;
+    fn try_from(mut settings: AdminChange) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: settings.name.take().ok_or("missing field `name`")?,
+            phone_number: settings
+                .phone_number
+                .take()
+                .ok_or("missing field `phone_number`")?,
+            settings,
+        })
+    }
+}
+
+impl utoipa::PartialSchema for NewBusiness {
+    fn schema() -> RefOr<Schema> {
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("AdminChange"))
+            .item(
+                ObjectBuilder::new()
+                    .required("name")
+                    .required("phone_number"),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for NewBusiness {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("AdminChange".into(), AdminChange::schema()));
+        AdminChange::schemas(schemas);
+    }
 }
 
 /// Every business, active or not.

@@ -42,10 +42,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let mut value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        whole_numbers_as_integers(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(Self)
+            .map_err(|e: serde_path_to_error::Error<serde_json::Error>| body_error(&e))
+    }
+}
+
+/// JSON does not tell `3000` from `3000.0`, and JSON Schema calls both an
+/// integer; serde does. Whole floats become integers before typed reading.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *value = serde_json::Value::from(f as i64);
+            }
         }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(whole_numbers_as_integers)
+        }
+        _ => {}
     }
 }
 
@@ -53,15 +77,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// number that is not one, an out-of-range setting) is 422; anything
 /// malformed — wrong types, unknown or missing fields — is 400. The domain
 /// types refuse with serde's `invalid value`, which is how the two differ.
+fn body_error(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let text = e.inner().to_string();
+    if text.starts_with("invalid value") {
+        return ApiError::Unprocessable(format!("{}: {text}", e.path()));
+    }
+    // serde's message names the field and what was wrong with it.
+    if e.path().iter().next().is_some() {
+        ApiError::BadRequest(format!("invalid request body: {}: {text}", e.path()))
+    } else {
+        ApiError::BadRequest(format!("invalid request body: {text}"))
+    }
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let message = match &rejection {
-        JsonRejection::JsonDataError(e) => {
-            if let Some(refused) = refused_value(e) {
-                return ApiError::Unprocessable(refused);
-            }
-            // serde's message names the field and what was wrong with it.
-            format!("invalid request body: {}", e.body_text())
-        }
         JsonRejection::JsonSyntaxError(_) => "the request body is not valid JSON".to_string(),
         JsonRejection::MissingJsonContentType(_) => {
             "expected a JSON body with Content-Type: application/json".to_string()
@@ -72,24 +102,6 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         other => other.body_text(),
     };
     ApiError::BadRequest(message)
-}
-
-/// `field: message` when serde refused a value (not a type or a shape).
-fn refused_value(e: &dyn std::error::Error) -> Option<String> {
-    let mut source = e.source();
-    while let Some(err) = source {
-        if let Some(at) = err.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
-            let inner = at.inner();
-            let text = inner.to_string();
-            return text.starts_with("invalid value").then(|| {
-                // serde_json appends " at line L column C"; the field says where.
-                let what = text.split(" at line ").next().unwrap_or(&text);
-                format!("{}: {what}", at.path())
-            });
-        }
-        source = err.source();
-    }
-    None
 }
 
 /// `axum::extract::Query` with envelope rejections.
@@ -159,6 +171,23 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or(ApiError::UNAUTHENTICATED)?;
         tracing::Span::current().record("business_id", user.business_id);
         Ok(Self { user, token_hash })
+    }
+}
+
+/// `Option<AuthUser>`: the user when the request carries a valid session,
+/// else `None` (never a rejection), for routes that anyone may read.
+impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
     }
 }
 

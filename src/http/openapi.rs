@@ -10,12 +10,15 @@ use std::sync::OnceLock;
 use axum::Router;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::{Operation, Parameter};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::domain::tenant::Role;
 use crate::http::error::{ErrorBody, ErrorDetail};
+use crate::http::extract::AuthUser;
 use crate::state::AppState;
 
 struct BearerAuth;
@@ -64,10 +67,111 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(crate::http::admin::api())
 }
 
-/// The document, built once.
+/// The whole document, built once: what an anonymous reader gets.
 pub fn spec() -> &'static OpenApi {
     static SPEC: OnceLock<OpenApi> = OnceLock::new();
-    SPEC.get_or_init(|| documented().into_openapi())
+    SPEC.get_or_init(|| {
+        let mut spec = documented().into_openapi();
+        add_common_responses(&mut spec);
+        spec
+    })
+}
+
+/// The document as one role may use it: owners and agents are not offered
+/// the admin routes or the `business_id` they cannot pass; for admins,
+/// `business_id` is required on `/api/crm`.
+pub fn spec_for(role: Option<Role>) -> &'static OpenApi {
+    static OWNER: OnceLock<OpenApi> = OnceLock::new();
+    static ADMIN: OnceLock<OpenApi> = OnceLock::new();
+    match role {
+        None => spec(),
+        Some(Role::Admin) => ADMIN.get_or_init(|| {
+            let mut spec = spec().clone();
+            for op in operations(&mut spec) {
+                for p in op.parameters.iter_mut().flatten() {
+                    if let RefOr::T(p) = p
+                        && p.name == ACT_AS
+                    {
+                        p.required = Required::True;
+                    }
+                }
+            }
+            spec
+        }),
+        Some(Role::Owner | Role::Agent) => OWNER.get_or_init(|| {
+            let mut spec = spec().clone();
+            spec.paths
+                .paths
+                .retain(|path, _| !path.starts_with("/api/admin"));
+            for op in operations(&mut spec) {
+                if let Some(params) = &mut op.parameters {
+                    params.retain(|p| !is_act_as(p));
+                }
+            }
+            spec
+        }),
+    }
+}
+
+/// The query parameter an admin names a business with on `/api/crm`.
+const ACT_AS: &str = "business_id";
+
+fn is_act_as(p: &RefOr<Parameter>) -> bool {
+    matches!(p, RefOr::T(p) if p.name == ACT_AS)
+}
+
+fn operations(spec: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+    spec.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// Statuses every route of a kind can answer, added in one place rather
+/// than on each handler: a malformed request (400), a value the domain
+/// refuses (422, bodies), no session (401, secured routes), an unknown
+/// business an admin named (404), and the database unavailable (503).
+fn add_common_responses(spec: &mut OpenApi) {
+    for op in operations(spec) {
+        let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+        let acts_as = op.parameters.iter().flatten().any(is_act_as);
+        let common = [
+            (true, "400", "The request is malformed"),
+            (
+                op.request_body.is_some(),
+                "422",
+                "A value is not acceptable; the message names it",
+            ),
+            (secured, "401", "No valid session"),
+            (acts_as, "404", "No such business, or no such object in it"),
+            (secured, "503", "The database is unavailable; retry"),
+        ];
+        for (applies, status, description) in common {
+            if applies && !op.responses.responses.contains_key(status) {
+                op.responses.responses.insert(
+                    status.to_string(),
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                    .build(),
+                            )
+                            .build(),
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// Route group `openapi`: `GET /api/openapi.json` and `GET /api/docs`.
@@ -77,8 +181,9 @@ pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
         .route("/api/docs", get(docs_page)))
 }
 
-async fn openapi_json() -> impl IntoResponse {
-    axum::Json(spec())
+/// With a valid token, the document for that user's role; without one, all of it.
+async fn openapi_json(user: Option<AuthUser>) -> impl IntoResponse {
+    axum::Json(spec_for(user.map(|u| u.user.role)))
 }
 
 fn escape(s: &str) -> String {

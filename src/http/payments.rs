@@ -52,11 +52,16 @@ pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
     /// Whole agorot (₪1 = 100), 1 to 10,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub amount_agorot: i64,
     /// Only `ILS`.
+    #[schema(pattern = r"^\s*ILS\s*$")]
     pub currency: String,
-    /// `paypal` or `tranzila`.
+    /// `paypal` or `tranzila` (any case).
+    #[schema(pattern = r"^\s*([Pp][Aa][Yy][Pp][Aa][Ll]|[Tt][Rr][Aa][Nn][Zz][Ii][Ll][Aa])\s*$")]
     pub provider: String,
+    /// At most 500 characters.
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     /// A customer of the caller's business.
     pub customer_id: Option<i64>,

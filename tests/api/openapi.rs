@@ -84,3 +84,60 @@ async fn a_human_readable_page_lists_the_operations_offline() {
     assert!(html.contains("POST /api/crm/payments/create"));
     assert!(!html.contains("<script"), "no script from a CDN");
 }
+
+#[tokio::test]
+async fn each_role_is_offered_only_what_it_can_use() {
+    let f = crate::crm_support::Fixture::spawn().await;
+    let params = |spec: &Value, path: &str, method: &str| -> Vec<Value> {
+        spec["paths"][path][method]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let owner = f.api(&f.a.owner).get("/api/openapi.json").await.json;
+    assert!(owner["paths"]["/api/admin/businesses"].is_null());
+    assert!(
+        params(&owner, "/api/crm/customers", "get")
+            .iter()
+            .all(|p| p["name"] != "business_id"),
+        "an owner cannot pass business_id"
+    );
+    let admin = f.api(&f.admin).get("/api/openapi.json").await.json;
+    assert!(admin["paths"]["/api/admin/businesses"].is_object());
+    let act_as = params(&admin, "/api/crm/customers", "get")
+        .into_iter()
+        .find(|p| p["name"] == "business_id")
+        .expect("admins name the business");
+    assert_eq!(act_as["required"], true);
+    let anonymous = f.app.get_json("/api/openapi.json").await.1;
+    assert!(anonymous["paths"]["/api/admin/businesses"].is_object());
+}
+
+#[tokio::test]
+async fn the_document_states_the_constraints_the_code_enforces() {
+    let app = TestApp::spawn().await;
+    let (_, spec) = app.get_json("/api/openapi.json").await;
+    let schemas = &spec["components"]["schemas"];
+    let owner_change = &schemas["OwnerChange"]["properties"];
+    let end_of_turn = &schemas["EndOfTurn"];
+    assert_eq!(end_of_turn["minimum"], 200, "{owner_change}");
+    assert_eq!(end_of_turn["maximum"], 3000);
+    assert_eq!(
+        schemas["PhoneNumber"]["pattern"],
+        agentlocator::domain::PhoneNumber::E164_PATTERN
+    );
+    assert!(owner_change["active"].is_null(), "active is admin-only");
+    assert!(schemas["AdminChange"]["properties"]["active"].is_object());
+    let limit = spec["paths"]["/api/crm/calls"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()
+        .clone();
+    assert_eq!(limit["schema"]["maximum"], 200);
+    let responses = &spec["paths"]["/api/crm/customers/{id}"]["patch"]["responses"];
+    for status in ["400", "401", "404", "422", "503"] {
+        assert!(responses[status].is_object(), "{status} documented");
+    }
+}

@@ -20,16 +20,23 @@ use crate::telemetry::format_ts;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallQuery {
-    /// Calls that started at or after this instant (RFC 3339) or day (`2025-01-31`).
+    /// Calls that started at or after this day (`2025-01-31`) or instant (RFC 3339).
+    #[param(format = Date)]
     pub from: Option<String>,
-    /// Calls that started before this instant, or before the end of this day.
+    /// Calls that started before the end of this day, or before this instant.
+    #[param(format = Date)]
     pub to: Option<String>,
     /// `stream` or `record`.
+    #[param(pattern = "^(stream|record)$")]
     pub mode: Option<String>,
     /// Twilio's call status, e.g. `completed`, `in-progress`.
     pub status: Option<String>,
     pub customer_id: Option<i64>,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// Default 0.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -47,13 +54,19 @@ fn parse_bound(field: &str, raw: &str, end_of_day: bool) -> Result<String, ApiEr
             "{field} must be an RFC 3339 instant or a date like 2025-01-31"
         ))
     })?;
-    let date = if end_of_day {
-        date.next_day()
-            .ok_or_else(|| ApiError::BadRequest(format!("{field} is out of range")))?
-    } else {
-        date
-    };
-    Ok(format_ts(date.midnight().assume_utc()))
+    let start = date.midnight().assume_utc();
+    if !end_of_day {
+        return Ok(format_ts(start));
+    }
+    // The last representable day has no next one: its end is its last instant.
+    Ok(format_ts(date.next_day().map_or_else(
+        || {
+            date.with_hms_nano(23, 59, 59, 999_999_999)
+                .unwrap_or(date.midnight())
+                .assume_utc()
+        },
+        |next| next.midnight().assume_utc(),
+    )))
 }
 
 impl CallQuery {

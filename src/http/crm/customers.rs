@@ -22,7 +22,11 @@ const MAX_TEXT: usize = 4000;
 pub struct CustomerSearch {
     /// Case-insensitive part of the name or phone number (`050…` matches `+97250…`).
     pub q: Option<String>,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// Default 0.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

@@ -41,8 +41,10 @@ impl<T: ToSchema> Paged<T> {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Default 0.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -67,6 +69,7 @@ impl PageParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActAs {
+    #[param(minimum = 1)]
     pub business_id: Option<i64>,
 }
 
@@ -78,13 +81,14 @@ pub type CustomerView = Customer;
 #[serde(deny_unknown_fields)]
 pub struct CustomerUpdate {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 4000)]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 4000)]
     pub notes: Option<Option<String>>,
     /// A short lowercase label such as `new`, `lead`, `customer`, `closed`
     /// (letters, digits, `_`; at most 32).
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,31}$")]
     pub status: Option<String>,
 }
 
