@@ -19,9 +19,9 @@ use serde::Deserialize;
 
 use super::token::hash_token;
 use crate::db::users::{self, Role, User};
+use crate::domain::Timestamp;
 use crate::http::ApiError;
 use crate::state::AppState;
-use crate::telemetry::now_rfc3339;
 
 /// A request carrying a valid session.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
         let token_hash = hash_token(token);
-        let user = users::session_user(&state.db, &token_hash, &now_rfc3339())
+        let user = users::session_user(&state.db, &token_hash, Timestamp::now().as_str())
             .await?
             .ok_or(ApiError::Unauthorized)?;
         tracing::Span::current().record("business_id", user.business_id);

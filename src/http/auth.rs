@@ -23,10 +23,10 @@ use super::crm::extract::{API_BODY_LIMIT, ApiJson};
 use super::crm::views::BusinessView;
 use crate::auth::{AuthUser, ClientIp, LoginLimiter, User, password, token};
 use crate::db::{business, users};
+use crate::domain::Timestamp;
 use crate::http::ApiError;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
-use crate::telemetry::format_ts;
 
 /// The group's routes with their documentation (see `crate::openapi`).
 pub fn api() -> OpenApiRouter<AppState> {
@@ -119,7 +119,8 @@ pub async fn login(
     limiter.record_success(&email);
 
     let issued = token::issue();
-    let expires_at = format_ts(time::OffsetDateTime::now_utc() + token::SESSION_TTL);
+    let expires_at =
+        Timestamp::from(time::OffsetDateTime::now_utc() + token::SESSION_TTL).to_string();
     users::create_session(&state.db, user.id, &issued.hash, &expires_at)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;

@@ -24,9 +24,9 @@ use tracing::Instrument;
 
 use crate::db::business::{self, Business};
 use crate::db::calls::{self, CallMode, CallTurn};
+use crate::domain::Timestamp;
 use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url};
 use crate::state::AppState;
-use crate::telemetry::format_ts;
 
 /// Largest frame accepted; Twilio's media frames are a few hundred bytes.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -325,7 +325,7 @@ async fn record_events(
                     call_sid: call_sid.clone(),
                     business_id,
                     turn_id: i64::from(t.turn_id),
-                    started_at: format_ts(t.started_at),
+                    started_at: Timestamp::from(t.started_at).into(),
                     mode: CallMode::Stream.as_str().to_string(),
                     t_audio_ms: Some(t.t_audio_ms as i64),
                     t_stt_ms: Some(t.t_stt_ms as i64),

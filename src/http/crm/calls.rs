@@ -4,18 +4,16 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 
 use super::extract::{ApiPath, ApiQuery};
 use super::views::{ActAs, CallDetail, CallView, PageParams, Paged};
 use crate::auth::Tenant;
 use crate::db::crm::{self, CallFilter};
+use crate::domain::Timestamp;
 use crate::http::ApiError;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
-use crate::telemetry::format_ts;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -38,8 +36,8 @@ pub struct CallQuery {
 /// the start of the next day for `to` (the whole day is included).
 fn parse_bound(field: &str, raw: &str, end_of_day: bool) -> Result<String, ApiError> {
     let raw = raw.trim();
-    if let Ok(t) = OffsetDateTime::parse(raw, &Rfc3339) {
-        return Ok(format_ts(t));
+    if let Ok(t) = Timestamp::parse(raw) {
+        return Ok(t.into());
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(raw, &date_format).map_err(|_| {
@@ -53,7 +51,7 @@ fn parse_bound(field: &str, raw: &str, end_of_day: bool) -> Result<String, ApiEr
     } else {
         date
     };
-    Ok(format_ts(date.midnight().assume_utc()))
+    Ok(Timestamp::from(date.midnight().assume_utc()).into())
 }
 
 impl CallQuery {
