@@ -253,6 +253,28 @@ pub async fn running_count(db: &Db) -> Result<i64, sqlx::Error> {
     get_int(&row, "n")
 }
 
+/// Every status a row of `job` can have.
+pub const STATUSES: [&str; 4] = ["queued", "running", "done", "dead"];
+
+/// How many jobs are in each of [`STATUSES`], zero for a status no row has,
+/// so a gauge per status reads zero rather than missing.
+pub async fn count_by_status(db: &Db) -> Result<Vec<(&'static str, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM job GROUP BY status")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(STATUSES
+        .into_iter()
+        .map(|status| {
+            let n = rows
+                .iter()
+                .find(|r| r.try_get::<String, _>("status").ok().as_deref() == Some(status))
+                .and_then(|r| get_int(r, "n").ok())
+                .unwrap_or(0);
+            (status, n)
+        })
+        .collect())
+}
+
 /// Keeps error texts in the table short: provider messages can be long.
 fn truncate(s: &str) -> String {
     const MAX_CHARS: usize = 1000;

@@ -6,6 +6,7 @@ pub mod crm;
 pub mod error;
 pub mod health;
 pub mod media_ws;
+pub mod metrics;
 pub mod payments;
 pub mod webhooks;
 
