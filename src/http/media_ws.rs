@@ -25,7 +25,8 @@ use tracing::Instrument;
 use crate::db::business::{self, Business};
 use crate::db::calls::{self, CallMode, CallTurn};
 use crate::domain::Timestamp;
-use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url};
+use crate::http::signed_request::SignedRequest;
+use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url_at};
 use crate::state::AppState;
 
 /// Largest frame accepted; Twilio's media frames are a few hundred bytes.
@@ -65,16 +66,8 @@ async fn handshake(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let tokens = state.config.twilio.signing_tokens();
-    let signature = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let url = media_stream_url(&state);
-    if state.config.public_base_url.is_none()
-        || signature.is_empty()
-        || !twilio::signature::validate(&tokens, &url, &[], signature)
-    {
+    let signed = SignedRequest::read(&state.config, &headers, media_stream_url_at);
+    if !signed.is_ok_and(|s| s.validate(&[])) {
         tracing::warn!("media stream refused: missing or invalid X-Twilio-Signature");
         return StatusCode::FORBIDDEN.into_response();
     }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod media_ws;
 pub mod metrics;
 pub mod payments;
+pub mod signed_request;
 pub mod webhooks;
 
 pub use error::ApiError;
