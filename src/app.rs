@@ -55,7 +55,7 @@ pub fn route_groups() -> Vec<RouteGroup> {
         },
         RouteGroup {
             name: "metrics",
-            build: crate::metrics::router,
+            build: http::metrics::router,
         },
     ]
 }
@@ -83,7 +83,7 @@ pub fn create_app_with(state: AppState, groups: Vec<RouteGroup>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     app.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        crate::metrics::track_http,
+        http::metrics::track_http,
     ))
     .with_state(state)
     .layer(

@@ -1,6 +1,6 @@
-//! Domain newtypes that parse input once at the edge: phone numbers (E.164)
-//! and money in agorot. Constructors return `Result`; the rest of the code
-//! can trust the value.
+//! Domain newtypes that parse input once at the edge: phone numbers (E.164),
+//! money in agorot and stored timestamps. Constructors return `Result`; the
+//! rest of the code can trust the value.
 
 pub mod settings;
 pub mod tenant;
@@ -8,8 +8,42 @@ pub mod tenant;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
+
+/// What every newtype here over parsed text has alike: its text (`as_str`,
+/// `Display`, `Into<String>`) and parsing on the way in (`TryFrom<String>`,
+/// which serde's `try_from` goes through), so that no value skips `parse`.
+macro_rules! text_newtype {
+    ($name:ident, $error:ty) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
 
 /// A phone number in E.164 form (`+` and 8–15 digits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -51,16 +85,50 @@ impl PhoneNumber {
         }
         Ok(Self(format!("+{international}")))
     }
+}
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+text_newtype!(PhoneNumber, InvalidPhone);
+
+/// An instant as the database stores it: UTC RFC 3339 text with exactly three
+/// fraction digits (`2025-01-31T09:05:00.000Z`). Rows compare timestamps as
+/// text, which orders instants only because every value has this one width.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Timestamp(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an RFC 3339 instant (for example 2025-01-31T09:05:00Z)")]
+pub struct InvalidTimestamp(pub String);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from(OffsetDateTime::now_utc())
+    }
+
+    /// Accepts any RFC 3339 instant and rewrites it in the stored form, so a
+    /// value from outside compares correctly with the stored ones.
+    pub fn parse(input: &str) -> Result<Self, InvalidTimestamp> {
+        OffsetDateTime::parse(input.trim(), &Rfc3339)
+            .map(Self::from)
+            .map_err(|_| InvalidTimestamp(input.to_string()))
     }
 }
 
-impl TryFrom<String> for PhoneNumber {
-    type Error = InvalidPhone;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+impl From<OffsetDateTime> for Timestamp {
+    fn from(t: OffsetDateTime) -> Self {
+        // Written by hand rather than with `Rfc3339` formatting, which drops
+        // trailing fraction zeros and so would vary the width.
+        let t = t.to_offset(UtcOffset::UTC);
+        Self(format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        ))
     }
 }
 
@@ -96,17 +164,7 @@ impl utoipa::PartialSchema for PhoneNumber {
 
 impl utoipa::ToSchema for PhoneNumber {}
 
-impl From<PhoneNumber> for String {
-    fn from(p: PhoneNumber) -> Self {
-        p.0
-    }
-}
-
-impl fmt::Display for PhoneNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(Timestamp, InvalidTimestamp);
 
 #[cfg(test)]
 mod tests {
@@ -144,5 +202,33 @@ mod tests {
         ] {
             assert!(PhoneNumber::parse(input).is_err(), "{input}");
         }
+    }
+
+    #[test]
+    fn a_timestamp_is_utc_with_three_fraction_digits_whatever_its_input() {
+        for (input, expected) in [
+            ("2025-01-31T09:05:00Z", "2025-01-31T09:05:00.000Z"),
+            ("2025-01-31T11:05:00.5+02:00", "2025-01-31T09:05:00.500Z"),
+            ("2025-01-31T09:05:00.123456Z", "2025-01-31T09:05:00.123Z"),
+        ] {
+            assert_eq!(
+                Timestamp::parse(input).unwrap().as_str(),
+                expected,
+                "{input}"
+            );
+        }
+        assert_eq!(
+            Timestamp::now().as_str().len(),
+            "2025-01-31T09:05:00.000Z".len()
+        );
+    }
+
+    #[test]
+    fn timestamps_serialize_as_their_text_and_refuse_other_text() {
+        let t = Timestamp::parse("2025-01-31T09:05:00Z").unwrap();
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2025-01-31T09:05:00.000Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! Service metrics, rendered at `GET /metrics` in Prometheus text format.
+//! Service metrics: the registry and its series, rendered in Prometheus text
+//! format (served by `crate::http::metrics`).
 //!
 //! One registry per running service (held in the state, so tests don't
 //! share counters). Hot paths only bump atomics; the job table is read when
@@ -8,21 +9,12 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sqlx::Row;
-
-use crate::state::AppState;
 
 /// Latency buckets in milliseconds, dense around the 2.5 s turn target.
 const MS_BUCKETS: [f64; 16] = [
@@ -194,6 +186,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets how many jobs are in `status`; read from the table at scrape time.
+    pub fn set_jobs(&self, status: &str, count: i64) {
+        self.jobs
+            .get_or_create(&StatusLabel {
+                status: status.into(),
+            })
+            .set(count);
+    }
+
     fn refresh_quantiles(&self) {
         let mut values: Vec<u64> = {
             let recent = self.recent_totals.lock().unwrap_or_else(|e| e.into_inner());
@@ -227,71 +228,6 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
-}
-
-pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
-    Ok(Router::new().route("/metrics", get(scrape)))
-}
-
-async fn scrape(State(state): State<AppState>) -> Response {
-    // Queue depth comes from the table itself, so it is right across
-    // restarts and across instances sharing the database.
-    let counts = tokio::time::timeout(
-        std::time::Duration::from_millis(500),
-        sqlx::query("SELECT status, COUNT(*) AS n FROM job GROUP BY status")
-            .fetch_all(&state.db.pool),
-    )
-    .await;
-    if let Ok(Ok(rows)) = counts {
-        for status in ["queued", "running", "done", "dead"] {
-            let n = rows
-                .iter()
-                .find(|r| r.try_get::<String, _>("status").ok().as_deref() == Some(status))
-                .and_then(|r| r.try_get::<i64, _>("n").ok())
-                .unwrap_or(0);
-            state
-                .metrics
-                .jobs
-                .get_or_create(&StatusLabel {
-                    status: status.into(),
-                })
-                .set(n);
-        }
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
-}
-
-/// Middleware: request count by route template and status, and latency.
-pub async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let started = std::time::Instant::now();
-    let response = next.run(req).await;
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    state
-        .metrics
-        .http_requests_total
-        .get_or_create(&RouteStatusLabel {
-            route: route.clone(),
-            status: response.status().as_u16(),
-        })
-        .inc();
-    state
-        .metrics
-        .http_latency_ms
-        .get_or_create(&RouteLabel { route })
-        .observe(ms);
-    response
 }
 
 #[cfg(test)]

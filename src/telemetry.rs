@@ -19,6 +19,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogConfig;
+use crate::domain::Timestamp;
 
 /// Span fields lifted to the top level of every log line beneath the span.
 const CONTEXT_FIELDS: [&str; 4] = ["call_sid", "business_id", "path", "request_id"];
@@ -220,26 +221,16 @@ where
     }
 }
 
-/// UTC now as RFC 3339 with milliseconds; the one timestamp format we store.
+/// UTC now as RFC 3339 with milliseconds: log lines carry the same text as
+/// the stored [`Timestamp`], so the two can be matched by eye.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format_ts(now)
+    Timestamp::now().into()
 }
 
-/// Formats a UTC instant the way every table and log line stores it
-/// (fixed width, so text comparison orders instants correctly).
+/// Formats a UTC instant the way every table and log line stores it; see
+/// [`Timestamp`].
 pub fn format_ts(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    Timestamp::from(t).into()
 }
 
 /// A process-wide in-memory log capture for tests: installed once, shared by

@@ -1,6 +1,6 @@
 //! Credentials: Argon2id passwords, opaque bearer tokens stored as SHA-256,
 //! and the login rate limiter. Who a request acts for is decided by the
-//! extractors in `crate::http::extract`, from the `Tenant` type in
+//! extractors in `http::extract`, from the `Tenant` type in
 //! `crate::domain::tenant`.
 
 pub mod password;

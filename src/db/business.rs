@@ -8,8 +8,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{Db, get_bool, is_unique_violation};
 use crate::domain::PhoneNumber;
+use crate::domain::Timestamp;
 use crate::domain::settings::{AdminChange, BusinessName, BusinessSettings, Column, ColumnKind};
-use crate::telemetry::now_rfc3339;
 
 /// A business: its id, its settings and when it was created and changed.
 /// Derefs to its settings, so `business.greeting` reads as it says.
@@ -108,7 +108,7 @@ pub async fn create(
     name: &BusinessName,
     phone: &PhoneNumber,
 ) -> Result<Business, WriteError> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     let columns = columns();
     let sql = format!(
         "INSERT INTO business (name, phone_number, created_at, updated_at) \
@@ -162,7 +162,7 @@ pub async fn update(
         };
     }
     let row = query
-        .bind(now_rfc3339())
+        .bind(Timestamp::now())
         .bind(id)
         .fetch_optional(&db.pool)
         .await

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{Backend, Db, get_bool};
-use crate::telemetry::now_rfc3339;
+use crate::domain::Timestamp;
 
 /// How the caller is being served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,7 +90,7 @@ pub struct NewCall<'a> {
 /// Records a call; Twilio may retry the webhook, so a second insert of the
 /// same `call_sid` updates instead of failing.
 pub async fn upsert(db: &Db, call: &NewCall<'_>) -> Result<(), sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     sqlx::query(
         "INSERT INTO call_log (call_sid, business_id, customer_id, from_number, to_number, status, mode, started_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
@@ -131,7 +131,7 @@ pub async fn set_mode(
     )
     .bind(mode.as_str())
     .bind(reason)
-    .bind(now_rfc3339())
+    .bind(Timestamp::now())
     .bind(call_sid)
     .execute(&db.pool)
     .await?;
@@ -147,7 +147,7 @@ pub async fn set_transcript(
     let done =
         sqlx::query("UPDATE call_log SET transcript = $1, updated_at = $2 WHERE call_sid = $3")
             .bind(transcript)
-            .bind(now_rfc3339())
+            .bind(Timestamp::now())
             .bind(call_sid)
             .execute(&db.pool)
             .await?;
@@ -258,7 +258,7 @@ pub async fn set_status(
     status: &str,
     duration_s: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     let done = if is_terminal_status(status) {
         sqlx::query(
             "UPDATE call_log SET status = $1, ended_at = COALESCE(ended_at, $2), \
@@ -297,7 +297,7 @@ pub struct RecordingInfo<'a> {
 /// call row when `incoming_call` could not (its database write failed), so
 /// the transcript always has a row to land in.
 pub async fn set_recording(db: &Db, rec: &RecordingInfo<'_>) -> Result<(), sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     sqlx::query(
         "INSERT INTO call_log (call_sid, from_number, to_number, mode, recording_url, recording_sid, started_at, created_at, updated_at) \
          VALUES ($1, $2, $3, 'record', $4, $5, $6, $6, $6) \
@@ -322,7 +322,7 @@ pub async fn set_recording(db: &Db, rec: &RecordingInfo<'_>) -> Result<(), sqlx:
 /// `call.customer_id` is ignored. Returns the customer id. A retried
 /// webhook updates the call's status and mode, as [`upsert`] does.
 pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     match db.backend {
         Backend::Postgres => {
             let row = sqlx::query(

@@ -10,8 +10,8 @@ use sqlx::{AssertSqlSafe, Row};
 use super::Db;
 use super::calls::{CALL_COLUMNS, CallLog, CallTurn, TURN_COLUMNS};
 use super::customers::{COLUMNS as CUSTOMER_COLUMNS, Customer};
+use crate::domain::Timestamp;
 use crate::domain::tenant::Tenant;
-use crate::telemetry::now_rfc3339;
 
 /// A window onto a long list.
 #[derive(Debug, Clone, Copy)]
@@ -169,7 +169,7 @@ pub async fn update_customer(
         args.push(Arg::Text(status.clone()));
         sets.push(format!("status = ${}", args.len()));
     }
-    args.push(Arg::Text(now_rfc3339()));
+    args.push(Arg::Text(Timestamp::now().into()));
     sets.push(format!("updated_at = ${}", args.len()));
     let n = args.len();
     let sql = format!(

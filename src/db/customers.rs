@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Db;
-use crate::telemetry::now_rfc3339;
+use crate::domain::Timestamp;
 
 /// A caller of the business, as stored and as the API serves it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -42,7 +42,7 @@ impl Customer {
 /// `phone` may be `anonymous` (a withheld number): all such calls share one
 /// customer row per business.
 pub async fn upsert_by_phone(db: &Db, business_id: i64, phone: &str) -> Result<i64, sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     let row = sqlx::query(
         "INSERT INTO customer (business_id, phone, created_at, updated_at) VALUES ($1, $2, $3, $3) \
          ON CONFLICT (business_id, phone) DO UPDATE SET updated_at = excluded.updated_at \

@@ -7,8 +7,8 @@
 //! killed process finishes after a restart. The worker loop lives in
 //! `crate::jobs`; only the SQL lives here.
 //!
-//! Timestamps are the fixed-width RFC 3339 text of
-//! [`crate::telemetry::format_ts`], so comparing them as text orders them.
+//! Timestamps are the fixed-width text of [`Timestamp`], so comparing them as
+//! text orders them.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{Backend, Db};
-use crate::telemetry::{format_ts, now_rfc3339};
+use crate::domain::Timestamp;
 
 /// One row of `job`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,9 +67,9 @@ fn get_int(row: &AnyRow, column: &str) -> Result<i64, sqlx::Error> {
 }
 
 /// The instant `d` from now, in the table's timestamp format.
-pub fn ts_after(d: Duration) -> String {
+pub fn ts_after(d: Duration) -> Timestamp {
     let d = time::Duration::try_from(d).unwrap_or(time::Duration::DAY);
-    format_ts(time::OffsetDateTime::now_utc() + d)
+    Timestamp::from(time::OffsetDateTime::now_utc() + d)
 }
 
 /// What [`enqueue`] did.
@@ -90,7 +90,7 @@ pub async fn enqueue(
     payload: &str,
     max_attempts: i32,
 ) -> Result<Enqueued, sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     let inserted = sqlx::query(
         "INSERT INTO job (kind, dedupe_key, payload, status, attempts, max_attempts, run_at, created_at, updated_at) \
          VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5) \
@@ -127,7 +127,7 @@ pub async fn enqueue(
 /// write transaction under the database's single writer lock, which gives the
 /// same guarantee.
 pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     let locked_until = ts_after(lease);
     let ready =
         "(status = 'queued' AND run_at <= $1) OR (status = 'running' AND locked_until <= $1)";
@@ -158,7 +158,7 @@ pub async fn complete(db: &Db, id: i64, attempts: i64) -> Result<bool, sqlx::Err
         "UPDATE job SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1 \
          WHERE id = $2 AND status = 'running' AND attempts = $3",
     )
-    .bind(now_rfc3339())
+    .bind(Timestamp::now())
     .bind(id)
     .bind(attempts)
     .execute(&db.pool)
@@ -173,9 +173,9 @@ pub async fn fail(
     id: i64,
     attempts: i64,
     error: &str,
-    retry_at: Option<&str>,
+    retry_at: Option<&Timestamp>,
 ) -> Result<bool, sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     let error = truncate(error);
     let done = match retry_at {
         Some(at) => {
@@ -210,7 +210,7 @@ pub async fn fail(
 /// Puts a job (typically `dead`) back in the queue with a fresh attempt
 /// budget: what an operator does once the cause is fixed.
 pub async fn requeue(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
-    let now = now_rfc3339();
+    let now = Timestamp::now();
     let done = sqlx::query(
         "UPDATE job SET status = 'queued', attempts = 0, run_at = $1, locked_until = NULL, updated_at = $1 \
          WHERE id = $2 AND status <> 'running'",
@@ -247,10 +247,32 @@ pub async fn get_by_dedupe_key(db: &Db, key: &str) -> Result<Option<Job>, sqlx::
 pub async fn running_count(db: &Db) -> Result<i64, sqlx::Error> {
     let row =
         sqlx::query("SELECT COUNT(*) AS n FROM job WHERE status = 'running' AND locked_until > $1")
-            .bind(now_rfc3339())
+            .bind(Timestamp::now())
             .fetch_one(&db.pool)
             .await?;
     get_int(&row, "n")
+}
+
+/// Every status a row of `job` can have.
+pub const STATUSES: [&str; 4] = ["queued", "running", "done", "dead"];
+
+/// How many jobs are in each of [`STATUSES`], zero for a status no row has,
+/// so a gauge per status reads zero rather than missing.
+pub async fn count_by_status(db: &Db) -> Result<Vec<(&'static str, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM job GROUP BY status")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(STATUSES
+        .into_iter()
+        .map(|status| {
+            let n = rows
+                .iter()
+                .find(|r| r.try_get::<String, _>("status").ok().as_deref() == Some(status))
+                .and_then(|r| get_int(r, "n").ok())
+                .unwrap_or(0);
+            (status, n)
+        })
+        .collect())
 }
 
 /// Keeps error texts in the table short: provider messages can be long.

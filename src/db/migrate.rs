@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{Backend, Db};
+use crate::domain::Timestamp;
 
 /// One migration, with its SQL for each backend.
 pub struct Migration {
@@ -81,7 +82,7 @@ pub async fn run(db: &Db) -> anyhow::Result<Vec<&'static str>> {
         }
         sqlx::query("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)")
             .bind(m.name)
-            .bind(crate::telemetry::now_rfc3339())
+            .bind(Timestamp::now())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -13,8 +13,12 @@ pub mod users;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::any::{AnyPoolOptions, AnyRow, AnyTypeInfo};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Any, AnyPool, Database, Encode, Row, Type};
+
+use crate::domain::Timestamp;
 
 /// Which engine sits behind the pool; a few statements (job claiming) differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,5 +124,22 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
             d.is_unique_violation() || d.message().to_ascii_lowercase().contains("unique")
         }
         _ => false,
+    }
+}
+
+// A timestamp is stored as its text (the column type is TEXT on both
+// backends), so it binds exactly as that text would.
+impl Type<Any> for Timestamp {
+    fn type_info() -> AnyTypeInfo {
+        <str as Type<Any>>::type_info()
+    }
+}
+
+impl Encode<'_, Any> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Any as Database>::ArgumentBuffer,
+    ) -> Result<IsNull, BoxDynError> {
+        <&str as Encode<'_, Any>>::encode(self.as_str(), buf)
     }
 }

@@ -6,8 +6,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Db;
+use crate::domain::Timestamp;
 use crate::domain::tenant::Tenant;
-use crate::telemetry::now_rfc3339;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Payment {
@@ -69,7 +69,7 @@ pub async fn insert(db: &Db, tenant: &Tenant, p: &NewPayment<'_>) -> Result<Paym
         .bind(p.currency)
         .bind(p.description)
         .bind(p.status)
-        .bind(now_rfc3339())
+        .bind(Timestamp::now())
         .fetch_one(&db.pool)
         .await?;
     Payment::from_row(&row)

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Db, get_bool};
-use crate::telemetry::now_rfc3339;
+use crate::domain::Timestamp;
 
 pub use crate::domain::tenant::Role;
 
@@ -80,7 +80,7 @@ pub async fn create(
     .bind(password_hash)
     .bind(role.as_str())
     .bind(business_id)
-    .bind(now_rfc3339())
+    .bind(Timestamp::now())
     .fetch_one(&db.pool)
     .await
     .map_err(|e| {
@@ -157,7 +157,7 @@ pub async fn create_session(
     )
     .bind(token_hash)
     .bind(user_id)
-    .bind(now_rfc3339())
+    .bind(Timestamp::now())
     .bind(expires_at)
     .execute(&db.pool)
     .await?;
@@ -194,7 +194,7 @@ pub async fn revoke_session(db: &Db, token_hash: &str) -> Result<(), sqlx::Error
     sqlx::query(
         "UPDATE api_session SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
     )
-    .bind(now_rfc3339())
+    .bind(Timestamp::now())
     .bind(token_hash)
     .execute(&db.pool)
     .await?;

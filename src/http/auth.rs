@@ -20,12 +20,12 @@ use utoipa_axum::routes;
 use super::crm::views::BusinessView;
 use crate::auth::{LoginLimiter, User, password, token};
 use crate::db::{business, users};
+use crate::domain::Timestamp;
 use crate::http::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{API_BODY_LIMIT, ApiJson};
 use crate::http::extract::{AuthUser, ClientIp};
 use crate::state::AppState;
-use crate::telemetry::format_ts;
 
 /// The group's routes with their documentation (see `crate::http::openapi`).
 pub fn api() -> OpenApiRouter<AppState> {
@@ -106,7 +106,8 @@ pub async fn login(
     limiter.record_success(&email);
 
     let issued = token::issue();
-    let expires_at = format_ts(time::OffsetDateTime::now_utc() + token::SESSION_TTL);
+    let expires_at =
+        Timestamp::from(time::OffsetDateTime::now_utc() + token::SESSION_TTL).to_string();
     users::create_session(&state.db, user.id, &issued.hash, &expires_at).await?;
     tracing::info!(user_id = user.id, role = %user.role, "login succeeded");
     Ok(Json(LoginResponse {

@@ -25,10 +25,10 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::token::hash_token;
 use crate::db::users::{self, User};
+use crate::domain::Timestamp;
 use crate::domain::tenant::{Role, Tenant};
 use crate::http::ApiError;
 use crate::state::AppState;
-use crate::telemetry::now_rfc3339;
 
 /// The largest request body the API reads; CRM bodies are a few hundred
 /// bytes, so anything near this is a mistake or an attack.
@@ -166,7 +166,7 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::UNAUTHENTICATED)?;
         let token_hash = hash_token(token);
-        let user = users::session_user(&state.db, &token_hash, &now_rfc3339())
+        let user = users::session_user(&state.db, &token_hash, Timestamp::now().as_str())
             .await?
             .ok_or(ApiError::UNAUTHENTICATED)?;
         tracing::Span::current().record("business_id", user.business_id);

@@ -24,9 +24,10 @@ use tracing::Instrument;
 
 use crate::db::business::{self, Business};
 use crate::db::calls::{self, CallMode, CallTurn};
-use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url};
+use crate::domain::Timestamp;
+use crate::http::signed_request::SignedRequest;
+use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url_at};
 use crate::state::AppState;
-use crate::telemetry::format_ts;
 
 /// Largest frame accepted; Twilio's media frames are a few hundred bytes.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -65,16 +66,8 @@ async fn handshake(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let tokens = state.config.twilio.signing_tokens();
-    let signature = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let url = media_stream_url(&state);
-    if state.config.public_base_url.is_none()
-        || signature.is_empty()
-        || !twilio::signature::validate(&tokens, &url, &[], signature)
-    {
+    let signed = SignedRequest::read(&state.config, &headers, media_stream_url_at);
+    if !signed.is_ok_and(|s| s.validate(&[])) {
         tracing::warn!("media stream refused: missing or invalid X-Twilio-Signature");
         return StatusCode::FORBIDDEN.into_response();
     }
@@ -325,7 +318,7 @@ async fn record_events(
                     call_sid: call_sid.clone(),
                     business_id,
                     turn_id: i64::from(t.turn_id),
-                    started_at: format_ts(t.started_at),
+                    started_at: Timestamp::from(t.started_at).into(),
                     mode: CallMode::Stream.as_str().to_string(),
                     t_audio_ms: Some(t.t_audio_ms as i64),
                     t_stt_ms: Some(t.t_stt_ms as i64),

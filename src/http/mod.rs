@@ -7,8 +7,10 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod media_ws;
+pub mod metrics;
 pub mod openapi;
 pub mod payments;
+pub mod signed_request;
 pub mod webhooks;
 
 pub use error::ApiError;

@@ -10,9 +10,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use quick_xml::Reader;
-use quick_xml::events::Event;
 use serde_json::{Value, json};
+use twilio::twiml::Element;
 use url::Url;
 
 /// The eight checks, in the order and with the names of MISSION §13.9.
@@ -277,16 +276,17 @@ impl Check {
         if status != 200 {
             bail!("incoming_call answered {status}");
         }
-        let connect = find_element(&body, "Connect").ok_or_else(|| anyhow!("no <Connect>"))?;
-        if attr(&connect, "action").as_deref() != Some("/webhook/stream_ended") {
+        let twiml = twilio::twiml::read(&body).ok();
+        let connect = find_element(&twiml, "Connect").ok_or_else(|| anyhow!("no <Connect>"))?;
+        if connect.attr("action") != Some("/webhook/stream_ended") {
             bail!("<Connect> action is not /webhook/stream_ended");
         }
-        let stream = find_element(&body, "Stream").ok_or_else(|| anyhow!("no <Stream>"))?;
-        let url = attr(&stream, "url").unwrap_or_default();
+        let stream = find_element(&twiml, "Stream").ok_or_else(|| anyhow!("no <Stream>"))?;
+        let url = stream.attr("url").unwrap_or_default();
         if !url.starts_with("wss://") && !url.starts_with("ws://") {
             bail!("stream url {url:?} is not a WebSocket URL");
         }
-        Ok(url)
+        Ok(url.to_owned())
     }
 
     async fn fallback_record(&self) -> anyhow::Result<String> {
@@ -294,8 +294,9 @@ impl Check {
         if status != 200 {
             bail!("stream_ended answered {status}");
         }
-        let record = find_element(&body, "Record").ok_or_else(|| anyhow!("no <Record>"))?;
-        if attr(&record, "action").as_deref() != Some("/webhook/handle_recording") {
+        let twiml = twilio::twiml::read(&body).ok();
+        let record = find_element(&twiml, "Record").ok_or_else(|| anyhow!("no <Record>"))?;
+        if record.attr("action") != Some("/webhook/handle_recording") {
             bail!("<Record> action is not /webhook/handle_recording");
         }
         Ok("record".into())
@@ -461,37 +462,10 @@ fn is_checkout(dir: &Path) -> bool {
     dir.join("Cargo.toml").is_file() && dir.join("src").is_dir()
 }
 
-/// The attributes of the first element named `name` in an XML document.
-fn find_element(xml: &str, name: &str) -> Option<Vec<(String, String)>> {
-    let mut reader = Reader::from_str(xml);
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.name().as_ref() == name.as_bytes() => {
-                return Some(
-                    e.attributes()
-                        .flatten()
-                        .map(|a| {
-                            (
-                                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                                a.unescape_value()
-                                    .map(|v| v.into_owned())
-                                    .unwrap_or_default(),
-                            )
-                        })
-                        .collect(),
-                );
-            }
-            Ok(Event::Eof) | Err(_) => return None,
-            _ => {}
-        }
-    }
-}
-
-fn attr(attrs: &[(String, String)], name: &str) -> Option<String> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
+/// The first element named `name` in a document, if it was TwiML at all: an
+/// answer that is not TwiML reads as one without the element.
+fn find_element<'a>(twiml: &'a Option<Element>, name: &str) -> Option<&'a Element> {
+    twiml.as_ref()?.find(name)
 }
 
 #[cfg(test)]
@@ -501,17 +475,12 @@ mod tests {
     #[test]
     fn elements_and_attributes_are_read_from_twiml() {
         let xml = r#"<?xml version="1.0"?><Response><Connect action="/webhook/stream_ended"><Stream url="wss://h/ws/twilio-media"/></Connect></Response>"#;
-        let connect = find_element(xml, "Connect").unwrap();
-        assert_eq!(
-            attr(&connect, "action").as_deref(),
-            Some("/webhook/stream_ended")
-        );
-        let stream = find_element(xml, "Stream").unwrap();
-        assert_eq!(
-            attr(&stream, "url").as_deref(),
-            Some("wss://h/ws/twilio-media")
-        );
-        assert!(find_element(xml, "Record").is_none());
+        let twiml = twilio::twiml::read(xml).ok();
+        let connect = find_element(&twiml, "Connect").unwrap();
+        assert_eq!(connect.attr("action"), Some("/webhook/stream_ended"));
+        let stream = find_element(&twiml, "Stream").unwrap();
+        assert_eq!(stream.attr("url"), Some("wss://h/ws/twilio-media"));
+        assert!(find_element(&twiml, "Record").is_none());
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! A small TwiML builder: the verbs AgentLocator answers calls with, written
 //! through quick-xml so that caller-, model- and business-supplied text is
 //! always escaped. Which TwiML a webhook returns is the service's decision,
-//! not this module's.
+//! not this module's. [`read`] turns a document back into elements.
+
+mod reader;
 
 use std::borrow::Cow;
 
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+pub use reader::{Element, ReadError, read};
 
 /// The XML declaration every TwiML document starts with.
 pub const XML_DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;

@@ -4,18 +4,16 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 
 use super::views::{ActAs, CallDetail, CallView, PageParams, Paged};
 use crate::db::crm::{self, CallFilter};
+use crate::domain::Timestamp;
 use crate::domain::tenant::Tenant;
 use crate::http::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
-use crate::telemetry::format_ts;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -45,8 +43,8 @@ pub struct CallQuery {
 /// the start of the next day for `to` (the whole day is included).
 fn parse_bound(field: &str, raw: &str, end_of_day: bool) -> Result<String, ApiError> {
     let raw = raw.trim();
-    if let Ok(t) = OffsetDateTime::parse(raw, &Rfc3339) {
-        return Ok(format_ts(t));
+    if let Ok(t) = Timestamp::parse(raw) {
+        return Ok(t.into());
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(raw, &date_format).map_err(|_| {
@@ -54,19 +52,19 @@ fn parse_bound(field: &str, raw: &str, end_of_day: bool) -> Result<String, ApiEr
             "{field} must be an RFC 3339 instant or a date like 2025-01-31"
         ))
     })?;
-    let start = date.midnight().assume_utc();
     if !end_of_day {
-        return Ok(format_ts(start));
+        return Ok(Timestamp::from(date.midnight().assume_utc()).into());
     }
     // The last representable day has no next one: its end is its last instant.
-    Ok(format_ts(date.next_day().map_or_else(
+    Ok(Timestamp::from(date.next_day().map_or_else(
         || {
             date.with_hms_nano(23, 59, 59, 999_999_999)
                 .unwrap_or(date.midnight())
                 .assume_utc()
         },
         |next| next.midnight().assume_utc(),
-    )))
+    ))
+    .into())
 }
 
 impl CallQuery {

@@ -198,9 +198,16 @@ pub fn stream(state: &AppState, parameters: Vec<(String, String)>) -> twilio::tw
 /// is plain http, as in local development). The signature layer has already
 /// refused every request when no public base URL is configured.
 pub fn media_stream_url(state: &AppState) -> String {
-    let Some(base) = state.config.public_base_url.as_ref() else {
-        return MEDIA_STREAM_PATH.to_string();
-    };
+    state
+        .config
+        .public_base_url
+        .as_ref()
+        .map_or_else(|| MEDIA_STREAM_PATH.to_string(), media_stream_url_at)
+}
+
+/// [`media_stream_url`] on the public base URL `base`: also the URL Twilio
+/// signs when it opens the stream.
+pub fn media_stream_url_at(base: &url::Url) -> String {
     let mut url = base.clone();
     let scheme = if base.scheme() == "http" { "ws" } else { "wss" };
     // https→wss and http→ws are both special-to-special scheme changes,

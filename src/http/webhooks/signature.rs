@@ -1,12 +1,10 @@
 //! The signature layer in front of every `/webhook/*` route: nothing reaches
 //! a handler unless Twilio signed exactly this request.
 //!
-//! The URL Twilio signed is rebuilt from the configured public base URL
-//! (never from `Host` or `X-Forwarded-*`, which a caller controls) plus the
-//! path and query the server received. The body is read once, bounded,
-//! verified raw, and only then parsed; the parsed form travels to the
-//! handler as [`TwilioParams`]. There is no bypass of any kind: no
-//! configuration means every request is refused (fail closed).
+//! The check itself is [`crate::http::signed_request`], over the public base
+//! URL plus the path and query the server received. The body is read once,
+//! bounded, verified raw, and only then parsed; the parsed form travels to
+//! the handler as [`TwilioParams`].
 
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Request, State};
@@ -15,14 +13,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::TwilioParams;
+use crate::http::signed_request::{SignedRequest, Unverifiable, public_url};
 use crate::state::AppState;
 
 /// Largest webhook body accepted. Twilio's voice requests are well under
 /// 4 KiB; anything near this is not Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The signature header Twilio sends.
-pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
 /// Verifies the request, then hands it on with its parsed parameters.
 pub async fn verify(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -35,28 +31,21 @@ pub async fn verify(State(state): State<AppState>, req: Request, next: Next) -> 
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), ToString::to_string);
 
-    let tokens = state.config.twilio.signing_tokens();
-    let Some(base) = state
-        .config
-        .public_base_url
-        .as_ref()
-        .filter(|_| !tokens.is_empty())
-    else {
-        tracing::warn!(
-            path = %req.uri().path(),
-            "webhook refused: PUBLIC_BASE_URL/PUBLIC_HOST or TWILIO_AUTH_TOKEN is not configured (fail closed)"
-        );
-        return forbidden();
-    };
-    let Some(signature) = req
-        .headers()
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .filter(|s| !s.is_empty())
-    else {
-        tracing::warn!(path = %req.uri().path(), "webhook refused: no X-Twilio-Signature");
-        return forbidden();
+    let signed = match SignedRequest::read(&state.config, req.headers(), |base| {
+        public_url(base, &path_and_query)
+    }) {
+        Ok(signed) => signed,
+        Err(Unverifiable::NotConfigured) => {
+            tracing::warn!(
+                path = %req.uri().path(),
+                "webhook refused: PUBLIC_BASE_URL/PUBLIC_HOST or TWILIO_AUTH_TOKEN is not configured (fail closed)"
+            );
+            return forbidden();
+        }
+        Err(Unverifiable::NoSignature) => {
+            tracing::warn!(path = %req.uri().path(), "webhook refused: no X-Twilio-Signature");
+            return forbidden();
+        }
     };
     let is_json = req
         .headers()
@@ -84,16 +73,15 @@ pub async fn verify(State(state): State<AppState>, req: Request, next: Next) -> 
         }
     };
 
-    let url = format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query);
     let params = if is_json {
         Vec::new()
     } else {
         parse_form(&bytes)
     };
     let valid = if is_json {
-        twilio::signature::validate_with_body(&tokens, &url, &bytes, &signature)
+        signed.validate_with_body(&bytes)
     } else {
-        twilio::signature::validate(&tokens, &url, &params, &signature)
+        signed.validate(&params)
     };
     if !valid {
         // The SID is unauthenticated here: logged only as a hint, shortened.

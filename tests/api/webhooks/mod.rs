@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use agentlocator::db::business::{self, Business};
 use agentlocator::domain::PhoneNumber;
 use agentlocator::domain::settings::AdminChange;
-use quick_xml::events::Event;
 use serde_json::Value;
 
 use crate::helpers::TestApp;
@@ -144,26 +143,23 @@ pub fn lines_for(app: &TestApp, sid: &str) -> Vec<Value> {
         .collect()
 }
 
-/// An XML element: enough of a DOM to check TwiML one element at a time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Element {
-    pub name: String,
-    pub attrs: BTreeMap<String, String>,
-    pub children: Vec<Element>,
-    pub text: String,
+/// A TwiML element, as `twilio::twiml::read` gives it.
+pub use twilio::twiml::Element;
+
+/// Checks on an element, worded for the tests.
+pub trait ElementExt {
+    /// The names of its children, in order.
+    fn names(&self) -> Vec<&str>;
+    /// Asserts the exact attribute set.
+    fn assert_attrs(&self, expected: &[(&str, &str)]);
 }
 
-impl Element {
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.get(name).map(String::as_str)
-    }
-
-    pub fn names(&self) -> Vec<&str> {
+impl ElementExt for Element {
+    fn names(&self) -> Vec<&str> {
         self.children.iter().map(|c| c.name.as_str()).collect()
     }
 
-    /// Asserts the exact attribute set.
-    pub fn assert_attrs(&self, expected: &[(&str, &str)]) {
+    fn assert_attrs(&self, expected: &[(&str, &str)]) {
         let expected: BTreeMap<String, String> = expected
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -178,65 +174,7 @@ pub fn parse(xml: &str) -> Element {
         xml.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?>"#),
         "no XML declaration: {xml}"
     );
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root = None;
-    let open = |e: &quick_xml::events::BytesStart<'_>| Element {
-        name: String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
-        attrs: e
-            .attributes()
-            .map(|a| {
-                let a = a.expect("well-formed attribute");
-                (
-                    String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                    a.unescape_value().expect("valid escape").into_owned(),
-                )
-            })
-            .collect(),
-        children: Vec::new(),
-        text: String::new(),
-    };
-    loop {
-        match reader.read_event().expect("well-formed XML") {
-            Event::Start(e) => stack.push(open(&e)),
-            Event::Empty(e) => {
-                let el = open(&e);
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
-            }
-            Event::End(_) => {
-                let el = stack.pop().expect("balanced tags");
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
-            }
-            Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.xml10_content().expect("UTF-8 text"));
-                }
-            }
-            Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref().expect("valid char ref") {
-                    Some(ch) => ch.to_string(),
-                    None => {
-                        let name = r.decode().expect("UTF-8 entity");
-                        quick_xml::escape::resolve_predefined_entity(&name)
-                            .expect("predefined entity")
-                            .to_owned()
-                    }
-                };
-                stack.last_mut().expect("ref inside an element").text += &resolved;
-            }
-            Event::Eof => break,
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
-            Event::CData(_) => panic!("TwiML has no CDATA"),
-        }
-    }
-    assert!(stack.is_empty(), "unclosed elements");
-    let root = root.expect("a root element");
+    let root = twilio::twiml::read(xml).expect("well-formed TwiML");
     assert_eq!(root.name, "Response");
     root
 }

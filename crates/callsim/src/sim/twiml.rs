@@ -1,9 +1,9 @@
-//! Reading the TwiML the service answers, as far as Twilio's next step
-//! depends on it: a `<Connect><Stream>` to follow, or a `<Record>` that ends
-//! the simulated call. Anything else in the document is ignored.
+//! What Twilio does next with the TwiML the service answers: a
+//! `<Connect><Stream>` to follow, or a `<Record>` that ends the simulated
+//! call. The document is read by `twilio::twiml::read`; anything else in it
+//! is ignored.
 
-use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
+use twilio::twiml::Element;
 
 /// What Twilio would do next with a TwiML document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,86 +26,46 @@ pub(crate) enum NextStep {
 /// A `<Stream>` outside `<Connect>` is a one-way (`<Start>`) stream, which
 /// this simulator does not play, so it is not taken.
 pub(crate) fn next_step(xml: &str) -> Result<NextStep, String> {
-    let mut reader = Reader::from_str(xml);
-    let mut action = None;
-    let mut in_connect = false;
-    let mut stream: Option<(String, Vec<(String, String)>)> = None;
-    let mut in_stream = false;
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("not well-formed XML: {e}"))?;
-        // `<Stream/>` (empty) has no children; `<Stream>` may have parameters.
-        let (tag, is_empty) = match &event {
-            Event::Start(tag) => (Some(tag), false),
-            Event::Empty(tag) => (Some(tag), true),
-            _ => (None, false),
-        };
-        if let Some(tag) = tag {
-            match tag.local_name().as_ref() {
-                b"Connect" => {
-                    in_connect = !is_empty;
-                    action = attribute(tag, "action")?;
-                }
-                b"Stream" if in_connect && stream.is_none() => {
-                    let url = attribute(tag, "url")?
-                        .ok_or_else(|| "<Stream> has no url attribute".to_owned())?;
-                    stream = Some((url, Vec::new()));
-                    in_stream = !is_empty;
-                }
-                b"Parameter" if in_stream => {
-                    let name = attribute(tag, "name")?.unwrap_or_default();
-                    let value = attribute(tag, "value")?.unwrap_or_default();
-                    if let Some((_, params)) = stream.as_mut() {
-                        params.push((name, value));
-                    }
-                }
-                b"Record" if stream.is_none() => return Ok(NextStep::Record),
-                _ => {}
-            }
-        }
-        match event {
-            Event::End(tag) if tag.local_name().as_ref() == b"Stream" => in_stream = false,
-            Event::End(tag) if tag.local_name().as_ref() == b"Connect" => {
-                if let Some((url, parameters)) = stream.take() {
-                    return Ok(NextStep::Stream {
-                        action,
-                        url,
-                        parameters,
-                    });
-                }
-                in_connect = false;
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    match stream {
-        // An unclosed <Connect> still names the stream Twilio would open.
-        Some((url, parameters)) => Ok(NextStep::Stream {
-            action,
-            url,
-            parameters,
-        }),
-        None => Err("neither <Connect><Stream> nor <Record> in the TwiML".to_owned()),
-    }
+    let root = twilio::twiml::read(xml).map_err(|e| e.to_string())?;
+    first_step(&root, None)
+        .unwrap_or_else(|| Err("neither <Connect><Stream> nor <Record> in the TwiML".to_owned()))
 }
 
-fn attribute(tag: &BytesStart<'_>, name: &str) -> Result<Option<String>, String> {
-    let found = tag
-        .try_get_attribute(name)
-        .map_err(|e| format!("bad attribute on <{}>: {e}", tag_name(tag)))?;
-    found
-        .map(|attr| {
-            attr.unescape_value()
-                .map(|v| v.into_owned())
-                .map_err(|e| format!("bad {name} on <{}>: {e}", tag_name(tag)))
-        })
-        .transpose()
-}
-
-fn tag_name(tag: &BytesStart<'_>) -> String {
-    String::from_utf8_lossy(tag.name().as_ref()).into_owned()
+/// The first step in document order at or below `element`; `connect` is the
+/// `<Connect>` it sits in, if any.
+fn first_step(element: &Element, connect: Option<&Element>) -> Option<Result<NextStep, String>> {
+    match (element.name.as_str(), connect) {
+        ("Record", _) => return Some(Ok(NextStep::Record)),
+        ("Stream", Some(connect)) => {
+            let Some(url) = element.attr("url") else {
+                return Some(Err("<Stream> has no url attribute".to_owned()));
+            };
+            let parameters = element
+                .children
+                .iter()
+                .filter(|child| child.name == "Parameter")
+                .map(|p| {
+                    let get = |name| p.attr(name).unwrap_or_default().to_owned();
+                    (get("name"), get("value"))
+                })
+                .collect();
+            return Some(Ok(NextStep::Stream {
+                action: connect.attr("action").map(str::to_owned),
+                url: url.to_owned(),
+                parameters,
+            }));
+        }
+        _ => {}
+    }
+    let connect = if element.name == "Connect" {
+        Some(element)
+    } else {
+        connect
+    };
+    element
+        .children
+        .iter()
+        .find_map(|child| first_step(child, connect))
 }
 
 #[cfg(test)]

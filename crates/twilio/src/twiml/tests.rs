@@ -1,113 +1,44 @@
-//! TwiML tests read the XML back with quick-xml's reader and compare
-//! elements and attributes, so they test what Twilio's parser would see
-//! rather than how the bytes happen to be laid out.
+//! TwiML tests read the XML back with [`read`] and compare elements and
+//! attributes, so they test what Twilio's parser would see rather than how
+//! the bytes happen to be laid out.
 
 use super::*;
 use proptest::prelude::*;
 use quick_xml::Reader;
-use quick_xml::escape::resolve_predefined_entity;
 
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Node {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
+trait SortedAttrs {
+    fn sorted_attrs(&self) -> Vec<(&str, &str)>;
 }
 
-impl Node {
-    fn attr(&self, name: &str) -> Option<&str> {
+impl SortedAttrs for Element {
+    fn sorted_attrs(&self) -> Vec<(&str, &str)> {
         self.attrs
             .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn sorted_attrs(&self) -> Vec<(&str, &str)> {
-        let mut attrs: Vec<_> = self
-            .attrs
-            .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        attrs.sort_unstable();
-        attrs
+            .collect()
     }
 }
 
-fn node(tag: &BytesStart<'_>) -> Node {
-    let attrs = tag
-        .attributes()
-        .map(|attr| {
-            let attr = attr.expect("well-formed attribute");
-            let key = String::from_utf8(attr.key.as_ref().to_vec()).expect("UTF-8 key");
-            let value = attr.unescape_value().expect("escaped value").into_owned();
-            (key, value)
-        })
-        .collect();
-    Node {
-        name: String::from_utf8(tag.name().as_ref().to_vec()).expect("UTF-8 name"),
-        attrs,
-        ..Node::default()
-    }
-}
-
-/// Parses a TwiML document into its declaration and root element, failing
+/// Reads a TwiML document into its declaration and root element, failing
 /// the test on anything a strict XML parser would reject.
-fn parse(xml: &str) -> (String, Node) {
-    let mut reader = Reader::from_str(xml);
-    let mut declaration = String::new();
-    let mut stack: Vec<Node> = Vec::new();
-    let mut root = None;
-    let mut close = |stack: &mut Vec<Node>, done: Node| match stack.last_mut() {
-        Some(parent) => parent.children.push(done),
-        None => root = Some(done),
-    };
-    loop {
-        match reader.read_event().expect("well-formed XML") {
-            Event::Decl(decl) => {
-                let version = decl.version().expect("version");
-                let encoding = decl.encoding().expect("encoding").expect("encoding");
-                declaration = format!(
-                    "{}/{}",
-                    String::from_utf8_lossy(&version),
-                    String::from_utf8_lossy(&encoding)
-                );
-            }
-            Event::Start(tag) => stack.push(node(&tag)),
-            Event::Empty(tag) => close(&mut stack, node(&tag)),
-            Event::End(_) => {
-                let done = stack.pop().expect("balanced tags");
-                close(&mut stack, done);
-            }
-            Event::Text(text) => {
-                let text = text.xml10_content().expect("UTF-8 text");
-                if let Some(open) = stack.last_mut() {
-                    open.text.push_str(&text);
-                } else {
-                    assert!(text.trim().is_empty(), "text outside the root: {text:?}");
-                }
-            }
-            Event::GeneralRef(reference) => {
-                let resolved = match reference.resolve_char_ref().expect("valid char ref") {
-                    Some(ch) => ch.to_string(),
-                    None => {
-                        let name = reference.decode().expect("UTF-8 entity");
-                        resolve_predefined_entity(&name)
-                            .expect("predefined entity")
-                            .to_owned()
-                    }
-                };
-                stack.last_mut().expect("ref inside an element").text += &resolved;
-            }
-            Event::Eof => break,
-            other => panic!("unexpected XML event {other:?}"),
+fn parse(xml: &str) -> (String, Element) {
+    let root = read(xml).expect("well-formed TwiML");
+    let declaration = match Reader::from_str(xml).read_event().expect("well-formed XML") {
+        Event::Decl(decl) => {
+            let version = decl.version().expect("version");
+            let encoding = decl.encoding().expect("encoding").expect("encoding");
+            format!(
+                "{}/{}",
+                String::from_utf8_lossy(&version),
+                String::from_utf8_lossy(&encoding)
+            )
         }
-    }
-    assert!(stack.is_empty(), "unclosed elements");
-    (declaration, root.expect("a root element"))
+        _ => String::new(),
+    };
+    (declaration, root)
 }
 
-fn verbs(response: &Response) -> Vec<Node> {
+fn verbs(response: &Response) -> Vec<Element> {
     let (_, root) = parse(&response.to_xml());
     assert_eq!(root.name, "Response");
     root.children
@@ -127,9 +58,9 @@ fn an_empty_response_is_a_lone_response_element() {
     let (_, root) = parse(&Response::new().to_xml());
     assert_eq!(
         root,
-        Node {
+        Element {
             name: "Response".into(),
-            ..Node::default()
+            ..Element::default()
         }
     );
 }
@@ -256,9 +187,9 @@ fn say_play_pause_and_hangup_come_out_in_order() {
     assert!(verbs[2].attrs.is_empty());
     assert_eq!(
         verbs[3],
-        Node {
+        Element {
             name: "Hangup".into(),
-            ..Node::default()
+            ..Element::default()
         }
     );
 }
