@@ -59,7 +59,8 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
 pub async fn execute(db: &Db, command: BusinessCommand) -> anyhow::Result<serde_json::Value> {
     match command {
         BusinessCommand::Create { name, phone } => {
-            let name = BusinessName::parse(&name).map_err(|e| anyhow::anyhow!("expected {e}"))?;
+            let name =
+                BusinessName::parse(&name).map_err(|e| anyhow::anyhow!("--name: expected {e}"))?;
             let phone = PhoneNumber::parse(&phone)?;
             let created = business::create(db, &name, &phone).await.map_err(explain)?;
             Ok(serde_json::json!({ "id": created.id }))

@@ -78,66 +78,65 @@ impl SettingValue for PhoneNumber {
     }
 }
 
-/// Refuses a value of the right JSON type that the domain does not accept.
-/// The API answers these with 422 and malformed bodies with 400; serde's
-/// `invalid value` is how the two are told apart (see `http::extract`).
-fn refuse<E: de::Error>(got: &str, expected: &'static str) -> E {
-    E::invalid_value(Unexpected::Str(got), &expected)
-}
-
-/// Short free text: trimmed, never blank, at most [`Text::MAX_CHARS`].
-/// A setting that may be unset is `Option<Text>`; `null` clears it.
+/// Short free text: trimmed, never blank, at most `MAX` characters. A
+/// setting that may be unset is `Option<Text>`; `null` clears it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Text(String);
+pub struct Text<const MAX: usize = 4000>(String);
 
-impl Text {
-    pub const MAX_CHARS: usize = 4000;
+/// A business's name: text of at most 200 characters.
+pub type BusinessName = Text<200>;
 
-    pub fn parse(input: &str) -> Result<Self, &'static str> {
+impl<const MAX: usize> Text<MAX> {
+    pub fn parse(input: &str) -> Result<Self, String> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
-            return Err("text that is not blank (send null to clear it)");
+            return Err("text that is not blank (send null to clear it)".into());
         }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err("text of at most 4000 characters");
+        if trimmed.chars().count() > MAX {
+            return Err(format!("text of at most {MAX} characters"));
         }
         Ok(Self(trimmed.to_string()))
     }
 }
 
-impl Deref for Text {
+impl<const MAX: usize> Deref for Text<MAX> {
     type Target = str;
     fn deref(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Display for Text {
+impl<const MAX: usize> fmt::Display for Text<MAX> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl<'de> Deserialize<'de> for Text {
+impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        Text::parse(&raw).map_err(|expected| refuse(&raw, expected))
+        Self::parse(&raw)
+            .map_err(|expected| de::Error::invalid_value(Unexpected::Str(&raw), &expected.as_str()))
     }
 }
 
-impl utoipa::PartialSchema for Text {
+impl<const MAX: usize> utoipa::PartialSchema for Text<MAX> {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(SchemaType::Type(Type::String))
             .min_length(Some(1))
-            .max_length(Some(Self::MAX_CHARS))
+            .max_length(Some(MAX))
             .pattern(Some(r"\S"))
             .into()
     }
 }
 
-impl ToSchema for Text {}
+impl<const MAX: usize> ToSchema for Text<MAX> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("Text{MAX}").into()
+    }
+}
 
 impl SettingValue for Option<Text> {
     const KIND: ColumnKind = ColumnKind::Text;
@@ -152,59 +151,6 @@ impl SettingValue for Option<Text> {
     }
 }
 
-/// A business's name: trimmed, not blank, at most 200 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct BusinessName(String);
-
-impl BusinessName {
-    pub const MAX_CHARS: usize = 200;
-
-    pub fn parse(input: &str) -> Result<Self, &'static str> {
-        let trimmed = input.trim();
-        if trimmed.is_empty() {
-            return Err("a name that is not blank");
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err("a name of at most 200 characters");
-        }
-        Ok(Self(trimmed.to_string()))
-    }
-}
-
-impl Deref for BusinessName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for BusinessName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for BusinessName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        BusinessName::parse(&raw).map_err(|expected| refuse(&raw, expected))
-    }
-}
-
-impl utoipa::PartialSchema for BusinessName {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::String))
-            .min_length(Some(1))
-            .max_length(Some(Self::MAX_CHARS))
-            .pattern(Some(r"\S"))
-            .into()
-    }
-}
-
-impl ToSchema for BusinessName {}
-
 impl SettingValue for BusinessName {
     const KIND: ColumnKind = ColumnKind::Text;
     fn to_column(&self) -> Column {
@@ -212,7 +158,7 @@ impl SettingValue for BusinessName {
     }
     fn from_column(column: Column) -> Result<Self, String> {
         match column {
-            Column::Text(Some(s)) => Ok(BusinessName::parse(&s).unwrap_or(Self(s))),
+            Column::Text(Some(s)) => Ok(Self::parse(&s).unwrap_or(Self(s))),
             other => wrong_kind(&other),
         }
     }
@@ -247,6 +193,9 @@ impl Default for EndOfTurn {
     }
 }
 
+/// A value of the right JSON type that the domain does not accept is
+/// serde's `invalid value`: the API answers it with 422 and malformed bodies
+/// with 400 (see `http::extract`).
 impl<'de> Deserialize<'de> for EndOfTurn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let ms = i64::deserialize(d)?;
