@@ -300,6 +300,14 @@ macro_rules! business_settings {
         }
 
         impl AdminChange {
+            /// The admin-only settings this change names, so an owner who
+            /// names one is refused (403) rather than silently ignored.
+            pub fn admin_only_fields(&self) -> Vec<&'static str> {
+                let mut named = Vec::new();
+                $( if self.$afield.is_some() { named.push(stringify!($afield)); } )*
+                named
+            }
+
             /// The columns this change sets, with their new values.
             pub fn columns(&self) -> Vec<(&'static str, Column)> {
                 let mut set = Vec::new();
@@ -337,10 +345,6 @@ macro_rules! business_settings {
 business_settings! {
     owner {
         name: BusinessName,
-        /// E.164 (`+9723…`); an Israeli national number (`03-555-0001`) is
-        /// accepted and stored as E.164. Calls to it reach this business;
-        /// no two businesses share one.
-        phone_number: PhoneNumber,
         /// What the agent says first; `null` uses a greeting with the name.
         greeting: Option<Text>,
         /// The agent's instructions; `null` uses the default receptionist.
@@ -351,10 +355,16 @@ business_settings! {
         end_of_turn_ms: EndOfTurn,
         enable_calls_stream: bool,
         enable_recording_fallback: bool,
-        enable_payments_paypal: bool,
-        enable_payments_tranzila: bool,
     }
     admin {
+        /// E.164 (`+9723…`); an Israeli national number (`03-555-0001`) is
+        /// accepted and stored as E.164. Calls to it reach this business;
+        /// no two businesses share one. Admin-only: the number is what the
+        /// platform provisioned at Twilio.
+        phone_number: PhoneNumber,
+        /// Admin-only: payments are a contract with the platform.
+        enable_payments_paypal: bool,
+        enable_payments_tranzila: bool,
         /// `false` deactivates: its users can no longer log in or act.
         active: bool,
     }
@@ -379,11 +389,16 @@ mod tests {
     }
 
     #[test]
-    fn an_owner_cannot_name_an_admin_only_setting() {
-        let err = serde_json::from_str::<OwnerChange>(r#"{"active": false}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `active`"), "{err}");
-        let admin: AdminChange = serde_json::from_str(r#"{"active": false}"#).unwrap();
-        assert_eq!(admin.columns(), vec![("active", Column::Bool(false))]);
+    fn phone_payments_and_active_are_admin_only_settings() {
+        for field in ["active", "phone_number", "enable_payments_paypal"] {
+            let err = serde_json::from_str::<OwnerChange>(&format!(r#"{{"{field}": null}}"#))
+                .unwrap_err();
+            assert!(err.to_string().contains("unknown field"), "{field}: {err}");
+        }
+        let admin: AdminChange =
+            serde_json::from_str(r#"{"active": false, "greeting": "שלום"}"#).unwrap();
+        assert_eq!(admin.admin_only_fields(), vec!["active"]);
+        assert_eq!(admin.columns().len(), 2);
     }
 
     #[test]
@@ -393,7 +408,6 @@ mod tests {
             r#"{"end_of_turn_ms": 3001}"#,
             r#"{"name": "   "}"#,
             r#"{"greeting": ""}"#,
-            r#"{"phone_number": "call me"}"#,
         ] {
             let err = serde_json::from_str::<OwnerChange>(body).unwrap_err();
             assert!(

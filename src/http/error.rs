@@ -17,6 +17,10 @@ use crate::db::business::WriteError;
 use crate::domain::InvalidPhone;
 use crate::domain::tenant::Forbidden;
 
+/// How long a client is asked to wait after a 503: long enough for a
+/// locked database to free up or a restarted one to accept connections.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// The one error envelope every `/api` route answers with on failure.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -61,15 +65,13 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Any database error is a 503 the client may retry, never a 500: a locked
+/// SQLite file, a stopped PostgreSQL or a statement that timed out all say
+/// "not now", and the error is logged once, here.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %e, "database unavailable");
-                ApiError::Unavailable
-            }
-            _ => ApiError::Internal(e.into()),
-        }
+        tracing::error!(error = %e, "database unavailable");
+        ApiError::Unavailable
     }
 }
 
@@ -159,6 +161,12 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { retry_after_secs } => (
                 self.status(),
                 [(RETRY_AFTER, retry_after_secs.to_string())],
+                body,
+            )
+                .into_response(),
+            ApiError::Unavailable => (
+                self.status(),
+                [(RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS.to_string())],
                 body,
             )
                 .into_response(),

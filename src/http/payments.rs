@@ -144,12 +144,6 @@ fn validate(req: &CreatePayment) -> Result<Valid, ApiError> {
     })
 }
 
-/// Payments must never answer 500: whatever the database says is a 503.
-fn unavailable(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "payments: database error");
-    ApiError::Unavailable
-}
-
 /// Records a payment request for the caller's business (owners and admins).
 #[utoipa::path(post, path = "/api/crm/payments/create", tag = "payments",
     security(("bearer" = [])), params(super::crm::views::ActAs),
@@ -172,13 +166,11 @@ pub async fn create_payment(
     let valid = validate(&req)?;
     if let Some(customer_id) = req.customer_id {
         crm::get_customer(&state.db, &tenant, customer_id)
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or(ApiError::NotFound)?;
     }
     let b = business::get(&state.db, tenant.business_id())
-        .await
-        .map_err(unavailable)?
+        .await?
         .ok_or(ApiError::NotFound)?;
     let (enabled, configured, not_configured) = match valid.provider {
         Provider::PayPal => (
@@ -213,8 +205,7 @@ pub async fn create_payment(
             status: "stub_ready",
         },
     )
-    .await
-    .map_err(unavailable)?;
+    .await?;
     tracing::info!(
         business_id = tenant.business_id(),
         payment_id = payment.id,

@@ -16,13 +16,21 @@ async fn an_owner_changes_settings_and_the_next_call_sees_them_without_a_restart
     let got = owner
         .patch(
             "/api/crm/business",
-            &json!({"name": "Pizza Haifa", "phone_number": national, "greeting": "שלום!",
+            &json!({"name": "Pizza Haifa", "greeting": "שלום!",
                     "voice": "he-IL-Wavenet-C", "end_of_turn_ms": 800,
-                    "enable_calls_stream": false, "enable_payments_paypal": true}),
+                    "enable_calls_stream": false}),
         )
         .await;
     assert_eq!(got.status, 200, "{}", got.text);
-    assert_eq!(got.json["phone_number"], new_phone.as_str());
+    // The number and the payment flags are the platform's to change.
+    let by_admin = f
+        .api(&f.admin)
+        .patch(
+            &format!("/api/admin/businesses/{}", f.a.business.id),
+            &json!({"phone_number": national, "enable_payments_paypal": true}),
+        )
+        .await;
+    assert_eq!(by_admin.json["phone_number"], new_phone.as_str());
     // What `incoming_call` reads for the next call is the changed row.
     let seen = business::find_by_phone(&f.app.state.db, &new_phone)
         .await
@@ -45,32 +53,58 @@ async fn an_owner_changes_settings_and_the_next_call_sees_them_without_a_restart
 async fn business_changes_that_cannot_apply_get_409_422_or_400() {
     let f = Fixture::spawn().await;
     let owner = f.api(&f.a.owner);
-    let taken = owner
+    let taken = f
+        .api(&f.admin)
         .patch(
-            "/api/crm/business",
+            &format!("/api/admin/businesses/{}", f.a.business.id),
             &json!({"phone_number": f.b.business.phone_number}),
         )
         .await;
     assert_eq!(taken.status, 409, "{}", taken.text);
     assert_eq!(taken.code(), "conflict");
-    for body in [
-        json!({"phone_number": "call me"}),
-        json!({"end_of_turn_ms": 50}),
-        json!({"name": "  "}),
-    ] {
+    for body in [json!({"end_of_turn_ms": 50}), json!({"name": "  "})] {
         let got = owner.patch("/api/crm/business", &body).await;
         assert_eq!(got.status, 422, "{body}: {}", got.text);
         assert_eq!(got.code(), "unprocessable");
     }
-    // Only admins deactivate; an owner naming `active` is refused outright.
-    let active = owner
-        .patch("/api/crm/business", &json!({"active": false}))
-        .await;
-    assert_eq!(active.status, 400, "{}", active.text);
     let wrong_type = owner
         .patch("/api/crm/business", &json!({"enable_calls_stream": "yes"}))
         .await;
     assert_eq!(wrong_type.status, 400);
+}
+
+#[tokio::test]
+async fn an_owner_cannot_change_the_number_payments_or_active_and_nothing_is_written() {
+    let f = Fixture::spawn().await;
+    let owner = f.api(&f.a.owner);
+    for body in [
+        json!({"active": false}),
+        json!({"phone_number": random_phone()}),
+        json!({"greeting": "חדש", "enable_payments_paypal": true}),
+        json!({"enable_payments_tranzila": true}),
+    ] {
+        let got = owner.patch("/api/crm/business", &body).await;
+        assert_eq!(got.status, 403, "{body}: {}", got.text);
+        assert_eq!(got.code(), "forbidden");
+    }
+    let unchanged = business::get(&f.app.state.db, f.a.business.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged, f.a.business, "nothing was written");
+}
+
+#[tokio::test]
+async fn crm_routes_answer_503_with_retry_after_when_the_database_is_gone() {
+    let f = Fixture::spawn().await;
+    let owner = f.api(&f.a.owner);
+    f.app.state.db.pool.close().await;
+    for path in ["/api/crm/business", "/api/crm/customers", "/api/crm/calls"] {
+        let got = owner.get(path).await;
+        assert_eq!(got.status, 503, "{path}: {}", got.text);
+        assert_eq!(got.code(), "unavailable");
+        assert_eq!(got.header("retry-after").as_deref(), Some("5"), "{path}");
+    }
 }
 
 #[tokio::test]

@@ -34,6 +34,14 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A response header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
     /// The envelope's machine-readable code.
     pub fn code(&self) -> &str {
         self.json["error"]["code"].as_str().unwrap_or_default()

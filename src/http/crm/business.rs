@@ -7,8 +7,8 @@ use axum::extract::State;
 
 use super::views::{ActAs, BusinessView};
 use crate::db::business;
-use crate::domain::settings::OwnerChange;
-use crate::domain::tenant::Tenant;
+use crate::domain::settings::{AdminChange, OwnerChange};
+use crate::domain::tenant::{Role, Tenant};
 use crate::http::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::ApiJson;
@@ -40,17 +40,26 @@ pub async fn get_business(
         (status = 200, body = BusinessView),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "Agents read only", body = ErrorBody),
+        (status = 403, description = "Agents read only; phone number, payment flags and `active` are admin-only", body = ErrorBody),
         (status = 409, description = "The phone number belongs to another business", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
 pub async fn update_business(
     State(state): State<AppState>,
     tenant: Tenant,
-    ApiJson(change): ApiJson<OwnerChange>,
+    ApiJson(change): ApiJson<AdminChange>,
 ) -> Result<Json<BusinessView>, ApiError> {
     tenant.require_write()?;
-    let b = business::update(&state.db, tenant.business_id(), &change.into())
+    // Read as the admin's change so a known admin-only setting is a clear
+    // 403 (and nothing is written), not an "unknown field".
+    if tenant.role() != Role::Admin
+        && let Some(field) = change.admin_only_fields().first()
+    {
+        return Err(ApiError::Forbidden(format!(
+            "only platform admins may change {field}"
+        )));
+    }
+    let b = business::update(&state.db, tenant.business_id(), &change)
         .await?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(
