@@ -54,8 +54,12 @@ pub struct Config {
     pub tranzila: Option<TranzilaConfig>,
     pub git_commit: String,
     pub build_time: String,
-    /// How long graceful shutdown waits for in-flight requests.
+    /// How long a draining instance lets live calls go on before it moves
+    /// them to the recording fallback.
     pub shutdown_grace: Duration,
+    /// How long it keeps answering webhooks after that, so the recordings of
+    /// the calls it moved still post `handle_recording` to a live listener.
+    pub shutdown_tail: Duration,
 }
 
 /// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
@@ -223,6 +227,7 @@ impl Config {
             git_commit,
             build_time,
             shutdown_grace,
+            shutdown_tail,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
         let log = section::log(&vars)?;
@@ -249,6 +254,7 @@ impl Config {
             git_commit,
             build_time,
             shutdown_grace,
+            shutdown_tail,
         };
         Ok((config, degraded.into_vec()))
     }

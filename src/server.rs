@@ -47,28 +47,36 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish
-    /// for at most the configured grace period.
+    /// Serves until `shutdown` resolves, then drains:
+    /// 1. `/serving` turns 503 so load balancers send new calls elsewhere;
+    ///    every webhook and stream is still answered;
+    /// 2. live calls go on until they end or the grace period passes; job
+    ///    workers finish the job in hand and take no new one;
+    /// 3. calls still live are closed on purpose, so Twilio asks this
+    ///    instance's `stream_ended` and moves the caller to the recording;
+    /// 4. the rows those calls and webhooks left behind are written;
+    /// 5. if calls were moved, webhooks are answered for the tail, long
+    ///    enough for a recording started at the deadline to be posted;
+    /// 6. the listener stops and in-flight requests finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let grace = self.state.config.shutdown_grace;
+        let state = self.state;
+        let grace = state.config.shutdown_grace;
         // The job workers stop with the server; the drop guard also stops
         // them when the server ends on its own (an error).
         let stop_workers = tokio_util::sync::CancellationToken::new();
         let _stop_workers_on_exit = stop_workers.clone().drop_guard();
         let mut workers = crate::jobs::spawn_workers(
-            self.state.clone(),
+            state.clone(),
             crate::jobs::WorkerOptions::default(),
             stop_workers.clone(),
         );
-        let app = self.app;
-        let calls_shutdown = self.state.calls_shutdown.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(
             self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             let _ = rx.await;
@@ -78,26 +86,45 @@ impl Server {
             result = &mut serving => return result?.context("server stopped"),
             () = shutdown => {}
         }
+        state.draining.cancel();
         tracing::info!(
             grace_s = grace.as_secs(),
-            "shutting down: finishing in-flight requests"
+            live_calls = state.live_calls.len(),
+            "draining: new calls go elsewhere; live calls may finish"
         );
-        let _ = tx.send(());
         stop_workers.cancel();
         // A job cut off here is not lost: its lease expires and the next
         // start (or another instance) runs it again.
         let workers_done = async { while workers.join_next().await.is_some() {} };
-        let (served, _) = tokio::join!(tokio::time::timeout(grace, serving), async {
-            if tokio::time::timeout(grace, workers_done).await.is_err() {
-                tracing::warn!("grace period over; stopping job workers mid-job");
+        let live = state.live_calls.clone();
+        live.close();
+        let (calls_ended, workers_ended) = tokio::join!(
+            tokio::time::timeout(grace, live.wait()),
+            tokio::time::timeout(grace, workers_done)
+        );
+        if workers_ended.is_err() {
+            tracing::warn!("grace period over; stopping job workers mid-job");
+        }
+        let moved = if calls_ended.is_err() {
+            let moved = live.len();
+            tracing::warn!(
+                live_calls = moved,
+                "grace period over; moving live calls to the recording fallback"
+            );
+            state.calls_shutdown.cancel();
+            if tokio::time::timeout(TASKS_GRACE, live.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("calls still closing at exit");
             }
-        });
-        // Calls still live after the grace period are handed to Twilio's
-        // recording fallback (their sockets close) rather than cut off.
-        calls_shutdown.cancel();
+            moved
+        } else {
+            0
+        };
         // What calls and webhooks left behind (turn rows of the calls just
         // closed, call rows) is written before the process exits.
-        let tasks = self.state.tasks.clone();
+        let tasks = state.tasks.clone();
         tasks.close();
         if tokio::time::timeout(TASKS_GRACE, tasks.wait())
             .await
@@ -108,11 +135,22 @@ impl Server {
                 "background writes still running at exit"
             );
         }
-        match served {
+        if moved > 0 {
+            let tail = state.config.shutdown_tail;
+            tracing::info!(
+                tail_s = tail.as_secs(),
+                "answering webhooks for the recordings of the calls moved"
+            );
+            tokio::select! {
+                result = &mut serving => return result?.context("server stopped"),
+                () = tokio::time::sleep(tail) => {}
+            }
+        }
+        let _ = tx.send(());
+        match tokio::time::timeout(TASKS_GRACE, serving).await {
             Ok(result) => result?.context("server stopped with an error"),
             Err(_) => {
-                tracing::warn!("grace period over; dropping the requests still in flight");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tracing::warn!("dropping the requests still in flight");
                 Ok(())
             }
         }

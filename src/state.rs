@@ -21,6 +21,13 @@ pub struct AppState {
     /// written after the answer). `serve` waits for them at shutdown; tests
     /// await them with [`AppState::background_settled`] instead of polling.
     pub tasks: tokio_util::task::TaskTracker,
+    /// Every live media stream, so a draining instance can wait for its
+    /// calls to end before it closes them.
+    pub live_calls: tokio_util::task::TaskTracker,
+    /// Cancelled when the instance starts draining: it still answers every
+    /// webhook and stream it has, but tells load balancers (`GET /serving`)
+    /// to send new calls elsewhere.
+    pub draining: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -32,6 +39,8 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             calls_shutdown: tokio_util::sync::CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
+            live_calls: tokio_util::task::TaskTracker::new(),
+            draining: tokio_util::sync::CancellationToken::new(),
         }
     }
 

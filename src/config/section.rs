@@ -79,6 +79,7 @@ pub(super) struct Server {
     pub git_commit: String,
     pub build_time: String,
     pub shutdown_grace: Duration,
+    pub shutdown_tail: Duration,
 }
 
 pub(super) fn server(vars: &Vars) -> Section<Server> {
@@ -120,6 +121,7 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
         git_commit: vars.get_or("GIT_COMMIT", "dev"),
         build_time: vars.get_or("BUILD_TIME", "dev"),
         shutdown_grace: Duration::from_secs(vars.parse_or("SHUTDOWN_GRACE_SECS", 10)?),
+        shutdown_tail: Duration::from_secs(vars.parse_or("SHUTDOWN_TAIL_SECS", 45)?),
     };
     Ok((server, degraded))
 }

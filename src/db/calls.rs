@@ -248,6 +248,70 @@ pub fn is_terminal_status(status: &str) -> bool {
     TERMINAL_STATUSES.contains(&status)
 }
 
+/// Why a media stream may not have its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRefusal {
+    /// `incoming_call` never recorded it (or not yet).
+    Unknown,
+    /// The call belongs to another business than the stream claims.
+    OtherBusiness,
+    /// The call has ended.
+    Ended,
+    /// A stream already has it.
+    AlreadyStreaming,
+    /// It started too long ago for a stream to be starting now.
+    TooOld,
+}
+
+/// Claims `call_sid` for the one media stream it may have: only a call of
+/// `business_id` recorded since `not_before`, not ended and not already
+/// streaming. The claim is one conditional update, so of two concurrent
+/// streams exactly one wins.
+pub async fn claim_stream(
+    db: &Db,
+    call_sid: &str,
+    business_id: i64,
+    not_before: &Timestamp,
+) -> Result<Result<(), StreamRefusal>, sqlx::Error> {
+    let now = Timestamp::now();
+    let claimed = sqlx::query(
+        "UPDATE call_log SET stream_claimed_at = $1, updated_at = $1 \
+         WHERE call_sid = $2 AND business_id = $3 AND stream_claimed_at IS NULL \
+         AND ended_at IS NULL AND started_at >= $4",
+    )
+    .bind(&now)
+    .bind(call_sid)
+    .bind(business_id)
+    .bind(not_before)
+    .execute(&db.pool)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(Ok(()));
+    }
+    // Refused: read the row once more only to say why.
+    let row = sqlx::query(
+        "SELECT business_id, ended_at, stream_claimed_at, started_at FROM call_log WHERE call_sid = $1",
+    )
+    .bind(call_sid)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(StreamRefusal::Unknown));
+    };
+    let owner: Option<i64> = row.try_get("business_id")?;
+    let ended: Option<String> = row.try_get("ended_at")?;
+    let streaming: Option<String> = row.try_get("stream_claimed_at")?;
+    Ok(Err(if owner != Some(business_id) {
+        StreamRefusal::OtherBusiness
+    } else if ended.is_some() {
+        StreamRefusal::Ended
+    } else if streaming.is_some() {
+        StreamRefusal::AlreadyStreaming
+    } else {
+        StreamRefusal::TooOld
+    }))
+}
+
 /// Records a status callback. A final status sets `ended_at` (and the
 /// duration) once; repeated callbacks keep the first end time, and a late
 /// non-final status never reopens an ended call. Returns whether a call row
@@ -332,6 +396,7 @@ pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::E
                  INSERT INTO call_log (call_sid, business_id, customer_id, from_number, to_number, status, mode, started_at, created_at, updated_at) \
                  SELECT $1, $2, c.id, $3, $4, $5, $6, $7, $7, $7 FROM c \
                  ON CONFLICT (call_sid) DO UPDATE SET status = excluded.status, mode = excluded.mode, updated_at = excluded.updated_at \
+                 WHERE call_log.ended_at IS NULL \
                  RETURNING customer_id",
             )
             .bind(call.call_sid)
@@ -341,9 +406,18 @@ pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::E
             .bind(call.status)
             .bind(call.mode.as_str())
             .bind(&now)
-            .fetch_one(&db.pool)
+            .fetch_optional(&db.pool)
             .await?;
-            row.try_get("customer_id")
+            match row {
+                Some(row) => row.try_get("customer_id"),
+                // A replay for an ended call changed nothing; its customer stays.
+                None => {
+                    sqlx::query_scalar("SELECT customer_id FROM call_log WHERE call_sid = $1")
+                        .bind(call.call_sid)
+                        .fetch_one(&db.pool)
+                        .await
+                }
+            }
         }
         Backend::Sqlite => {
             // SQLite has no data-modifying CTEs; a transaction that writes
@@ -363,7 +437,8 @@ pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::E
             sqlx::query(
                 "INSERT INTO call_log (call_sid, business_id, customer_id, from_number, to_number, status, mode, started_at, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
-                 ON CONFLICT (call_sid) DO UPDATE SET status = excluded.status, mode = excluded.mode, updated_at = excluded.updated_at",
+                 ON CONFLICT (call_sid) DO UPDATE SET status = excluded.status, mode = excluded.mode, updated_at = excluded.updated_at \
+                 WHERE call_log.ended_at IS NULL",
             )
             .bind(call.call_sid)
             .bind(call.business_id)

@@ -1,8 +1,10 @@
-//! Liveness, readiness and version: always 200, never a 500.
+//! Liveness, readiness and version (always 200, never a 500), and whether
+//! this instance takes new calls (`/serving`, 503 while draining).
 
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -13,6 +15,7 @@ pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/serving", get(serving))
         .route("/version", get(version)))
 }
 
@@ -34,6 +37,21 @@ async fn readyz(State(state): State<AppState>) -> Json<Value> {
             "tranzila": on_off(state.providers.tranzila.is_some(), "enabled", "disabled"),
         }
     }))
+}
+
+/// For load balancers: 200 while this instance takes new calls, 503 once it
+/// is draining (it still answers the webhooks and streams of its calls).
+async fn serving(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let draining = state.draining.is_cancelled();
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(json!({"draining": draining, "live_calls": state.live_calls.len()})),
+    )
 }
 
 async fn version(State(state): State<AppState>) -> Json<Value> {

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::db::business::{self, Business};
-use crate::db::calls::{self, CallMode, CallTurn};
+use crate::db::calls::{self, CallMode, CallTurn, StreamRefusal};
 use crate::domain::Timestamp;
 use crate::http::signed_request::SignedRequest;
 use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url_at};
@@ -37,6 +37,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const DB_BUDGET: Duration = Duration::from_secs(1);
 /// Lookups of a call not (yet) recorded before the stream is refused.
 const UNKNOWN_CALL_LOOKUPS: u32 = 6;
+/// A stream starts seconds after `incoming_call`; one for a call recorded
+/// longer ago than this is a replay, not Twilio.
+const STREAM_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Frames buffered between the socket and the call task, each way. Small on
 /// purpose: a stalled peer backs up here instead of growing memory.
 const CHANNEL_FRAMES: usize = 64;
@@ -73,7 +76,10 @@ async fn handshake(
     }
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve_socket(state, socket))
+        .on_upgrade(move |socket| {
+            let live = state.live_calls.clone();
+            live.track_future(serve_socket(state, socket))
+        })
 }
 
 async fn serve_socket(state: AppState, socket: WebSocket) {
@@ -240,20 +246,35 @@ async fn resolve_business(
 ) -> Option<Business> {
     // Under load incoming_call's row may land a moment after its answer:
     // look again briefly before calling the stream unknown.
+    let not_before = Timestamp::from(time::OffsetDateTime::now_utc() - STREAM_WINDOW);
     let mut lookups = 0;
-    let call = loop {
+    let claim = loop {
         lookups += 1;
-        match tokio::time::timeout(DB_BUDGET, calls::get_by_sid(&state.db, call_sid)).await {
-            Ok(Ok(None)) if lookups < UNKNOWN_CALL_LOOKUPS => {
+        let attempt = calls::claim_stream(&state.db, call_sid, claimed, &not_before);
+        match tokio::time::timeout(DB_BUDGET, attempt).await {
+            Ok(Ok(Err(StreamRefusal::Unknown))) if lookups < UNKNOWN_CALL_LOOKUPS => {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             other => break other,
         }
     };
-    let call = match call {
-        Ok(Ok(Some(call))) => call,
-        Ok(Ok(None)) => {
-            refuse(out, "unknown call: incoming_call never recorded it");
+    match claim {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(refusal))) => {
+            let reason = match refusal {
+                StreamRefusal::Unknown => "unknown call: incoming_call never recorded it",
+                StreamRefusal::OtherBusiness => {
+                    tracing::warn!(
+                        claimed_business_id = claimed,
+                        "forged business_id on a media stream"
+                    );
+                    "business_id does not match the call"
+                }
+                StreamRefusal::Ended => "the call has ended",
+                StreamRefusal::AlreadyStreaming => "the call already has a stream",
+                StreamRefusal::TooOld => "the call started too long ago for a new stream",
+            };
+            refuse(out, reason);
             return None;
         }
         Ok(Err(e)) => {
@@ -265,15 +286,6 @@ async fn resolve_business(
             refuse(out, "database too slow");
             return None;
         }
-    };
-    if call.business_id != Some(claimed) {
-        tracing::warn!(
-            claimed_business_id = claimed,
-            recorded_business_id = call.business_id,
-            "forged business_id on a media stream"
-        );
-        refuse(out, "business_id does not match the call");
-        return None;
     }
     let business = match tokio::time::timeout(DB_BUDGET, business::get(&state.db, claimed)).await {
         Ok(Ok(Some(b))) => b,

@@ -202,16 +202,29 @@ async fn a_forged_business_id_on_the_stream_never_switches_tenants() {
     .await
     .unwrap();
 
-    let mut ws = open_stream(&app, TOKEN, call_sid, &other.id.to_string())
+    let ws = open_stream(&app, TOKEN, call_sid, &other.id.to_string())
         .await
         .unwrap();
     // The server closes at once (1008) and sends no audio of the other tenant.
-    let mut media = 0;
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+    assert_eq!(refused(ws).await, Some(1008));
+    assert!(
+        app.logs.lines().iter().any(
+            |l| l["msg"] == "forged business_id on a media stream" && l["call_sid"] == call_sid
+        )
+    );
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The close code of a stream the server should refuse; panics if it sends
+/// any audio first or keeps the socket open.
+async fn refused(mut ws: Socket) -> Option<u16> {
+    tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(msg) = ws.next().await {
             match msg {
                 Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
-                Ok(Message::Text(t)) if t.contains("\"media\"") => media += 1,
+                Ok(Message::Text(t)) => assert!(!t.contains("\"media\""), "audio sent: {t}"),
                 Ok(_) => {}
                 Err(_) => return None,
             }
@@ -219,12 +232,113 @@ async fn a_forged_business_id_on_the_stream_never_switches_tenants() {
         None
     })
     .await
-    .expect("the server closes the forged stream");
-    assert_eq!(closed, Some(1008));
-    assert_eq!(media, 0);
+    .expect("the server closes the stream")
+}
+
+/// A business and a live call of it, as `incoming_call` records them.
+async fn live_call(app: &TestApp, phone: &str, call_sid: &str) -> i64 {
+    let db = &app.state.db;
+    let biz = business::create(
+        db,
+        &agentlocator::domain::settings::BusinessName::parse("מספרה").unwrap(),
+        &PhoneNumber::parse(phone).unwrap(),
+    )
+    .await
+    .unwrap();
+    calls::record_incoming(
+        db,
+        &calls::NewCall {
+            call_sid,
+            business_id: biz.id,
+            customer_id: None,
+            from_number: "+972501234567",
+            to_number: phone,
+            status: "ringing",
+            mode: calls::CallMode::Stream,
+        },
+    )
+    .await
+    .unwrap();
+    biz.id
+}
+
+async fn calls_started(app: &TestApp) -> String {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find(|l| l.starts_with("agentlocator_calls_total "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_second_stream_for_a_live_call_is_refused_before_any_provider_is_called() {
+    let (app, _dir) = app_with_providers().await;
+    let call_sid = "CAsecond00000000000000000000000001";
+    let biz = live_call(&app, "+97235550301", call_sid).await;
+    let mut first = open_stream(&app, TOKEN, call_sid, &biz.to_string())
+        .await
+        .unwrap();
+    // The first stream is served: the greeting's audio arrives.
+    let greeted = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(msg)) = first.next().await {
+            if matches!(&msg, Message::Text(t) if t.contains("\"media\"")) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(greeted, "the first stream is served");
+    let second = open_stream(&app, TOKEN, call_sid, &biz.to_string())
+        .await
+        .unwrap();
+    assert_eq!(refused(second).await, Some(1008));
+    assert_eq!(calls_started(&app).await, "agentlocator_calls_total 1");
+}
+
+#[tokio::test]
+async fn an_ended_call_gets_no_stream_and_a_replayed_incoming_call_does_not_revive_it() {
+    let (app, _dir) = app_with_providers().await;
+    let db = &app.state.db;
+    let call_sid = "CAended000000000000000000000000001";
+    let biz = live_call(&app, "+97235550302", call_sid).await;
+    calls::set_status(db, call_sid, "completed", Some(30))
+        .await
+        .unwrap();
+    // A replay of the signed incoming_call for the same CallSid.
+    live_call_again(&app, biz, call_sid).await;
+    let row = calls::get_by_sid(db, call_sid).await.unwrap().unwrap();
+    assert_eq!(row.status.as_deref(), Some("completed"));
+    assert!(row.ended_at.is_some());
+
+    let ws = open_stream(&app, TOKEN, call_sid, &biz.to_string())
+        .await
+        .unwrap();
+    assert_eq!(refused(ws).await, Some(1008));
+    assert_eq!(calls_started(&app).await, "agentlocator_calls_total 0");
     assert!(
-        app.logs.lines().iter().any(
-            |l| l["msg"] == "forged business_id on a media stream" && l["call_sid"] == call_sid
-        )
+        app.logs
+            .lines()
+            .iter()
+            .any(|l| l["call_sid"] == call_sid && l["extra"]["reason"] == "the call has ended")
     );
+}
+
+async fn live_call_again(app: &TestApp, business_id: i64, call_sid: &str) {
+    calls::record_incoming(
+        &app.state.db,
+        &calls::NewCall {
+            call_sid,
+            business_id,
+            customer_id: None,
+            from_number: "+972501234567",
+            to_number: "+97235550302",
+            status: "ringing",
+            mode: calls::CallMode::Stream,
+        },
+    )
+    .await
+    .unwrap();
 }

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-struct Running {
+pub(crate) struct Running {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
     seen: Vec<Value>,
 }
 
 impl Running {
-    fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentlocator"));
         cmd.arg("serve")
             .env_clear()
@@ -43,7 +43,7 @@ impl Running {
     }
 
     /// Waits for a line matching `pred`; every line must be JSON.
-    fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
@@ -58,9 +58,14 @@ impl Running {
         panic!("line never logged; saw {:#?}", self.seen);
     }
 
-    fn stop(&mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM, as an orchestrator does, without waiting.
+    pub(crate) fn terminate(&self) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    }
+
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
+        self.terminate();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

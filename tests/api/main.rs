@@ -7,6 +7,7 @@ mod calls;
 mod crm;
 mod crm_support;
 mod deploy_check;
+mod drain;
 mod find_duplicates;
 mod health;
 mod helpers;
