@@ -21,6 +21,7 @@ const MAX_TEXT: usize = 4000;
 #[into_params(parameter_in = Query)]
 pub struct CustomerSearch {
     /// Case-insensitive part of the name or phone number (`050…` matches `+97250…`).
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
