@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json, Router};
@@ -56,7 +57,8 @@ pub fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
     // runs one app, so the bound is process-wide there.
     let guard = LoginGuard {
         limiter: Arc::new(LoginLimiter::default()),
-        verifier: password::Verifier::new(state.metrics.clone()),
+        verifier: password::Verifier::new(state.metrics.clone())
+            .context("cannot start the password-check threads")?,
     };
     Ok(routes
         .layer(Extension(guard))
@@ -94,7 +96,7 @@ const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("invalid email or passw
         (status = 200, body = LoginResponse),
         (status = 400, body = ErrorBody),
         (status = 401, description = "Wrong email or password (never says which)", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts, or every password check busy; see Retry-After", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
