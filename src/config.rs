@@ -7,6 +7,7 @@
 //! stops startup with an error naming the variable.
 
 mod section;
+mod trusted_proxies;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -18,6 +19,8 @@ use std::time::Duration;
 use providers::{GoogleTtsConfig, OpenAiConfig, PayPalConfig, TranzilaConfig, TwilioRestConfig};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
+
+pub use trusted_proxies::{Cidr, TrustedProxies};
 
 /// The running environment; development-only behaviour hangs off this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +63,8 @@ pub struct Config {
     /// How long it keeps answering webhooks after that, so the recordings of
     /// the calls it moved still post `handle_recording` to a live listener.
     pub shutdown_tail: Duration,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
@@ -228,6 +233,7 @@ impl Config {
             build_time,
             shutdown_grace,
             shutdown_tail,
+            trusted_proxies,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
         let log = section::log(&vars)?;
@@ -255,6 +261,7 @@ impl Config {
             build_time,
             shutdown_grace,
             shutdown_tail,
+            trusted_proxies,
         };
         Ok((config, degraded.into_vec()))
     }
@@ -321,6 +328,20 @@ mod tests {
         let err = load(&[("PORT", "abc")]).unwrap_err();
         assert_eq!(err.variable, "PORT");
         assert!(err.to_string().contains("PORT"));
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_none_and_an_invalid_one_names_the_variable() {
+        assert!(load(&[]).unwrap().0.trusted_proxies.is_empty());
+        let (config, _) = load(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")]).unwrap();
+        assert!(
+            config
+                .trusted_proxies
+                .contains("192.0.2.7".parse().unwrap())
+        );
+        let err = load(&[("TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/40")]).unwrap_err();
+        assert_eq!(err.variable, "TRUSTED_PROXIES");
+        assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -66,6 +66,13 @@ pub struct Metrics {
     pub http_requests_total: Family<RouteStatusLabel, Counter>,
     pub http_latency_ms: Family<RouteLabel, Histogram>,
     pub provider_errors_total: Family<KindLabel, Counter>,
+    /// Argon2 verifications started by login.
+    pub password_checks_total: Counter,
+    pub password_checks_in_flight: Gauge,
+    /// The most that ever ran at once: proof the verifier bound holds.
+    password_checks_peak: Gauge,
+    /// Logins answered 429, by the limit that refused them.
+    pub login_refusals_total: Family<KindLabel, Counter>,
     jobs: Family<StatusLabel, Gauge>,
     turn_total_quantiles: Family<QuantileLabel, Gauge<f64, AtomicU64>>,
     recent_totals: Mutex<VecDeque<u64>>,
@@ -99,6 +106,10 @@ impl Metrics {
             http_requests_total: Family::default(),
             http_latency_ms,
             provider_errors_total: Family::default(),
+            password_checks_total: Counter::default(),
+            password_checks_in_flight: Gauge::default(),
+            password_checks_peak: Gauge::default(),
+            login_refusals_total: Family::default(),
             jobs: Family::default(),
             turn_total_quantiles: Family::default(),
             recent_totals: Mutex::new(VecDeque::with_capacity(RECENT_TURNS)),
@@ -144,6 +155,26 @@ impl Metrics {
             "Provider failures by kind",
             m.provider_errors_total.clone(),
         );
+        registry.register(
+            "password_checks",
+            "Argon2 password verifications started by login",
+            m.password_checks_total.clone(),
+        );
+        registry.register(
+            "password_checks_in_flight",
+            "Argon2 password verifications running now",
+            m.password_checks_in_flight.clone(),
+        );
+        registry.register(
+            "password_checks_in_flight_peak",
+            "The most Argon2 password verifications that ran at once since start",
+            m.password_checks_peak.clone(),
+        );
+        registry.register(
+            "login_refusals",
+            "Logins answered 429, by kind (pair, address, account, busy)",
+            m.login_refusals_total.clone(),
+        );
         registry.register("jobs", "Background jobs by status", m.jobs.clone());
         // Series exist from the start so dashboards and alerts see zeros, not gaps.
         for part in ["audio", "stt", "nlp", "tts", "total"] {
@@ -182,6 +213,27 @@ impl Metrics {
 
     pub fn failover(&self, kind: &str) {
         self.failovers_total
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// Counts one password verification as running until the guard drops.
+    pub fn password_check(&self) -> RunningCheck<'_> {
+        self.password_checks_total.inc();
+        let running = self.password_checks_in_flight.inc() + 1;
+        self.password_checks_peak
+            .inner()
+            .fetch_max(running, Ordering::Relaxed);
+        RunningCheck(self)
+    }
+
+    /// The most password verifications that ran at once so far.
+    pub fn password_checks_peak(&self) -> i64 {
+        self.password_checks_peak.get()
+    }
+
+    pub fn login_refused(&self, kind: &str) {
+        self.login_refusals_total
             .get_or_create(&KindLabel { kind: kind.into() })
             .inc();
     }
@@ -230,6 +282,15 @@ impl Metrics {
     }
 }
 
+/// One running password verification; see [`Metrics::password_check`].
+pub struct RunningCheck<'a>(&'a Metrics);
+
+impl Drop for RunningCheck<'_> {
+    fn drop(&mut self) {
+        self.0.password_checks_in_flight.dec();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +309,23 @@ mod tests {
         assert!(text.contains("agentlocator_turn_ms_count{part=\"stt\"} 3"));
         assert!(text.contains("agentlocator_turn_total_ms_recent{quantile=\"0.5\"} 1200"));
         assert!(text.contains("agentlocator_turns_total 3"));
+    }
+
+    #[test]
+    fn password_checks_count_while_they_run_and_keep_their_peak() {
+        let m = Metrics::new();
+        let first = m.password_check();
+        let second = m.password_check();
+        assert_eq!(m.password_checks_in_flight.get(), 2);
+        drop((first, second));
+        let _third = m.password_check();
+        assert_eq!(m.password_checks_in_flight.get(), 1);
+        assert_eq!(m.password_checks_peak(), 2);
+        let text = m.render();
+        assert!(
+            text.contains("agentlocator_password_checks_total 3"),
+            "{text}"
+        );
+        assert!(text.contains("agentlocator_password_checks_in_flight_peak 2"));
     }
 }

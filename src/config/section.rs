@@ -16,7 +16,7 @@ use url::Url;
 
 use super::{
     AppEnv, ConfigError, DEFAULT_SQLITE_PATH, DatabaseUrl, Degradation, LogConfig, Source,
-    TwilioConfig,
+    TrustedProxies, TwilioConfig,
 };
 
 /// A section's settings and what it switched off for lack of configuration.
@@ -80,6 +80,7 @@ pub(super) struct Server {
     pub build_time: String,
     pub shutdown_grace: Duration,
     pub shutdown_tail: Duration,
+    pub trusted_proxies: TrustedProxies,
 }
 
 pub(super) fn server(vars: &Vars) -> Section<Server> {
@@ -122,6 +123,11 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
         build_time: vars.get_or("BUILD_TIME", "dev"),
         shutdown_grace: Duration::from_secs(vars.parse_or("SHUTDOWN_GRACE_SECS", 10)?),
         shutdown_tail: Duration::from_secs(vars.parse_or("SHUTDOWN_TAIL_SECS", 45)?),
+        // Unset believes no forwarded header: the TCP peer is the client.
+        trusted_proxies: match vars.get("TRUSTED_PROXIES") {
+            None => TrustedProxies::default(),
+            Some(v) => v.parse().map_err(|e| invalid("TRUSTED_PROXIES", e))?,
+        },
     };
     Ok((server, degraded))
 }

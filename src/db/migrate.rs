@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0007_users"),
     migration!("0008_jobs"),
     migration!("0009_payments"),
+    migration!("0010_login_attempts"),
     migration!("0011_call_stream_claim"),
 ];
 

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod crm;
 pub mod customers;
 pub mod jobs;
+pub mod login_attempts;
 pub mod migrate;
 pub mod payments;
 pub mod users;

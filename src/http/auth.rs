@@ -3,12 +3,15 @@
 //!
 //! Login answers the same 401 for an unknown email, a wrong password, and a
 //! deactivated user or business, and spends the same Argon2 time on each, so
-//! neither the message nor the clock tells which emails exist. Failures are
-//! limited per account and per address (see `crate::auth::rate_limit`).
+//! neither the message nor the clock tells which emails exist. Attempts are
+//! counted before the password is checked (`crate::auth::rate_limit`), and
+//! only a few checks run at once (`crate::auth::password::Verifier`): a
+//! login refused by either gets 429 with `Retry-After` and costs no hash.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json, Router};
@@ -18,6 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::crm::views::BusinessView;
+use crate::auth::rate_limit::{self, Limit, Reserve};
 use crate::auth::{LoginLimiter, User, password, token};
 use crate::db::{business, users};
 use crate::domain::Timestamp;
@@ -35,13 +39,29 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
 }
 
-pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
+/// What login holds besides the state: the limiter (its counts are in the
+/// database, shared by every instance) and this process's password verifiers.
+#[derive(Clone)]
+pub struct LoginGuard {
+    limiter: Arc<LoginLimiter>,
+    verifier: password::Verifier,
+}
+
+/// What a login refused because every verifier is busy is asked to wait.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+pub fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
     let (routes, _) = api().split_for_parts();
-    // One limiter per app instance (not a process-wide static), so two apps
-    // in one process — the integration tests — never share counts.
-    let limiter = Arc::new(LoginLimiter::default());
+    // Built per app rather than as a process-wide static, so two apps in one
+    // process — the integration tests — never share verifiers; a service
+    // runs one app, so the bound is process-wide there.
+    let guard = LoginGuard {
+        limiter: Arc::new(LoginLimiter::default()),
+        verifier: password::Verifier::new(state.metrics.clone())
+            .context("cannot start the password-check threads")?,
+    };
     Ok(routes
-        .layer(Extension(limiter))
+        .layer(Extension(guard))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
 }
 
@@ -76,34 +96,68 @@ const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("invalid email or passw
         (status = 200, body = LoginResponse),
         (status = 400, body = ErrorBody),
         (status = 401, description = "Wrong email or password (never says which)", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts, or every password check busy; see Retry-After", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    Extension(limiter): Extension<Arc<LoginLimiter>>,
+    Extension(guard): Extension<LoginGuard>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let email = users::normalize_email(&req.email);
-    if let Err(wait) = limiter.check(&email, ip, Instant::now()) {
-        tracing::warn!("login refused: too many failed attempts");
-        return Err(ApiError::retry_after(wait));
-    }
     let candidate = users::find_for_login(&state.db, &email).await?;
-    let password_ok = password::verify_off_runtime(
-        candidate.as_ref().map(|c| c.password_hash.clone()),
-        req.password,
-    )
-    .await;
+    let user_id = candidate.as_ref().map(|c| c.user.id);
+    // Counted before the hash: a burst gets no more checks than the limits.
+    let reservation = match guard
+        .limiter
+        .reserve(&state.db, &email, ip, rate_limit::now_ms())
+        .await?
+    {
+        Reserve::Granted(reservation) => reservation,
+        Reserve::Refused(refusal) => {
+            state.metrics.login_refused(refusal.limit.as_str());
+            let retry_after_s = refusal.wait.as_secs_f64().ceil() as u64;
+            if refusal.limit == Limit::Account {
+                tracing::warn!(
+                    user_id,
+                    failures = refusal.account_failures,
+                    retry_after_s,
+                    "login slowed: failed attempts at this account from many addresses"
+                );
+            } else {
+                tracing::warn!(
+                    user_id,
+                    limit = refusal.limit.as_str(),
+                    retry_after_s,
+                    "login refused: too many failed attempts"
+                );
+            }
+            return Err(ApiError::retry_after(refusal.wait));
+        }
+    };
+    let Some(turn) = guard.verifier.turn().await else {
+        // No password was checked, so the attempt must not count against
+        // the user; they are asked to come back in a moment.
+        guard.limiter.release(&state.db, reservation).await?;
+        state.metrics.login_refused("busy");
+        tracing::warn!(user_id, "login refused: every password verifier is busy");
+        return Err(ApiError::retry_after(BUSY_RETRY_AFTER));
+    };
+    let password_ok = turn
+        .verify(
+            candidate.as_ref().map(|c| c.password_hash.clone()),
+            req.password,
+        )
+        .await;
     let user = match candidate {
         Some(c) if password_ok && c.user.active && c.business_active => c.user,
-        other => {
-            limiter.record_failure(&email, ip, Instant::now());
-            tracing::warn!(user_id = other.map(|c| c.user.id), "login failed");
+        _ => {
+            // The reservation stays behind as the failure it is.
+            tracing::warn!(user_id, "login failed");
             return Err(BAD_CREDENTIALS);
         }
     };
-    limiter.record_success(&email);
+    guard.limiter.succeeded(&state.db, reservation).await?;
 
     let issued = token::issue();
     let expires_at =

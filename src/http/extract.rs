@@ -17,18 +17,22 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, HeaderName};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::token::hash_token;
+use crate::config::TrustedProxies;
 use crate::db::users::{self, User};
 use crate::domain::Timestamp;
 use crate::domain::tenant::{Role, Tenant};
 use crate::http::ApiError;
 use crate::state::AppState;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The largest request body the API reads; CRM bodies are a few hundred
 /// bytes, so anything near this is a mistake or an attack.
@@ -247,20 +251,129 @@ impl FromRequestParts<AppState> for Tenant {
     }
 }
 
-/// The client's address as the TCP peer (see `rate_limit` for why not a
-/// forwarded header); `None` when the server runs without connect info.
+/// The client's address: the TCP peer, unless the peer is one of
+/// `TRUSTED_PROXIES` — then the right-most `X-Forwarded-For` entry that is
+/// not itself a trusted proxy. Entries left of that one were written by the
+/// client and prove nothing, so a forged header cannot move a client out of
+/// its login limits. `None` when the server runs without connect info.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(Self(peer.map(|peer| {
+            client_address(peer, &parts.headers, &state.config.trusted_proxies)
+        })))
+    }
+}
+
+/// Walks `X-Forwarded-For` from the right, past the trusted proxies.
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    let mut client = peer.to_canonical();
+    if !trusted.contains(client) {
+        return client;
+    }
+    // Several header lines are one list, in order (RFC 9110 §5.3).
+    let hops: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
+        .collect();
+    for hop in hops.into_iter().rev() {
+        // An entry that is no address ends the walk at the last hop a
+        // trusted proxy vouched for: what lies left of it is unreadable.
+        let Some(ip) = forwarded_hop(hop) else { break };
+        client = ip;
+        if !trusted.contains(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`) as some proxies write it.
+fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()))
+        .or_else(|_| hop.trim_matches(['[', ']']).parse::<IpAddr>())
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(X_FORWARDED_FOR, v.parse().unwrap());
+        }
+        headers
+    }
+
+    fn proxies(list: &str) -> TrustedProxies {
+        list.parse().unwrap()
+    }
+
+    #[test]
+    fn the_header_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+        let headers = forwarded(&["203.0.113.9"]);
+        let peer = ip("198.51.100.1");
+        assert_eq!(client_address(peer, &headers, &proxies("")), peer);
+        assert_eq!(client_address(peer, &headers, &proxies("10.0.0.0/8")), peer);
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_entry_that_is_not_a_trusted_proxy() {
+        let trusted = proxies("10.0.0.0/8");
+        let peer = ip("10.0.0.2");
+        // The client forged the first entry; the second is what our proxy saw.
+        let headers = forwarded(&["192.0.2.66, 203.0.113.9, 10.0.0.1"]);
+        assert_eq!(client_address(peer, &headers, &trusted), ip("203.0.113.9"));
+        let split_lines = forwarded(&["192.0.2.66", "203.0.113.9", "10.0.0.1"]);
+        assert_eq!(
+            client_address(peer, &split_lines, &trusted),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn ports_brackets_and_mapped_addresses_are_read_and_garbage_stops_the_walk() {
+        let trusted = proxies("10.0.0.0/8");
+        let peer = ip("::ffff:10.0.0.2");
+        let with_port = forwarded(&["203.0.113.9:4711"]);
+        assert_eq!(
+            client_address(peer, &with_port, &trusted),
+            ip("203.0.113.9")
+        );
+        let v6 = forwarded(&["[2001:db8::7]:443"]);
+        assert_eq!(client_address(peer, &v6, &trusted), ip("2001:db8::7"));
+        let garbage = forwarded(&["203.0.113.9, unknown, 10.0.0.1"]);
+        assert_eq!(client_address(peer, &garbage, &trusted), ip("10.0.0.1"));
+        let none = HeaderMap::new();
+        assert_eq!(client_address(peer, &none, &trusted), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn when_every_entry_is_trusted_the_left_most_is_the_client() {
+        let headers = forwarded(&["10.0.0.5, 10.0.0.1"]);
+        let got = client_address(ip("10.0.0.2"), &headers, &proxies("10.0.0.0/8"));
+        assert_eq!(got, ip("10.0.0.5"));
     }
 }

@@ -143,7 +143,8 @@ async fn deactivated_users_and_businesses_can_neither_log_in_nor_act() {
 }
 
 #[tokio::test]
-async fn five_failures_lock_the_account_even_for_the_right_password_with_retry_after() {
+async fn five_failures_from_one_address_lock_the_account_there_even_for_the_right_password_with_retry_after()
+ {
     let f = Fixture::spawn().await;
     let anon = f.anonymous();
     for _ in 0..5 {

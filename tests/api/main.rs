@@ -15,6 +15,7 @@ mod isolation;
 mod jobs;
 mod jobs_cli;
 mod logging;
+mod login_abuse;
 mod migrations;
 mod openapi;
 mod payments;
