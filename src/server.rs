@@ -7,10 +7,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::{Db, migrate};
 use crate::state::AppState;
+
+mod listener;
+
+pub use listener::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 
 /// A built service, bound to its port but not yet serving.
 pub struct Server {
@@ -73,17 +78,17 @@ impl Server {
             crate::jobs::WorkerOptions::default(),
             stop_workers.clone(),
         );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(
+        let stop_listening = CancellationToken::new();
+        let mut serving = tokio::spawn(listener::serve(
             self.listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.await;
-        });
-        let mut serving = tokio::spawn(async move { serve.await });
+            self.app,
+            stop_listening.clone(),
+        ));
         tokio::select! {
-            result = &mut serving => return result?.context("server stopped"),
+            result = &mut serving => {
+                result.context("the listener task failed")?;
+                anyhow::bail!("the listener stopped on its own");
+            }
             () = shutdown => {}
         }
         state.draining.cancel();
@@ -141,19 +146,11 @@ impl Server {
                 tail_s = tail.as_secs(),
                 "answering webhooks for the recordings of the calls moved"
             );
-            tokio::select! {
-                result = &mut serving => return result?.context("server stopped"),
-                () = tokio::time::sleep(tail) => {}
-            }
+            tokio::time::sleep(tail).await;
         }
-        let _ = tx.send(());
-        match tokio::time::timeout(TASKS_GRACE, serving).await {
-            Ok(result) => result?.context("server stopped with an error"),
-            Err(_) => {
-                tracing::warn!("dropping the requests still in flight");
-                Ok(())
-            }
-        }
+        stop_listening.cancel();
+        serving.await.context("the listener task failed")?;
+        Ok(())
     }
 }
 

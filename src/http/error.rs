@@ -30,7 +30,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable.
-    #[schema(value_type = String, example = "not_found", pattern = "^(bad_request|unauthorized|forbidden|not_found|conflict|unprocessable|too_many_requests|gone|not_implemented|unavailable|internal)$")]
+    #[schema(value_type = String, example = "not_found", pattern = "^(bad_request|unauthorized|forbidden|not_found|conflict|unprocessable|request_timeout|too_many_requests|gone|not_implemented|unavailable|internal)$")]
     pub code: &'static str,
     /// For humans; never contains internal details.
     pub message: String,
@@ -53,6 +53,9 @@ pub enum ApiError {
     #[error("{0}")]
     Unprocessable(String),
     /// 429 with `Retry-After`, in whole seconds.
+    /// 408: the request body stopped arriving.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
@@ -116,6 +119,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -133,6 +137,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::BodyTimeout => "request_timeout",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Gone(_) => "gone",
             ApiError::NotImplemented(_) => "not_implemented",

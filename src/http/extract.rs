@@ -94,12 +94,25 @@ fn body_error(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     }
 }
 
+/// Whether the body stopped arriving (the listener's body read timeout).
+fn body_timed_out(e: &dyn std::error::Error) -> bool {
+    let mut source = e.source();
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let message = match &rejection {
         JsonRejection::JsonSyntaxError(_) => "the request body is not valid JSON".to_string(),
         JsonRejection::MissingJsonContentType(_) => {
             "expected a JSON body with Content-Type: application/json".to_string()
         }
+        JsonRejection::BytesRejection(e) if body_timed_out(e) => return ApiError::BodyTimeout,
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             format!("the request body is larger than {API_BODY_LIMIT} bytes")
         }
