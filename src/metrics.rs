@@ -62,6 +62,8 @@ pub struct Metrics {
     pub turns_total: Counter,
     pub calls_in_progress: Gauge,
     pub calls_total: Counter,
+    /// Streams refused because their business was at its call limit.
+    pub calls_over_capacity: Counter,
     pub failovers_total: Family<KindLabel, Counter>,
     pub http_requests_total: Family<RouteStatusLabel, Counter>,
     pub http_latency_ms: Family<RouteLabel, Histogram>,
@@ -102,6 +104,7 @@ impl Metrics {
             turns_total: Counter::default(),
             calls_in_progress: Gauge::default(),
             calls_total: Counter::default(),
+            calls_over_capacity: Counter::default(),
             failovers_total: Family::default(),
             http_requests_total: Family::default(),
             http_latency_ms,
@@ -135,6 +138,11 @@ impl Metrics {
             m.calls_in_progress.clone(),
         );
         registry.register("calls", "Media streams started", m.calls_total.clone());
+        registry.register(
+            "calls_over_capacity",
+            "Streams refused at the business's call limit (the caller records a message)",
+            m.calls_over_capacity.clone(),
+        );
         registry.register(
             "failovers",
             "Calls handed to the recording fallback, by why",

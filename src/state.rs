@@ -44,9 +44,13 @@ impl AppState {
         }
     }
 
-    /// Resolves once every background task spawned so far has finished.
-    /// New tasks may be spawned meanwhile and afterwards.
+    /// Resolves once every media stream open now has ended and every
+    /// background task spawned so far (theirs included) has finished. New
+    /// ones may start meanwhile and afterwards.
     pub async fn background_settled(&self) {
+        self.live_calls.close();
+        self.live_calls.wait().await;
+        self.live_calls.reopen();
         self.tasks.close();
         self.tasks.wait().await;
         self.tasks.reopen();

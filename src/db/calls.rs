@@ -261,28 +261,47 @@ pub enum StreamRefusal {
     AlreadyStreaming,
     /// It started too long ago for a stream to be starting now.
     TooOld,
+    /// The business already streams as many calls as it may.
+    AtCapacity,
+}
+
+/// How many streams a business may have live, and since when a stream
+/// still counts as live (a stream older than the longest call has ended,
+/// whatever its row says).
+#[derive(Debug, Clone)]
+pub struct StreamCap {
+    pub max_live: u32,
+    pub live_since: Timestamp,
 }
 
 /// Claims `call_sid` for the one media stream it may have: only a call of
-/// `business_id` recorded since `not_before`, not ended and not already
-/// streaming. The claim is one conditional update, so of two concurrent
-/// streams exactly one wins.
+/// `business_id` recorded since `not_before`, not ended, not already
+/// streaming, and while the business has fewer than `cap.max_live` live
+/// streams. The claim is one conditional update, so of two concurrent
+/// streams for one call exactly one wins (the capacity count is a soft
+/// limit: two calls claimed at the same instant may both pass it).
 pub async fn claim_stream(
     db: &Db,
     call_sid: &str,
     business_id: i64,
     not_before: &Timestamp,
+    cap: &StreamCap,
 ) -> Result<Result<(), StreamRefusal>, sqlx::Error> {
     let now = Timestamp::now();
     let claimed = sqlx::query(
         "UPDATE call_log SET stream_claimed_at = $1, updated_at = $1 \
          WHERE call_sid = $2 AND business_id = $3 AND stream_claimed_at IS NULL \
-         AND ended_at IS NULL AND started_at >= $4",
+         AND ended_at IS NULL AND started_at >= $4 \
+         AND (SELECT COUNT(*) FROM call_log live WHERE live.business_id = $3 \
+              AND live.stream_claimed_at >= $5 AND live.stream_closed_at IS NULL \
+              AND live.ended_at IS NULL) < $6",
     )
     .bind(&now)
     .bind(call_sid)
     .bind(business_id)
     .bind(not_before)
+    .bind(&cap.live_since)
+    .bind(i64::from(cap.max_live))
     .execute(&db.pool)
     .await?;
     if claimed.rows_affected() == 1 {
@@ -301,15 +320,29 @@ pub async fn claim_stream(
     let owner: Option<i64> = row.try_get("business_id")?;
     let ended: Option<String> = row.try_get("ended_at")?;
     let streaming: Option<String> = row.try_get("stream_claimed_at")?;
+    let started: Option<String> = row.try_get("started_at")?;
     Ok(Err(if owner != Some(business_id) {
         StreamRefusal::OtherBusiness
     } else if ended.is_some() {
         StreamRefusal::Ended
     } else if streaming.is_some() {
         StreamRefusal::AlreadyStreaming
-    } else {
+    } else if started.is_none_or(|s| s.as_str() < not_before.as_str()) {
         StreamRefusal::TooOld
+    } else {
+        StreamRefusal::AtCapacity
     }))
+}
+
+/// Marks the call's stream closed, so it no longer counts as live.
+pub async fn close_stream(db: &Db, call_sid: &str) -> Result<(), sqlx::Error> {
+    let now = Timestamp::now();
+    sqlx::query("UPDATE call_log SET stream_closed_at = $1, updated_at = $1 WHERE call_sid = $2")
+        .bind(&now)
+        .bind(call_sid)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
 
 /// Records a status callback. A final status sets `ended_at` (and the

@@ -164,70 +164,85 @@ impl SettingValue for BusinessName {
     }
 }
 
-/// The silence that ends a caller's turn, in milliseconds: 200–3000.
+/// A whole number in `MIN..=MAX` with a default: the numeric settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct EndOfTurn(u32);
+pub struct Ranged<const MIN: u32, const MAX: u32, const DEFAULT: u32>(u32);
 
-impl EndOfTurn {
-    pub const MIN_MS: u32 = 200;
-    pub const MAX_MS: u32 = 3000;
+/// The silence that ends a caller's turn, in milliseconds. Its default is
+/// the turn detector's own (a test keeps them equal), so a business that
+/// never chose one gets what the detector was tuned for.
+pub type EndOfTurn = Ranged<200, 3000, 600>;
+/// Calls of one business streamed at once; beyond it callers record a message.
+pub type MaxConcurrentCalls = Ranged<1, 500, 20>;
+/// Minutes a streamed call may last before the agent hands it to a message.
+pub type MaxCallMinutes = Ranged<1, 120, 20>;
 
-    pub fn new(ms: i64) -> Option<Self> {
-        u32::try_from(ms)
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> Ranged<MIN, MAX, DEFAULT> {
+    pub fn new(value: i64) -> Option<Self> {
+        u32::try_from(value)
             .ok()
-            .filter(|ms| (Self::MIN_MS..=Self::MAX_MS).contains(ms))
+            .filter(|v| (MIN..=MAX).contains(v))
             .map(Self)
     }
 
-    pub fn ms(self) -> u32 {
+    pub fn get(self) -> u32 {
         self.0
     }
 }
 
-impl Default for EndOfTurn {
-    /// The turn detector's own default, so a business that never chose one
-    /// gets exactly what the detector was tuned for.
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> Default for Ranged<MIN, MAX, DEFAULT> {
     fn default() -> Self {
-        Self(voice::TurnConfig::default().end_silence_ms)
+        Self(DEFAULT)
     }
 }
 
 /// A value of the right JSON type that the domain does not accept is
 /// serde's `invalid value`: the API answers it with 422 and malformed bodies
 /// with 400 (see `http::extract`).
-impl<'de> Deserialize<'de> for EndOfTurn {
+impl<'de, const MIN: u32, const MAX: u32, const DEFAULT: u32> Deserialize<'de>
+    for Ranged<MIN, MAX, DEFAULT>
+{
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let ms = i64::deserialize(d)?;
-        Self::new(ms).ok_or_else(|| {
-            de::Error::invalid_value(Unexpected::Signed(ms), &"between 200 and 3000 (ms)")
+        let value = i64::deserialize(d)?;
+        Self::new(value).ok_or_else(|| {
+            de::Error::invalid_value(
+                Unexpected::Signed(value),
+                &format!("a whole number between {MIN} and {MAX}").as_str(),
+            )
         })
     }
 }
 
-impl utoipa::PartialSchema for EndOfTurn {
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> utoipa::PartialSchema
+    for Ranged<MIN, MAX, DEFAULT>
+{
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(SchemaType::Type(Type::Integer))
-            .minimum(Some(f64::from(Self::MIN_MS)))
-            .maximum(Some(f64::from(Self::MAX_MS)))
-            .description(Some("Silence that ends the caller's turn, in milliseconds"))
+            .minimum(Some(f64::from(MIN)))
+            .maximum(Some(f64::from(MAX)))
+            .default(Some(DEFAULT.into()))
             .into()
     }
 }
 
-impl ToSchema for EndOfTurn {}
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> ToSchema for Ranged<MIN, MAX, DEFAULT> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("Integer{MIN}To{MAX}").into()
+    }
+}
 
-impl SettingValue for EndOfTurn {
+impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> SettingValue
+    for Ranged<MIN, MAX, DEFAULT>
+{
     const KIND: ColumnKind = ColumnKind::Int;
     fn to_column(&self) -> Column {
         Column::Int(i64::from(self.0))
     }
     fn from_column(column: Column) -> Result<Self, String> {
         match column {
-            Column::Int(ms) => Ok(Self(
-                ms.clamp(i64::from(Self::MIN_MS), i64::from(Self::MAX_MS)) as u32,
-            )),
+            Column::Int(v) => Ok(Self(v.clamp(i64::from(MIN), i64::from(MAX)) as u32)),
             other => wrong_kind(&other),
         }
     }
@@ -355,6 +370,9 @@ business_settings! {
         end_of_turn_ms: EndOfTurn,
         enable_calls_stream: bool,
         enable_recording_fallback: bool,
+        /// Minutes a streamed call may last; then the agent says so and the
+        /// caller leaves a message.
+        max_call_minutes: MaxCallMinutes,
     }
     admin {
         /// E.164 (`+9723…`); an Israeli national number (`03-555-0001`) is
@@ -362,6 +380,9 @@ business_settings! {
         /// no two businesses share one. Admin-only: the number is what the
         /// platform provisioned at Twilio.
         phone_number: PhoneNumber,
+        /// Calls streamed at once; beyond it new callers go straight to the
+        /// recording. Admin-only: it is what the plan pays for.
+        max_concurrent_calls: MaxConcurrentCalls,
         /// Admin-only: payments are a contract with the platform.
         enable_payments_paypal: bool,
         enable_payments_tranzila: bool,
@@ -423,15 +444,15 @@ mod tests {
     #[test]
     fn the_end_of_turn_default_is_the_turn_detectors_and_within_range() {
         let default = EndOfTurn::default();
-        assert_eq!(default.ms(), voice::TurnConfig::default().end_silence_ms);
-        assert_eq!(EndOfTurn::new(i64::from(default.ms())), Some(default));
+        assert_eq!(default.get(), voice::TurnConfig::default().end_silence_ms);
+        assert_eq!(EndOfTurn::new(i64::from(default.get())), Some(default));
         assert_eq!(EndOfTurn::new(199), None);
-        assert_eq!(EndOfTurn::new(3000).map(EndOfTurn::ms), Some(3000));
+        assert_eq!(EndOfTurn::new(3000).map(EndOfTurn::get), Some(3000));
     }
 
     #[test]
     fn stored_values_out_of_range_are_brought_into_range_not_refused() {
-        assert_eq!(EndOfTurn::from_column(Column::Int(50)).unwrap().ms(), 200);
+        assert_eq!(EndOfTurn::from_column(Column::Int(50)).unwrap().get(), 200);
         assert_eq!(
             <Option<Text>>::from_column(Column::Text(Some("  ".into()))).unwrap(),
             None

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::db::business::{self, Business};
-use crate::db::calls::{self, CallMode, CallTurn, StreamRefusal};
+use crate::db::calls::{self, CallMode, CallTurn, StreamCap, StreamRefusal};
 use crate::domain::Timestamp;
 use crate::http::signed_request::SignedRequest;
 use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url_at};
@@ -203,10 +203,13 @@ async fn run_stream(
         ),
         voice: business.voice.as_ref().map(ToString::to_string),
         turn: voice::TurnConfig {
-            end_silence_ms: business.end_of_turn_ms.ms(),
+            end_silence_ms: business.end_of_turn_ms.get(),
             ..voice::TurnConfig::default()
         },
-        limits: CallLimits::default(),
+        limits: CallLimits {
+            max_call: Duration::from_secs(u64::from(business.max_call_minutes.get()) * 60),
+            ..CallLimits::default()
+        },
     };
 
     let (events_tx, events_rx) = mpsc::channel::<CallEvent>(256);
@@ -233,6 +236,16 @@ async fn run_stream(
     .await;
     state.metrics.calls_in_progress.dec();
     tracing::info!(turns = summary.turns, end = ?summary.end, "media stream ended");
+    // The stream no longer counts against the business's call limit.
+    let (db, sid) = (state.db.clone(), start.call_sid.clone());
+    state.tasks.spawn(
+        async move {
+            if let Err(e) = calls::close_stream(&db, &sid).await {
+                tracing::error!(error = %e, "could not mark the stream closed");
+            }
+        }
+        .instrument(tracing::Span::current()),
+    );
     // The recorder finishes its retries on its own; the call does not wait.
 }
 
@@ -244,13 +257,36 @@ async fn resolve_business(
     claimed: i64,
     out: &mpsc::Sender<Outgoing>,
 ) -> Option<Business> {
+    let business = match tokio::time::timeout(DB_BUDGET, business::get(&state.db, claimed)).await {
+        Ok(Ok(Some(b))) => b,
+        Ok(Ok(None)) => {
+            refuse(out, "business not found");
+            return None;
+        }
+        _ => {
+            refuse(out, "database unavailable");
+            return None;
+        }
+    };
+    if !business.active || !business.enable_calls_stream {
+        refuse(out, "streaming is off for this business");
+        return None;
+    }
+    // The business is known first: its limits decide the claim.
     // Under load incoming_call's row may land a moment after its answer:
     // look again briefly before calling the stream unknown.
-    let not_before = Timestamp::from(time::OffsetDateTime::now_utc() - STREAM_WINDOW);
+    let now = time::OffsetDateTime::now_utc();
+    let not_before = Timestamp::from(now - STREAM_WINDOW);
+    let cap = StreamCap {
+        max_live: business.max_concurrent_calls.get(),
+        live_since: Timestamp::from(
+            now - Duration::from_secs(u64::from(business.max_call_minutes.get()) * 60),
+        ),
+    };
     let mut lookups = 0;
     let claim = loop {
         lookups += 1;
-        let attempt = calls::claim_stream(&state.db, call_sid, claimed, &not_before);
+        let attempt = calls::claim_stream(&state.db, call_sid, claimed, &not_before, &cap);
         match tokio::time::timeout(DB_BUDGET, attempt).await {
             Ok(Ok(Err(StreamRefusal::Unknown))) if lookups < UNKNOWN_CALL_LOOKUPS => {
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -273,6 +309,10 @@ async fn resolve_business(
                 StreamRefusal::Ended => "the call has ended",
                 StreamRefusal::AlreadyStreaming => "the call already has a stream",
                 StreamRefusal::TooOld => "the call started too long ago for a new stream",
+                StreamRefusal::AtCapacity => {
+                    state.metrics.calls_over_capacity.inc();
+                    "the business streams as many calls as it may; this one records"
+                }
             };
             refuse(out, reason);
             return None;
@@ -286,21 +326,6 @@ async fn resolve_business(
             refuse(out, "database too slow");
             return None;
         }
-    }
-    let business = match tokio::time::timeout(DB_BUDGET, business::get(&state.db, claimed)).await {
-        Ok(Ok(Some(b))) => b,
-        Ok(Ok(None)) => {
-            refuse(out, "business not found");
-            return None;
-        }
-        _ => {
-            refuse(out, "database unavailable");
-            return None;
-        }
-    };
-    if !business.active || !business.enable_calls_stream {
-        refuse(out, "streaming is off for this business");
-        return None;
     }
     Some(business)
 }

@@ -342,3 +342,81 @@ async fn live_call_again(app: &TestApp, business_id: i64, call_sid: &str) {
     .await
     .unwrap();
 }
+
+/// Records another live call of `business_id`, as `incoming_call` does.
+async fn another_call(app: &TestApp, business_id: i64, call_sid: &str, to: &str) {
+    calls::record_incoming(
+        &app.state.db,
+        &calls::NewCall {
+            call_sid,
+            business_id,
+            customer_id: None,
+            from_number: "+972501234568",
+            to_number: to,
+            status: "ringing",
+            mode: calls::CallMode::Stream,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits for the first audio of a served stream.
+async fn greeted(ws: &mut Socket) -> bool {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if matches!(&msg, Message::Text(t) if t.contains("\"media\"")) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn beyond_its_call_limit_a_business_sends_new_callers_to_the_recording() {
+    let (app, _dir) = app_with_providers().await;
+    let phone = "+97235550303";
+    let first_sid = "CAlimit000000000000000000000000001";
+    let biz = live_call(&app, phone, first_sid).await;
+    let one = agentlocator::domain::settings::AdminChange {
+        max_concurrent_calls: agentlocator::domain::settings::MaxConcurrentCalls::new(1),
+        ..Default::default()
+    };
+    business::update(&app.state.db, biz, &one)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut first = open_stream(&app, TOKEN, first_sid, &biz.to_string())
+        .await
+        .unwrap();
+    assert!(greeted(&mut first).await, "the first caller gets the agent");
+
+    let second_sid = "CAlimit000000000000000000000000002";
+    another_call(&app, biz, second_sid, phone).await;
+    let second = open_stream(&app, TOKEN, second_sid, &biz.to_string())
+        .await
+        .unwrap();
+    assert_eq!(refused(second).await, Some(1008), "the second one records");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("agentlocator_calls_over_capacity_total 1"),
+        "{metrics}"
+    );
+
+    // When the first call ends its place is free again.
+    first.close(None).await.unwrap();
+    while first.next().await.is_some() {}
+    app.state.background_settled().await;
+    let third_sid = "CAlimit000000000000000000000000003";
+    another_call(&app, biz, third_sid, phone).await;
+    let mut third = open_stream(&app, TOKEN, third_sid, &biz.to_string())
+        .await
+        .unwrap();
+    assert!(
+        greeted(&mut third).await,
+        "a freed place takes the next caller"
+    );
+}

@@ -40,7 +40,7 @@ async fn an_owner_changes_settings_and_the_next_call_sees_them_without_a_restart
     assert_eq!(seen.greeting.as_deref(), Some("שלום!"));
     assert!(!seen.enable_calls_stream);
     assert!(seen.enable_payments_paypal);
-    assert_eq!(seen.end_of_turn_ms.ms(), 800);
+    assert_eq!(seen.end_of_turn_ms.get(), 800);
     // null clears a text setting.
     let cleared = owner
         .patch("/api/crm/business", &json!({"greeting": null}))
@@ -82,6 +82,7 @@ async fn an_owner_cannot_change_the_number_payments_or_active_and_nothing_is_wri
         json!({"phone_number": random_phone()}),
         json!({"greeting": "חדש", "enable_payments_paypal": true}),
         json!({"enable_payments_tranzila": true}),
+        json!({"max_concurrent_calls": 500}),
     ] {
         let got = owner.patch("/api/crm/business", &body).await;
         assert_eq!(got.status, 403, "{body}: {}", got.text);

@@ -119,7 +119,7 @@ async fn the_document_states_the_constraints_the_code_enforces() {
     let (_, spec) = app.get_json("/api/openapi.json").await;
     let schemas = &spec["components"]["schemas"];
     let owner_change = &schemas["OwnerChange"]["properties"];
-    let end_of_turn = &schemas["EndOfTurn"];
+    let end_of_turn = &schemas["Integer200To3000"];
     assert_eq!(end_of_turn["minimum"], 200, "{owner_change}");
     assert_eq!(end_of_turn["maximum"], 3000);
     assert_eq!(

@@ -131,8 +131,6 @@ pub enum EndReason {
         /// Why (also logged at WARN and sent as [`CallEvent::Failover`]).
         reason: String,
     },
-    /// The server is shutting down.
-    Shutdown,
 }
 
 /// What [`run_call`] reports when it returns.

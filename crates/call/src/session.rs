@@ -73,6 +73,7 @@ async fn drive(
     let every = setup.limits.heartbeat;
     let mut heartbeat = time::interval_at(Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let longest = Instant::now() + setup.limits.max_call;
     let mut call = Call::new(setup, providers, outbound, events, pipe_tx);
     call.greet();
     let end = loop {
@@ -82,9 +83,21 @@ async fn drive(
         let wake = call.next_wake();
         // Biased: shutdown first, then due timers (pacing must not slip
         // behind a burst of inbound frames), then what the caller sends.
+        // Shutdown and the call's length do not cut the caller off: the
+        // agent says why and the call moves to the recording fallback.
+        let ending = call.ending.is_some();
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => break EndReason::Shutdown,
+            () = shutdown.cancelled(), if !ending => {
+                call.fail_over("server draining".to_owned(), Some(failover::DRAIN_LINE_HE));
+            }
+            () = time::sleep_until(longest), if !ending => {
+                let limit = call.setup.limits.max_call.as_secs();
+                call.fail_over(
+                    format!("the call passed its {limit} s limit"),
+                    Some(failover::LONG_CALL_LINE_HE),
+                );
+            }
             () = time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
                 call.on_timer();
             }
@@ -231,7 +244,7 @@ impl Call {
         if let Some(since) = self.stalled_since
             && now.saturating_duration_since(since) >= self.setup.limits.max_outbound_stall
         {
-            self.fail_over("outbound stalled".to_owned(), false);
+            self.fail_over("outbound stalled".to_owned(), None);
         }
         let ending = self.ending.as_ref()?;
         (self.active.is_none() || now >= ending.deadline).then(|| EndReason::Failover {
@@ -285,7 +298,6 @@ impl Call {
         self.abandon_active();
         match &end {
             EndReason::Failover { .. } => self.close(1000, "failover to recording"),
-            EndReason::Shutdown => self.close(1001, "server shutting down"),
             EndReason::Stopped | EndReason::PeerClosed => {}
         }
         tracing::info!(

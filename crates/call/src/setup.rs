@@ -70,6 +70,9 @@ pub struct CallLimits {
     /// How long the outbound channel may stay full before the peer is
     /// considered stalled and the call fails over.
     pub max_outbound_stall: Duration,
+    /// The longest a call may last: then the agent says so and the call
+    /// goes to the recording fallback.
+    pub max_call: Duration,
 }
 
 impl Default for CallLimits {
@@ -84,6 +87,7 @@ impl Default for CallLimits {
             // parameters a few KB. 64 KiB leaves room and stops abuse.
             max_frame_bytes: 64 * 1024,
             max_outbound_stall: Duration::from_secs(5),
+            max_call: Duration::from_secs(20 * 60),
         }
     }
 }
@@ -100,6 +104,7 @@ impl CallLimits {
         self.turn_deadline = self.turn_deadline.clamp(ms(100), MAX_WAIT);
         self.heartbeat = self.heartbeat.clamp(ms(100), MAX_WAIT);
         self.max_outbound_stall = self.max_outbound_stall.clamp(ms(100), MAX_WAIT);
+        self.max_call = self.max_call.clamp(ms(100), MAX_WAIT);
         self
     }
 

@@ -16,6 +16,16 @@ use crate::CallEvent;
 /// back." No beep is played by the fallback, so the line does not promise one.
 pub(crate) const LINE_HE: &str = "סליחה, יש לנו תקלה קטנה. אפשר להשאיר לנו הודעה ונחזור אליך.";
 
+/// Said when the instance is restarting and the call must move: "I am
+/// passing you on to leave us a short message, and we will call you back
+/// soon."
+pub(crate) const DRAIN_LINE_HE: &str = "אני מעבירה אותך להשאיר לנו הודעה קצרה, ונחזור אליך בהקדם.";
+
+/// Said when the call reaches its business's maximum length: "We have been
+/// talking for a while; you can leave us a message and we will get back to you."
+pub(crate) const LONG_CALL_LINE_HE: &str =
+    "אנחנו מדברים כבר זמן רב; אפשר להשאיר לנו הודעה ונחזור אליך.";
+
 /// How long the failover line may take to synthesise before the call is
 /// closed without it.
 const SYNTH_WAIT: Duration = Duration::from_secs(3);
@@ -44,13 +54,13 @@ impl Call {
                 "turn deadline of {} ms passed",
                 self.setup.limits.turn_deadline.as_millis()
             );
-            self.fail_over(reason, true);
+            self.fail_over(reason, Some(LINE_HE));
         }
     }
 
-    /// Hands the call to the recording fallback: stop, say the line if TTS
+    /// Hands the call to the recording fallback: stop, say `line` if TTS
     /// works (and the peer reads), then close (see `check_end`).
-    pub(super) fn fail_over(&mut self, reason: String, speak: bool) {
+    pub(super) fn fail_over(&mut self, reason: String, line: Option<&str>) {
         if self.ending.is_some() {
             return;
         }
@@ -73,8 +83,10 @@ impl Call {
         self.abandon_active();
         self.hearing.reset();
         self.carry = None;
-        let deadline = if speak && self.providers.tts.is_enabled() {
-            self.say(Kind::Failover, LINE_HE.to_owned());
+        let deadline = if let Some(line) = line
+            && self.providers.tts.is_enabled()
+        {
+            self.say(Kind::Failover, line.to_owned());
             now + SYNTH_WAIT
         } else {
             now

@@ -337,7 +337,7 @@ impl Call {
                         "{} provider failures in a row (last: {code})",
                         self.consecutive_failures
                     );
-                    self.fail_over(reason, true);
+                    self.fail_over(reason, Some(super::failover::LINE_HE));
                     return;
                 }
                 self.check_complete();

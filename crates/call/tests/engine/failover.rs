@@ -187,14 +187,58 @@ async fn stop_in_the_middle_of_a_reply_ends_the_call_and_cancels_its_work() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn shutdown_closes_the_socket_as_going_away() {
+async fn shutdown_tells_the_caller_in_hebrew_then_moves_them_to_the_recording() {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
     call.silence(500).await;
     call.shutdown.cancel();
+    assert!(call.silence_until(8000, closed).await);
     let (summary, log, _) = call.finish().await;
-    assert_eq!(summary.end, EndReason::Shutdown);
-    assert!(matches!(log.last(), Some(Out::Close { code: 1001, .. })));
+    assert_eq!(
+        summary.end,
+        EndReason::Failover {
+            reason: "server draining".to_owned()
+        }
+    );
+    let said = fakes.tts.said.lock().unwrap().clone();
+    let line = said.last().expect("a line was said");
+    assert!(
+        line.0.contains("הודעה"),
+        "the line invites a message: {said:?}"
+    );
+    let close = log
+        .iter()
+        .position(|o| matches!(o, Out::Close { .. }))
+        .unwrap();
+    let heard = media_of(&log[..close], line.1);
+    assert!(
+        !heard.is_empty(),
+        "the line is played before the socket closes"
+    );
+    assert!(matches!(&log[close], Out::Close { code: 1000, .. }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_at_its_maximum_length_is_told_so_and_moved_to_the_recording() {
+    let fakes = Fakes::standard();
+    let limits = CallLimits {
+        max_call: Duration::from_secs(3),
+        ..CallLimits::default()
+    };
+    let mut call = start(Options {
+        limits,
+        ..Options::new(fakes.providers())
+    });
+    assert!(call.silence_until(12_000, closed).await);
+    let (summary, _, _) = call.finish().await;
+    assert_eq!(
+        summary.end,
+        EndReason::Failover {
+            reason: "the call passed its 3 s limit".to_owned()
+        }
+    );
+    let said = fakes.tts.said.lock().unwrap().clone();
+    assert!(said.last().unwrap().0.contains("זמן רב"), "{said:?}");
 }
 
 #[tokio::test(start_paused = true)]
