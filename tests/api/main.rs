@@ -11,6 +11,7 @@ mod drain;
 mod find_duplicates;
 mod health;
 mod helpers;
+mod instances;
 mod isolation;
 mod jobs;
 mod jobs_cli;

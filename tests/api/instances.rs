@@ -1,0 +1,283 @@
+//! Two `serve` processes on one PostgreSQL database, as a scaled-out
+//! deployment runs them: any instance answers any webhook and any stream, a
+//! rolling restart drops no caller and loses no turn, and each voicemail is
+//! transcribed once. Runs on PostgreSQL only (`TEST_DATABASE_URL`).
+
+use std::time::{Duration, Instant};
+
+use callsim::{SimMode, SimOptions, simulate_call};
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::fresh_database_url;
+use crate::logging::Running;
+use crate::webhooks::fakes::Fakes;
+
+const TOKEN: &str = "instances-auth-token";
+const PUBLIC: &str = "https://instances.example.test";
+const BUSINESS: &str = "+97235550701";
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+
+struct Instance {
+    running: Running,
+    base: String,
+}
+
+fn start(dir: &std::path::Path, env: &[(String, String)]) -> Instance {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut running = Running::start(dir, &env);
+    let port = running.wait_for(|l| l["msg"] == "AgentLocator listening")["extra"]["port"]
+        .as_u64()
+        .unwrap();
+    Instance {
+        running,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn post_signed(base: &str, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sig = twilio::signature::compute(TOKEN, &format!("{PUBLIC}{path}"), &owned);
+    let res = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", sig)
+        .body(serde_urlencoded::to_string(&owned).unwrap())
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+fn call<'a>(sid: &'a str, status: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("CallSid", sid),
+        ("AccountSid", ACCOUNT),
+        ("From", "+972501234567"),
+        ("To", BUSINESS),
+        ("CallStatus", status),
+    ]
+}
+
+fn caller_audio() -> Vec<u8> {
+    let wav = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/voice/tests/fixtures/shalom.wav"
+    ))
+    .unwrap();
+    voice::wav::to_mulaw_8k_mono(&wav).unwrap()
+}
+
+fn sim(base: &str, sid: &str) -> SimOptions {
+    let mut opts = SimOptions::new(base.parse().unwrap(), BUSINESS, TOKEN);
+    opts.public_base_url = Some(PUBLIC.parse().unwrap());
+    opts.call_sid = Some(sid.to_string());
+    opts.utterances = vec![caller_audio(), caller_audio()];
+    opts.keep_heard = false;
+    opts
+}
+
+/// Polls another process's work through the shared database: there is
+/// nothing in this process to await.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicemails_run_once() {
+    let Ok(pg) = std::env::var("TEST_DATABASE_URL") else {
+        return;
+    };
+    if !pg.starts_with("postgres") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    let providers = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake = format!("http://{}", providers.local_addr().unwrap());
+    tokio::spawn(callsim::fake::serve(
+        providers,
+        callsim::FakeLatencies::default(),
+    ));
+    let creds = dir.path().join("google.json");
+    callsim::write_google_credentials(&creds, &format!("{fake}/token")).unwrap();
+    let twilio = Fakes::start("שלום, אני רוצה לקבוע תור").await;
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_agentlocator"))
+        .args([
+            "business",
+            "create",
+            "--name",
+            "מרפאת השן",
+            "--phone",
+            BUSINESS,
+        ])
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let business_id =
+        serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["id"].to_string();
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", url.as_str()),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT),
+        ("TWILIO_API_BASE_URL", twilio.base.as_str()),
+        ("PUBLIC_BASE_URL", PUBLIC),
+        ("OPENAI_API_KEY", "sk-fake"),
+        ("OPENAI_BASE_URL", &format!("{fake}/v1")),
+        ("GOOGLE_APPLICATION_CREDENTIALS", &creds.to_string_lossy()),
+        ("GOOGLE_TTS_BASE_URL", fake.as_str()),
+        ("SHUTDOWN_GRACE_SECS", "30"),
+        ("SHUTDOWN_TAIL_SECS", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut a = start(dir.path(), &env);
+    let b = start(dir.path(), &env);
+    let db = agentlocator::db::Db::connect(&url).await.unwrap();
+
+    // A call's webhook on A, its stream on B, its stream_ended on A.
+    let crossed = "CAcrossed0000000000000000000000001";
+    let (status, twiml) =
+        post_signed(&a.base, "/webhook/incoming_call", &call(crossed, "ringing")).await;
+    assert_eq!(status, 200);
+    assert!(twiml.contains("<Stream"), "{twiml}");
+    let mut req = format!("{}/ws/twilio-media", b.base.replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    let sig =
+        twilio::signature::compute(TOKEN, "wss://instances.example.test/ws/twilio-media", &[]);
+    req.headers_mut()
+        .insert("x-twilio-signature", sig.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let start_frame = twilio::media::Inbound::Start {
+        sequence_number: 1,
+        start: twilio::media::Start::new(ACCOUNT, "MZ1", crossed)
+            .with_parameter("business_id", &business_id),
+        stream_sid: "MZ1".into(),
+    };
+    for msg in [
+        twilio::media::Inbound::connected().to_json(),
+        start_frame.to_json(),
+    ] {
+        ws.send(Message::Text(msg.into())).await.unwrap();
+    }
+    let greeted = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if matches!(&msg, Message::Text(t) if t.contains("\"media\"")) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(greeted, "B serves the stream of a call A answered");
+    ws.close(None).await.unwrap();
+    let (status, twiml) = post_signed(
+        &a.base,
+        "/webhook/stream_ended",
+        &call(crossed, "in-progress"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(twiml.contains("<Response"), "{twiml}");
+
+    // Calls on both; A is restarted (SIGTERM) while they talk; B takes new ones.
+    let sids: Vec<String> = (0..6).map(|i| format!("CAroll{i:028}")).collect();
+    let mut running = Vec::new();
+    for (i, sid) in sids.iter().enumerate().take(4) {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let opts = sim(base, sid);
+        running.push(tokio::spawn(async move { simulate_call(&opts).await }));
+    }
+    // A's calls are live (their rows claimed a stream) before A is stopped.
+    let live_on_a = |db: agentlocator::db::Db, sids: Vec<String>| async move {
+        let mut claimed = 0;
+        for sid in &sids {
+            let row = agentlocator::db::calls::get_by_sid(&db, sid).await.unwrap();
+            claimed += usize::from(row.is_some());
+        }
+        claimed == sids.len()
+    };
+    let first_four = sids[..4].to_vec();
+    eventually("the first calls are recorded", || {
+        live_on_a(db.clone(), first_four.clone())
+    })
+    .await;
+    a.running.terminate();
+    for sid in &sids[4..] {
+        let opts = sim(&b.base, sid);
+        running.push(tokio::spawn(async move { simulate_call(&opts).await }));
+    }
+    for handle in running {
+        let report = handle.await.unwrap().unwrap();
+        assert_eq!(
+            report.mode,
+            SimMode::Stream,
+            "{} was not dropped",
+            report.call_sid
+        );
+        assert_eq!(report.turns.len(), 2, "{}", report.call_sid);
+        assert!(
+            report.turns.iter().all(|t| t.reply_audio_ms > 0),
+            "{} got every reply",
+            report.call_sid
+        );
+    }
+    let stopped = a.running.stop();
+    assert!(stopped.success(), "A drained and exited cleanly");
+    for sid in &sids {
+        let turns = agentlocator::db::calls::turns_for_call(&db, sid)
+            .await
+            .unwrap();
+        assert_eq!(turns.len(), 2, "no turn of {sid} was lost");
+    }
+
+    // Voicemails answered by B (A is gone), each posted twice as Twilio
+    // retries; every one is downloaded and transcribed exactly once.
+    let mail: Vec<String> = (0..3).map(|i| format!("CAmail{i:028}")).collect();
+    for (i, sid) in mail.iter().enumerate() {
+        post_signed(&b.base, "/webhook/incoming_call", &call(sid, "ringing")).await;
+        let recording = twilio.recording_url(&format!("RE{i:032}"));
+        let mut params = call(sid, "in-progress");
+        params.push(("RecordingUrl", &recording));
+        params.push(("RecordingDuration", "7"));
+        for _ in 0..2 {
+            let (status, _) = post_signed(&b.base, "/webhook/handle_recording", &params).await;
+            assert_eq!(status, 200);
+        }
+    }
+    let all_done = |db: agentlocator::db::Db, mail: Vec<String>| async move {
+        for sid in &mail {
+            let job = agentlocator::db::jobs::get_by_dedupe_key(&db, &format!("transcribe:{sid}"))
+                .await
+                .unwrap();
+            if job.is_none_or(|j| j.status != "done") {
+                return false;
+            }
+        }
+        true
+    };
+    eventually("every voicemail is transcribed", || {
+        all_done(db.clone(), mail.clone())
+    })
+    .await;
+    assert_eq!(
+        twilio.seen().downloads,
+        mail.len(),
+        "each recording fetched once"
+    );
+    drop(b);
+}
