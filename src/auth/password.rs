@@ -18,10 +18,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::Metrics;
 
-/// How many password verifications may run at once, process-wide: enough to
-/// keep a few cores busy with honest logins, few enough that their memory
-/// (4 × 19 MiB) is no threat.
-pub const CONCURRENT_CHECKS: usize = 4;
+/// How many password verifications may run at once, process-wide. Each is
+/// CPU-bound, so more than the cores of a small instance (2 here) only
+/// queues them; and their memory (2 × 19 MiB, kept for reuse) keeps a burst
+/// of wrong logins under the 50 MB the service allows it.
+pub const CONCURRENT_CHECKS: usize = 2;
 
 /// How long a login waits for a free verifier before it is answered 429:
 /// long enough to ride out a few honest logins arriving together, short

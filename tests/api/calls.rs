@@ -46,7 +46,7 @@ pub async fn app_with_providers() -> (TestApp, tempfile::TempDir) {
     (app, dir)
 }
 
-fn caller_audio() -> Vec<u8> {
+pub fn caller_audio() -> Vec<u8> {
     let wav = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/crates/voice/tests/fixtures/shalom.wav"
@@ -245,20 +245,7 @@ async fn live_call(app: &TestApp, phone: &str, call_sid: &str) -> i64 {
     )
     .await
     .unwrap();
-    calls::record_incoming(
-        db,
-        &calls::NewCall {
-            call_sid,
-            business_id: biz.id,
-            customer_id: None,
-            from_number: "+972501234567",
-            to_number: phone,
-            status: "ringing",
-            mode: calls::CallMode::Stream,
-        },
-    )
-    .await
-    .unwrap();
+    another_call(app, biz.id, call_sid, phone).await;
     biz.id
 }
 
@@ -308,7 +295,7 @@ async fn an_ended_call_gets_no_stream_and_a_replayed_incoming_call_does_not_revi
         .await
         .unwrap();
     // A replay of the signed incoming_call for the same CallSid.
-    live_call_again(&app, biz, call_sid).await;
+    another_call(&app, biz, call_sid, "+97235550302").await;
     let row = calls::get_by_sid(db, call_sid).await.unwrap().unwrap();
     assert_eq!(row.status.as_deref(), Some("completed"));
     assert!(row.ended_at.is_some());
@@ -324,23 +311,6 @@ async fn an_ended_call_gets_no_stream_and_a_replayed_incoming_call_does_not_revi
             .iter()
             .any(|l| l["call_sid"] == call_sid && l["extra"]["reason"] == "the call has ended")
     );
-}
-
-async fn live_call_again(app: &TestApp, business_id: i64, call_sid: &str) {
-    calls::record_incoming(
-        &app.state.db,
-        &calls::NewCall {
-            call_sid,
-            business_id,
-            customer_id: None,
-            from_number: "+972501234567",
-            to_number: "+97235550302",
-            status: "ringing",
-            mode: calls::CallMode::Stream,
-        },
-    )
-    .await
-    .unwrap();
 }
 
 /// Records another live call of `business_id`, as `incoming_call` does.

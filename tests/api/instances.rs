@@ -6,12 +6,13 @@
 use std::time::{Duration, Instant};
 
 use callsim::{SimMode, SimOptions, simulate_call};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::calls::caller_audio;
 use crate::helpers::fresh_database_url;
 use crate::logging::Running;
+use crate::process::{Twilio, create_business};
 use crate::webhooks::fakes::Fakes;
 
 const TOKEN: &str = "instances-auth-token";
@@ -36,22 +37,10 @@ fn start(dir: &std::path::Path, env: &[(String, String)]) -> Instance {
     }
 }
 
-async fn post_signed(base: &str, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-    let owned: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let sig = twilio::signature::compute(TOKEN, &format!("{PUBLIC}{path}"), &owned);
-    let res = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", sig)
-        .body(serde_urlencoded::to_string(&owned).unwrap())
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
-}
+const TWILIO: Twilio = Twilio {
+    token: TOKEN,
+    public: PUBLIC,
+};
 
 fn call<'a>(sid: &'a str, status: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -61,15 +50,6 @@ fn call<'a>(sid: &'a str, status: &'a str) -> Vec<(&'a str, &'a str)> {
         ("To", BUSINESS),
         ("CallStatus", status),
     ]
-}
-
-fn caller_audio() -> Vec<u8> {
-    let wav = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/crates/voice/tests/fixtures/shalom.wav"
-    ))
-    .unwrap();
-    voice::wav::to_mulaw_8k_mono(&wav).unwrap()
 }
 
 fn sim(base: &str, sid: &str) -> SimOptions {
@@ -110,23 +90,7 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
     let creds = dir.path().join("google.json");
     callsim::write_google_credentials(&creds, &format!("{fake}/token")).unwrap();
     let twilio = Fakes::start("שלום, אני רוצה לקבוע תור").await;
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_agentlocator"))
-        .args([
-            "business",
-            "create",
-            "--name",
-            "מרפאת השן",
-            "--phone",
-            BUSINESS,
-        ])
-        .env_clear()
-        .env("DATABASE_URL", &url)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(created.status.success());
-    let business_id =
-        serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["id"].to_string();
+    let business_id = create_business(dir.path(), &url, "מרפאת השן", BUSINESS);
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", url.as_str()),
         ("TWILIO_AUTH_TOKEN", TOKEN),
@@ -149,30 +113,12 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
 
     // A call's webhook on A, its stream on B, its stream_ended on A.
     let crossed = "CAcrossed0000000000000000000000001";
-    let (status, twiml) =
-        post_signed(&a.base, "/webhook/incoming_call", &call(crossed, "ringing")).await;
+    let (status, twiml) = TWILIO
+        .post(&a.base, "/webhook/incoming_call", &call(crossed, "ringing"))
+        .await;
     assert_eq!(status, 200);
     assert!(twiml.contains("<Stream"), "{twiml}");
-    let mut req = format!("{}/ws/twilio-media", b.base.replace("http", "ws"))
-        .into_client_request()
-        .unwrap();
-    let sig =
-        twilio::signature::compute(TOKEN, "wss://instances.example.test/ws/twilio-media", &[]);
-    req.headers_mut()
-        .insert("x-twilio-signature", sig.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let start_frame = twilio::media::Inbound::Start {
-        sequence_number: 1,
-        start: twilio::media::Start::new(ACCOUNT, "MZ1", crossed)
-            .with_parameter("business_id", &business_id),
-        stream_sid: "MZ1".into(),
-    };
-    for msg in [
-        twilio::media::Inbound::connected().to_json(),
-        start_frame.to_json(),
-    ] {
-        ws.send(Message::Text(msg.into())).await.unwrap();
-    }
+    let mut ws = TWILIO.open_stream(&b.base, crossed, &business_id).await;
     let greeted = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(Ok(msg)) = ws.next().await {
             if matches!(&msg, Message::Text(t) if t.contains("\"media\"")) {
@@ -185,12 +131,13 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
     .unwrap_or(false);
     assert!(greeted, "B serves the stream of a call A answered");
     ws.close(None).await.unwrap();
-    let (status, twiml) = post_signed(
-        &a.base,
-        "/webhook/stream_ended",
-        &call(crossed, "in-progress"),
-    )
-    .await;
+    let (status, twiml) = TWILIO
+        .post(
+            &a.base,
+            "/webhook/stream_ended",
+            &call(crossed, "in-progress"),
+        )
+        .await;
     assert_eq!(status, 200);
     assert!(twiml.contains("<Response"), "{twiml}");
 
@@ -249,13 +196,17 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
     // retries; every one is downloaded and transcribed exactly once.
     let mail: Vec<String> = (0..3).map(|i| format!("CAmail{i:028}")).collect();
     for (i, sid) in mail.iter().enumerate() {
-        post_signed(&b.base, "/webhook/incoming_call", &call(sid, "ringing")).await;
+        TWILIO
+            .post(&b.base, "/webhook/incoming_call", &call(sid, "ringing"))
+            .await;
         let recording = twilio.recording_url(&format!("RE{i:032}"));
         let mut params = call(sid, "in-progress");
         params.push(("RecordingUrl", &recording));
         params.push(("RecordingDuration", "7"));
         for _ in 0..2 {
-            let (status, _) = post_signed(&b.base, "/webhook/handle_recording", &params).await;
+            let (status, _) = TWILIO
+                .post(&b.base, "/webhook/handle_recording", &params)
+                .await;
             assert_eq!(status, 200);
         }
     }

@@ -20,5 +20,6 @@ mod login_abuse;
 mod migrations;
 mod openapi;
 mod payments;
+mod process;
 mod slow_clients;
 mod webhooks;
