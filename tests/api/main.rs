@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one fresh database and port per test.
 
+mod account;
 mod app;
 mod auth;
 mod business_cli;
