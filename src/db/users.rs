@@ -342,6 +342,18 @@ pub async fn revoke_session(db: &Db, token_hash: &str) -> Result<(), sqlx::Error
     Ok(())
 }
 
+/// Deletes the sessions that expired or were revoked at or before
+/// `before`; returns how many. Live sessions are never touched.
+pub async fn prune_sessions(db: &Db, before: &Timestamp) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM api_session WHERE expires_at <= $1 OR revoked_at <= $1")
+            .bind(before)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,4 +20,5 @@ mod login_abuse;
 mod migrations;
 mod openapi;
 mod payments;
+mod prune;
 mod webhooks;
