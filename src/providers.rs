@@ -30,12 +30,15 @@ impl Providers {
     /// unusable (the error names the variable); absence means "disabled".
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         // One client for every outside call: connection pools are reused.
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("AgentLocator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot build the HTTP client")?;
+        // The recording fetcher builds its own from the same settings,
+        // because it must follow no redirects.
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .user_agent(concat!("AgentLocator/", env!("CARGO_PKG_VERSION")))
+        };
+        let http = builder().build().context("cannot build the HTTP client")?;
 
         let (stt, llm): (Arc<dyn SpeechToText>, Arc<dyn LanguageModel>) = match &config.openai {
             Some(openai) => (
@@ -59,7 +62,7 @@ impl Providers {
 
         let recordings: Arc<dyn RecordingFetcher> = match &config.twilio.rest {
             Some(rest) => Arc::new(
-                TwilioRecordingFetcher::new(rest.clone(), http.clone())
+                TwilioRecordingFetcher::new(rest.clone(), builder())
                     .context("invalid TWILIO_API_BASE_URL")?,
             ),
             None => Arc::new(DisabledRecordingFetcher::new()),

@@ -69,8 +69,9 @@ impl Server {
     ) -> anyhow::Result<()> {
         let state = self.state;
         let grace = state.config.shutdown_grace;
-        // The job workers stop with the server; the drop guard also stops
-        // them when the server ends on its own (an error).
+        // The job workers and the pruning loop stop with the server; the
+        // drop guard also stops them when the server ends on its own (an
+        // error).
         let stop_workers = tokio_util::sync::CancellationToken::new();
         let _stop_workers_on_exit = stop_workers.clone().drop_guard();
         let mut workers = crate::jobs::spawn_workers(
@@ -78,6 +79,10 @@ impl Server {
             crate::jobs::WorkerOptions::default(),
             stop_workers.clone(),
         );
+        workers.spawn(crate::jobs::prune::run(
+            state.db.clone(),
+            stop_workers.clone(),
+        ));
         let stop_listening = CancellationToken::new();
         let mut serving = tokio::spawn(listener::serve(
             self.listener,

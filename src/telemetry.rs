@@ -5,6 +5,10 @@
 //! Context fields (`call_sid`, `business_id`, `path`, `request_id`) are taken
 //! from the enclosing spans, so a handler that records `call_sid` on its span
 //! tags every line logged beneath it.
+//!
+//! Log lines name callers' numbers and what they said, so the log folder
+//! is created readable by the service's user only (0700) and each log file
+//! 0600 (on unix; an existing folder or file keeps its mode).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -36,8 +40,21 @@ pub fn init(config: &LogConfig, development: bool) -> anyhow::Result<TelemetryGu
     use anyhow::Context as _;
     use file_rotate::{ContentLimit, FileRotate, compression::Compression, suffix::AppendCount};
 
-    std::fs::create_dir_all(&config.dir)
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    // The modes below, like every file mode, are narrowed further by the
+    // process's umask, never widened.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder
+        .create(&config.dir)
         .with_context(|| format!("cannot create LOG_DIR {}", config.dir.display()))?;
+    // What file-rotate opens with by default, plus the mode of a new file
+    // (rotation renames files, so rotated ones keep it).
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true).create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     let file = FileRotate::new(
         config.dir.join("app.log"),
         AppendCount::new(config.file_max_files),
@@ -45,7 +62,7 @@ pub fn init(config: &LogConfig, development: bool) -> anyhow::Result<TelemetryGu
         // JSON line is never split across two files.
         ContentLimit::BytesSurpassed(config.file_max_bytes),
         Compression::None,
-        None,
+        Some(open),
     );
     let (file_writer, file_guard) = tracing_appender::non_blocking(file);
     let (stdout_writer, stdout_guard) = tracing_appender::non_blocking(std::io::stdout());

@@ -1,9 +1,10 @@
-//! Argon2id password hashes. Deliberately slow, so only login and user
-//! creation call it — and they call it off the async runtime.
+//! Argon2id password hashes. Deliberately slow, so only login, password
+//! changes and user creation call it — and they call it off the async
+//! runtime.
 //!
-//! Login verifies through a [`Verifier`]: at most [`CONCURRENT_CHECKS`]
-//! verifications run at once in the process, on as many threads of their
-//! own. Each one holds Argon2's memory (19 MiB by default) for its whole
+//! Login and password changes go through a [`Verifier`]: at most
+//! [`CONCURRENT_CHECKS`] Argon2 runs at once in the process, on as many
+//! threads of their own. Each one holds Argon2's memory (19 MiB by default) for its whole
 //! run, so the blocking pool running hundreds of them at once grew the
 //! process by about 1 GB; a login that finds every verifier busy is told to
 //! retry instead of queueing.
@@ -12,8 +13,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
-use argon2::password_hash::{Output, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, Version};
+use argon2::password_hash::{Output, ParamsString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::Metrics;
@@ -35,13 +36,36 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 /// Hashes `password` with Argon2id, a fresh salt and the crate's defaults
 /// (OWASP's recommended memory/time cost), as a PHC string.
 pub fn hash(password: &str) -> anyhow::Result<String> {
+    hash_in(&mut Vec::new(), password)
+}
+
+/// [`hash`] with Argon2's working memory supplied by the caller, as
+/// [`verify_in`] does: what `PasswordHasher::hash_password` does, except
+/// that it allocates the 19 MiB afresh each time.
+fn hash_in(memory: &mut Vec<Block>, password: &str) -> anyhow::Result<String> {
     let salt_bytes: [u8; 16] = rand::random();
     let salt = SaltString::encode_b64(&salt_bytes)
         .map_err(|e| anyhow::anyhow!("cannot encode the salt: {e}"))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+    let argon2 = Argon2::default();
+    let params = argon2.params().clone();
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), &salt_bytes, out, &mut memory[..])
+            .map_err(Into::into)
+    })
+    .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(&params)
+            .map_err(|e| anyhow::anyhow!("cannot encode the Argon2 parameters: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
 }
 
 /// True when `password` matches the PHC string `hash` (constant-time
@@ -157,6 +181,42 @@ impl VerifyTurn {
     /// Verifies on one of the verifier threads; `None` (unknown user)
     /// verifies against the decoy and always answers false.
     pub async fn verify(self, hash: Option<String>, password: String) -> bool {
+        self.run(move |memory| match hash {
+            Some(h) => verify_in(memory, &h, &password),
+            None => {
+                let _ = verify_in(memory, decoy_hash(), &password);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// A password change: verifies `current` against `hash` and, only if it
+    /// matches, hashes `new` — both on this turn's thread, so changes count
+    /// against the same bound as logins. `Ok(None)`: `current` is wrong.
+    pub async fn rehash(
+        self,
+        hash: String,
+        current: String,
+        new: String,
+    ) -> anyhow::Result<Option<String>> {
+        self.run(move |memory| {
+            if !verify_in(memory, &hash, &current) {
+                return Ok(None);
+            }
+            hash_in(memory, &new).map(Some)
+        })
+        .await
+        .unwrap_or_else(|| Err(anyhow::anyhow!("the password-check thread gave no answer")))
+    }
+
+    /// Runs `work` on a verifier thread with that thread's Argon2 memory;
+    /// `None` when no answer came (the threads are gone, or `work` panicked).
+    async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Option<T> {
         let Self {
             permit,
             metrics,
@@ -168,21 +228,13 @@ impl VerifyTurn {
         // really ends.
         let job: Job = Box::new(move |memory| {
             let running = metrics.password_check();
-            let ok = match hash {
-                Some(h) => verify_in(memory, &h, &password),
-                None => {
-                    let _ = verify_in(memory, decoy_hash(), &password);
-                    false
-                }
-            };
+            let out = work(memory);
             // Free before answering, so the answered caller finds it free.
             drop((running, permit));
-            let _ = answer.send(ok);
+            let _ = answer.send(out);
         });
-        if workers.send(job).is_err() {
-            return false;
-        }
-        answered.await.unwrap_or(false)
+        workers.send(job).ok()?;
+        answered.await.ok()
     }
 }
 
@@ -240,6 +292,41 @@ mod tests {
         assert!(!verify_in(&mut memory, &a, "second password here"));
         assert!(verify_in(&mut memory, &a, "first password here"));
         assert_eq!(memory.len(), used, "the buffer is reused, not regrown");
+    }
+
+    #[test]
+    fn a_hash_made_in_reused_memory_verifies_like_any_other() {
+        let mut memory = Vec::new();
+        let first = hash_in(&mut memory, "first password here").unwrap();
+        let second = hash_in(&mut memory, "first password here").unwrap();
+        assert_ne!(first, second, "every hash has its own salt");
+        assert!(
+            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{first}"
+        );
+        assert!(verify(&first, "first password here"));
+        assert!(verify(&second, "first password here"));
+        assert!(!verify(&second, "another password"));
+    }
+
+    #[tokio::test]
+    async fn a_password_change_hashes_the_new_password_only_when_the_current_one_matches() {
+        let verifier = Verifier::new(Arc::new(Metrics::new())).unwrap();
+        let old = hash("the old password").unwrap();
+        let wrong = verifier.turn().await.unwrap();
+        let refused = wrong
+            .rehash(old.clone(), "a guess".into(), "the new password".into())
+            .await
+            .unwrap();
+        assert_eq!(refused, None);
+        let right = verifier.turn().await.unwrap();
+        let new = right
+            .rehash(old, "the old password".into(), "the new password".into())
+            .await
+            .unwrap()
+            .expect("the current password matched");
+        assert!(verify(&new, "the new password"));
+        assert!(!verify(&new, "the old password"));
     }
 
     #[tokio::test]

@@ -253,6 +253,19 @@ pub async fn running_count(db: &Db) -> Result<i64, sqlx::Error> {
     get_int(&row, "n")
 }
 
+/// Deletes the `done` jobs last updated at or before `before`; returns how
+/// many. Queued, running and dead jobs are kept whatever their age: a dead
+/// one waits for an operator to re-queue it.
+pub async fn prune_done(db: &Db, before: &Timestamp) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM job WHERE status = 'done' AND updated_at <= $1")
+            .bind(before)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Every status a row of `job` can have.
 pub const STATUSES: [&str; 4] = ["queued", "running", "done", "dead"];
 

@@ -46,7 +46,7 @@ impl Db {
             Backend::Postgres
         };
         if backend == Backend::Sqlite {
-            ensure_sqlite_dir(url)?;
+            prepare_sqlite_file(url)?;
         }
         let options = AnyPoolOptions::new()
             // SQLite has one writer: a small pool queues writers fairly in the pool
@@ -89,23 +89,48 @@ impl Db {
     }
 }
 
-fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
-    let path = url
+/// Creates the SQLite file's folder (0700) and, when the URL lets SQLite
+/// create the file (`mode=rwc`), the empty file itself with mode 0600: it
+/// holds callers' numbers and transcripts, and SQLite would create it
+/// readable by everyone (0644). Its `-wal` and `-shm` files copy the
+/// database file's mode. On unix only; an existing folder or file keeps its
+/// mode.
+fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let rest = url
         .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path.starts_with(":memory:") {
         return Ok(());
     }
-    if let Some(dir) = std::path::Path::new(path).parent()
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir)
+        let mut folder = std::fs::DirBuilder::new();
+        folder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder
+            .create(dir)
             .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
     }
-    Ok(())
+    // Without `mode=rwc` a missing file is an error SQLite reports; creating
+    // it here would hide a mistyped path behind an empty database.
+    if !query.split('&').any(|pair| pair == "mode=rwc") {
+        return Ok(());
+    }
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+    match create.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot create the database file {}", path.display()))
+        }
+    }
 }
 
 /// Reads a boolean column whichever way the backend stored it (SQLite keeps

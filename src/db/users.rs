@@ -1,6 +1,11 @@
 //! The `app_user` and `api_session` tables: who may use the API and the
 //! hashed bearer tokens they hold. Password hashing and token minting live in
 //! `crate::auth`; this module only stores and finds rows.
+//!
+//! A session is live while it is neither revoked nor expired. Revoking is a
+//! timestamp, not a delete, so a revoked token keeps answering 401 rather
+//! than becoming unknown; [`prune_sessions`] deletes the rows once they are
+//! old enough that nobody will ask about them.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -164,15 +169,22 @@ pub async fn create_session(
     Ok(())
 }
 
+/// A live session and the user holding it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionUser {
+    pub user: User,
+    pub session_id: i64,
+}
+
 /// The user holding an unexpired, unrevoked session, provided the user and
 /// their business are still active. `now` is a stored-format timestamp.
 pub async fn session_user(
     db: &Db,
     token_hash: &str,
     now: &str,
-) -> Result<Option<User>, sqlx::Error> {
+) -> Result<Option<SessionUser>, sqlx::Error> {
     let sql = format!(
-        "SELECT {USER_COLUMNS}, b.active AS business_active \
+        "SELECT {USER_COLUMNS}, s.id AS session_id, b.active AS business_active \
          FROM api_session s JOIN app_user u ON u.id = s.user_id \
          LEFT JOIN business b ON b.id = u.business_id \
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
@@ -186,7 +198,136 @@ pub async fn session_user(
         return Ok(None);
     };
     let user = User::from_row(&row)?;
-    Ok((user.active && business_active(&row)?).then_some(user))
+    let session_id = row.try_get("session_id")?;
+    Ok((user.active && business_active(&row)?).then_some(SessionUser { user, session_id }))
+}
+
+/// A session as its owner may see it: never its token hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// The user's live sessions, newest first.
+pub async fn live_sessions(db: &Db, user_id: i64) -> Result<Vec<Session>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, created_at, expires_at FROM api_session \
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY id DESC",
+    )
+    .bind(user_id)
+    .bind(Timestamp::now())
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(Session {
+            id: row.try_get("id")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    })
+    .collect()
+}
+
+/// Revokes one of the user's own live sessions; false when `session_id` is
+/// not one (another user's, expired, already revoked or unknown).
+pub async fn revoke_own_session(
+    db: &Db,
+    user_id: i64,
+    session_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let now = Timestamp::now();
+    let done = sqlx::query(
+        "UPDATE api_session SET revoked_at = $1 \
+         WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1",
+    )
+    .bind(&now)
+    .bind(session_id)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Stores a new password hash and revokes every other live session of the
+/// user, in one transaction: whoever held the old password and logged in
+/// with it is out the moment the change is made. Returns how many sessions
+/// were revoked.
+pub async fn change_password(
+    db: &Db,
+    user_id: i64,
+    password_hash: &str,
+    keep_session_id: i64,
+) -> Result<u64, sqlx::Error> {
+    let now = Timestamp::now();
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("UPDATE app_user SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let revoked = sqlx::query(
+        "UPDATE api_session SET revoked_at = $1 \
+         WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL AND expires_at > $1",
+    )
+    .bind(&now)
+    .bind(user_id)
+    .bind(keep_session_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+/// Every user, oldest first.
+pub async fn list(db: &Db) -> Result<Vec<User>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM app_user u ORDER BY u.id");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(User::from_row)
+        .collect()
+}
+
+/// Activates or deactivates a user; deactivating also revokes every live
+/// session, so that activating the user again does not bring back tokens
+/// handed out before. `None` when there is no such user; otherwise the user
+/// as it now is and how many sessions were revoked.
+pub async fn set_active(
+    db: &Db,
+    id: i64,
+    active: bool,
+) -> Result<Option<(User, u64)>, sqlx::Error> {
+    let now = Timestamp::now();
+    let mut tx = db.pool.begin().await?;
+    let changed = sqlx::query("UPDATE app_user SET active = $1 WHERE id = $2")
+        .bind(active)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    let revoked = if active {
+        0
+    } else {
+        sqlx::query(
+            "UPDATE api_session SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(&now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    };
+    tx.commit().await?;
+    let user = get(db, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    Ok(Some((user, revoked)))
 }
 
 /// Revokes one session; revoking twice is harmless.
@@ -199,6 +340,18 @@ pub async fn revoke_session(db: &Db, token_hash: &str) -> Result<(), sqlx::Error
     .execute(&db.pool)
     .await?;
     Ok(())
+}
+
+/// Deletes the sessions that expired or were revoked at or before
+/// `before`; returns how many. Live sessions are never touched.
+pub async fn prune_sessions(db: &Db, before: &Timestamp) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM api_session WHERE expires_at <= $1 OR revoked_at <= $1")
+            .bind(before)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Route group `admin`: platform operators list, create, change and
-//! deactivate any business. Everyone else gets 403 here — these routes name
-//! businesses in the path, so they are the only ones that bypass `Tenant`.
+//! deactivate any business, and list and deactivate users ([`users`]).
+//! Everyone else gets 403 here — these routes name businesses and users in
+//! the path, so they are the only ones that bypass `Tenant`.
+
+mod users;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -26,6 +29,8 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_businesses, create_business))
         .routes(routes!(get_business, update_business))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::update_user))
 }
 
 pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {

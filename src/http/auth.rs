@@ -1,5 +1,6 @@
 //! Route group `auth`: `POST /api/auth/login`, `POST /api/auth/logout`,
-//! `GET /api/auth/me`.
+//! `GET /api/auth/me`; the caller's password and sessions are in
+//! [`account`].
 //!
 //! Login answers the same 401 for an unknown email, a wrong password, and a
 //! deactivated user or business, and spends the same Argon2 time on each, so
@@ -8,6 +9,9 @@
 //! only a few checks run at once (`crate::auth::password::Verifier`): a
 //! login refused by either gets 429 with `Retry-After` and costs no hash.
 
+mod account;
+
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::crm::views::BusinessView;
-use crate::auth::rate_limit::{self, Limit, Reserve};
+use crate::auth::rate_limit::{self, Limit, Reservation, Reserve};
 use crate::auth::{LoginLimiter, User, password, token};
 use crate::db::{business, users};
 use crate::domain::Timestamp;
@@ -37,6 +41,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::list_sessions))
+        .routes(routes!(account::revoke_session))
 }
 
 /// What login holds besides the state: the limiter (its counts are in the
@@ -49,6 +56,57 @@ pub struct LoginGuard {
 
 /// What a login refused because every verifier is busy is asked to wait.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl LoginGuard {
+    /// Counts an attempt at `email`'s password and finds it a verifier, or
+    /// says why not (429). Counted before the hash: a burst gets no more
+    /// checks than the limits. The reservation is a failure until the
+    /// caller reports success.
+    async fn admit(
+        &self,
+        state: &AppState,
+        email: &str,
+        ip: Option<IpAddr>,
+        user_id: Option<i64>,
+    ) -> Result<(Reservation, password::VerifyTurn), ApiError> {
+        let reservation = match self
+            .limiter
+            .reserve(&state.db, email, ip, rate_limit::now_ms())
+            .await?
+        {
+            Reserve::Granted(reservation) => reservation,
+            Reserve::Refused(refusal) => {
+                state.metrics.login_refused(refusal.limit.as_str());
+                let retry_after_s = refusal.wait.as_secs_f64().ceil() as u64;
+                if refusal.limit == Limit::Account {
+                    tracing::warn!(
+                        user_id,
+                        failures = refusal.account_failures,
+                        retry_after_s,
+                        "login slowed: failed attempts at this account from many addresses"
+                    );
+                } else {
+                    tracing::warn!(
+                        user_id,
+                        limit = refusal.limit.as_str(),
+                        retry_after_s,
+                        "login refused: too many failed attempts"
+                    );
+                }
+                return Err(ApiError::retry_after(refusal.wait));
+            }
+        };
+        let Some(turn) = self.verifier.turn().await else {
+            // No password was checked, so the attempt must not count against
+            // the user; they are asked to come back in a moment.
+            self.limiter.release(&state.db, reservation).await?;
+            state.metrics.login_refused("busy");
+            tracing::warn!(user_id, "login refused: every password verifier is busy");
+            return Err(ApiError::retry_after(BUSY_RETRY_AFTER));
+        };
+        Ok((reservation, turn))
+    }
+}
 
 pub fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
     let (routes, _) = api().split_for_parts();
@@ -107,42 +165,7 @@ pub async fn login(
     let email = users::normalize_email(&req.email);
     let candidate = users::find_for_login(&state.db, &email).await?;
     let user_id = candidate.as_ref().map(|c| c.user.id);
-    // Counted before the hash: a burst gets no more checks than the limits.
-    let reservation = match guard
-        .limiter
-        .reserve(&state.db, &email, ip, rate_limit::now_ms())
-        .await?
-    {
-        Reserve::Granted(reservation) => reservation,
-        Reserve::Refused(refusal) => {
-            state.metrics.login_refused(refusal.limit.as_str());
-            let retry_after_s = refusal.wait.as_secs_f64().ceil() as u64;
-            if refusal.limit == Limit::Account {
-                tracing::warn!(
-                    user_id,
-                    failures = refusal.account_failures,
-                    retry_after_s,
-                    "login slowed: failed attempts at this account from many addresses"
-                );
-            } else {
-                tracing::warn!(
-                    user_id,
-                    limit = refusal.limit.as_str(),
-                    retry_after_s,
-                    "login refused: too many failed attempts"
-                );
-            }
-            return Err(ApiError::retry_after(refusal.wait));
-        }
-    };
-    let Some(turn) = guard.verifier.turn().await else {
-        // No password was checked, so the attempt must not count against
-        // the user; they are asked to come back in a moment.
-        guard.limiter.release(&state.db, reservation).await?;
-        state.metrics.login_refused("busy");
-        tracing::warn!(user_id, "login refused: every password verifier is busy");
-        return Err(ApiError::retry_after(BUSY_RETRY_AFTER));
-    };
+    let (reservation, turn) = guard.admit(&state, &email, ip, user_id).await?;
     let password_ok = turn
         .verify(
             candidate.as_ref().map(|c| c.password_hash.clone()),

@@ -167,6 +167,8 @@ pub struct AuthUser {
     pub user: User,
     /// SHA-256 of the presented token, so logout can revoke exactly it.
     pub token_hash: String,
+    /// The presented token's session (`GET /api/auth/sessions` marks it).
+    pub session_id: i64,
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -183,11 +185,16 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::UNAUTHENTICATED)?;
         let token_hash = hash_token(token);
-        let user = users::session_user(&state.db, &token_hash, Timestamp::now().as_str())
-            .await?
-            .ok_or(ApiError::UNAUTHENTICATED)?;
+        let users::SessionUser { user, session_id } =
+            users::session_user(&state.db, &token_hash, Timestamp::now().as_str())
+                .await?
+                .ok_or(ApiError::UNAUTHENTICATED)?;
         tracing::Span::current().record("business_id", user.business_id);
-        Ok(Self { user, token_hash })
+        Ok(Self {
+            user,
+            token_hash,
+            session_id,
+        })
     }
 }
 

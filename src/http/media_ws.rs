@@ -370,9 +370,10 @@ async fn record_events(
                 };
                 store_turn(&state, &row).await;
             }
-            CallEvent::Dtmf { digit } => {
-                tracing::info!(digit = %digit, "dtmf received on the call");
-            }
+            // Nothing stores keys yet. The engine logs how many were
+            // pressed; the digits themselves (card and ID numbers) are
+            // never logged.
+            CallEvent::Dtmf { digit: _ } => {}
             CallEvent::Failover { reason } => {
                 // Counted once, by stream_ended, when Twilio follows the
                 // <Connect action>; here the reason is kept on the call.

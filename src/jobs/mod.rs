@@ -7,8 +7,10 @@
 //! error once `max_attempts` is spent or the error cannot get better by
 //! waiting. Handlers are idempotent, because a job whose worker died is run
 //! again once its lease expires. What each kind of job does lives in its own
-//! module ([`transcribe`]).
+//! module ([`transcribe`]); the schedule that deletes old sessions and
+//! finished jobs lives in [`prune`].
 
+pub mod prune;
 pub mod transcribe;
 
 use std::sync::OnceLock;

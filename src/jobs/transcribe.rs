@@ -59,15 +59,11 @@ pub async fn enqueue(
 const MIN_VOICED_MS: u32 = 200;
 
 /// The speech in a WAV recording, by the VAD; `None` when the audio is not
-/// a WAV we can decode (then the transcript filter works without it).
+/// a WAV we can decode, its rate included (then the transcript filter works
+/// without it). The rate is bounded there: the header comes from outside.
 fn voiced_ms_of(audio: &[u8]) -> Option<u32> {
     let info = voice::wav::parse(audio).ok()?;
-    let pcm = voice::wav::decode_mono(&info).ok()?;
-    let pcm = if info.sample_rate == voice::TWILIO_SAMPLE_RATE {
-        pcm
-    } else {
-        voice::resample::resample(&pcm, info.sample_rate, voice::TWILIO_SAMPLE_RATE)
-    };
+    let pcm = voice::wav::decode_mono_8k(&info).ok()?;
     Some(voice::vad::voiced_ms(&pcm, voice::TWILIO_SAMPLE_RATE))
 }
 
@@ -199,6 +195,16 @@ mod tests {
         let minimal: Payload =
             serde_json::from_str(r#"{"call_sid":"CA2","recording_url":"u"}"#).unwrap();
         assert_eq!(minimal.business_id, None);
+    }
+
+    #[test]
+    fn a_recording_whose_header_claims_an_absurd_rate_is_not_measured() {
+        // Half a second of silence at 8 kHz, measured: no speech.
+        let honest = voice::wav::write_pcm16(&[0; 4000], 8000);
+        assert_eq!(voiced_ms_of(&honest), Some(0));
+        // The same bytes claiming 1 Hz would resample to 32 million samples.
+        let forged = voice::wav::write_pcm16(&[0; 4000], 1);
+        assert_eq!(voiced_ms_of(&forged), None);
     }
 
     #[test]

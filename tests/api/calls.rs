@@ -390,3 +390,78 @@ async fn beyond_its_call_limit_a_business_sends_new_callers_to_the_recording() {
         "a freed place takes the next caller"
     );
 }
+
+#[tokio::test]
+async fn keys_a_caller_presses_are_counted_in_the_log_but_never_written_there() {
+    let (app, _dir) = app_with_providers().await;
+    let call_sid = "CAkeys0000000000000000000000000001";
+    let biz = live_call(&app, "+97235550303", call_sid).await;
+    let mut ws = open_stream(&app, TOKEN, call_sid, &biz.to_string())
+        .await
+        .unwrap();
+    let key = |seq: u64, digit: &str| {
+        twilio::media::Inbound::Dtmf {
+            stream_sid: "MZ1".into(),
+            sequence_number: seq,
+            dtmf: twilio::media::Dtmf {
+                track: "inbound_track".into(),
+                digit: digit.into(),
+            },
+        }
+        .to_json()
+    };
+    // An ID number keyed in, then a frame carrying a card number where a
+    // digit belongs (malformed: the digit must be a string).
+    let mut frames: Vec<String> = "039337423"
+        .chars()
+        .zip(2..)
+        .map(|(d, seq)| key(seq, &d.to_string()))
+        .collect();
+    frames.push(
+        r#"{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"20","dtmf":{"track":"inbound_track","digit":4580123456789012}}"#
+            .into(),
+    );
+    let stop = twilio::media::Inbound::Stop {
+        sequence_number: 21,
+        stop: twilio::media::Stop {
+            account_sid: "AC1".into(),
+            call_sid: call_sid.into(),
+        },
+        stream_sid: "MZ1".into(),
+    };
+    frames.push(stop.to_json());
+    for frame in frames {
+        ws.send(Message::Text(frame.into())).await.unwrap();
+    }
+    // The server closes the socket once the call has ended and logged.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the stream ends after stop");
+
+    let lines: Vec<_> = app
+        .logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["call_sid"] == call_sid)
+        .collect();
+    let counts: Vec<_> = lines
+        .iter()
+        .filter(|l| l["msg"] == "dtmf")
+        .map(|l| l["extra"]["keys_pressed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, (1..=9).collect::<Vec<u64>>());
+    for line in &lines {
+        assert!(line["extra"].get("digit").is_none(), "{line}");
+        assert!(!line.to_string().contains("4580123456789012"), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l["msg"] == "inbound frame ignored"),
+        "the malformed frame is still reported"
+    );
+}

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::crm_support::{Api, Fixture};
+use crate::crm_support::{Api, Fixture, Tenancy};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Who {
@@ -21,8 +21,9 @@ const EVERYONE: [Who; 4] = [Who::Admin, Who::Owner, Who::Agent, Who::Anonymous];
 /// and the status each caller must get.
 struct Case {
     method: &'static str,
-    /// `{customer}`, `{call}` and `{business}` are filled with ids of the
-    /// targeted tenant.
+    /// `{customer}`, `{call}`, `{business}` and `{owner}` are filled with
+    /// ids of the targeted tenant; `{session}` with a fresh session of the
+    /// caller (own) or of the other tenant's owner (other).
     path: &'static str,
     body: Option<Value>,
     /// Statuses for admin, owner, agent, anonymous.
@@ -178,18 +179,72 @@ fn cases() -> Vec<Case> {
             [204, 204, 204, 401],
             [204, 204, 204, 401],
         ),
+        case(
+            "GET",
+            "/api/auth/sessions",
+            None,
+            [200, 200, 200, 401],
+            [200, 200, 200, 401],
+        ),
+        case(
+            "DELETE",
+            "/api/auth/sessions/{session}",
+            None,
+            [204, 204, 204, 401],
+            [404, 404, 404, 401],
+        ),
+        // Refused before any password is checked, so the matrix neither
+        // changes a password nor counts a guess.
+        case(
+            "POST",
+            "/api/auth/password",
+            Some(json!({"current_password": "whatever it is", "new_password": "short"})),
+            [422, 422, 422, 401],
+            [422, 422, 422, 401],
+        ),
+        Case {
+            admin_sees_all: true,
+            ..case(
+                "GET",
+                "/api/admin/users",
+                None,
+                [200, 403, 403, 401],
+                [200, 403, 403, 401],
+            )
+        },
+        Case {
+            admin_sees_all: true,
+            ..case(
+                "PATCH",
+                "/api/admin/users/{owner}",
+                Some(json!({"active": true})),
+                [200, 403, 403, 401],
+                [200, 403, 403, 401],
+            )
+        },
     ]
 }
 
-fn fill(text: &str, customer: i64, call: i64, business: i64) -> String {
-    text.replace("{customer}", &customer.to_string())
-        .replace("{call}", &call.to_string())
-        .replace("{business}", &business.to_string())
+/// The id of the session a token opened.
+async fn session_id(f: &Fixture, token: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM api_session WHERE token_hash = $1")
+        .bind(agentlocator::auth::token::hash_token(token))
+        .fetch_one(&f.app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+fn fill(text: &str, t: &Tenancy) -> String {
+    text.replace("{customer}", &t.customer_id.to_string())
+        .replace("{call}", &t.call_id.to_string())
+        .replace("{business}", &t.business.id.to_string())
+        .replace("{owner}", &t.owner.id.to_string())
         .replace("{phone}", &crate::crm_support::random_phone())
 }
 
-fn fill_body(body: &Value, customer: i64, call: i64, business: i64) -> Value {
-    let text = fill(&body.to_string(), customer, call, business);
+fn fill_body(body: &Value, t: &Tenancy) -> Value {
+    let customer = t.customer_id;
+    let text = fill(&body.to_string(), t);
     // A placeholder that stood for a number must become a number.
     let text = text.replace(&format!("\"{customer}\""), &customer.to_string());
     serde_json::from_str(&text).unwrap()
@@ -213,35 +268,42 @@ async fn every_endpoint_answers_each_role_for_own_and_other_business_and_never_l
         for (target_is_own, expected) in [(true, case.own), (false, case.other)] {
             let t = if target_is_own { &f.a } else { &f.b };
             for (who, want) in EVERYONE.into_iter().zip(expected) {
+                let user_id = match who {
+                    Who::Admin => Some(f.admin.id),
+                    Who::Owner => Some(f.a.owner.id),
+                    Who::Agent => Some(f.a.agent.id),
+                    Who::Anonymous => None,
+                };
+                let fresh_session = |user_id| {
+                    crate::crm_support::mint_session(&f.app, user_id, time::Duration::hours(1))
+                };
                 // Logout revokes: give it a fresh session each time.
-                let api = match who {
-                    Who::Admin => f.api(&f.admin),
-                    Who::Owner => f.api(&f.a.owner),
-                    Who::Agent => f.api(&f.a.agent),
-                    Who::Anonymous => f.anonymous(),
+                let api = match user_id {
+                    Some(id) if case.path == "/api/auth/logout" => {
+                        Api::new(&f.app, Some(&fresh_session(id).await))
+                    }
+                    Some(_) => f.api(match who {
+                        Who::Admin => &f.admin,
+                        Who::Owner => &f.a.owner,
+                        _ => &f.a.agent,
+                    }),
+                    None => f.anonymous(),
                 };
-                let api = if case.path == "/api/auth/logout" && who != Who::Anonymous {
-                    let user_id = match who {
-                        Who::Admin => f.admin.id,
-                        Who::Owner => f.a.owner.id,
-                        _ => f.a.agent.id,
+                let mut path = fill(case.path, t);
+                if path.contains("{session}") {
+                    let holder = match user_id {
+                        Some(id) if target_is_own => id,
+                        _ => f.b.owner.id,
                     };
-                    let token =
-                        crate::crm_support::mint_session(&f.app, user_id, time::Duration::hours(1))
-                            .await;
-                    Api::new(&f.app, Some(&token))
-                } else {
-                    api
-                };
-                let mut path = fill(case.path, t.customer_id, t.call_id, t.business.id);
+                    let token = fresh_session(holder).await;
+                    let id = session_id(&f, &token).await;
+                    path = path.replace("{session}", &id.to_string());
+                }
                 // Admins act for business A on tenant routes, like an owner of A.
                 if who == Who::Admin && path.starts_with("/api/crm/") {
                     path = format!("{path}?business_id={}", f.a.business.id);
                 }
-                let body = case
-                    .body
-                    .as_ref()
-                    .map(|b| fill_body(b, t.customer_id, t.call_id, t.business.id));
+                let body = case.body.as_ref().map(|b| fill_body(b, t));
                 let got = api.send(case.method, &path, body.as_ref()).await;
                 let cell = format!(
                     "{} {} as {who:?} ({}): want {want}, got {} {}",

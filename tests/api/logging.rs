@@ -230,3 +230,30 @@ async fn a_credentials_file_that_is_not_a_key_stops_startup_naming_the_variable(
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("GOOGLE_APPLICATION_CREDENTIALS"));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_logs_and_the_database_the_service_creates_are_readable_by_its_user_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Running::start(dir.path(), &[]);
+    server.wait_for(|l| l["msg"] == "AgentLocator listening");
+    let mode = |path: &str| {
+        let meta =
+            std::fs::metadata(dir.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        meta.permissions().mode() & 0o777
+    };
+    assert_eq!(mode("logs"), 0o700, "the log folder");
+    assert_eq!(mode("logs/app.log"), 0o600, "the log file");
+    assert_eq!(mode("data"), 0o700, "the database folder");
+    assert_eq!(mode("data/agentlocator.db"), 0o600, "the database");
+    // Migrations have written through the write-ahead log by now.
+    assert_eq!(
+        mode("data/agentlocator.db-wal"),
+        0o600,
+        "its write-ahead log"
+    );
+    assert_eq!(mode("data/agentlocator.db-shm"), 0o600, "its shared memory");
+    assert!(server.stop().success());
+}

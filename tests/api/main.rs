@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one fresh database and port per test.
 
+mod account;
 mod app;
 mod auth;
 mod business_cli;
@@ -21,5 +22,6 @@ mod migrations;
 mod openapi;
 mod payments;
 mod process;
+mod prune;
 mod slow_clients;
 mod webhooks;

@@ -11,6 +11,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/login"),
     ("post", "/api/auth/logout"),
     ("get", "/api/auth/me"),
+    ("post", "/api/auth/password"),
+    ("get", "/api/auth/sessions"),
+    ("delete", "/api/auth/sessions/{id}"),
     ("get", "/api/crm/business"),
     ("patch", "/api/crm/business"),
     ("get", "/api/crm/customers"),
@@ -25,6 +28,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/businesses"),
     ("get", "/api/admin/businesses/{id}"),
     ("patch", "/api/admin/businesses/{id}"),
+    ("get", "/api/admin/users"),
+    ("patch", "/api/admin/users/{id}"),
 ];
 
 #[tokio::test]

@@ -73,7 +73,8 @@ pub enum CallEvent {
     Turn(TurnRecord),
     /// The caller pressed a key.
     Dtmf {
-        /// `0`–`9`, `*` or `#`.
+        /// `0`–`9`, `*` or `#`. Never log it: callers key in card and ID
+        /// numbers.
         digit: String,
     },
     /// The call is being handed to the recording fallback.

@@ -136,6 +136,9 @@ pub(crate) struct Call {
     speech_started_at: Option<OffsetDateTime>,
     consecutive_failures: u32,
     turns: u32,
+    /// Keys the caller pressed. Only the count is ever logged: callers key
+    /// in card and ID numbers.
+    keys_pressed: u32,
     /// Since when the outbound channel has refused frames.
     stalled_since: Option<Instant>,
     ending: Option<Ending>,
@@ -161,6 +164,7 @@ impl Call {
             speech_started_at: None,
             consecutive_failures: 0,
             turns: 0,
+            keys_pressed: 0,
             stalled_since: None,
             ending: None,
             setup,
@@ -188,10 +192,12 @@ impl Call {
             }
             Admitted::Mark(name) => self.on_mark(&name),
             Admitted::Dtmf(digit) => {
+                self.keys_pressed = self.keys_pressed.saturating_add(1);
+                // The digit goes to the service, never to the log.
                 tracing::info!(
                     call_sid = %self.setup.call_sid,
                     business_id = self.setup.business_id,
-                    digit = %digit,
+                    keys_pressed = self.keys_pressed,
                     "dtmf"
                 );
                 self.emit(CallEvent::Dtmf { digit });
@@ -304,6 +310,7 @@ impl Call {
             call_sid = %self.setup.call_sid,
             business_id = self.setup.business_id,
             turns = self.turns,
+            keys_pressed = self.keys_pressed,
             end = ?end,
             "call_ended"
         );

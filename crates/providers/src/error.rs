@@ -119,6 +119,9 @@ pub enum ConfigError {
     /// The service-account key is present but unusable.
     #[error("invalid Google service-account key: {0}")]
     InvalidKey(String),
+    /// The HTTP client could not be built (no TLS backend, for one).
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
     /// A base URL that does not parse as an absolute http(s) URL.
     #[error("invalid URL for {name}: {reason}")]
     InvalidUrl {

@@ -1,6 +1,9 @@
 //! Downloads Twilio call recordings. The URL arrives in an (authenticated,
 //! but still outside) webhook, so it is treated as untrusted: only the
 //! configured Twilio API origin is ever contacted, with our credentials.
+//! Redirects are not followed — the origin check would be worth nothing if
+//! the origin could send the request on to any host — and a redirect is
+//! refused like an off-origin URL.
 
 use std::time::Duration;
 
@@ -36,8 +39,10 @@ pub struct TwilioRecordingFetcher {
 }
 
 impl TwilioRecordingFetcher {
-    /// Builds the fetcher; fails if `api_base_url` is not an http(s) URL.
-    pub fn new(cfg: TwilioRestConfig, http: reqwest::Client) -> Result<Self, ConfigError> {
+    /// Builds the fetcher on a client from `http` (the service's timeouts
+    /// and user agent) that follows no redirects, whatever `http` says;
+    /// fails if `api_base_url` is not an http(s) URL.
+    pub fn new(cfg: TwilioRestConfig, http: reqwest::ClientBuilder) -> Result<Self, ConfigError> {
         let origin = Url::parse(&cfg.api_base_url).map_err(|e| ConfigError::InvalidUrl {
             name: "TWILIO_API_BASE_URL",
             reason: e.to_string(),
@@ -48,6 +53,10 @@ impl TwilioRecordingFetcher {
                 reason: "must be an http(s) URL with a host".into(),
             });
         }
+        let http = http
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
         Ok(Self {
             http,
             origin,
@@ -112,6 +121,9 @@ impl TwilioRecordingFetcher {
                 .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
                 .send()
                 .await?;
+            if resp.status().is_redirection() {
+                return Err(redirect_refused(&resp));
+            }
             let resp = check_status(resp).await?;
             read_capped(resp, self.max_bytes).await
         };
@@ -166,6 +178,25 @@ impl RecordingFetcher for TwilioRecordingFetcher {
             })
             .await
     }
+}
+
+/// The refusal of a redirect, naming where it pointed by origin only: the
+/// rest of a redirect URL may be a signed, secret link.
+fn redirect_refused(resp: &reqwest::Response) -> ProviderError {
+    let target = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| resp.url().join(l).ok())
+        .map_or_else(
+            || "an unreadable location".to_owned(),
+            |u| u.origin().ascii_serialization(),
+        );
+    ProviderError::Refused(format!(
+        "recording download answered {} redirecting to {}; redirects are not followed",
+        resp.status().as_u16(),
+        truncate_for_log(&target)
+    ))
 }
 
 /// Keeps a hostile URL from flooding the log line.

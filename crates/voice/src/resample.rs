@@ -44,7 +44,7 @@ fn windowed_sinc(x: f64, cutoff: f64, half_width: f64) -> f64 {
 /// Equal rates return a copy; a zero rate or empty input returns an empty
 /// vector. Output length is about `input.len() * to_hz / from_hz`, so a
 /// caller taking rates from untrusted files must bound them first (as
-/// [`crate::wav::to_mulaw_8k_mono`] does).
+/// [`crate::wav::decode_mono_8k`] does).
 pub fn resample(input: &[i16], from_hz: u32, to_hz: u32) -> Vec<i16> {
     if input.is_empty() || from_hz == 0 || to_hz == 0 {
         return Vec::new();

@@ -305,27 +305,44 @@ pub fn decode_mono(info: &WavInfo<'_>) -> Result<Vec<i16>, WavError> {
     Ok(out)
 }
 
-/// Sample rates [`to_mulaw_8k_mono`] accepts (telephony to studio).
-const SUPPORTED_RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+/// Sample rates this crate converts: telephone (8 kHz, Twilio's
+/// recordings) to studio (48 kHz). From 8 kHz up, converting to 8 kHz never
+/// yields more samples than the file holds, so a forged rate in a header
+/// cannot turn a small file into a huge allocation (a 1 Hz header would
+/// multiply it by 8000).
+pub const SUPPORTED_RATES: std::ops::RangeInclusive<u32> = 8_000..=48_000;
 
-/// Converts any PCM16 / PCM8 / mu-law / A-law WAV (any rate, any channel
-/// count) to raw 8 kHz mono mu-law, ready to stream as Twilio media.
+/// Decodes a WAV to 8 kHz mono 16-bit samples, refusing a sample rate
+/// outside [`SUPPORTED_RATES`] before anything is allocated for it.
+pub fn decode_mono_8k(info: &WavInfo<'_>) -> Result<Vec<i16>, WavError> {
+    if !SUPPORTED_RATES.contains(&info.sample_rate) {
+        return Err(WavError::InvalidFormat("sample rate outside 8 kHz–48 kHz"));
+    }
+    let mono = decode_mono(info)?;
+    if info.sample_rate == crate::TWILIO_SAMPLE_RATE {
+        return Ok(mono);
+    }
+    Ok(resample::resample(
+        &mono,
+        info.sample_rate,
+        crate::TWILIO_SAMPLE_RATE,
+    ))
+}
+
+/// Converts any PCM16 / PCM8 / mu-law / A-law WAV (any channel count, a
+/// rate in [`SUPPORTED_RATES`]) to raw 8 kHz mono mu-law, ready to stream
+/// as Twilio media.
 pub fn to_mulaw_8k_mono(wav: &[u8]) -> Result<Vec<u8>, WavError> {
     let info = parse(wav)?;
-    if !SUPPORTED_RATES.contains(&info.sample_rate) {
-        // A forged rate of 1 Hz would make the output 8000 times the input.
-        return Err(WavError::InvalidFormat("sample rate outside 1 kHz–384 kHz"));
-    }
     if info.format == WavFormat::MuLaw
         && info.channels == 1
         && info.sample_rate == crate::TWILIO_SAMPLE_RATE
     {
         return Ok(info.data.to_vec());
     }
-    let mono = decode_mono(&info)?;
-    let resampled = resample::resample(&mono, info.sample_rate, crate::TWILIO_SAMPLE_RATE);
-    let mut out = Vec::with_capacity(resampled.len());
-    mulaw::encode_into(&resampled, &mut out);
+    let pcm = decode_mono_8k(&info)?;
+    let mut out = Vec::with_capacity(pcm.len());
+    mulaw::encode_into(&pcm, &mut out);
     Ok(out)
 }
 

@@ -1,5 +1,5 @@
 //! Whatever the peer sends, the call goes on: bad frames are ignored and
-//! logged (rate-limited); DTMF is reported; the heartbeat keeps the socket
+//! logged (rate-limited); DTMF is reported but never logged; the heartbeat keeps the socket
 //! alive; the stream's start is awaited with a bound.
 
 use std::time::Duration;
@@ -110,26 +110,52 @@ async fn malformed_unknown_out_of_order_binary_and_oversized_frames_are_ignored_
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_pressed_key_is_reported_and_logged() {
+async fn pressed_keys_reach_the_service_but_the_log_only_counts_them() {
     let (logs, _guard) = Logs::install();
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
     call.silence(200).await;
-    call.dtmf("5").await;
+    for digit in ["4", "5", "#"] {
+        call.dtmf(digit).await;
+    }
+    // A malformed key frame, as if a card number had been sent as a number.
+    call.send_raw(Incoming::Text(
+        r#"{"event":"dtmf","streamSid":"MZtest","sequenceNumber":"90","dtmf":{"track":"inbound_track","digit":4580123456789012}}"#
+            .to_owned(),
+    ))
+    .await;
     call.silence(200).await;
     call.stop().await;
     let (_, _, events) = call.finish().await;
 
-    assert_eq!(
-        events,
-        [CallEvent::Dtmf {
-            digit: "5".to_owned()
-        }]
-    );
-    let lines = logs.named("dtmf");
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0].fields["digit"], "5");
-    assert_eq!(lines[0].level, tracing::Level::INFO);
+    let keys: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::Dtmf { digit } => Some(digit.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, ["4", "5", "#"]);
+    let counted: Vec<String> = logs
+        .named("dtmf")
+        .into_iter()
+        .map(|l| {
+            assert_eq!(l.level, tracing::Level::INFO);
+            let keys: Vec<&str> = l.fields.keys().map(String::as_str).collect();
+            assert_eq!(keys, ["business_id", "call_sid", "keys_pressed"]);
+            l.fields["keys_pressed"].clone()
+        })
+        .collect();
+    assert_eq!(counted, ["1", "2", "3"]);
+    assert_eq!(logs.named("call_ended")[0].fields["keys_pressed"], "3");
+    let malformed = logs.named("inbound frame ignored");
+    assert_eq!(malformed.len(), 1, "{malformed:?}");
+    for line in logs.all() {
+        assert!(!line.fields.contains_key("digit"), "{line:?}");
+        for value in line.fields.values() {
+            assert!(!value.contains("4580123456789012"), "{line:?}");
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,4 +1,5 @@
-//! Twilio recording downloads: origin lock, auth, retries and size cap.
+//! Twilio recording downloads: origin lock, no redirects, auth, retries and
+//! size cap.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use secrecy::SecretString;
 use wiremock::matchers::{header as header_is, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{chunked_body, http, serve};
+use crate::helpers::{chunked_body, serve};
 
 const REC_PATH: &str = "/2010-04-01/Accounts/AC123/Recordings/RE456";
 
@@ -21,7 +22,7 @@ fn fetcher_for(base: &str) -> TwilioRecordingFetcher {
         auth_token: SecretString::from("twilio-secret-token"),
         api_base_url: base.to_owned(),
     };
-    TwilioRecordingFetcher::new(cfg, http())
+    TwilioRecordingFetcher::new(cfg, reqwest::Client::builder())
         .unwrap()
         .with_first_backoff(Duration::from_millis(10))
         .with_try_timeout(Duration::from_millis(300))
@@ -100,6 +101,35 @@ async fn urls_off_the_twilio_origin_are_refused_without_any_request() {
     }
     assert!(twilio.received_requests().await.unwrap().is_empty());
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_redirect_is_refused_and_its_target_never_contacted() {
+    let twilio = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(302).insert_header(
+            "location",
+            format!("{}/stolen?signature=s3cr3t", elsewhere.uri()).as_str(),
+        ))
+        .mount(&twilio)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"RIFF".to_vec()))
+        .mount(&elsewhere)
+        .await;
+    let err = fetcher_for(&twilio.uri())
+        .fetch(&format!("{}{REC_PATH}", twilio.uri()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Refused(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("302"), "{message}");
+    assert!(message.contains(&elsewhere.uri()), "{message}");
+    assert!(!message.contains("s3cr3t"), "{message}");
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+    // Refused at once: a redirect does not go away by asking again.
+    assert_eq!(twilio.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -230,7 +260,7 @@ fn a_base_url_that_is_not_http_is_rejected_at_startup() {
         auth_token: SecretString::from("t"),
         api_base_url: "ftp://api.twilio.com".into(),
     };
-    let err = TwilioRecordingFetcher::new(cfg, http()).unwrap_err();
+    let err = TwilioRecordingFetcher::new(cfg, reqwest::Client::builder()).unwrap_err();
     assert!(err.to_string().contains("TWILIO_API_BASE_URL"));
 }
 

@@ -253,15 +253,47 @@ fn pcm_at_espeak_rate_converts_to_8k_mulaw_of_the_right_length() {
 
 #[test]
 fn absurd_sample_rates_are_refused_before_resampling() {
-    for rate in [1, 999, 384_001, u32::MAX] {
+    for rate in [1, 999, 7_999, 48_001, 384_001, u32::MAX] {
         let bytes = riff(&[
             (b"fmt ", fmt(1, 1, rate, 16), None),
             (b"data", vec![0; 64], None),
         ]);
         assert_eq!(
             to_mulaw_8k_mono(&bytes).unwrap_err(),
-            WavError::InvalidFormat("sample rate outside 1 kHz–384 kHz"),
+            WavError::InvalidFormat("sample rate outside 8 kHz–48 kHz"),
             "rate {rate}"
+        );
+    }
+}
+
+#[test]
+fn a_forged_low_rate_is_an_error_not_thousands_of_times_the_file_in_memory() {
+    // 1 MiB of mu-law claiming 1 Hz would resample to 8 GiB of samples.
+    let info = WavInfo {
+        format: WavFormat::MuLaw,
+        channels: 1,
+        sample_rate: 1,
+        bits_per_sample: 8,
+        data: &[0xFF; 1 << 20],
+    };
+    assert_eq!(
+        decode_mono_8k(&info).unwrap_err(),
+        WavError::InvalidFormat("sample rate outside 8 kHz–48 kHz")
+    );
+}
+
+#[test]
+fn every_supported_rate_decodes_to_8k_and_never_to_more_samples_than_the_file_holds() {
+    for rate in [8_000, 11_025, 16_000, 22_050, 44_100, 48_000] {
+        let samples = vec![1000i16; rate as usize / 10];
+        let wav = write_pcm16(&samples, rate);
+        let info = parse(&wav).unwrap();
+        let pcm = decode_mono_8k(&info).unwrap();
+        assert!(pcm.len() <= samples.len(), "rate {rate}: {}", pcm.len());
+        assert!(
+            (pcm.len() as i64 - 800).abs() <= 1,
+            "rate {rate}: {}",
+            pcm.len()
         );
     }
 }

@@ -78,6 +78,11 @@ impl Logs {
         });
     }
 
+    /// Every line captured so far.
+    pub fn all(&self) -> Vec<Line> {
+        self.0.lock().unwrap().clone()
+    }
+
     /// Lines whose message is `message`.
     pub fn named(&self, message: &str) -> Vec<Line> {
         self.0
