@@ -23,6 +23,8 @@ pub struct Behaviour {
     pub downloads: usize,
     /// The recording holds only silence (the caller said nothing).
     pub silent_recording: bool,
+    /// How long the transcription answer takes.
+    pub stt_delay_ms: u64,
 }
 
 #[derive(Clone)]
@@ -39,6 +41,7 @@ impl Fakes {
             stt_calls: 0,
             downloads: 0,
             silent_recording: false,
+            stt_delay_ms: 0,
         }));
         let router = Router::new()
             .route(
@@ -113,6 +116,8 @@ async fn transcription(
     State(b): State<Arc<Mutex<Behaviour>>>,
     body: axum::body::Bytes,
 ) -> (StatusCode, String) {
+    let delay = b.lock().unwrap().stt_delay_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     let mut b = b.lock().unwrap();
     b.stt_calls += 1;
     assert!(
