@@ -1,6 +1,6 @@
 //! The `call_log` and `call_turn` tables: one row per call, one per turn.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -8,7 +8,7 @@ use super::{Backend, Db, get_bool};
 use crate::domain::Timestamp;
 
 /// How the caller is being served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CallMode {
     /// Real-time conversation over Media Streams.
@@ -155,8 +155,8 @@ pub async fn set_transcript(
 }
 
 /// One speech → response round of a streamed call, with its timings: a row
-/// of `call_turn`, as the API serves it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// of `call_turn`, as the API serves it (and as the spool keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = TurnView)]
 pub struct CallTurn {
     pub call_sid: String,
@@ -322,14 +322,26 @@ pub async fn set_status(
     status: &str,
     duration_s: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
-    let now = Timestamp::now();
+    set_status_at(db, call_sid, status, duration_s, &Timestamp::now()).await
+}
+
+/// [`set_status`] as reported at `at`: a status replayed from the spool
+/// keeps the end time Twilio reported it at, not the time it landed.
+pub async fn set_status_at(
+    db: &Db,
+    call_sid: &str,
+    status: &str,
+    duration_s: Option<i64>,
+    at: &Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let now = at;
     let done = if is_terminal_status(status) {
         sqlx::query(
             "UPDATE call_log SET status = $1, ended_at = COALESCE(ended_at, $2), \
              duration_s = COALESCE(duration_s, $3), updated_at = $2 WHERE call_sid = $4",
         )
         .bind(status)
-        .bind(&now)
+        .bind(now)
         .bind(duration_s)
         .bind(call_sid)
         .execute(&db.pool)
@@ -339,7 +351,7 @@ pub async fn set_status(
             "UPDATE call_log SET status = $1, updated_at = $2 WHERE call_sid = $3 AND ended_at IS NULL",
         )
         .bind(status)
-        .bind(&now)
+        .bind(now)
         .bind(call_sid)
         .execute(&db.pool)
         .await?

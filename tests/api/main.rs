@@ -19,4 +19,5 @@ mod login_abuse;
 mod migrations;
 mod openapi;
 mod payments;
+mod spool;
 mod webhooks;
