@@ -9,8 +9,10 @@
 //! idempotent, because a job whose worker died (`kill -9` mid-run) is run
 //! again once its lease expires — within [`WorkerOptions::lease`], since a
 //! dead worker stops renewing. What each kind of job does lives in its own
-//! module ([`transcribe`]).
+//! module ([`transcribe`]); beside the workers runs the [`reconcile`] loop,
+//! which queues recordings whose webhook never came.
 
+pub mod reconcile;
 pub mod transcribe;
 
 use std::sync::OnceLock;
@@ -122,6 +124,7 @@ pub fn spawn_workers(
         set.spawn(async move { worker_loop(worker, state, options, shutdown).await });
     }
     tracing::info!(workers = options.workers.max(1), "job workers started");
+    set.spawn(reconcile::run_loop(state, shutdown));
     set
 }
 

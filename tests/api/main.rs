@@ -19,5 +19,6 @@ mod login_abuse;
 mod migrations;
 mod openapi;
 mod payments;
+mod reconcile;
 mod spool;
 mod webhooks;
