@@ -31,6 +31,8 @@ pub enum AppEnv {
 
 /// Default SQLite location when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "data/agentlocator.db";
+/// The spool's folder when neither `SPOOL_DIR` nor a SQLite file names one.
+pub const DEFAULT_SPOOL_DIR: &str = "data/spool";
 
 /// Everything the service needs to know about its surroundings. The outside
 /// services keep the provider crate's own config types, so building a client
@@ -40,6 +42,10 @@ pub struct Config {
     pub port: u16,
     pub env: AppEnv,
     pub database_url: DatabaseUrl,
+    /// The local spool of writes the database could not take in time
+    /// (`crate::spool`): `SPOOL_DIR`, else next to the SQLite file, else
+    /// [`DEFAULT_SPOOL_DIR`].
+    pub spool_dir: PathBuf,
     pub log: LogConfig,
     /// The public `https://host` Twilio reaches; used to rebuild signed URLs.
     pub public_base_url: Option<Url>,
@@ -236,6 +242,7 @@ impl Config {
             trusted_proxies,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
+        let spool_dir = section::spool_dir(&vars, &database_url);
         let log = section::log(&vars)?;
         let twilio = degraded.keep(section::twilio(&vars)?);
         let openai = degraded.keep(section::openai(&vars)?);
@@ -249,6 +256,7 @@ impl Config {
             port,
             env,
             database_url,
+            spool_dir,
             log,
             public_base_url,
             twilio,
@@ -360,6 +368,27 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("tw-secret-123"));
         assert!(!debug.contains("sk-secret-456"));
+    }
+
+    #[test]
+    fn the_spool_sits_next_to_the_sqlite_file_unless_spool_dir_says_otherwise() {
+        let dir = |vars: &[(&str, &str)]| load(vars).unwrap().0.spool_dir;
+        assert_eq!(dir(&[]), PathBuf::from(DEFAULT_SPOOL_DIR));
+        assert_eq!(
+            dir(&[("DATABASE_URL", "sqlite:///var/lib/al/db.sqlite?mode=rwc")]),
+            PathBuf::from("/var/lib/al/spool")
+        );
+        assert_eq!(
+            dir(&[("DATABASE_URL", "postgres://u@h/db")]),
+            PathBuf::from(DEFAULT_SPOOL_DIR)
+        );
+        assert_eq!(
+            dir(&[
+                ("DATABASE_URL", "postgres://u@h/db"),
+                ("SPOOL_DIR", "/srv/spool")
+            ]),
+            PathBuf::from("/srv/spool")
+        );
     }
 
     #[test]

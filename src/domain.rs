@@ -112,6 +112,15 @@ impl Timestamp {
             .map(Self::from)
             .map_err(|_| InvalidTimestamp(input.to_string()))
     }
+
+    /// The instant `by` later (earlier when negative): lets time-based
+    /// queries take "now" as an argument, so tests pass explicit instants.
+    pub fn shifted(&self, by: time::Duration) -> Self {
+        // Every Timestamp was made from an OffsetDateTime, so it parses.
+        let at =
+            OffsetDateTime::parse(&self.0, &Rfc3339).unwrap_or_else(|_| OffsetDateTime::now_utc());
+        Self::from(at.saturating_add(by))
+    }
 }
 
 impl From<OffsetDateTime> for Timestamp {
@@ -169,6 +178,15 @@ text_newtype!(Timestamp, InvalidTimestamp);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shifted_timestamp_keeps_the_stored_width_and_order() {
+        let t = Timestamp::parse("2025-01-31T23:59:30Z").unwrap();
+        let later = t.shifted(time::Duration::seconds(45));
+        assert_eq!(later.as_str(), "2025-02-01T00:00:15.000Z");
+        assert!(later > t);
+        assert_eq!(later.shifted(time::Duration::seconds(-45)), t);
+    }
 
     #[test]
     fn e164_numbers_are_kept_and_punctuation_is_removed() {

@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod ops;
 pub mod providers;
 pub mod server;
+pub mod spool;
 pub mod state;
 pub mod telemetry;

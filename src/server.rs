@@ -22,6 +22,8 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     app: axum::Router,
+    /// Cancelled once the schema is migrated: the spool replays no earlier.
+    schema_ready: CancellationToken,
 }
 
 impl Server {
@@ -30,7 +32,7 @@ impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let providers = crate::providers::Providers::from_config(&config)?;
         let db = Db::connect(&config.database_url).await?;
-        migrate_or_keep_trying(db.clone()).await;
+        let schema_ready = migrate_or_keep_trying(db.clone()).await;
         let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
         let listener = TcpListener::bind(addr)
             .await
@@ -41,6 +43,7 @@ impl Server {
             listener,
             state,
             app,
+            schema_ready,
         })
     }
 
@@ -72,7 +75,7 @@ impl Server {
         // The job workers and the pruning loop stop with the server; the
         // drop guard also stops them when the server ends on its own (an
         // error).
-        let stop_workers = tokio_util::sync::CancellationToken::new();
+        let stop_workers = CancellationToken::new();
         let _stop_workers_on_exit = stop_workers.clone().drop_guard();
         let mut workers = crate::jobs::spawn_workers(
             state.clone(),
@@ -83,6 +86,22 @@ impl Server {
             state.db.clone(),
             stop_workers.clone(),
         ));
+        // What an earlier run spooled lands first, then whatever this one
+        // spools; it waits for the schema, whose tables the writes need. It
+        // runs to the very end: webhooks answered while draining may spool.
+        let (spool, db, ready) = (
+            state.spool.clone(),
+            state.db.clone(),
+            self.schema_ready.clone(),
+        );
+        let stop_spool = CancellationToken::new();
+        let _stop_spool_on_exit = stop_spool.clone().drop_guard();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop_spool.cancelled() => {}
+                () = ready.cancelled() => spool.replay_loop(db, stop_spool).await,
+            }
+        });
         let stop_listening = CancellationToken::new();
         let mut serving = tokio::spawn(listener::serve(
             self.listener,
@@ -164,25 +183,30 @@ const TASKS_GRACE: Duration = Duration::from_secs(5);
 
 /// Applies migrations now, or — when the database is unreachable — keeps
 /// retrying in the background so the service still starts and `/readyz`
-/// says `db: fail` instead of the process crashing.
-async fn migrate_or_keep_trying(db: Db) {
+/// says `db: fail` instead of the process crashing. The token is cancelled
+/// once the schema is up to date.
+async fn migrate_or_keep_trying(db: Db) -> CancellationToken {
+    let ready = CancellationToken::new();
     match apply_and_log(&db).await {
-        Ok(()) => {}
+        Ok(()) => ready.cancel(),
         Err(e) => {
             tracing::error!(
                 error = format!("{e:#}"),
                 "migrations not applied; database unavailable, retrying in the background"
             );
+            let ready = ready.clone();
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     if apply_and_log(&db).await.is_ok() {
+                        ready.cancel();
                         break;
                     }
                 }
             });
         }
     }
+    ready
 }
 
 async fn apply_and_log(db: &Db) -> anyhow::Result<()> {

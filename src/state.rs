@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
+use crate::spool::Spool;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,6 +14,9 @@ pub struct AppState {
     pub db: Db,
     pub providers: Providers,
     pub metrics: Arc<Metrics>,
+    /// Writes callers depend on that the database could not take in time,
+    /// on disk until it can (`config.spool_dir`).
+    pub spool: Spool,
     /// Cancelled when the shutdown grace period is over: live calls then
     /// close their sockets, and Twilio moves the callers to the recording
     /// fallback instead of dropping them.
@@ -33,6 +37,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, db: Db, providers: Providers) -> Self {
         Self {
+            spool: Spool::open(&config.spool_dir),
             config: Arc::new(config),
             db,
             providers,

@@ -15,8 +15,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{
-    AppEnv, ConfigError, DEFAULT_SQLITE_PATH, DatabaseUrl, Degradation, LogConfig, Source,
-    TrustedProxies, TwilioConfig,
+    AppEnv, ConfigError, DEFAULT_SPOOL_DIR, DEFAULT_SQLITE_PATH, DatabaseUrl, Degradation,
+    LogConfig, Source, TrustedProxies, TwilioConfig,
 };
 
 /// A section's settings and what it switched off for lack of configuration.
@@ -144,6 +144,25 @@ pub(super) fn database(vars: &Vars) -> Result<DatabaseUrl, ConfigError> {
             "DATABASE_URL",
             "must start with sqlite: or postgres://",
         )),
+    }
+}
+
+/// `SPOOL_DIR`: where writes the database could not take in time wait
+/// (`crate::spool`). By default next to the SQLite file, so the data volume
+/// that keeps the database keeps the spool too; with PostgreSQL (or an
+/// in-memory SQLite) `data/spool`.
+pub(super) fn spool_dir(vars: &Vars, database_url: &str) -> PathBuf {
+    if let Some(dir) = vars.get("SPOOL_DIR") {
+        return PathBuf::from(dir.trim());
+    }
+    let sqlite_file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .filter(|path| !path.is_empty() && !path.starts_with(":memory:"));
+    match sqlite_file.map(|f| std::path::Path::new(f).parent()) {
+        Some(Some(dir)) => dir.join("spool"),
+        _ => PathBuf::from(DEFAULT_SPOOL_DIR),
     }
 }
 

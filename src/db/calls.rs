@@ -1,6 +1,6 @@
 //! The `call_log` and `call_turn` tables: one row per call, one per turn.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -8,7 +8,7 @@ use super::{Backend, Db, get_bool};
 use crate::domain::Timestamp;
 
 /// How the caller is being served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CallMode {
     /// Real-time conversation over Media Streams.
@@ -155,8 +155,8 @@ pub async fn set_transcript(
 }
 
 /// One speech → response round of a streamed call, with its timings: a row
-/// of `call_turn`, as the API serves it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// of `call_turn`, as the API serves it (and as the spool keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = TurnView)]
 pub struct CallTurn {
     pub call_sid: String,
@@ -355,14 +355,26 @@ pub async fn set_status(
     status: &str,
     duration_s: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
-    let now = Timestamp::now();
+    set_status_at(db, call_sid, status, duration_s, &Timestamp::now()).await
+}
+
+/// [`set_status`] as reported at `at`: a status replayed from the spool
+/// keeps the end time Twilio reported it at, not the time it landed.
+pub async fn set_status_at(
+    db: &Db,
+    call_sid: &str,
+    status: &str,
+    duration_s: Option<i64>,
+    at: &Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let now = at;
     let done = if is_terminal_status(status) {
         sqlx::query(
             "UPDATE call_log SET status = $1, ended_at = COALESCE(ended_at, $2), \
              duration_s = COALESCE(duration_s, $3), updated_at = $2 WHERE call_sid = $4",
         )
         .bind(status)
-        .bind(&now)
+        .bind(now)
         .bind(duration_s)
         .bind(call_sid)
         .execute(&db.pool)
@@ -372,7 +384,7 @@ pub async fn set_status(
             "UPDATE call_log SET status = $1, updated_at = $2 WHERE call_sid = $3 AND ended_at IS NULL",
         )
         .bind(status)
-        .bind(&now)
+        .bind(now)
         .bind(call_sid)
         .execute(&db.pool)
         .await?
@@ -487,4 +499,76 @@ pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::E
             Ok(customer_id)
         }
     }
+}
+
+/// A call that moved to the recording but has no recording yet, as the
+/// reconciler claims it (`crate::jobs::reconcile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnrecordedCall {
+    pub call_sid: String,
+    pub business_id: Option<i64>,
+    /// Whether the call is over (a final status arrived): no recording can
+    /// still be on its way.
+    pub ended: bool,
+}
+
+/// Claims up to `limit` calls in `mode = record` without a recording and
+/// quiet since `quiet_since` (no write since then), checked fewer than
+/// `max_checks` times and not since `quiet_since`. Each claim is one
+/// conditional update that counts the check, so two instances never look
+/// up the same call in the same round.
+pub async fn claim_unrecorded(
+    db: &Db,
+    now: &Timestamp,
+    quiet_since: &Timestamp,
+    max_checks: i64,
+    limit: i64,
+) -> Result<Vec<UnrecordedCall>, sqlx::Error> {
+    let due = "mode = 'record' AND recording_url IS NULL AND updated_at <= $1 \
+               AND recording_checks < $2 \
+               AND (recording_checked_at IS NULL OR recording_checked_at <= $1)";
+    let candidates = sqlx::query(AssertSqlSafe(format!(
+        "SELECT call_sid, business_id, ended_at FROM call_log WHERE {due} ORDER BY updated_at LIMIT $3"
+    )))
+    .bind(quiet_since)
+    .bind(max_checks)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut claimed = Vec::new();
+    for row in candidates {
+        let call_sid: String = row.try_get("call_sid")?;
+        let won = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE call_log SET recording_checked_at = $3, recording_checks = recording_checks + 1 \
+             WHERE call_sid = $4 AND {due}"
+        )))
+        .bind(quiet_since)
+        .bind(max_checks)
+        .bind(now)
+        .bind(&call_sid)
+        .execute(&db.pool)
+        .await?;
+        if won.rows_affected() == 1 {
+            claimed.push(UnrecordedCall {
+                call_sid,
+                business_id: row.try_get("business_id")?,
+                ended: row.try_get::<Option<String>, _>("ended_at")?.is_some(),
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+/// Stops looking for a call's recording: Twilio has none and none can come.
+pub async fn stop_recording_checks(
+    db: &Db,
+    call_sid: &str,
+    max_checks: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE call_log SET recording_checks = $1 WHERE call_sid = $2")
+        .bind(max_checks)
+        .bind(call_sid)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }

@@ -1,10 +1,11 @@
 //! The `job` table: durable background work as rows.
 //!
 //! A row is `queued` until a worker claims it (`running`, with a lease in
-//! `locked_until`), then `done`, back to `queued` with a later `run_at` for a
-//! retry, or `dead` with its `last_error` once attempts run out. A running
-//! row whose lease has expired is claimable again: that is how the job of a
-//! killed process finishes after a restart. The worker loop lives in
+//! `locked_until`, which the worker renews while it runs), then `done`, back
+//! to `queued` with a later `run_at` for a retry, or `dead` with its
+//! `last_error` once attempts run out. A running row whose lease has expired
+//! is claimable again: that is how the job of a killed process finishes,
+//! within one short lease, on another worker or after a restart. The worker loop lives in
 //! `crate::jobs`; only the SQL lives here.
 //!
 //! Timestamps are the fixed-width text of [`Timestamp`], so comparing them as
@@ -127,8 +128,17 @@ pub async fn enqueue(
 /// write transaction under the database's single writer lock, which gives the
 /// same guarantee.
 pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error> {
-    let now = Timestamp::now();
-    let locked_until = ts_after(lease);
+    claim_at(db, &Timestamp::now(), lease).await
+}
+
+/// [`claim`] as if it were `now`: tests pass explicit instants instead of
+/// waiting for a lease to run out.
+pub async fn claim_at(
+    db: &Db,
+    now: &Timestamp,
+    lease: Duration,
+) -> Result<Option<Job>, sqlx::Error> {
+    let locked_until = ts_plus(now, lease);
     let ready =
         "(status = 'queued' AND run_at <= $1) OR (status = 'running' AND locked_until <= $1)";
     let pick = match db.backend {
@@ -142,12 +152,40 @@ pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error>
          WHERE id = ({pick}) RETURNING {COLUMNS}"
     );
     sqlx::query(AssertSqlSafe(sql))
-        .bind(&now)
+        .bind(now)
         .bind(&locked_until)
         .fetch_optional(&db.pool)
         .await?
         .map(|r| Job::from_row(&r))
         .transpose()
+}
+
+/// Extends a running job's lease to `lease` from `now` (the worker's
+/// heartbeat). `attempts` fences it like [`complete`]: false when the job is
+/// no longer this claim's (its lease expired and another worker took it).
+pub async fn renew_at(
+    db: &Db,
+    id: i64,
+    attempts: i64,
+    now: &Timestamp,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE job SET locked_until = $1, updated_at = $2 \
+         WHERE id = $3 AND status = 'running' AND attempts = $4",
+    )
+    .bind(ts_plus(now, lease))
+    .bind(now)
+    .bind(id)
+    .bind(attempts)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// `now` + `d`, in the table's timestamp format.
+fn ts_plus(now: &Timestamp, d: Duration) -> Timestamp {
+    now.shifted(time::Duration::try_from(d).unwrap_or(time::Duration::DAY))
 }
 
 /// Marks a claimed job done. `attempts` is the claim's fencing token: if the

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0009_payments"),
     migration!("0010_login_attempts"),
     migration!("0011_call_stream_claim"),
+    migration!("0012_recording_checks"),
     migration!("0014_call_limits"),
 ];
 

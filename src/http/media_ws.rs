@@ -27,6 +27,7 @@ use crate::db::calls::{self, CallMode, CallTurn, StreamCap, StreamRefusal};
 use crate::domain::Timestamp;
 use crate::http::signed_request::SignedRequest;
 use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url_at};
+use crate::spool::{Landing, Write};
 use crate::state::AppState;
 
 /// Largest frame accepted; Twilio's media frames are a few hundred bytes.
@@ -368,7 +369,7 @@ async fn record_events(
                     agent_text: t.agent_text,
                     error_code: t.error_code,
                 };
-                store_turn(&state, &row).await;
+                store_turn(&state, row).await;
             }
             // Nothing stores keys yet. The engine logs how many were
             // pressed; the digits themselves (card and ID numbers) are
@@ -377,30 +378,42 @@ async fn record_events(
             CallEvent::Failover { reason } => {
                 // Counted once, by stream_ended, when Twilio follows the
                 // <Connect action>; here the reason is kept on the call.
-                if let Err(e) =
-                    calls::set_mode(&state.db, &call_sid, CallMode::Record, Some(&reason)).await
-                {
-                    tracing::error!(error = %e, "could not record the failover reason");
-                }
+                let write = Write::Mode {
+                    call_sid: call_sid.clone(),
+                    mode: CallMode::Record,
+                    reason: Some(reason),
+                };
+                land_behind(&state, write).await;
             }
         }
     }
 }
 
-/// Writes a turn row, retrying through a database hiccup.
-async fn store_turn(state: &AppState, row: &CallTurn) {
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1..=5 {
-        match calls::insert_turn(&state.db, row).await {
-            Ok(()) => return,
-            Err(e) if attempt == 5 => {
-                tracing::error!(error = %e, turn_id = row.turn_id, "call_turn row lost after 5 attempts");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, turn_id = row.turn_id, attempt, "call_turn write failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
+/// Writes a turn row; one the database cannot take within [`DB_BUDGET`]
+/// waits in the spool and lands when it answers.
+async fn store_turn(state: &AppState, row: CallTurn) {
+    land_behind(state, Write::Turn(row)).await;
+}
+
+/// Lands a write of the call in the database within [`DB_BUDGET`], else in
+/// the spool (`crate::spool`). It runs beside the call, so the caller never
+/// waits for it.
+async fn land_behind(state: &AppState, write: Write) {
+    let what = write.what();
+    let deadline = tokio::time::Instant::now() + DB_BUDGET;
+    match state.spool.land(&state.db, deadline, write).await {
+        Landing::Written(_) => {}
+        Landing::Spooled(detour) => {
+            tracing::warn!(write = what, database = ?detour, "the database could not take a write of the call in time; spooled")
         }
+        Landing::Refused(e) => {
+            tracing::error!(write = what, error = %e, "the database refused a write of the call")
+        }
+        Landing::Lost(detour, e) => tracing::error!(
+            write = what,
+            error = %e,
+            database = ?detour,
+            "a write of the call is lost: neither the database nor the spool took it"
+        ),
     }
 }

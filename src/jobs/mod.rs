@@ -2,15 +2,19 @@
 //! which tests (and operators' tools) call to run every ready job now.
 //!
 //! A job is a row in the `job` table (`crate::db::jobs` holds the SQL). A
-//! worker claims one under a lease, runs its handler, and records the
-//! outcome: done, a retry with exponential backoff, or dead with the last
-//! error once `max_attempts` is spent or the error cannot get better by
-//! waiting. Handlers are idempotent, because a job whose worker died is run
-//! again once its lease expires. What each kind of job does lives in its own
-//! module ([`transcribe`]); the schedule that deletes old sessions and
-//! finished jobs lives in [`prune`].
+//! worker claims one under a short lease that a heartbeat renews while the
+//! handler runs, runs its handler, and records the outcome: done, a retry
+//! with exponential backoff, or dead with the last error once `max_attempts`
+//! is spent or the error cannot get better by waiting. Handlers are
+//! idempotent, because a job whose worker died (`kill -9` mid-run) is run
+//! again once its lease expires — within [`WorkerOptions::lease`], since a
+//! dead worker stops renewing. What each kind of job does lives in its own
+//! module ([`transcribe`]); beside the workers run the [`reconcile`] loop,
+//! which queues recordings whose webhook never came, and the [`prune`]
+//! schedule, which deletes old sessions and finished jobs.
 
 pub mod prune;
+pub mod reconcile;
 pub mod transcribe;
 
 use std::sync::OnceLock;
@@ -29,9 +33,15 @@ use crate::state::AppState;
 pub struct WorkerOptions {
     /// Concurrent workers per process.
     pub workers: usize,
-    /// How long a claim holds a job. Longer than any handler may run: the
-    /// handler is cut off at 80% of it, so a job never runs twice at once.
+    /// How long a claim holds a job without a heartbeat: how late a job
+    /// whose worker died runs again. Short, because the heartbeat keeps a
+    /// live worker's claim however long its handler runs.
     pub lease: Duration,
+    /// How often a running job renews its lease; a few heartbeats fit in
+    /// one lease, so one slow database answer does not lose it.
+    pub heartbeat: Duration,
+    /// Longest a handler may run before it is cut off and retried.
+    pub max_run: Duration,
     /// How often an idle worker looks for work that another instance queued
     /// or whose retry time came (work queued here wakes it at once).
     pub poll_interval: Duration,
@@ -45,7 +55,10 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
             workers: 2,
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            // A transcription: three downloads of 10 s at most, then STT.
+            max_run: Duration::from_secs(240),
             poll_interval: Duration::from_secs(1),
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(600),
@@ -113,6 +126,7 @@ pub fn spawn_workers(
         set.spawn(async move { worker_loop(worker, state, options, shutdown).await });
     }
     tracing::info!(workers = options.workers.max(1), "job workers started");
+    set.spawn(reconcile::run_loop(state, shutdown));
     set
 }
 
@@ -157,7 +171,10 @@ pub async fn drain(state: &AppState) -> anyhow::Result<DrainReport> {
 /// [`drain`] with explicit options (tests shorten the backoff).
 pub async fn drain_with(state: &AppState, options: &WorkerOptions) -> anyhow::Result<DrainReport> {
     let mut report = DrainReport::default();
-    let give_up = tokio::time::Instant::now() + options.lease;
+    // A job another worker holds may run its whole `max_run`, and a dead
+    // worker's lease lasts one `lease` more.
+    let wait_at_most = options.max_run + options.lease;
+    let give_up = tokio::time::Instant::now() + wait_at_most;
     loop {
         if let Some(job) = queue::claim(&state.db, options.lease).await? {
             match run_claimed(state, job, options).await {
@@ -173,8 +190,7 @@ pub async fn drain_with(state: &AppState, options: &WorkerOptions) -> anyhow::Re
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < give_up,
-            "jobs still running after {:?}",
-            options.lease
+            "jobs still running after {wait_at_most:?}"
         );
         // Another worker holds a job: poll until it lets go.
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -205,12 +221,20 @@ async fn run_claimed_inner(state: &AppState, job: Job, options: &WorkerOptions) 
             job.max_attempts
         )))
     } else {
-        let budget = options.lease.mul_f32(0.8);
-        match tokio::time::timeout(budget, dispatch(state, &job)).await {
-            Ok(result) => result,
-            Err(_) => Err(JobError::Retry(anyhow::anyhow!(
-                "handler ran longer than {budget:?}"
-            ))),
+        let limit = options.max_run;
+        let run = tokio::time::timeout(limit, dispatch(state, &job));
+        tokio::select! {
+            // A result that is ready wins over a heartbeat due at once.
+            biased;
+            result = run => result.unwrap_or_else(|_| {
+                Err(JobError::Retry(anyhow::anyhow!("handler ran longer than {limit:?}")))
+            }),
+            () = keep_lease(state, &job, options) => {
+                // Another worker holds the job now: stop, so it never runs
+                // twice at once. Its fenced outcome is that worker's to write.
+                tracing::warn!("job lease lost to another worker; this run stopped");
+                return Outcome::Unrecorded;
+            }
         }
     };
     let recorded = match &result {
@@ -260,6 +284,21 @@ async fn run_claimed_inner(state: &AppState, job: Job, options: &WorkerOptions) 
         Err(e) => {
             tracing::error!(error = %e, "job outcome not recorded: database error; the lease will expire and the job run again");
             Outcome::Unrecorded
+        }
+    }
+}
+
+/// Renews the job's lease every heartbeat; returns only once the lease is
+/// lost. A renewal the database does not answer is tried again at the next
+/// heartbeat: the lease has room for a few.
+async fn keep_lease(state: &AppState, job: &Job, options: &WorkerOptions) {
+    loop {
+        tokio::time::sleep(options.heartbeat).await;
+        let now = crate::domain::Timestamp::now();
+        match queue::renew_at(&state.db, job.id, job.attempts, &now, options.lease).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(error = %e, "job lease not renewed; trying again"),
         }
     }
 }

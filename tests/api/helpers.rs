@@ -56,6 +56,12 @@ pub fn base_vars(database_url: &str, dir: &tempfile::TempDir) -> HashMap<String,
             "LOG_DIR".to_string(),
             dir.path().join("logs").to_string_lossy().into_owned(),
         ),
+        // Each test's own: on PostgreSQL the default would be ./data/spool,
+        // shared by every test.
+        (
+            "SPOOL_DIR".to_string(),
+            dir.path().join("spool").to_string_lossy().into_owned(),
+        ),
     ])
 }
 

@@ -8,6 +8,7 @@ use agentlocator::config::Config;
 use agentlocator::db::calls::{self, RecordingInfo};
 use agentlocator::db::jobs as queue;
 use agentlocator::db::{Db, migrate};
+use agentlocator::domain::Timestamp;
 use agentlocator::jobs::{self, WorkerOptions, transcribe};
 use agentlocator::providers::Providers;
 use agentlocator::state::AppState;
@@ -15,16 +16,16 @@ use agentlocator::state::AppState;
 use crate::helpers::{base_vars, fresh_database_url};
 use crate::webhooks::fakes::Fakes;
 
-struct Env {
-    state: AppState,
-    fakes: Fakes,
-    url: String,
-    _dir: tempfile::TempDir,
+pub(crate) struct Env {
+    pub(crate) state: AppState,
+    pub(crate) fakes: Fakes,
+    pub(crate) url: String,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
 /// A migrated database and providers pointed at the fakes; `stt_on` false
 /// leaves speech-to-text unconfigured (disabled).
-async fn env(transcript: &str, stt_on: bool) -> Env {
+pub(crate) async fn env(transcript: &str, stt_on: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
     let fakes = Fakes::start(transcript).await;
@@ -39,7 +40,12 @@ async fn env(transcript: &str, stt_on: bool) -> Env {
 }
 
 /// A "process": its own pool and clients over the same database.
-async fn state_for(url: &str, dir: &tempfile::TempDir, fakes: &Fakes, stt_on: bool) -> AppState {
+pub(crate) async fn state_for(
+    url: &str,
+    dir: &tempfile::TempDir,
+    fakes: &Fakes,
+    stt_on: bool,
+) -> AppState {
     let mut vars = base_vars(url, dir);
     vars.extend(fakes.vars());
     vars.insert("TWILIO_AUTH_TOKEN".into(), "test-token".into());
@@ -84,11 +90,11 @@ async fn recorded_call(env: &Env, sid: &str) -> i64 {
     queued.id
 }
 
-fn sid() -> String {
+pub(crate) fn sid() -> String {
     format!("CA{}", uuid::Uuid::new_v4().simple())
 }
 
-const SPEECH: &str = "שלום, רציתי לשאול אם אפשר לקבוע תור ליום שלישי";
+pub(crate) const SPEECH: &str = "שלום, רציתי לשאול אם אפשר לקבוע תור ליום שלישי";
 
 #[tokio::test]
 async fn a_job_claimed_by_a_process_that_died_is_finished_after_a_restart() {
@@ -298,4 +304,115 @@ async fn a_late_result_from_a_worker_that_lost_its_lease_changes_nothing() {
     );
     let row = queue::get(&env.state.db, job.id).await.unwrap().unwrap();
     assert_eq!(row.status, "done");
+}
+
+/// `d` as the signed duration timestamps shift by.
+fn secs(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap()
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_claimed_again_once_its_short_lease_runs_out() {
+    let env = env(SPEECH, true).await;
+    let id = recorded_call(&env, &sid()).await;
+    let lease = WorkerOptions::default().lease;
+    assert!(lease <= Duration::from_secs(30), "{lease:?}");
+
+    // A worker claims the job and is killed: no heartbeat renews its lease.
+    let t0 = Timestamp::now();
+    let first = queue::claim_at(&env.state.db, &t0, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.id, first.attempts), (id, 1));
+    let just_before = t0.shifted(secs(lease) - time::Duration::seconds(1));
+    assert!(
+        queue::claim_at(&env.state.db, &just_before, lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "nobody else may take it while the lease holds"
+    );
+    let again = queue::claim_at(&env.state.db, &t0.shifted(secs(lease)), lease)
+        .await
+        .unwrap()
+        .expect("claimed again once the short lease ran out");
+    assert_eq!((again.id, again.attempts), (id, 2));
+    // The dead worker's late result, were it to come, changes nothing.
+    assert!(
+        !queue::complete(&env.state.db, id, first.attempts)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_heartbeat_extends_the_lease_and_a_stale_claim_cannot_renew_it() {
+    let env = env(SPEECH, true).await;
+    let id = recorded_call(&env, &sid()).await;
+    let lease = Duration::from_secs(30);
+    let t0 = Timestamp::now();
+    let first = queue::claim_at(&env.state.db, &t0, lease)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let beat = t0.shifted(time::Duration::seconds(20));
+    assert!(
+        queue::renew_at(&env.state.db, id, first.attempts, &beat, lease)
+            .await
+            .unwrap()
+    );
+    let past_the_first_lease = t0.shifted(time::Duration::seconds(31));
+    assert!(
+        queue::claim_at(&env.state.db, &past_the_first_lease, lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "the heartbeat kept the job"
+    );
+    let past_the_renewed_lease = t0.shifted(time::Duration::seconds(50));
+    let taken = queue::claim_at(&env.state.db, &past_the_renewed_lease, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.attempts, 2);
+    let late_beat = t0.shifted(time::Duration::seconds(51));
+    assert!(
+        !queue::renew_at(&env.state.db, id, first.attempts, &late_beat, lease)
+            .await
+            .unwrap(),
+        "a worker that lost its lease cannot take it back"
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_runs_longer_than_its_lease_keeps_it_by_heartbeat_and_runs_once() {
+    let env = env(SPEECH, true).await;
+    env.fakes.set(|b| b.stt_delay_ms = 2500);
+    let sid = sid();
+    let id = recorded_call(&env, &sid).await;
+    let options = WorkerOptions {
+        lease: Duration::from_secs(1),
+        heartbeat: Duration::from_millis(200),
+        ..WorkerOptions::default()
+    };
+    let state = env.state.clone();
+    let worker = tokio::spawn(async move { jobs::drain_with(&state, &options).await });
+
+    // Well past the first lease, mid-transcription: another worker finds
+    // the job still held.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert!(
+        queue::claim(&env.state.db, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let report = worker.await.unwrap().unwrap();
+    assert_eq!(report.done, 1);
+    let job = queue::get(&env.state.db, id).await.unwrap().unwrap();
+    assert_eq!((job.status.as_str(), job.attempts), ("done", 1));
+    assert_eq!(env.fakes.seen().stt_calls, 1);
 }

@@ -64,6 +64,12 @@ impl Running {
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     }
 
+    /// `kill -9`: no drain, no flush, nothing after it runs.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
         self.terminate();
         let deadline = Instant::now() + Duration::from_secs(15);

@@ -23,5 +23,7 @@ mod openapi;
 mod payments;
 mod process;
 mod prune;
+mod reconcile;
 mod slow_clients;
+mod spool;
 mod webhooks;

@@ -10,7 +10,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::error::ProviderError;
 use crate::traits::{LanguageModel, RecordingFetcher, SpeechToText, TextToSpeech};
-use crate::types::{AudioInput, ChatMessage, TranscribeOptions};
+use crate::types::{AudioInput, CallRecording, ChatMessage, TranscribeOptions};
 
 /// The line the disabled language model says: "I am not available right now".
 pub const DISABLED_REPLY_HE: &str = "כרגע אינני פנוי";
@@ -159,6 +159,14 @@ impl RecordingFetcher for DisabledRecordingFetcher {
     }
 
     async fn fetch(&self, _recording_url: &str) -> Result<Bytes, ProviderError> {
+        self.warned.note("recordings");
+        Err(ProviderError::Disabled)
+    }
+
+    async fn recordings_of_call(
+        &self,
+        _call_sid: &str,
+    ) -> Result<Vec<CallRecording>, ProviderError> {
         self.warned.note("recordings");
         Err(ProviderError::Disabled)
     }

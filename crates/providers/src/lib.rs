@@ -45,4 +45,4 @@ pub use payments::{PayPalClient, TranzilaClient};
 pub use traits::{LanguageModel, RecordingFetcher, SpeechToText, TextToSpeech};
 pub use transcribe::transcribe_he;
 pub use twilio::TwilioRecordingFetcher;
-pub use types::{AudioFormat, AudioInput, ChatMessage, ChatRole, TranscribeOptions};
+pub use types::{AudioFormat, AudioInput, CallRecording, ChatMessage, ChatRole, TranscribeOptions};

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 use crate::error::ProviderError;
-use crate::types::{AudioInput, ChatMessage, TranscribeOptions};
+use crate::types::{AudioInput, CallRecording, ChatMessage, TranscribeOptions};
 
 /// Audio → text.
 #[async_trait]
@@ -71,4 +71,8 @@ pub trait RecordingFetcher: Send + Sync {
     fn is_enabled(&self) -> bool;
     /// Downloads the recording (WAV unless the URL names another extension).
     async fn fetch(&self, recording_url: &str) -> Result<Bytes, ProviderError>;
+    /// The recordings Twilio holds for a call: how a recording whose
+    /// `<Record action>` request never arrived is found afterwards.
+    async fn recordings_of_call(&self, call_sid: &str)
+    -> Result<Vec<CallRecording>, ProviderError>;
 }

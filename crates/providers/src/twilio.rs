@@ -17,6 +17,7 @@ use crate::config::TwilioRestConfig;
 use crate::error::{ConfigError, ProviderError};
 use crate::http::{check_status, read_capped};
 use crate::traits::RecordingFetcher;
+use crate::types::CallRecording;
 
 /// Default per-try deadline.
 pub const DEFAULT_TRY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,6 +26,8 @@ pub const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
 /// Retries after the first try: the file may not exist yet when the
 /// `<Record action>` request arrives.
 const RETRIES: usize = 2;
+/// Cap on a call's recordings list: a page of 50 entries is a few kB.
+const LIST_MAX_BYTES: u64 = 1024 * 1024;
 
 /// Fetches recordings from the configured Twilio API origin only.
 #[derive(Debug, Clone)]
@@ -133,6 +136,34 @@ impl TwilioRecordingFetcher {
     }
 }
 
+impl TwilioRecordingFetcher {
+    /// `{base}/2010-04-01/Accounts/{AccountSid}{rest}`.
+    fn account_url(&self, rest: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}{rest}",
+            self.origin.as_str().trim_end_matches('/'),
+            self.account_sid
+        )
+    }
+}
+
+/// Twilio's answer to a call's Recordings list (the fields used).
+#[derive(serde::Deserialize)]
+struct RecordingList {
+    #[serde(default)]
+    recordings: Vec<RecordingEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct RecordingEntry {
+    sid: String,
+    #[serde(default)]
+    status: Option<String>,
+    /// A string of digits, or null while the recording is in progress.
+    #[serde(default)]
+    duration: Option<String>,
+}
+
 #[async_trait]
 impl RecordingFetcher for TwilioRecordingFetcher {
     fn name(&self) -> &'static str {
@@ -177,6 +208,44 @@ impl RecordingFetcher for TwilioRecordingFetcher {
                 );
             })
             .await
+    }
+
+    async fn recordings_of_call(
+        &self,
+        call_sid: &str,
+    ) -> Result<Vec<CallRecording>, ProviderError> {
+        // The SID becomes a path segment: only a SID's characters may.
+        if call_sid.is_empty() || !call_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ProviderError::Refused("not a call SID".into()));
+        }
+        let url = self.account_url(&format!("/Calls/{call_sid}/Recordings.json"));
+        let call = async {
+            let resp = self
+                .http
+                .get(&url)
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+                .send()
+                .await?;
+            let resp = check_status(resp).await?;
+            read_capped(resp, LIST_MAX_BYTES).await
+        };
+        let body = tokio::time::timeout(self.try_timeout, call)
+            .await
+            .map_err(|_| ProviderError::Timeout)??;
+        let list: RecordingList = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Malformed(format!("recordings list: {e}")))?;
+        Ok(list
+            .recordings
+            .into_iter()
+            // The SID becomes a path segment of the media URL too.
+            .filter(|r| !r.sid.is_empty() && r.sid.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .map(|r| CallRecording {
+                url: self.account_url(&format!("/Recordings/{}", r.sid)),
+                duration_s: r.duration.and_then(|d| d.trim().parse().ok()),
+                status: r.status.unwrap_or_default(),
+                sid: r.sid,
+            })
+            .collect())
     }
 }
 

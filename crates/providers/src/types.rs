@@ -132,3 +132,17 @@ impl ChatMessage {
         }
     }
 }
+
+/// One recording of a call, from Twilio's list of a call's recordings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecording {
+    /// `RE…`.
+    pub sid: String,
+    /// `completed`, `processing`, `absent`, `failed`, …
+    pub status: String,
+    /// Seconds, once Twilio knows them.
+    pub duration_s: Option<u32>,
+    /// The media URL without an extension, exactly as a `RecordingUrl`
+    /// webhook parameter would carry it.
+    pub url: String,
+}

@@ -222,7 +222,7 @@ fn is_loop(tokens: &[&str]) -> bool {
     (1..=3).any(|n| {
         let min_repeats = if n == 1 { 4 } else { 3 };
         tokens.len() >= n * min_repeats
-            && tokens.len() % n == 0
+            && tokens.len().is_multiple_of(n)
             && tokens.chunks(n).all(|chunk| chunk == &tokens[..n])
     })
 }

@@ -7,20 +7,24 @@
 //! call itself is over there is nobody to record and the answer is empty.
 //! `handle_recording` queues the transcription as a durable job and thanks
 //! the caller at once; the job (`crate::jobs::transcribe`) does the slow
-//! part.
+//! part. The recording, the job, the mode and a final status are writes the
+//! caller depends on: what the database cannot take in time is spooled
+//! ([`super::land`]) and lands later, so a stalled database loses no
+//! voicemail.
 
 use axum::extract::State;
 use axum::response::Response;
 use tracing::Span;
 
 use super::{
-    Budget, THANK_YOU_HE, TwilioParams, UNAVAILABLE_HE, goodbye, is_sid, loggable, record_fallback,
-    say_voice, twiml,
+    Budget, THANK_YOU_HE, TwilioParams, UNAVAILABLE_HE, goodbye, is_sid, land, loggable,
+    record_fallback, say_voice, twiml,
 };
 use crate::db::business::{self, Business};
-use crate::db::calls::{self, CallMode, RecordingInfo};
-use crate::domain::PhoneNumber;
+use crate::db::calls::{self, CallMode};
+use crate::domain::{PhoneNumber, Timestamp};
 use crate::jobs::{self, transcribe};
+use crate::spool::{Applied, Write};
 use crate::state::AppState;
 
 /// Why the call left the stream, when the media socket did not say.
@@ -63,12 +67,14 @@ pub async fn stream_ended(State(state): State<AppState>, params: TwilioParams) -
             call_status = status,
             "stream ended with the call; nothing to fall back to"
         );
-        if let Some(sid) = call_sid
-            && let Err(e) = budget
-                .run(calls::set_status(&state.db, sid, status, None))
-                .await
-        {
-            tracing::error!(error = %e, "stream_ended could not record the final status");
+        if let Some(sid) = call_sid {
+            let write = Write::Status {
+                call_sid: sid.to_string(),
+                status: status.to_string(),
+                duration_s: None,
+                at: Timestamp::now(),
+            };
+            land(&state, &budget, write).await;
         }
         return twiml(twilio::twiml::Response::new());
     }
@@ -108,15 +114,13 @@ pub async fn stream_ended(State(state): State<AppState>, params: TwilioParams) -
             .as_ref()
             .filter(|c| c.failover_reason.is_none())
             .map(|_| FAILOVER_REASON);
-        match budget
-            .run(calls::set_mode(&state.db, sid, CallMode::Record, reason))
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!("stream_ended for a call with no call_log row; mode not recorded")
-            }
-            Err(e) => tracing::error!(error = %e, "stream_ended could not record mode=record"),
+        let write = Write::Mode {
+            call_sid: sid.to_string(),
+            mode: CallMode::Record,
+            reason: reason.map(str::to_string),
+        };
+        if let Some(Applied::Updated(false)) = land(&state, &budget, write).await {
+            tracing::warn!("stream_ended for a call with no call_log row; mode not recorded");
         }
     }
     twiml(record_fallback(&voice))
@@ -177,18 +181,17 @@ pub async fn handle_recording(State(state): State<AppState>, params: TwilioParam
         .and_then(|d| d.parse::<i64>().ok());
     let budget = Budget::start();
 
-    let from = params.get("From");
-    let to = params.get("To");
-    let info = RecordingInfo {
-        call_sid,
-        recording_url,
-        recording_sid,
-        from_number: from,
-        to_number: to,
+    // Both writes land, now or from the spool, in this order: the
+    // recording first, so the transcript always has a row to land in.
+    let recording = Write::Recording {
+        call_sid: call_sid.to_string(),
+        recording_url: recording_url.to_string(),
+        recording_sid: recording_sid.map(str::to_string),
+        from_number: params.get("From").map(str::to_string),
+        to_number: params.get("To").map(str::to_string),
     };
-    if let Err(e) = budget.run(calls::set_recording(&state.db, &info)).await {
-        tracing::error!(error = %e, "handle_recording could not store the recording on the call");
-    }
+    land(&state, &budget, recording).await;
+    // Only for the logs of the job: a database that is away leaves it out.
     let business_id = match budget.run(calls::get_by_sid(&state.db, call_sid)).await {
         Ok(call) => call.and_then(|c| c.business_id),
         Err(_) => None,
@@ -203,8 +206,8 @@ pub async fn handle_recording(State(state): State<AppState>, params: TwilioParam
         recording_sid: recording_sid.map(str::to_string),
         business_id,
     };
-    match budget.run(transcribe::enqueue(&state.db, &payload)).await {
-        Ok(queued) => {
+    match land(&state, &budget, Write::Transcription(payload)).await {
+        Some(Applied::Queued(queued)) => {
             tracing::info!(
                 job_id = queued.id,
                 newly_queued = queued.created,
@@ -214,11 +217,10 @@ pub async fn handle_recording(State(state): State<AppState>, params: TwilioParam
             );
             jobs::wake();
         }
-        Err(e) => tracing::error!(
-            error = %e,
-            recording_sid = recording_sid.unwrap_or_default(),
-            "recording could not be queued for transcription; it stays on Twilio under this SID"
-        ),
+        Some(Applied::Updated(_)) => {}
+        // Spooled (it is queued when the database answers), or logged as
+        // lost by `land`: the recording stays on Twilio under its SID.
+        None => {}
     }
     thanks()
 }

@@ -4,8 +4,11 @@
 //! within Twilio's budget (database calls share a short deadline) and never
 //! answers 500: an internal error becomes valid TwiML — or 204 where Twilio
 //! expects no TwiML — plus one ERROR log line. Slow work (transcription) is
-//! queued as a durable job (`crate::jobs`). The media WebSocket the stream
-//! TwiML points at is another group's (`media_ws`).
+//! queued as a durable job (`crate::jobs`). A write the caller depends on
+//! goes through [`land`]: what the database cannot take within the budget
+//! waits in the local spool (`crate::spool`), because Twilio never retries
+//! a request we answered. The media WebSocket the stream TwiML points at is
+//! another group's (`media_ws`).
 
 mod fallback;
 mod incoming;
@@ -25,6 +28,7 @@ use axum::routing::{any, post};
 use twilio::twiml::{ConnectStream, Record};
 
 use crate::db::business::Business;
+use crate::spool::{Applied, Detour, Landing, Write};
 use crate::state::AppState;
 
 /// Path of the incoming-call webhook (configured on the Twilio number).
@@ -241,6 +245,11 @@ impl Budget {
         }
     }
 
+    /// When the request's database time runs out.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
+    }
+
     /// Runs one database step, cut off at the request's deadline.
     pub async fn run<T>(
         &self,
@@ -251,6 +260,42 @@ impl Budget {
             Err(_) => Err(DbTrouble::Timeout(DB_BUDGET)),
         }
     }
+}
+
+/// Lands a write the caller depends on: in the database within the
+/// request's budget, else in the spool, fsync'd, to land when the database
+/// answers. Logs what did not go straight in, once; returns what the
+/// database said when it took the write at once.
+pub async fn land(state: &AppState, budget: &Budget, write: Write) -> Option<Applied> {
+    let what = write.what();
+    match state.spool.land(&state.db, budget.deadline(), write).await {
+        Landing::Written(applied) => return Some(applied),
+        Landing::Spooled(Detour::Behind) => tracing::warn!(
+            write = what,
+            "earlier writes wait in the spool for the database; this one is spooled behind them"
+        ),
+        Landing::Spooled(Detour::Timeout) => tracing::warn!(
+            write = what,
+            "the database did not answer within the webhook's budget; spooled, it lands when the database answers"
+        ),
+        Landing::Spooled(Detour::Unavailable(e)) => tracing::error!(
+            write = what,
+            error = %e,
+            "database unavailable; spooled, it lands when the database answers"
+        ),
+        Landing::Refused(e) => tracing::error!(
+            write = what,
+            error = %e,
+            "the database refused the write; spooling it would not help"
+        ),
+        Landing::Lost(detour, e) => tracing::error!(
+            write = what,
+            error = %e,
+            database = ?detour,
+            "the database could not take the write and the spool could not keep it; it is lost"
+        ),
+    }
+    None
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
 //! `POST /webhook/call_status`: Twilio's status callbacks. Updates the
 //! call's status and, on a final status, its end time and duration — once:
-//! repeated or out-of-order callbacks change nothing. Twilio expects no
+//! repeated or out-of-order callbacks change nothing. When the database
+//! cannot take it in time the update is spooled with the time Twilio
+//! reported it, so the end time is right when it lands. Twilio expects no
 //! TwiML here, so every outcome is 204.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use tracing::Span;
 
-use super::{Budget, TwilioParams, loggable};
-use crate::db::calls;
+use super::{Budget, TwilioParams, land, loggable};
+use crate::domain::Timestamp;
+use crate::spool::{Applied, Write};
 use crate::state::AppState;
 
 /// Every `CallStatus` Twilio sends.
@@ -45,18 +48,22 @@ pub async fn call_status(State(state): State<AppState>, params: TwilioParams) ->
         .and_then(|d| d.parse::<i64>().ok())
         .filter(|d| (0..=86_400).contains(d));
 
-    match Budget::start()
-        .run(calls::set_status(&state.db, call_sid, status, duration_s))
-        .await
-    {
-        Ok(true) => tracing::info!(call_status = status, "call status recorded"),
-        Ok(false) => tracing::debug!(
+    let write = Write::Status {
+        call_sid: call_sid.to_string(),
+        status: status.to_string(),
+        duration_s,
+        at: Timestamp::now(),
+    };
+    match land(&state, &Budget::start(), write).await {
+        Some(Applied::Updated(true)) => {
+            tracing::info!(call_status = status, "call status recorded")
+        }
+        Some(_) => tracing::debug!(
             call_status = status,
             "status callback for an unknown or already ended call; nothing changed"
         ),
-        Err(e) => {
-            tracing::error!(error = %e, call_status = status, "call_status could not be recorded")
-        }
+        // Logged by `land`; spooled unless it said otherwise.
+        None => {}
     }
     StatusCode::NO_CONTENT
 }

@@ -1,7 +1,8 @@
-//! Local stand-ins for the two outside services the transcription job
-//! calls: Twilio's recording download and an OpenAI-compatible
-//! `/v1/audio/transcriptions`. Both speak the real wire formats, so the
-//! service's real clients are what is tested.
+//! Local stand-ins for the outside services the transcription job and the
+//! recording reconciler call: Twilio's recording download and a call's
+//! Recordings list, and an OpenAI-compatible `/v1/audio/transcriptions`.
+//! They speak the real wire formats, so the service's real clients are what
+//! is tested.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,12 @@ pub struct Behaviour {
     pub downloads: usize,
     /// The recording holds only silence (the caller said nothing).
     pub silent_recording: bool,
+    /// How long the transcription answer takes.
+    pub stt_delay_ms: u64,
+    /// What a call's Recordings list holds: (`RE…`, status) pairs.
+    pub call_recordings: Vec<(String, String)>,
+    /// How often a call's Recordings list was asked for.
+    pub recording_lists: usize,
 }
 
 #[derive(Clone)]
@@ -39,11 +46,18 @@ impl Fakes {
             stt_calls: 0,
             downloads: 0,
             silent_recording: false,
+            stt_delay_ms: 0,
+            call_recordings: Vec::new(),
+            recording_lists: 0,
         }));
         let router = Router::new()
             .route(
                 "/2010-04-01/Accounts/{account}/Recordings/{file}",
                 get(recording),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls/{call}/Recordings.json",
+                get(call_recordings),
             )
             .route("/v1/audio/transcriptions", post(transcription))
             .with_state(behaviour.clone());
@@ -109,10 +123,27 @@ async fn recording(
     (StatusCode::OK, wav)
 }
 
+/// Twilio's list of a call's recordings (the fields the service reads).
+async fn call_recordings(
+    State(b): State<Arc<Mutex<Behaviour>>>,
+    axum::extract::Path((_account, _call)): axum::extract::Path<(String, String)>,
+) -> String {
+    let mut b = b.lock().unwrap();
+    b.recording_lists += 1;
+    let recordings: Vec<_> = b
+        .call_recordings
+        .iter()
+        .map(|(sid, status)| serde_json::json!({"sid": sid, "status": status, "duration": "7"}))
+        .collect();
+    serde_json::json!({ "recordings": recordings }).to_string()
+}
+
 async fn transcription(
     State(b): State<Arc<Mutex<Behaviour>>>,
     body: axum::body::Bytes,
 ) -> (StatusCode, String) {
+    let delay = b.lock().unwrap().stt_delay_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     let mut b = b.lock().unwrap();
     b.stt_calls += 1;
     assert!(

@@ -6,6 +6,7 @@ mod fallback;
 mod incoming;
 mod property;
 mod signature;
+mod spool;
 mod status;
 
 use std::collections::BTreeMap;

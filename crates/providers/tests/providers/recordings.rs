@@ -276,3 +276,52 @@ fn the_default_port_counts_as_the_same_origin() {
     );
     assert!(fetcher.resolve("https://api.twilio.com:8443/x").is_err());
 }
+
+#[tokio::test]
+async fn a_calls_recordings_are_listed_with_basic_auth_and_media_urls_on_the_origin() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/2010-04-01/Accounts/AC123/Calls/CA789/Recordings.json",
+        ))
+        .and(header_is("authorization", BASIC))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"recordings":[{"sid":"RE456","duration":"12","status":"completed"},
+                {"sid":"RE999","duration":null,"status":"processing"},
+                {"sid":"../x","duration":"1","status":"completed"}],"page":0}"#,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fetcher = fetcher_for(&server.uri());
+    let found = fetcher.recordings_of_call("CA789").await.unwrap();
+    assert_eq!(
+        found.len(),
+        2,
+        "a SID that is not one is dropped: {found:?}"
+    );
+    assert_eq!(found[0].sid, "RE456");
+    assert_eq!(found[0].status, "completed");
+    assert_eq!(found[0].duration_s, Some(12));
+    assert_eq!(found[0].url, format!("{}{REC_PATH}", server.uri()));
+    assert_eq!(found[1].duration_s, None);
+    // The listed URL is one the fetcher accepts.
+    assert!(fetcher.resolve(&found[0].url).is_ok());
+}
+
+#[tokio::test]
+async fn a_call_sid_that_could_leave_the_path_is_refused_without_any_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let fetcher = fetcher_for(&server.uri());
+    for sid in ["", "../CA1", "CA1?x=1"] {
+        assert!(matches!(
+            fetcher.recordings_of_call(sid).await,
+            Err(ProviderError::Refused(_))
+        ));
+    }
+}

@@ -1,0 +1,203 @@
+//! The writes the spool keeps, and how each lands in the database.
+//!
+//! Each is idempotent, because a replay may run twice (a crash between
+//! landing a write and removing it from the spool): the recording and the
+//! mode are plain sets, a status keeps the first end time, a turn row and a
+//! transcription job are keyed (`(call_sid, turn_id)`, the job's dedupe key).
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::calls::{self, CallMode, CallTurn, RecordingInfo};
+use crate::db::jobs::Enqueued;
+use crate::db::{Db, is_unique_violation};
+use crate::domain::Timestamp;
+use crate::jobs::transcribe;
+
+/// A write a caller depends on, as the spool keeps it (one JSON line each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Write {
+    /// `handle_recording`: the recording on the call (creating the row when
+    /// `incoming_call` could not).
+    Recording {
+        call_sid: String,
+        recording_url: String,
+        recording_sid: Option<String>,
+        from_number: Option<String>,
+        to_number: Option<String>,
+    },
+    /// `handle_recording`: the transcription job.
+    Transcription(transcribe::Payload),
+    /// `call_status` (and a `stream_ended` after the call): the status, and
+    /// on a final one the end, as of `at`, when Twilio reported it.
+    Status {
+        call_sid: String,
+        status: String,
+        duration_s: Option<i64>,
+        at: Timestamp,
+    },
+    /// `stream_ended` and the media socket: the call moved to `mode`.
+    Mode {
+        call_sid: String,
+        mode: CallMode,
+        reason: Option<String>,
+    },
+    /// A turn of a streamed call.
+    Turn(CallTurn),
+}
+
+/// What the database said to a write that landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// An update: whether it found its call row.
+    Updated(bool),
+    /// The transcription job, new or the one already queued.
+    Queued(Enqueued),
+}
+
+impl Write {
+    /// A short name for logs.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Write::Recording { .. } => "recording",
+            Write::Transcription(_) => "transcription job",
+            Write::Status { .. } => "call status",
+            Write::Mode { .. } => "call mode",
+            Write::Turn(_) => "call turn",
+        }
+    }
+
+    /// The call this write belongs to.
+    pub fn call_sid(&self) -> &str {
+        match self {
+            Write::Recording { call_sid, .. }
+            | Write::Status { call_sid, .. }
+            | Write::Mode { call_sid, .. } => call_sid,
+            Write::Transcription(p) => &p.call_sid,
+            Write::Turn(t) => &t.call_sid,
+        }
+    }
+
+    /// Lands the write in the database.
+    pub async fn apply(&self, db: &Db) -> Result<Applied, sqlx::Error> {
+        match self {
+            Write::Recording {
+                call_sid,
+                recording_url,
+                recording_sid,
+                from_number,
+                to_number,
+            } => {
+                let info = RecordingInfo {
+                    call_sid,
+                    recording_url,
+                    recording_sid: recording_sid.as_deref(),
+                    from_number: from_number.as_deref(),
+                    to_number: to_number.as_deref(),
+                };
+                calls::set_recording(db, &info).await?;
+                Ok(Applied::Updated(true))
+            }
+            Write::Transcription(payload) => {
+                Ok(Applied::Queued(transcribe::enqueue(db, payload).await?))
+            }
+            Write::Status {
+                call_sid,
+                status,
+                duration_s,
+                at,
+            } => calls::set_status_at(db, call_sid, status, *duration_s, at)
+                .await
+                .map(Applied::Updated),
+            Write::Mode {
+                call_sid,
+                mode,
+                reason,
+            } => calls::set_mode(db, call_sid, *mode, reason.as_deref())
+                .await
+                .map(Applied::Updated),
+            Write::Turn(turn) => {
+                calls::insert_turn(db, turn).await?;
+                Ok(Applied::Updated(true))
+            }
+        }
+    }
+}
+
+/// Whether the database refused a write for what it is rather than for
+/// being unable to take it now: trying again later cannot help, so such a
+/// write is neither spooled nor replayed again. Everything else — a closed
+/// pool, a timeout, a lock, a lost connection, a missing table before the
+/// migrations ran — may pass, and waits.
+pub fn is_permanent(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            use sqlx::error::ErrorKind;
+            matches!(
+                d.kind(),
+                ErrorKind::UniqueViolation
+                    | ErrorKind::ForeignKeyViolation
+                    | ErrorKind::NotNullViolation
+                    | ErrorKind::CheckViolation
+                    | ErrorKind::ExclusionViolation
+            ) || is_unique_violation(e)
+                || d.message().to_ascii_lowercase().contains("constraint")
+        }
+        sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::InvalidArgument(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spooled_write_round_trips_through_one_json_line() {
+        let writes = [
+            Write::Recording {
+                call_sid: "CA1".into(),
+                recording_url: "https://api.twilio.com/x/Recordings/RE1".into(),
+                recording_sid: Some("RE1".into()),
+                from_number: None,
+                to_number: Some("+97235550001".into()),
+            },
+            Write::Transcription(transcribe::Payload {
+                call_sid: "CA1".into(),
+                recording_url: "https://api.twilio.com/x/Recordings/RE1".into(),
+                recording_sid: None,
+                business_id: Some(7),
+            }),
+            Write::Status {
+                call_sid: "CA1".into(),
+                status: "completed".into(),
+                duration_s: Some(42),
+                at: Timestamp::parse("2025-01-31T09:05:00Z").unwrap(),
+            },
+            Write::Mode {
+                call_sid: "CA1".into(),
+                mode: CallMode::Record,
+                reason: None,
+            },
+        ];
+        for w in writes {
+            let line = serde_json::to_string(&w).unwrap();
+            assert!(!line.contains('\n'));
+            assert_eq!(serde_json::from_str::<Write>(&line).unwrap(), w);
+        }
+    }
+
+    #[test]
+    fn outages_wait_and_refusals_do_not() {
+        assert!(!is_permanent(&sqlx::Error::PoolClosed));
+        assert!(!is_permanent(&sqlx::Error::PoolTimedOut));
+        assert!(!is_permanent(&sqlx::Error::Protocol("reset".into())));
+        assert!(is_permanent(&sqlx::Error::ColumnNotFound("x".into())));
+    }
+}

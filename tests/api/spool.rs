@@ -1,0 +1,105 @@
+//! The spool itself: whose segments an instance may adopt, its bound, and
+//! what it does with lines that cannot land.
+
+use agentlocator::db::calls::CallMode;
+use agentlocator::db::{Db, migrate};
+use agentlocator::domain::Timestamp;
+use agentlocator::spool::{Detour, Landing, REJECTED_FILE, Spool, SpoolError, Write};
+
+use crate::helpers::fresh_database_url;
+
+fn mode_write(sid: &str) -> Write {
+    Write::Mode {
+        call_sid: sid.to_string(),
+        mode: CallMode::Record,
+        reason: Some("stream_ended".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_live_instances_segment_is_left_to_it_and_adopted_once_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let live = Spool::open(&spool_dir);
+    live.append(mode_write("CA1")).await.unwrap();
+    assert_eq!(live.waiting(), 1);
+
+    let neighbour = Spool::open(&spool_dir);
+    assert_eq!(neighbour.waiting(), 0, "a live instance replays its own");
+
+    drop(live);
+    let next = Spool::open(&spool_dir);
+    assert_eq!(next.waiting(), 1, "what a gone instance left is adopted");
+    let again = Spool::open(&spool_dir);
+    assert_eq!(again.waiting(), 0, "and by one instance only");
+}
+
+#[tokio::test]
+async fn a_full_spool_refuses_whole_writes_and_keeps_those_it_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::with_max_bytes(dir.path().join("spool"), 600);
+    let mut taken = 0;
+    let refused = loop {
+        match spool.append(mode_write(&format!("CA{taken}"))).await {
+            Ok(()) => taken += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(taken >= 2, "{taken}");
+    assert!(matches!(refused, SpoolError::Full { max_bytes: 600 }));
+    assert_eq!(spool.waiting(), taken);
+
+    // Through `land`, with the database stopped: lost, and said so.
+    let db = Db::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("db.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    db.pool.close().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    let landing = spool.land(&db, deadline, mode_write("CAlast")).await;
+    assert!(
+        matches!(
+            landing,
+            Landing::Lost(Detour::Behind, SpoolError::Full { .. })
+        ),
+        "{landing:?}"
+    );
+
+    let segment = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("segment-"))
+        .unwrap();
+    let text = std::fs::read_to_string(segment).unwrap();
+    assert!(text.ends_with('\n'));
+    assert_eq!(text.lines().count(), taken, "no half line after a refusal");
+}
+
+#[tokio::test]
+async fn a_line_that_is_not_a_write_and_an_unfinished_last_line_do_not_hold_up_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&fresh_database_url(&dir).await).await.unwrap();
+    migrate::run(&db).await.unwrap();
+    let spool_dir = dir.path().join("spool");
+    std::fs::create_dir_all(&spool_dir).unwrap();
+    let line =
+        |w: Write| serde_json::json!({ "at": Timestamp::now(), "write": w }).to_string() + "\n";
+    // What a crashed instance could leave: whole lines, one that is not a
+    // write, and a last one it never finished.
+    let text = line(mode_write("CA1"))
+        + "not a write\n"
+        + &line(mode_write("CA2"))
+        + r#"{"at":"2025-01-31T09:05"#;
+    std::fs::write(spool_dir.join("segment-0000-left.jsonl"), text).unwrap();
+
+    let spool = Spool::open(&spool_dir);
+    assert_eq!(spool.waiting(), 3);
+    let report = spool.replay(&db).await;
+    assert_eq!((report.landed, report.rejected, report.waiting), (2, 1, 0));
+    assert_eq!(report.stopped, None);
+    let kept = std::fs::read_to_string(spool_dir.join(REJECTED_FILE)).unwrap();
+    assert_eq!(kept, "not a write\n", "kept for an operator, never deleted");
+    assert!(!spool_dir.join("segment-0000-left.jsonl").exists());
+}
