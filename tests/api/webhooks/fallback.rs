@@ -9,18 +9,6 @@ use super::incoming::{assert_goodbye, assert_record_fallback};
 use super::*;
 use crate::helpers::TestApp;
 
-fn in_progress(sid: &str) -> Vec<(String, String)> {
-    let mut p = call_params(sid);
-    p[4].1 = "in-progress".into();
-    p
-}
-
-fn recording_params(sid: &str, url: &str) -> Vec<(String, String)> {
-    let mut p = in_progress(sid);
-    p.push(("RecordingUrl".into(), url.into()));
-    p.push(("RecordingDuration".into(), "7".into()));
-    p
-}
 
 #[tokio::test]
 async fn stream_ended_prompts_before_recording_logs_the_failover_and_sets_mode_record() {

@@ -59,6 +59,21 @@ pub fn call_params(sid: &str) -> Vec<(String, String)> {
     ])
 }
 
+/// The call's parameters once it is answered.
+pub fn in_progress(sid: &str) -> Vec<(String, String)> {
+    let mut p = call_params(sid);
+    p[4].1 = "in-progress".into();
+    p
+}
+
+/// What Twilio posts to `handle_recording` for `sid`'s recording at `url`.
+pub fn recording_params(sid: &str, url: &str) -> Vec<(String, String)> {
+    let mut p = in_progress(sid);
+    p.push(("RecordingUrl".into(), url.into()));
+    p.push(("RecordingDuration".into(), "7".into()));
+    p
+}
+
 /// Signs as Twilio would for `path_and_query` on the public host.
 pub fn sign(token: &str, path_and_query: &str, params: &[(String, String)]) -> String {
     twilio::signature::compute(token, &format!("{PUBLIC}{path_and_query}"), params)

@@ -67,18 +67,6 @@ impl Stall {
     }
 }
 
-fn in_progress(sid: &str) -> Vec<(String, String)> {
-    let mut p = call_params(sid);
-    p[4].1 = "in-progress".into();
-    p
-}
-
-fn recording_params(sid: &str, url: &str) -> Vec<(String, String)> {
-    let mut p = in_progress(sid);
-    p.push(("RecordingUrl".into(), url.into()));
-    p.push(("RecordingDuration".into(), "7".into()));
-    p
-}
 
 /// The spool's segments, each checked to be readable by its owner only.
 fn segments(dir: &Path) -> Vec<PathBuf> {
