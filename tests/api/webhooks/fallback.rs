@@ -9,7 +9,6 @@ use super::incoming::{assert_goodbye, assert_record_fallback};
 use super::*;
 use crate::helpers::TestApp;
 
-
 #[tokio::test]
 async fn stream_ended_prompts_before_recording_logs_the_failover_and_sets_mode_record() {
     let app = spawn().await;

@@ -67,7 +67,6 @@ impl Stall {
     }
 }
 
-
 /// The spool's segments, each checked to be readable by its owner only.
 fn segments(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
