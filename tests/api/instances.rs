@@ -3,7 +3,7 @@
 //! rolling restart drops no caller and loses no turn, and each voicemail is
 //! transcribed once. Runs on PostgreSQL only (`TEST_DATABASE_URL`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use callsim::{SimMode, SimOptions, simulate_call};
 use futures::StreamExt;
@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::calls::caller_audio;
 use crate::helpers::fresh_database_url;
 use crate::logging::Running;
-use crate::process::{Twilio, create_business};
+use crate::process::{Twilio, create_business, eventually};
 use crate::webhooks::fakes::Fakes;
 
 const TOKEN: &str = "instances-auth-token";
@@ -59,16 +59,6 @@ fn sim(base: &str, sid: &str) -> SimOptions {
     opts.utterances = vec![caller_audio(), caller_audio()];
     opts.keep_heard = false;
     opts
-}
-
-/// Polls another process's work through the shared database: there is
-/// nothing in this process to await.
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Talking to a real `serve` process as Twilio and an operator would:
 //! signed webhook posts, a signed media-stream handshake, and the CLI.
 
+use std::time::{Duration, Instant};
+
 use futures::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -81,4 +83,14 @@ pub fn create_business(
         String::from_utf8_lossy(&created.stderr)
     );
     serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["id"].to_string()
+}
+
+/// Polls another process's work through the shared database: there is
+/// nothing in this process to await.
+pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
