@@ -15,7 +15,7 @@ pub const TOKEN: &str = "e2e-auth-token";
 pub const PUBLIC: &str = "https://agentlocator.test";
 
 /// Fake providers on a free port, and a credentials file pointing at them.
-async fn fake_providers(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+pub async fn fake_providers(dir: &std::path::Path) -> (String, std::path::PathBuf) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(callsim::fake::serve(listener, FakeLatencies::default()));

@@ -108,14 +108,7 @@ async fn sigterm_mid_call_drains_and_still_moves_the_caller_to_the_recording() {
 async fn a_caller_talking_through_a_restart_hears_why_keeps_their_turns_and_records() {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
-    let providers = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let fake = format!("http://{}", providers.local_addr().unwrap());
-    tokio::spawn(callsim::fake::serve(
-        providers,
-        callsim::FakeLatencies::default(),
-    ));
-    let creds = dir.path().join("google.json");
-    callsim::write_google_credentials(&creds, &format!("{fake}/token")).unwrap();
+    let (fake, creds) = crate::calls::fake_providers(dir.path()).await;
     create_business(dir.path(), &url, "מאפיית הגליל", BUSINESS);
     let mut server = Running::start(
         dir.path(),

@@ -71,14 +71,7 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
     }
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
-    let providers = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let fake = format!("http://{}", providers.local_addr().unwrap());
-    tokio::spawn(callsim::fake::serve(
-        providers,
-        callsim::FakeLatencies::default(),
-    ));
-    let creds = dir.path().join("google.json");
-    callsim::write_google_credentials(&creds, &format!("{fake}/token")).unwrap();
+    let (fake, creds) = crate::calls::fake_providers(dir.path()).await;
     let twilio = Fakes::start("שלום, אני רוצה לקבוע תור").await;
     let business_id = create_business(dir.path(), &url, "מרפאת השן", BUSINESS);
     let env: Vec<(String, String)> = [

@@ -7,7 +7,6 @@ use agentlocator::http::webhooks::THANK_YOU_HE;
 use super::fakes::Fakes;
 use super::incoming::{assert_goodbye, assert_record_fallback};
 use super::*;
-use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn stream_ended_prompts_before_recording_logs_the_failover_and_sets_mode_record() {
@@ -176,12 +175,7 @@ async fn with_the_database_down_handle_recording_still_thanks_the_caller() {
 #[tokio::test]
 async fn a_recorded_message_is_transcribed_by_the_background_job_and_stored() {
     let fakes = Fakes::start("שלום, אני רוצה להזמין שולחן לארבעה אנשים מחר בערב").await;
-    let app = TestApp::spawn_with(|v| {
-        v.extend(fakes.vars());
-        v.insert("TWILIO_AUTH_TOKEN".into(), TOKEN.into());
-        v.insert("PUBLIC_BASE_URL".into(), PUBLIC.into());
-    })
-    .await;
+    let app = spawn_with_fakes(&fakes).await;
     business(&app).await;
     let sid = new_sid();
     twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;

@@ -34,6 +34,17 @@ pub async fn spawn() -> TestApp {
     .await
 }
 
+/// A server verifying signatures whose Twilio REST and speech-to-text
+/// clients talk to `fakes`.
+pub async fn spawn_with_fakes(fakes: &fakes::Fakes) -> TestApp {
+    TestApp::spawn_with(|v| {
+        v.extend(fakes.vars());
+        v.insert("TWILIO_AUTH_TOKEN".into(), TOKEN.into());
+        v.insert("PUBLIC_BASE_URL".into(), PUBLIC.into());
+    })
+    .await
+}
+
 /// A fresh call SID, unique across the test binary (logs are shared).
 pub fn new_sid() -> String {
     format!("CA{}", uuid::Uuid::new_v4().simple())

@@ -21,7 +21,7 @@ use tower::ServiceExt as _;
 use super::fakes::Fakes;
 use super::incoming::{assert_goodbye, assert_record_fallback};
 use super::*;
-use crate::helpers::{TestApp, base_vars, fresh_database_url};
+use crate::helpers::{base_vars, fresh_database_url};
 use crate::logging::Running;
 
 const SPEECH: &str = "שלום, אני רוצה להזמין שולחן לארבעה אנשים מחר בערב";
@@ -108,12 +108,7 @@ async fn jobs_for(db: &Db, sid: &str) -> i64 {
 async fn a_recording_posted_while_the_database_is_locked_is_answered_and_its_job_lands_once_after_the_lock()
  {
     let fakes = Fakes::start(SPEECH).await;
-    let app = TestApp::spawn_with(|v| {
-        v.extend(fakes.vars());
-        v.insert("TWILIO_AUTH_TOKEN".into(), TOKEN.into());
-        v.insert("PUBLIC_BASE_URL".into(), PUBLIC.into());
-    })
-    .await;
+    let app = spawn_with_fakes(&fakes).await;
     business(&app).await;
     let sid = new_sid();
     twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
