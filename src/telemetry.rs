@@ -202,7 +202,8 @@ where
         let msg = fields.remove("message").unwrap_or(Value::from(""));
 
         let mut line = Map::new();
-        line.insert("ts".into(), Value::from(now_rfc3339()));
+        // The same text as a stored `Timestamp`, so logs and rows match by eye.
+        line.insert("ts".into(), Value::from(Timestamp::now().as_str()));
         line.insert(
             "level".into(),
             Value::from(event.metadata().level().as_str()),
@@ -236,18 +237,6 @@ where
         bytes.push(b'\n');
         self.sink.write_line(&bytes);
     }
-}
-
-/// UTC now as RFC 3339 with milliseconds: log lines carry the same text as
-/// the stored [`Timestamp`], so the two can be matched by eye.
-pub fn now_rfc3339() -> String {
-    Timestamp::now().into()
-}
-
-/// Formats a UTC instant the way every table and log line stores it; see
-/// [`Timestamp`].
-pub fn format_ts(t: time::OffsetDateTime) -> String {
-    Timestamp::from(t).into()
 }
 
 /// A process-wide in-memory log capture for tests: installed once, shared by
@@ -315,6 +304,6 @@ mod tests {
     #[test]
     fn timestamps_are_fixed_width_utc() {
         let t = time::macros::datetime!(2026-01-02 03:04:05.006 UTC);
-        assert_eq!(format_ts(t), "2026-01-02T03:04:05.006Z");
+        assert_eq!(Timestamp::from(t).as_str(), "2026-01-02T03:04:05.006Z");
     }
 }

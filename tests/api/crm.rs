@@ -187,7 +187,7 @@ async fn a_customers_timeline_lists_their_calls() {
 async fn calls_are_filtered_by_mode_status_customer_and_date() {
     let f = Fixture::spawn().await;
     let owner = f.api(&f.a.owner);
-    let today = &agentlocator::telemetry::now_rfc3339()[..10];
+    let today = &agentlocator::domain::Timestamp::now().to_string()[..10];
     for (query, total) in [
         ("mode=stream".to_string(), 1),
         ("mode=record".to_string(), 0),

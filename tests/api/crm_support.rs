@@ -9,8 +9,8 @@ use agentlocator::db::business::{self, Business};
 use agentlocator::db::calls::{self, CallMode, CallTurn, NewCall};
 use agentlocator::db::{customers, users};
 use agentlocator::domain::PhoneNumber;
+use agentlocator::domain::Timestamp;
 use agentlocator::domain::settings::AdminChange;
-use agentlocator::telemetry::{format_ts, now_rfc3339};
 use serde_json::Value;
 
 use crate::helpers::TestApp;
@@ -178,7 +178,7 @@ pub async fn create_user(app: &TestApp, role: Role, business_id: Option<i64>) ->
 /// A session for `user_id` that expires `ttl` from now (negative: already expired).
 pub async fn mint_session(app: &TestApp, user_id: i64, ttl: time::Duration) -> String {
     let issued = token::issue();
-    let expires_at = format_ts(time::OffsetDateTime::now_utc() + ttl);
+    let expires_at = Timestamp::from(time::OffsetDateTime::now_utc() + ttl).to_string();
     users::create_session(&app.state.db, user_id, &issued.hash, &expires_at)
         .await
         .unwrap();
@@ -234,7 +234,7 @@ pub async fn create_tenancy(app: &TestApp, label: &str) -> Tenancy {
                 call_sid: call_sid.clone(),
                 business_id: business.id,
                 turn_id,
-                started_at: now_rfc3339(),
+                started_at: Timestamp::now().to_string(),
                 mode: "stream".into(),
                 t_audio_ms: Some(900),
                 t_stt_ms: Some(300),

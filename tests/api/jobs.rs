@@ -149,7 +149,7 @@ async fn a_failing_job_is_retried_with_backoff_then_goes_dead_keeping_its_last_e
     assert_eq!(first.retrying, 1);
     let job = queue::get(&env.state.db, id).await.unwrap().unwrap();
     assert_eq!(job.status, "queued");
-    assert!(job.run_at > agentlocator::telemetry::now_rfc3339());
+    assert!(job.run_at > agentlocator::domain::Timestamp::now().to_string());
     assert!(job.last_error.as_deref().unwrap().contains("server"));
 
     // With no backoff the remaining attempts run now, and the job dies.
