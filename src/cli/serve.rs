@@ -13,6 +13,7 @@ pub async fn run(_opts: Opts) -> anyhow::Result<()> {
         tracing::warn!(variable = d.variable, "{d}");
     }
     let server = Server::build(config).await?;
+    let shutdown = shutdown_signal();
     tracing::info!(port = server.port(), "AgentLocator listening");
-    server.run_until(shutdown_signal()).await
+    server.run_until(shutdown).await
 }
