@@ -1,11 +1,13 @@
 //! AgentLocator: the library behind the `agentlocator` binary — an AI
 //! receptionist that answers Israeli businesses' phones in Hebrew.
 
+pub mod answered;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod directory;
 pub mod domain;
 pub mod http;
 pub mod jobs;

@@ -38,6 +38,20 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on PORT {}", config.port))?;
         let state = AppState::new(config, db, providers);
+        // Loaded before the first call, so it is answered from memory; a
+        // database that is away now leaves it to the refresh loop.
+        if schema_ready.is_cancelled() {
+            let load = state.directory.refresh(&state.db);
+            match tokio::time::timeout(Duration::from_secs(5), load).await {
+                Ok(Ok(n)) => tracing::info!(businesses = n, "business directory loaded"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "business directory not loaded; it loads when the database answers")
+                }
+                Err(_) => tracing::warn!(
+                    "business directory not loaded in time; it loads when the database answers"
+                ),
+            }
+        }
         let app = crate::app::create_app(state.clone());
         Ok(Self {
             listener,
@@ -86,6 +100,21 @@ impl Server {
             state.db.clone(),
             stop_workers.clone(),
         ));
+        // The directory refreshes from when the schema is there until the
+        // end: calls answered while draining read it too.
+        let (directory, db, ready) = (
+            state.directory.clone(),
+            state.db.clone(),
+            self.schema_ready.clone(),
+        );
+        let stop_directory = CancellationToken::new();
+        let _stop_directory_on_exit = stop_directory.clone().drop_guard();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop_directory.cancelled() => {}
+                () = ready.cancelled() => directory.refresh_loop(db, stop_directory).await,
+            }
+        });
         // What an earlier run spooled lands first, then whatever this one
         // spools; it waits for the schema, whose tables the writes need. It
         // runs to the very end: webhooks answered while draining may spool.
@@ -221,23 +250,30 @@ async fn apply_and_log(db: &Db) -> anyhow::Result<()> {
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    // The SIGTERM handler is installed now, not when the future is first
+    // polled: a SIGTERM that comes right after "listening" is logged must
+    // drain the server, not kill it.
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match sigterm {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

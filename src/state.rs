@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::answered::AnsweredCalls;
 use crate::config::Config;
 use crate::db::Db;
+use crate::directory::Directory;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::spool::Spool;
@@ -14,6 +16,11 @@ pub struct AppState {
     pub db: Db,
     pub providers: Providers,
     pub metrics: Arc<Metrics>,
+    /// Every business by number and id, in memory: call setup reads it
+    /// instead of the database.
+    pub directory: Directory,
+    /// The calls this instance answered lately, for their streams.
+    pub answered: AnsweredCalls,
     /// Writes callers depend on that the database could not take in time,
     /// on disk until it can (`config.spool_dir`).
     pub spool: Spool,
@@ -42,6 +49,8 @@ impl AppState {
             db,
             providers,
             metrics: Arc::new(Metrics::new()),
+            directory: Directory::default(),
+            answered: AnsweredCalls::default(),
             calls_shutdown: tokio_util::sync::CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
             live_calls: tokio_util::task::TaskTracker::new(),

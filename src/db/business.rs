@@ -92,6 +92,26 @@ pub async fn find_by_phone(db: &Db, phone: &str) -> Result<Option<Business>, sql
         .transpose()
 }
 
+/// The businesses changed at or after `since` (all of them for `None`),
+/// oldest change first, so a number that moved between two businesses ends
+/// with the later owner.
+pub async fn changed_since(
+    db: &Db,
+    since: Option<&Timestamp>,
+) -> Result<Vec<Business>, sqlx::Error> {
+    let columns = columns();
+    let sql = format!(
+        "SELECT {columns} FROM business WHERE $1 IS NULL OR updated_at >= $1 ORDER BY updated_at, id"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(since)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(Business::from_row)
+        .collect()
+}
+
 pub async fn list(db: &Db) -> Result<Vec<Business>, sqlx::Error> {
     let columns = columns();
     let sql = format!("SELECT {columns} FROM business ORDER BY id");

@@ -428,10 +428,15 @@ pub async fn set_recording(db: &Db, rec: &RecordingInfo<'_>) -> Result<(), sqlx:
 /// first call, `phone` = `call.from_number`) and the call row, written
 /// together — one statement and one commit on PostgreSQL, one transaction
 /// on SQLite — because this sits on the path of every answered call.
-/// `call.customer_id` is ignored. Returns the customer id. A retried
-/// webhook updates the call's status and mode, as [`upsert`] does.
-pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::Error> {
-    let now = Timestamp::now();
+/// `call.customer_id` is ignored; `at` is when the call was answered. Returns
+/// the customer id. A retried webhook updates the call's status and mode,
+/// as [`upsert`] does.
+pub async fn record_incoming(
+    db: &Db,
+    call: &NewCall<'_>,
+    at: &Timestamp,
+) -> Result<i64, sqlx::Error> {
+    let now = at;
     match db.backend {
         Backend::Postgres => {
             let row = sqlx::query(
@@ -450,7 +455,7 @@ pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::E
             .bind(call.to_number)
             .bind(call.status)
             .bind(call.mode.as_str())
-            .bind(&now)
+            .bind(now)
             .fetch_optional(&db.pool)
             .await?;
             match row {
@@ -475,7 +480,7 @@ pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::E
             )
             .bind(call.business_id)
             .bind(call.from_number)
-            .bind(&now)
+            .bind(now)
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
@@ -492,7 +497,7 @@ pub async fn record_incoming(db: &Db, call: &NewCall<'_>) -> Result<i64, sqlx::E
             .bind(call.to_number)
             .bind(call.status)
             .bind(call.mode.as_str())
-            .bind(&now)
+            .bind(now)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -118,7 +118,9 @@ pub async fn create_business(
     // Every value was validated while the body was parsed, so nothing is
     // written unless all of it can be.
     let created = business::create(&state.db, &new.name, &new.phone_number).await?;
-    let b = business::update(&state.db, created.id, &new.settings)
+    let b = state
+        .directory
+        .update(&state.db, created.id, &new.settings)
         .await?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(business_id = b.id, admin_id = admin.id, "business created");
@@ -164,7 +166,9 @@ pub async fn update_business(
     ApiPath(id): ApiPath<i64>,
     ApiJson(change): ApiJson<AdminChange>,
 ) -> Result<Json<BusinessView>, ApiError> {
-    let b = business::update(&state.db, id, &change)
+    let b = state
+        .directory
+        .update(&state.db, id, &change)
         .await?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(

@@ -9,6 +9,7 @@
 //! the `<Connect action>` — the recording fallback — so the caller is never
 //! dropped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,7 +23,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::db::business::{self, Business};
+use crate::answered::RowState;
+use crate::db::business::Business;
 use crate::db::calls::{self, CallMode, CallTurn, StreamCap, StreamRefusal};
 use crate::domain::Timestamp;
 use crate::http::signed_request::SignedRequest;
@@ -250,15 +252,24 @@ async fn run_stream(
     // The recorder finishes its retries on its own; the call does not wait.
 }
 
-/// The business this stream belongs to: the one `incoming_call` recorded for
-/// the call, which must equal the stream's `business_id` parameter.
+/// What became of a stream's claim on its call.
+enum Claim {
+    Granted,
+    Refused(StreamRefusal),
+    DbError(sqlx::Error),
+    DbSlow,
+}
+
+/// The business this stream belongs to: the one `incoming_call` answered
+/// the call for, which must equal the stream's `business_id` parameter.
 async fn resolve_business(
     state: &AppState,
     call_sid: &str,
     claimed: i64,
     out: &mpsc::Sender<Outgoing>,
-) -> Option<Business> {
-    let business = match tokio::time::timeout(DB_BUDGET, business::get(&state.db, claimed)).await {
+) -> Option<Arc<Business>> {
+    let lookup = state.directory.by_id(&state.db, claimed);
+    let business = match tokio::time::timeout(DB_BUDGET, lookup).await {
         Ok(Ok(Some(b))) => b,
         Ok(Ok(None)) => {
             refuse(out, "business not found");
@@ -274,8 +285,6 @@ async fn resolve_business(
         return None;
     }
     // The business is known first: its limits decide the claim.
-    // Under load incoming_call's row may land a moment after its answer:
-    // look again briefly before calling the stream unknown.
     let now = time::OffsetDateTime::now_utc();
     let not_before = Timestamp::from(now - STREAM_WINDOW);
     let cap = StreamCap {
@@ -284,51 +293,102 @@ async fn resolve_business(
             now - Duration::from_secs(u64::from(business.max_call_minutes.get()) * 60),
         ),
     };
+    let claim = match state.answered.get(call_sid) {
+        Some(answer) => claim_answered(state, call_sid, claimed, answer, &not_before, &cap).await,
+        None => claim_elsewhere(state, call_sid, claimed, &not_before, &cap).await,
+    };
+    let reason = match claim {
+        Claim::Granted => return Some(business),
+        Claim::Refused(refusal) => match refusal {
+            StreamRefusal::Unknown => "unknown call: incoming_call never recorded it",
+            StreamRefusal::OtherBusiness => {
+                tracing::warn!(
+                    claimed_business_id = claimed,
+                    "forged business_id on a media stream"
+                );
+                "business_id does not match the call"
+            }
+            StreamRefusal::Ended => "the call has ended",
+            StreamRefusal::AlreadyStreaming => "the call already has a stream",
+            StreamRefusal::TooOld => "the call started too long ago for a new stream",
+            StreamRefusal::AtCapacity => {
+                state.metrics.calls_over_capacity.inc();
+                "the business streams as many calls as it may; this one records"
+            }
+        },
+        Claim::DbError(e) => {
+            tracing::error!(error = %e, "cannot read the call log");
+            "database unavailable"
+        }
+        Claim::DbSlow => "database too slow",
+    };
+    refuse(out, reason);
+    None
+}
+
+/// The claim of a call this instance answered: it already knows the call
+/// and its business, so it waits for its own row write rather than polling,
+/// and claims once. When the database cannot confirm in time the stream
+/// goes on — the caller is real, and the agent beats the voicemail — with
+/// only this instance's guard against a second stream (the business's call
+/// limit is then not counted).
+async fn claim_answered(
+    state: &AppState,
+    call_sid: &str,
+    claimed: i64,
+    mut answer: crate::answered::Answer,
+    not_before: &Timestamp,
+    cap: &StreamCap,
+) -> Claim {
+    if answer.business_id != claimed {
+        return Claim::Refused(StreamRefusal::OtherBusiness);
+    }
+    if !state.answered.start_stream(call_sid) {
+        return Claim::Refused(StreamRefusal::AlreadyStreaming);
+    }
+    let deadline = tokio::time::Instant::now() + DB_BUDGET;
+    let row = answer.row_settled(deadline).await;
+    if row == RowState::Written {
+        let attempt = calls::claim_stream(&state.db, call_sid, claimed, not_before, cap);
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(Ok(()))) => return Claim::Granted,
+            Ok(Ok(Err(refusal))) if refusal != StreamRefusal::Unknown => {
+                return Claim::Refused(refusal);
+            }
+            _ => {}
+        }
+    }
+    tracing::warn!(
+        call_row = ?row,
+        "the database did not confirm the stream's claim in time; streaming on this instance's own answer"
+    );
+    Claim::Granted
+}
+
+/// The claim of a call another instance answered: its row may land a moment
+/// after its answer, so the database is asked again briefly before the call
+/// is called unknown.
+async fn claim_elsewhere(
+    state: &AppState,
+    call_sid: &str,
+    claimed: i64,
+    not_before: &Timestamp,
+    cap: &StreamCap,
+) -> Claim {
     let mut lookups = 0;
-    let claim = loop {
+    loop {
         lookups += 1;
-        let attempt = calls::claim_stream(&state.db, call_sid, claimed, &not_before, &cap);
+        let attempt = calls::claim_stream(&state.db, call_sid, claimed, not_before, cap);
         match tokio::time::timeout(DB_BUDGET, attempt).await {
             Ok(Ok(Err(StreamRefusal::Unknown))) if lookups < UNKNOWN_CALL_LOOKUPS => {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            other => break other,
-        }
-    };
-    match claim {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(refusal))) => {
-            let reason = match refusal {
-                StreamRefusal::Unknown => "unknown call: incoming_call never recorded it",
-                StreamRefusal::OtherBusiness => {
-                    tracing::warn!(
-                        claimed_business_id = claimed,
-                        "forged business_id on a media stream"
-                    );
-                    "business_id does not match the call"
-                }
-                StreamRefusal::Ended => "the call has ended",
-                StreamRefusal::AlreadyStreaming => "the call already has a stream",
-                StreamRefusal::TooOld => "the call started too long ago for a new stream",
-                StreamRefusal::AtCapacity => {
-                    state.metrics.calls_over_capacity.inc();
-                    "the business streams as many calls as it may; this one records"
-                }
-            };
-            refuse(out, reason);
-            return None;
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot read the call log");
-            refuse(out, "database unavailable");
-            return None;
-        }
-        Err(_) => {
-            refuse(out, "database too slow");
-            return None;
+            Ok(Ok(Ok(()))) => return Claim::Granted,
+            Ok(Ok(Err(refusal))) => return Claim::Refused(refusal),
+            Ok(Err(e)) => return Claim::DbError(e),
+            Err(_) => return Claim::DbSlow,
         }
     }
-    Some(business)
 }
 
 /// Stores and counts what the call reports. Runs beside the call: a slow or

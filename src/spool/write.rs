@@ -1,13 +1,13 @@
 //! The writes the spool keeps, and how each lands in the database.
 //!
 //! Each is idempotent, because a replay may run twice (a crash between
-//! landing a write and removing it from the spool): the recording and the
-//! mode are plain sets, a status keeps the first end time, a turn row and a
+//! landing a write and removing it from the spool): the call row is an
+//! upsert by its `CallSid`, the recording and the mode are plain sets, a status keeps the first end time, a turn row and a
 //! transcription job are keyed (`(call_sid, turn_id)`, the job's dedupe key).
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::calls::{self, CallMode, CallTurn, RecordingInfo};
+use crate::db::calls::{self, CallMode, CallTurn, NewCall, RecordingInfo};
 use crate::db::jobs::Enqueued;
 use crate::db::{Db, is_unique_violation};
 use crate::domain::Timestamp;
@@ -17,6 +17,17 @@ use crate::jobs::transcribe;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Write {
+    /// `incoming_call`: the caller's customer and the call row, written
+    /// behind the answer, as of `at`, when the call was answered.
+    Incoming {
+        call_sid: String,
+        business_id: i64,
+        from_number: String,
+        to_number: String,
+        status: String,
+        mode: CallMode,
+        at: Timestamp,
+    },
     /// `handle_recording`: the recording on the call (creating the row when
     /// `incoming_call` could not).
     Recording {
@@ -59,6 +70,7 @@ impl Write {
     /// A short name for logs.
     pub fn what(&self) -> &'static str {
         match self {
+            Write::Incoming { .. } => "call",
             Write::Recording { .. } => "recording",
             Write::Transcription(_) => "transcription job",
             Write::Status { .. } => "call status",
@@ -70,7 +82,8 @@ impl Write {
     /// The call this write belongs to.
     pub fn call_sid(&self) -> &str {
         match self {
-            Write::Recording { call_sid, .. }
+            Write::Incoming { call_sid, .. }
+            | Write::Recording { call_sid, .. }
             | Write::Status { call_sid, .. }
             | Write::Mode { call_sid, .. } => call_sid,
             Write::Transcription(p) => &p.call_sid,
@@ -81,6 +94,27 @@ impl Write {
     /// Lands the write in the database.
     pub async fn apply(&self, db: &Db) -> Result<Applied, sqlx::Error> {
         match self {
+            Write::Incoming {
+                call_sid,
+                business_id,
+                from_number,
+                to_number,
+                status,
+                mode,
+                at,
+            } => {
+                let call = NewCall {
+                    call_sid,
+                    business_id: *business_id,
+                    customer_id: None,
+                    from_number,
+                    to_number,
+                    status,
+                    mode: *mode,
+                };
+                calls::record_incoming(db, &call, at).await?;
+                Ok(Applied::Updated(true))
+            }
             Write::Recording {
                 call_sid,
                 recording_url,
@@ -161,6 +195,15 @@ mod tests {
     #[test]
     fn a_spooled_write_round_trips_through_one_json_line() {
         let writes = [
+            Write::Incoming {
+                call_sid: "CA1".into(),
+                business_id: 7,
+                from_number: "+972501234567".into(),
+                to_number: "+97235550001".into(),
+                status: "ringing".into(),
+                mode: CallMode::Stream,
+                at: Timestamp::parse("2025-01-31T09:04:00Z").unwrap(),
+            },
             Write::Recording {
                 call_sid: "CA1".into(),
                 recording_url: "https://api.twilio.com/x/Recordings/RE1".into(),

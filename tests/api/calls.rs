@@ -326,13 +326,14 @@ async fn another_call(app: &TestApp, business_id: i64, call_sid: &str, to: &str)
             status: "ringing",
             mode: calls::CallMode::Stream,
         },
+        &agentlocator::domain::Timestamp::now(),
     )
     .await
     .unwrap();
 }
 
 /// Waits for the first audio of a served stream.
-async fn greeted(ws: &mut Socket) -> bool {
+pub async fn greeted(ws: &mut Socket) -> bool {
     tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(Ok(msg)) = ws.next().await {
             if matches!(&msg, Message::Text(t) if t.contains("\"media\"")) {
@@ -355,7 +356,9 @@ async fn beyond_its_call_limit_a_business_sends_new_callers_to_the_recording() {
         max_concurrent_calls: agentlocator::domain::settings::MaxConcurrentCalls::new(1),
         ..Default::default()
     };
-    business::update(&app.state.db, biz, &one)
+    app.state
+        .directory
+        .update(&app.state.db, biz, &one)
         .await
         .unwrap()
         .unwrap();

@@ -8,6 +8,7 @@ mod calls;
 mod crm;
 mod crm_support;
 mod deploy_check;
+mod directory;
 mod drain;
 mod find_duplicates;
 mod health;

@@ -59,7 +59,9 @@ pub async fn update_business(
             "only platform admins may change {field}"
         )));
     }
-    let b = business::update(&state.db, tenant.business_id(), &change)
+    let b = state
+        .directory
+        .update(&state.db, tenant.business_id(), &change)
         .await?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(

@@ -10,17 +10,20 @@
 //! part. The recording, the job, the mode and a final status are writes the
 //! caller depends on: what the database cannot take in time is spooled
 //! ([`super::land`]) and lands later, so a stalled database loses no
-//! voicemail.
+//! voicemail. `stream_ended` answers from the business directory without
+//! reading the call row; its writes run beside the answer.
 
 use axum::extract::State;
 use axum::response::Response;
 use tracing::Span;
 
+use std::sync::Arc;
+
 use super::{
-    Budget, THANK_YOU_HE, TwilioParams, UNAVAILABLE_HE, goodbye, is_sid, land, loggable,
-    record_fallback, say_voice, twiml,
+    Budget, THANK_YOU_HE, TwilioParams, UNAVAILABLE_HE, after_own_row, behind_the_answer, goodbye,
+    is_sid, land, loggable, record_fallback, say_voice, twiml,
 };
-use crate::db::business::{self, Business};
+use crate::db::business::Business;
 use crate::db::calls::{self, CallMode};
 use crate::domain::{PhoneNumber, Timestamp};
 use crate::jobs::{self, transcribe};
@@ -37,27 +40,11 @@ pub async fn stream_ended(State(state): State<AppState>, params: TwilioParams) -
         span.record("call_sid", sid);
     }
     let budget = Budget::start();
-
-    // The call row knows its business; without one, the dialled number does.
-    let call = match call_sid {
-        Some(sid) => match budget.run(calls::get_by_sid(&state.db, sid)).await {
-            Ok(call) => call,
-            Err(e) => {
-                tracing::error!(error = %e, "stream_ended could not read the call");
-                None
-            }
-        },
-        None => None,
-    };
-    let business = resolve_business(&state, &budget, call.as_ref(), &params).await;
-    let business_id = business
-        .as_ref()
-        .map(|b| b.id)
-        .or(call.as_ref().and_then(|c| c.business_id));
-    if let Some(id) = business_id {
-        span.record("business_id", id);
+    let business = resolve_business(&state, &budget, call_sid, &params).await;
+    if let Some(b) = &business {
+        span.record("business_id", b.id);
     }
-    let voice = say_voice(&state, business.as_ref());
+    let voice = say_voice(&state, business.as_deref());
 
     if let Some(status) = params
         .get("CallStatus")
@@ -74,7 +61,11 @@ pub async fn stream_ended(State(state): State<AppState>, params: TwilioParams) -
                 duration_s: None,
                 at: Timestamp::now(),
             };
-            land(&state, &budget, write).await;
+            let behind = state.clone();
+            behind_the_answer(&state, async move {
+                after_own_row(&behind, write.call_sid()).await;
+                land(&behind, &Budget::start(), write).await;
+            });
         }
         return twiml(twilio::twiml::Response::new());
     }
@@ -93,51 +84,74 @@ pub async fn stream_ended(State(state): State<AppState>, params: TwilioParams) -
     }
 
     let sid_for_log = call_sid.unwrap_or_default();
-    match business_id {
-        Some(id) => tracing::warn!(
+    match &business {
+        Some(b) => tracing::warn!(
             call_sid = sid_for_log,
-            business_id = id,
+            business_id = b.id,
             "stream_failover -> recording"
         ),
         None => tracing::warn!(call_sid = sid_for_log, "stream_failover -> recording"),
     }
-    // Counted here, where the caller actually moves to recording; the media
-    // socket records why in `failover_reason` before it closes.
+    match call_sid {
+        Some(sid) => {
+            let (behind, sid) = (state.clone(), sid.to_string());
+            behind_the_answer(&state, async move { record_failover(&behind, &sid).await });
+        }
+        None => state.metrics.failover(FAILOVER_REASON),
+    }
+    twiml(record_fallback(&voice))
+}
+
+/// Counts the failover, where the caller actually moves to recording, by
+/// the reason the media socket left on the call, and moves the call's mode
+/// — keeping the socket's reason when it left one.
+async fn record_failover(state: &AppState, call_sid: &str) {
+    after_own_row(state, call_sid).await;
+    let budget = Budget::start();
+    let call = match budget.run(calls::get_by_sid(&state.db, call_sid)).await {
+        Ok(call) => call,
+        Err(e) => {
+            tracing::warn!(error = %e, "stream_ended could not read why the stream ended");
+            None
+        }
+    };
     let why = call
         .as_ref()
         .and_then(|c| c.failover_reason.as_deref())
         .unwrap_or(FAILOVER_REASON);
     state.metrics.failover(why);
-    if let Some(sid) = call_sid {
-        // Keep the media socket's own reason when it left one.
-        let reason = call
-            .as_ref()
-            .filter(|c| c.failover_reason.is_none())
-            .map(|_| FAILOVER_REASON);
-        let write = Write::Mode {
-            call_sid: sid.to_string(),
-            mode: CallMode::Record,
-            reason: reason.map(str::to_string),
-        };
-        if let Some(Applied::Updated(false)) = land(&state, &budget, write).await {
-            tracing::warn!("stream_ended for a call with no call_log row; mode not recorded");
-        }
+    let reason = call
+        .as_ref()
+        .filter(|c| c.failover_reason.is_none())
+        .map(|_| FAILOVER_REASON);
+    let write = Write::Mode {
+        call_sid: call_sid.to_string(),
+        mode: CallMode::Record,
+        reason: reason.map(str::to_string),
+    };
+    if let Some(Applied::Updated(false)) = land(state, &budget, write).await {
+        tracing::warn!("stream_ended for a call with no call_log row; mode not recorded");
     }
-    twiml(record_fallback(&voice))
 }
 
+/// The business the call was answered for: this instance's answer, else
+/// the dialled number, both from the directory — the call row is not read.
 async fn resolve_business(
     state: &AppState,
     budget: &Budget,
-    call: Option<&calls::CallLog>,
+    call_sid: Option<&str>,
     params: &TwilioParams,
-) -> Option<Business> {
-    let lookup = match call.and_then(|c| c.business_id) {
-        Some(id) => budget.run(business::get(&state.db, id)).await,
+) -> Option<Arc<Business>> {
+    let lookup = match call_sid.and_then(|sid| state.answered.get(sid)) {
+        Some(answer) => {
+            budget
+                .run(state.directory.by_id(&state.db, answer.business_id))
+                .await
+        }
         None => {
             let to = params.get("To").and_then(|t| PhoneNumber::parse(t).ok())?;
             budget
-                .run(business::find_by_phone(&state.db, to.as_str()))
+                .run(state.directory.by_phone(&state.db, to.as_str()))
                 .await
         }
     };
@@ -179,6 +193,7 @@ pub async fn handle_recording(State(state): State<AppState>, params: TwilioParam
     let duration_s = params
         .get("RecordingDuration")
         .and_then(|d| d.parse::<i64>().ok());
+    after_own_row(&state, call_sid).await;
     let budget = Budget::start();
 
     // Both writes land, now or from the spool, in this order: the
@@ -191,10 +206,12 @@ pub async fn handle_recording(State(state): State<AppState>, params: TwilioParam
         to_number: params.get("To").map(str::to_string),
     };
     land(&state, &budget, recording).await;
-    // Only for the logs of the job: a database that is away leaves it out.
-    let business_id = match budget.run(calls::get_by_sid(&state.db, call_sid)).await {
-        Ok(call) => call.and_then(|c| c.business_id),
-        Err(_) => None,
+    // Only for the logs of the job, so the call row is not read for it.
+    let business_id = match state.answered.get(call_sid) {
+        Some(answer) => Some(answer.business_id),
+        None => resolve_business(&state, &budget, None, &params)
+            .await
+            .map(|b| b.id),
     };
     if let Some(id) = business_id {
         Span::current().record("business_id", id);

@@ -1,25 +1,31 @@
 //! `POST /webhook/incoming_call`: who was called, what the caller hears.
 //!
-//! The business is resolved from `To`. Streaming on → the media stream
-//! TwiML with the business id; streaming off → straight to the recording
-//! fallback (or a goodbye when that is off too). An unknown or inactive
-//! number hears "not in service". When the database does not answer in
-//! time the phone must still not go silent: the caller gets the stream
-//! without a business id, carrying the dialled number instead so the media
-//! socket can resolve it later, and the stream's `action` still leads to
-//! the recording fallback if the stream cannot go on.
+//! The business is resolved from `To` through the in-memory directory
+//! (`crate::directory`), so the answer waits on no database round trip.
+//! Streaming on → the media stream TwiML with the business id; streaming
+//! off → straight to the recording fallback (or a goodbye when that is off
+//! too). An unknown or inactive number hears "not in service". The call row
+//! is written behind the answer — in the database, else the spool — and
+//! this instance remembers the answer (`crate::answered`) so the stream
+//! that follows waits for that write instead of polling for it. When a
+//! number is not in memory and the database does not answer in time the
+//! phone must still not go silent: the caller gets the stream without a
+//! business id, carrying the dialled number instead, and the stream's
+//! `action` still leads to the recording fallback.
 
 use axum::extract::State;
 use axum::response::Response;
 use tracing::Span;
 
 use super::{
-    Budget, NOT_IN_SERVICE_HE, TwilioParams, UNAVAILABLE_HE, goodbye, loggable, record_fallback,
-    say_voice, stream, twiml,
+    Budget, NOT_IN_SERVICE_HE, TwilioParams, UNAVAILABLE_HE, behind_the_answer, goodbye, land_by,
+    loggable, record_fallback, say_voice, stream, twiml,
 };
-use crate::db::business::{self, Business};
-use crate::db::calls::{self, CallMode, NewCall};
-use crate::domain::PhoneNumber;
+use crate::answered::RowState;
+use crate::db::business::Business;
+use crate::db::calls::CallMode;
+use crate::domain::{PhoneNumber, Timestamp};
+use crate::spool::{Landing, Write};
 use crate::state::AppState;
 
 /// What a withheld or unparseable caller number is stored as.
@@ -50,7 +56,7 @@ pub async fn incoming_call(State(state): State<AppState>, params: TwilioParams) 
     };
 
     let business = match budget
-        .run(business::find_by_phone(&state.db, to.as_str()))
+        .run(state.directory.by_phone(&state.db, to.as_str()))
         .await
     {
         Ok(Some(b)) if b.active => b,
@@ -80,7 +86,7 @@ pub async fn incoming_call(State(state): State<AppState>, params: TwilioParams) 
         CallMode::Record
     };
     if let Some(sid) = call_sid {
-        record_call(&state, &budget, &business, sid, &params, &to, mode).await;
+        record_call(&state, &business, sid, &params, &to, mode);
     }
 
     let voice = say_voice(&state, Some(&business));
@@ -101,18 +107,18 @@ pub async fn incoming_call(State(state): State<AppState>, params: TwilioParams) 
     twiml(answer)
 }
 
-/// Upserts the customer and the call row. Failures are logged and do not
-/// change what the caller hears.
-async fn record_call(
+/// Writes the customer and the call row behind the answer: the caller
+/// hears the TwiML at once, and what follows on this instance waits for
+/// this write through [`crate::answered`].
+fn record_call(
     state: &AppState,
-    budget: &Budget,
     business: &Business,
     call_sid: &str,
     params: &TwilioParams,
     to: &PhoneNumber,
     mode: CallMode,
 ) {
-    let caller = params
+    let from_number = params
         .get("From")
         .and_then(|f| PhoneNumber::parse(f).ok())
         .map_or_else(|| ANONYMOUS.to_string(), |p| p.to_string());
@@ -120,42 +126,23 @@ async fn record_call(
         .get("CallStatus")
         .filter(|s| EARLY_STATUSES.contains(s))
         .unwrap_or("ringing");
-    // The write runs as its own task: when the webhook's budget runs out the
-    // answer goes back to Twilio at once, but the row still lands moments
-    // later, so the media stream that follows can find its call.
-    let (db, sid, to, status, business_id) = (
-        state.db.clone(),
-        call_sid.to_string(),
-        to.to_string(),
-        status.to_string(),
-        business.id,
-    );
-    let write = state.tasks.spawn(async move {
-        let call = NewCall {
-            call_sid: &sid,
-            business_id,
-            customer_id: None,
-            from_number: &caller,
-            to_number: &to,
-            status: &status,
-            mode,
-        };
-        let result = calls::record_incoming(&db, &call).await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "incoming_call could not record the caller and the call");
-        }
-        result
+    let write = Write::Incoming {
+        call_sid: call_sid.to_string(),
+        business_id: business.id,
+        from_number,
+        to_number: to.to_string(),
+        status: status.to_string(),
+        mode,
+        at: Timestamp::now(),
+    };
+    let row = state.answered.answer(call_sid, business.id);
+    let behind = state.clone();
+    behind_the_answer(state, async move {
+        let deadline = Budget::start().deadline();
+        row.settle(match land_by(&behind, deadline, write).await {
+            Landing::Written(_) => RowState::Written,
+            Landing::Spooled(_) => RowState::Spooled,
+            Landing::Refused(_) | Landing::Lost(..) => RowState::Lost,
+        });
     });
-    let waited = budget
-        .run(async move {
-            write
-                .await
-                .unwrap_or_else(|e| Err(sqlx::Error::Protocol(format!("call write task: {e}"))))
-        })
-        .await;
-    if let Err(super::DbTrouble::Timeout(_)) = waited {
-        tracing::warn!(
-            "call row not written within the webhook's budget; it continues in the background"
-        );
-    }
 }

@@ -25,6 +25,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
+use tracing::Instrument;
 use twilio::twiml::{ConnectStream, Record};
 
 use crate::db::business::Business;
@@ -262,14 +263,41 @@ impl Budget {
     }
 }
 
+/// Runs `work` beside the answer, which goes back to Twilio without waiting
+/// for it: tracked so the process does not exit before it ends, and in the
+/// request's span.
+pub fn behind_the_answer(state: &AppState, work: impl Future<Output = ()> + Send + 'static) {
+    state.tasks.spawn(work.instrument(tracing::Span::current()));
+}
+
+/// Waits until this instance's write of the call's row, if it answered the
+/// call, has landed or been spooled, so a write about the call cannot
+/// overtake the row it updates. Bounded by [`DB_BUDGET`].
+pub async fn after_own_row(state: &AppState, call_sid: &str) {
+    if let Some(mut answer) = state.answered.get(call_sid) {
+        answer
+            .row_settled(tokio::time::Instant::now() + DB_BUDGET)
+            .await;
+    }
+}
+
 /// Lands a write the caller depends on: in the database within the
 /// request's budget, else in the spool, fsync'd, to land when the database
 /// answers. Logs what did not go straight in, once; returns what the
 /// database said when it took the write at once.
 pub async fn land(state: &AppState, budget: &Budget, write: Write) -> Option<Applied> {
+    match land_by(state, budget.deadline(), write).await {
+        Landing::Written(applied) => Some(applied),
+        _ => None,
+    }
+}
+
+/// [`land`] with its own deadline, saying where the write went.
+pub async fn land_by(state: &AppState, deadline: tokio::time::Instant, write: Write) -> Landing {
     let what = write.what();
-    match state.spool.land(&state.db, budget.deadline(), write).await {
-        Landing::Written(applied) => return Some(applied),
+    let landing = state.spool.land(&state.db, deadline, write).await;
+    match &landing {
+        Landing::Written(_) => {}
         Landing::Spooled(Detour::Behind) => tracing::warn!(
             write = what,
             "earlier writes wait in the spool for the database; this one is spooled behind them"
@@ -295,7 +323,7 @@ pub async fn land(state: &AppState, budget: &Budget, write: Write) -> Option<App
             "the database could not take the write and the spool could not keep it; it is lost"
         ),
     }
-    None
+    landing
 }
 
 #[cfg(test)]

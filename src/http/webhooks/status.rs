@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use tracing::Span;
 
-use super::{Budget, TwilioParams, land, loggable};
+use super::{Budget, TwilioParams, after_own_row, land, loggable};
 use crate::domain::Timestamp;
 use crate::spool::{Applied, Write};
 use crate::state::AppState;
@@ -48,6 +48,7 @@ pub async fn call_status(State(state): State<AppState>, params: TwilioParams) ->
         .and_then(|d| d.parse::<i64>().ok())
         .filter(|d| (0..=86_400).contains(d));
 
+    after_own_row(&state, call_sid).await;
     let write = Write::Status {
         call_sid: call_sid.to_string(),
         status: status.to_string(),

@@ -72,6 +72,8 @@ async fn incoming_call_streams_to_the_public_host_with_the_business_id_and_recor
         vec![("business_id".to_string(), b.id.to_string())]
     );
 
+    // Written beside the answer.
+    app.state.background_settled().await;
     let call = calls::get_by_sid(&app.state.db, &sid)
         .await
         .unwrap()
@@ -119,6 +121,7 @@ async fn the_flag_matrix_chooses_stream_recording_or_goodbye_at_both_webhooks() 
         } else {
             assert_goodbye(&ended);
         }
+        app.state.background_settled().await;
         let call = calls::get_by_sid(&app.state.db, &sid)
             .await
             .unwrap()
@@ -174,6 +177,8 @@ async fn an_anonymous_caller_is_recorded_once_per_business_as_anonymous() {
         params[2].1 = "anonymous".into();
         let (status, _) = twiml(&app, "/webhook/incoming_call", &params).await;
         assert_eq!(status, 200);
+        // The call row is written beside the answer.
+        app.state.background_settled().await;
         let call = calls::get_by_sid(&app.state.db, &sid)
             .await
             .unwrap()

@@ -155,7 +155,9 @@ pub async fn set_flags(app: &TestApp, id: i64, stream: bool, fallback: bool) {
         enable_recording_fallback: Some(fallback),
         ..AdminChange::default()
     };
-    business::update(&app.state.db, id, &patch)
+    app.state
+        .directory
+        .update(&app.state.db, id, &patch)
         .await
         .unwrap()
         .unwrap();

@@ -217,8 +217,10 @@ async fn writes_made_while_the_database_is_stopped_land_once_and_in_order_at_the
             .0,
         200
     );
+    // Its row has landed (beside the answer) …
+    first.background_settled().await;
 
-    // The database stops; the call goes on.
+    // … then the database stops; the call goes on.
     first.db.pool.close().await;
     let (status, body) = post(&app, "/webhook/stream_ended", &in_progress(&sid)).await;
     assert_eq!(status, 200);
@@ -238,6 +240,7 @@ async fn writes_made_while_the_database_is_stopped_land_once_and_in_order_at_the
     let reported_before = Timestamp::now();
     assert_eq!(post(&app, "/webhook/call_status", &completed).await.0, 204);
     let reported_after = Timestamp::now();
+    first.background_settled().await;
     assert_eq!(
         first.spool.waiting(),
         4,
