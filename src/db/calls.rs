@@ -436,8 +436,43 @@ pub async fn record_incoming(
     call: &NewCall<'_>,
     at: &Timestamp,
 ) -> Result<i64, sqlx::Error> {
-    let now = at;
     match db.backend {
+        Backend::Postgres => {
+            let mut conn = db.pool.acquire().await?;
+            record_incoming_on(&mut conn, db.backend, call, at).await
+        }
+        Backend::Sqlite => {
+            // A transaction that writes first takes the write lock once for
+            // both rows.
+            let mut tx = db.pool.begin().await?;
+            let customer_id = record_incoming_on(&mut tx, db.backend, call, at).await?;
+            tx.commit().await?;
+            Ok(customer_id)
+        }
+    }
+}
+
+/// [`record_incoming`] for several calls in one transaction: one commit
+/// for the calls answered while the last group was being written.
+pub async fn record_incoming_all(
+    db: &Db,
+    calls: &[(NewCall<'_>, &Timestamp)],
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    for (call, at) in calls {
+        record_incoming_on(&mut tx, db.backend, call, at).await?;
+    }
+    tx.commit().await
+}
+
+async fn record_incoming_on(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    call: &NewCall<'_>,
+    at: &Timestamp,
+) -> Result<i64, sqlx::Error> {
+    let now = at;
+    match backend {
         Backend::Postgres => {
             let row = sqlx::query(
                 "WITH c AS (\
@@ -456,7 +491,7 @@ pub async fn record_incoming(
             .bind(call.status)
             .bind(call.mode.as_str())
             .bind(now)
-            .fetch_optional(&db.pool)
+            .fetch_optional(&mut *conn)
             .await?;
             match row {
                 Some(row) => row.try_get("customer_id"),
@@ -464,15 +499,14 @@ pub async fn record_incoming(
                 None => {
                     sqlx::query_scalar("SELECT customer_id FROM call_log WHERE call_sid = $1")
                         .bind(call.call_sid)
-                        .fetch_one(&db.pool)
+                        .fetch_one(&mut *conn)
                         .await
                 }
             }
         }
         Backend::Sqlite => {
-            // SQLite has no data-modifying CTEs; a transaction that writes
-            // first takes the write lock once for both rows.
-            let mut tx = db.pool.begin().await?;
+            // SQLite has no data-modifying CTEs: two statements, inside the
+            // caller's transaction.
             let customer_id: i64 = sqlx::query(
                 "INSERT INTO customer (business_id, phone, created_at, updated_at) VALUES ($1, $2, $3, $3) \
                  ON CONFLICT (business_id, phone) DO UPDATE SET updated_at = excluded.updated_at \
@@ -481,7 +515,7 @@ pub async fn record_incoming(
             .bind(call.business_id)
             .bind(call.from_number)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?
             .try_get("id")?;
             sqlx::query(
@@ -498,9 +532,8 @@ pub async fn record_incoming(
             .bind(call.status)
             .bind(call.mode.as_str())
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            tx.commit().await?;
             Ok(customer_id)
         }
     }

@@ -23,6 +23,7 @@
 //! The spool is bounded ([`MAX_BYTES`]): a write that does not fit is lost,
 //! and the caller logs it at ERROR.
 
+mod group;
 mod segments;
 mod write;
 
@@ -130,6 +131,8 @@ struct Inner {
     /// Writes on disk that have not landed (own and adopted segments).
     waiting: AtomicUsize,
     appended: Notify,
+    /// The queue of writes landed in groups, started by the first one.
+    group: std::sync::OnceLock<group::Queue>,
 }
 
 impl Spool {
@@ -149,6 +152,7 @@ impl Spool {
                 replaying: tokio::sync::Mutex::new(()),
                 waiting: AtomicUsize::new(0),
                 appended: Notify::new(),
+                group: std::sync::OnceLock::new(),
             }),
         };
         let adopted = spool.inner.adopt_orphans();

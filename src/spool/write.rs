@@ -91,8 +91,20 @@ impl Write {
         }
     }
 
-    /// Lands the write in the database.
-    pub async fn apply(&self, db: &Db) -> Result<Applied, sqlx::Error> {
+    /// Whether the write may share a transaction with others of its kind
+    /// ([`Write::apply_group`]): the call rows of `incoming_call`, which a
+    /// burst of callers makes many of at once.
+    pub fn groups(&self) -> bool {
+        matches!(self, Write::Incoming { .. })
+    }
+
+    /// Lands writes that [`Write::groups`] in one transaction.
+    pub async fn apply_group(db: &Db, writes: &[&Write]) -> Result<(), sqlx::Error> {
+        let calls: Vec<_> = writes.iter().filter_map(|w| w.incoming()).collect();
+        calls::record_incoming_all(db, &calls).await
+    }
+
+    fn incoming(&self) -> Option<(NewCall<'_>, &Timestamp)> {
         match self {
             Write::Incoming {
                 call_sid,
@@ -102,8 +114,8 @@ impl Write {
                 status,
                 mode,
                 at,
-            } => {
-                let call = NewCall {
+            } => Some((
+                NewCall {
                     call_sid,
                     business_id: *business_id,
                     customer_id: None,
@@ -111,8 +123,20 @@ impl Write {
                     to_number,
                     status,
                     mode: *mode,
-                };
-                calls::record_incoming(db, &call, at).await?;
+                },
+                at,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Lands the write in the database.
+    pub async fn apply(&self, db: &Db) -> Result<Applied, sqlx::Error> {
+        match self {
+            Write::Incoming { .. } => {
+                if let Some((call, at)) = self.incoming() {
+                    calls::record_incoming(db, &call, at).await?;
+                }
                 Ok(Applied::Updated(true))
             }
             Write::Recording {

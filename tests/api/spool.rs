@@ -103,3 +103,66 @@ async fn a_line_that_is_not_a_write_and_an_unfinished_last_line_do_not_hold_up_t
     assert_eq!(kept, "not a write\n", "kept for an operator, never deleted");
     assert!(!spool_dir.join("segment-0000-left.jsonl").exists());
 }
+
+fn call_row(sid: &str, business_id: i64) -> Write {
+    Write::Incoming {
+        call_sid: sid.to_string(),
+        business_id,
+        from_number: "+972501234567".into(),
+        to_number: "+97235550001".into(),
+        status: "ringing".into(),
+        mode: CallMode::Stream,
+        at: Timestamp::now(),
+    }
+}
+
+#[tokio::test]
+async fn call_rows_of_a_burst_land_together_and_one_the_database_refuses_takes_no_other_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&fresh_database_url(&dir).await).await.unwrap();
+    migrate::run(&db).await.unwrap();
+    let business = agentlocator::db::business::create(
+        &db,
+        &agentlocator::domain::settings::BusinessName::parse("מכבסת הכרמל").unwrap(),
+        &agentlocator::domain::PhoneNumber::parse("+97235550001").unwrap(),
+    )
+    .await
+    .unwrap();
+    let spool = Spool::open(dir.path().join("spool"));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+
+    // 40 callers at once; one row names a business that does not exist.
+    let landings = futures::future::join_all((0..40).map(|i| {
+        let business_id = if i == 17 {
+            business.id + 1000
+        } else {
+            business.id
+        };
+        let (spool, db) = (spool.clone(), db.clone());
+        async move {
+            spool
+                .land_grouped(
+                    &db,
+                    deadline,
+                    call_row(&format!("CAburst{i:02}"), business_id),
+                )
+                .await
+        }
+    }))
+    .await;
+
+    for (i, landing) in landings.iter().enumerate() {
+        match (i, landing) {
+            (17, Landing::Refused(_)) => {}
+            (17, other) => panic!("the orphan row: {other:?}"),
+            (_, Landing::Written(_)) => {}
+            (i, other) => panic!("row {i}: {other:?}"),
+        }
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM call_log")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 39);
+    assert_eq!(spool.waiting(), 0);
+}

@@ -295,7 +295,7 @@ pub async fn land(state: &AppState, budget: &Budget, write: Write) -> Option<App
 /// [`land`] with its own deadline, saying where the write went.
 pub async fn land_by(state: &AppState, deadline: tokio::time::Instant, write: Write) -> Landing {
     let what = write.what();
-    let landing = state.spool.land(&state.db, deadline, write).await;
+    let landing = state.spool.land_grouped(&state.db, deadline, write).await;
     match &landing {
         Landing::Written(_) => {}
         Landing::Spooled(Detour::Behind) => tracing::warn!(
