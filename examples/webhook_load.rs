@@ -7,7 +7,9 @@
 //! - open loop (`--rate N`): requests leave on a fixed schedule whatever the
 //!   server does, and latency counts from the scheduled send time, so a
 //!   stall shows up in the percentiles instead of hiding (no coordinated
-//!   omission);
+//!   omission); the report also gives the sender's own lateness (when each
+//!   request started being sent, minus its slot), so a p99 that is really
+//!   the sender falling behind on a shared CPU can be told apart;
 //! - closed loop (`--concurrency C`, no rate): C connections back to back,
 //!   for the throughput ceiling.
 //!
@@ -157,20 +159,29 @@ async fn main() {
     let total_secs = args.warmup_secs + args.secs;
     let warmup = Duration::from_secs(args.warmup_secs);
     let mode;
-    let (samples, errors, measured) = match args.rate {
+    let (samples, errors, measured, lateness) = match args.rate {
         Some(rate) => {
             mode = format!("open loop at {rate} req/s");
-            open_loop(&client, &base, rate, total_secs, warmup).await
+            let (samples, errors, measured, lateness) =
+                open_loop(&client, &base, rate, total_secs, warmup).await;
+            (samples, errors, measured, Some(lateness))
         }
         None => {
             mode = format!("closed loop, {} connections", args.concurrency);
-            closed_loop(&client, &base, args.concurrency, total_secs, warmup).await
+            let (samples, errors, measured) =
+                closed_loop(&client, &base, args.concurrency, total_secs, warmup).await;
+            (samples, errors, measured, None)
         }
     };
-    report(&args.db, &mode, samples, errors, measured);
+    report(&args.db, &mode, samples, errors, measured, lateness);
 }
 
 type Samples = Vec<Duration>;
+
+/// What one open-loop request reports: its slot (from the start), its
+/// latency from the slot, whether the answer was right, and how late the
+/// sender got round to it.
+type Sent = (Duration, Duration, bool, Duration);
 
 async fn open_loop(
     client: &reqwest::Client,
@@ -178,7 +189,7 @@ async fn open_loop(
     rate: u32,
     total_secs: u64,
     warmup: Duration,
-) -> (Samples, usize, Duration) {
+) -> (Samples, usize, Duration, Samples) {
     let n = rate as usize * total_secs as usize;
     let requests: Vec<(String, String)> = (0..n).map(request).collect();
     let interval = Duration::from_secs(1) / rate;
@@ -190,8 +201,11 @@ async fn open_loop(
         let client = client.clone();
         let url = url.to_string();
         tasks.spawn(async move {
+            // The request leaves now: anything past its slot is the sender's
+            // (or the shared CPU's) delay, not the server's.
+            let lateness = scheduled.elapsed();
             let ok = send(&client, &url, body, &signature).await;
-            (scheduled - start, scheduled.elapsed(), ok)
+            (scheduled - start, scheduled.elapsed(), ok, lateness)
         });
     }
     collect(tasks, warmup, Duration::from_secs(total_secs) - warmup).await
@@ -256,28 +270,43 @@ async fn send(client: &reqwest::Client, url: &str, body: String, signature: &str
 }
 
 async fn collect(
-    mut tasks: tokio::task::JoinSet<(Duration, Duration, bool)>,
+    mut tasks: tokio::task::JoinSet<Sent>,
     warmup: Duration,
     measured: Duration,
-) -> (Samples, usize, Duration) {
+) -> (Samples, usize, Duration, Samples) {
     let mut samples = Vec::new();
+    let mut lateness = Vec::new();
     let mut errors = 0;
     while let Some(done) = tasks.join_next().await {
-        let (at, took, ok) = done.expect("task");
+        let (at, took, ok, late) = done.expect("task");
         if at >= warmup {
             samples.push(took);
+            lateness.push(late);
             errors += usize::from(!ok);
         }
     }
-    (samples, errors, measured)
+    (samples, errors, measured, lateness)
 }
 
-fn report(db: &str, mode: &str, mut samples: Samples, errors: usize, measured: Duration) {
+/// The nearest-rank `p` quantile of sorted `samples`, ms (0 for none).
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(
+    db: &str,
+    mode: &str,
+    mut samples: Samples,
+    errors: usize,
+    measured: Duration,
+    lateness: Option<Samples>,
+) {
     samples.sort_unstable();
-    let pct = |p: f64| {
-        let i = ((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[i].as_secs_f64() * 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&samples, p);
     eprintln!(
         "webhook_load: {db}, {mode}, {:.0} s measured",
         measured.as_secs_f64()
@@ -296,4 +325,21 @@ fn report(db: &str, mode: &str, mut samples: Samples, errors: usize, measured: D
         pct(0.999),
         pct(1.0)
     );
+    if let Some(mut lateness) = lateness {
+        lateness.sort_unstable();
+        let late = |p: f64| percentile_ms(&lateness, p);
+        // A request 1 ms behind its slot has spent half of the 2 ms p99
+        // target before the server saw it: worth counting apart.
+        let behind = lateness
+            .iter()
+            .filter(|l| **l > Duration::from_millis(1))
+            .count();
+        eprintln!(
+            "  sender lateness ms: p50 {:.2}  p99 {:.2}  max {:.2}  (> 1 ms behind: {:.2} %)",
+            late(0.50),
+            late(0.99),
+            late(1.0),
+            100.0 * behind as f64 / lateness.len().max(1) as f64
+        );
+    }
 }
