@@ -33,6 +33,9 @@ pub struct ManyReport {
     pub failures: Vec<String>,
     /// Turns over all calls.
     pub turns: usize,
+    /// Seconds of streamed media over all calls (the call-seconds that
+    /// server CPU is divided by).
+    pub stream_seconds: f64,
     /// Turns that got no reply within the timeout.
     pub turns_without_reply: usize,
     /// Caller-felt latency over every answered turn, ms.
@@ -189,6 +192,7 @@ fn summarise(results: Vec<CallResult>, send_lateness: &Histogram) -> ManyReport 
         to_recording: 0,
         failures: Vec::new(),
         turns: 0,
+        stream_seconds: 0.0,
         turns_without_reply: 0,
         caller_felt_ms: Percentiles::default(),
         frames_received: 0,
@@ -214,6 +218,7 @@ fn summarise(results: Vec<CallResult>, send_lateness: &Histogram) -> ManyReport 
                     SimMode::Record | SimMode::RecordFallback
                 ));
                 report.turns += call.turns.len();
+                report.stream_seconds += call.stream_s;
                 for turn in &call.turns {
                     match turn.caller_felt_ms {
                         Some(ms) => felt.push(ms),
@@ -296,6 +301,7 @@ mod tests {
             r.server_closed = server_closed;
             r.frames_sent = 100;
             r.send_late_frames = u64::from(server_closed);
+            r.stream_s = 1.5;
             Ok(r)
         };
         let report = summarise(
@@ -312,6 +318,7 @@ mod tests {
         assert_eq!((report.server_closed, report.completed), (1, 4));
         assert_eq!(report.failures.len(), 1);
         assert_eq!((report.frames_sent, report.send_late_frames), (400, 1));
+        assert!((report.stream_seconds - 6.0).abs() < 1e-12);
         assert!((report.send_late_fraction - 0.0025).abs() < 1e-12);
     }
 

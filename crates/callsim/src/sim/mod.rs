@@ -170,6 +170,9 @@ pub struct CallReport {
     pub mode: SimMode,
     /// The TwiML `incoming_call` answered.
     pub incoming_twiml: String,
+    /// How long the stream carried media, from `start` to the hang-up or
+    /// the server's close, s (0 without a stream).
+    pub stream_s: f64,
     /// Stream open → first greeting audio, ms; `None` without a greeting.
     pub greeting_wait_ms: Option<f64>,
     /// Greeting audio received, ms.
@@ -331,6 +334,7 @@ pub(crate) async fn run_call(
         call_sid: call_sid.clone(),
         mode: SimMode::Stream,
         incoming_twiml,
+        stream_s: outcome.talked.as_secs_f64(),
         greeting_wait_ms: outcome.greeting_wait_ms,
         greeting_audio_ms: outcome.greeting_audio_ms,
         turns: outcome.turns,
@@ -370,6 +374,7 @@ impl CallReport {
             call_sid,
             mode,
             incoming_twiml,
+            stream_s: 0.0,
             greeting_wait_ms: None,
             greeting_audio_ms: 0,
             turns: Vec::new(),

@@ -66,6 +66,8 @@ pub(super) struct Outcome {
     pub(super) protocol_errors: Vec<String>,
     pub(super) server_closed: bool,
     pub(super) sending: Sending,
+    /// From the media's start to the hang-up or the server's close.
+    pub(super) talked: Duration,
 }
 
 /// How punctually the caller's frames left (see the module docs).
@@ -116,6 +118,7 @@ pub(super) async fn run(
     if !server_closed {
         call.hang_up(&plan).await;
     }
+    let talked = call.t0.elapsed();
     Ok(Outcome {
         greeting_wait_ms: call.greeting_wait_ms,
         greeting_audio_ms: call.greeting_audio_ms,
@@ -126,6 +129,7 @@ pub(super) async fn run(
         protocol_errors: call.protocol_errors,
         server_closed,
         sending: call.sending,
+        talked,
     })
 }
 

@@ -319,6 +319,7 @@ async fn with_a_duration_the_caller_goes_round_its_utterances_until_time_is_up()
     assert_eq!(turns, [1, 2], "one utterance said twice");
     assert!(report.turns.iter().all(|t| t.caller_felt_ms.is_some()));
     assert!(started.elapsed() >= Duration::from_secs(3));
+    assert!(report.stream_s >= 3.0, "{} s", report.stream_s);
     // One caller frame per 20 ms the stream was open.
     assert!(report.frames_sent >= 150, "{} frames", report.frames_sent);
     assert!(report.send_late_frames <= report.frames_sent);
