@@ -7,7 +7,10 @@
 //! - open loop (`--rate N`): requests leave on a fixed schedule whatever the
 //!   server does, and latency counts from the scheduled send time, so a
 //!   stall shows up in the percentiles instead of hiding (no coordinated
-//!   omission);
+//!   omission); the report also gives the sender's own lateness (when each
+//!   request started being sent, minus its slot) and the latency from that
+//!   actual send, so a p99 that is really the sender falling behind on a
+//!   shared CPU can be told apart;
 //! - closed loop (`--concurrency C`, no rate): C connections back to back,
 //!   for the throughput ceiling.
 //!
@@ -157,20 +160,33 @@ async fn main() {
     let total_secs = args.warmup_secs + args.secs;
     let warmup = Duration::from_secs(args.warmup_secs);
     let mode;
-    let (samples, errors, measured) = match args.rate {
+    let (samples, errors, measured, lateness) = match args.rate {
         Some(rate) => {
             mode = format!("open loop at {rate} req/s");
-            open_loop(&client, &base, rate, total_secs, warmup).await
+            let (samples, errors, measured, lateness) =
+                open_loop(&client, &base, rate, total_secs, warmup).await;
+            (samples, errors, measured, Some(lateness))
         }
         None => {
             mode = format!("closed loop, {} connections", args.concurrency);
-            closed_loop(&client, &base, args.concurrency, total_secs, warmup).await
+            let (samples, errors, measured) =
+                closed_loop(&client, &base, args.concurrency, total_secs, warmup).await;
+            (samples, errors, measured, None)
         }
     };
-    report(&args.db, &mode, samples, errors, measured);
+    report(&args.db, &mode, samples, errors, measured, lateness);
 }
 
 type Samples = Vec<Duration>;
+
+/// Per open-loop request: how late it left its slot, and its latency from
+/// when it actually left.
+type Lateness = Vec<(Duration, Duration)>;
+
+/// What one open-loop request reports: its slot (from the start), its
+/// latency from the slot, whether the answer was right, and how late the
+/// sender got round to it.
+type Sent = (Duration, Duration, bool, Duration);
 
 async fn open_loop(
     client: &reqwest::Client,
@@ -178,7 +194,7 @@ async fn open_loop(
     rate: u32,
     total_secs: u64,
     warmup: Duration,
-) -> (Samples, usize, Duration) {
+) -> (Samples, usize, Duration, Lateness) {
     let n = rate as usize * total_secs as usize;
     let requests: Vec<(String, String)> = (0..n).map(request).collect();
     let interval = Duration::from_secs(1) / rate;
@@ -190,8 +206,11 @@ async fn open_loop(
         let client = client.clone();
         let url = url.to_string();
         tasks.spawn(async move {
+            // The request leaves now: anything past its slot is the sender's
+            // (or the shared CPU's) delay, not the server's.
+            let lateness = scheduled.elapsed();
             let ok = send(&client, &url, body, &signature).await;
-            (scheduled - start, scheduled.elapsed(), ok)
+            (scheduled - start, scheduled.elapsed(), ok, lateness)
         });
     }
     collect(tasks, warmup, Duration::from_secs(total_secs) - warmup).await
@@ -256,28 +275,43 @@ async fn send(client: &reqwest::Client, url: &str, body: String, signature: &str
 }
 
 async fn collect(
-    mut tasks: tokio::task::JoinSet<(Duration, Duration, bool)>,
+    mut tasks: tokio::task::JoinSet<Sent>,
     warmup: Duration,
     measured: Duration,
-) -> (Samples, usize, Duration) {
+) -> (Samples, usize, Duration, Lateness) {
     let mut samples = Vec::new();
+    let mut lateness = Vec::new();
     let mut errors = 0;
     while let Some(done) = tasks.join_next().await {
-        let (at, took, ok) = done.expect("task");
+        let (at, took, ok, late) = done.expect("task");
         if at >= warmup {
             samples.push(took);
+            lateness.push((late, took.saturating_sub(late)));
             errors += usize::from(!ok);
         }
     }
-    (samples, errors, measured)
+    (samples, errors, measured, lateness)
 }
 
-fn report(db: &str, mode: &str, mut samples: Samples, errors: usize, measured: Duration) {
+/// The nearest-rank `p` quantile of sorted `samples`, ms (0 for none).
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(
+    db: &str,
+    mode: &str,
+    mut samples: Samples,
+    errors: usize,
+    measured: Duration,
+    lateness: Option<Lateness>,
+) {
     samples.sort_unstable();
-    let pct = |p: f64| {
-        let i = ((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[i].as_secs_f64() * 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&samples, p);
     eprintln!(
         "webhook_load: {db}, {mode}, {:.0} s measured",
         measured.as_secs_f64()
@@ -296,4 +330,27 @@ fn report(db: &str, mode: &str, mut samples: Samples, errors: usize, measured: D
         pct(0.999),
         pct(1.0)
     );
+    if let Some(lateness) = lateness {
+        // The latency above counts from each slot, so it holds the sender's
+        // own delay too (tokio's timer alone rounds every sleep up to the
+        // next millisecond): with both figures a p99 can be split into the
+        // server's part and the sender's.
+        let (mut late, mut from_send): (Samples, Samples) = lateness.into_iter().unzip();
+        late.sort_unstable();
+        from_send.sort_unstable();
+        let late = |p: f64| percentile_ms(&late, p);
+        let sent = |p: f64| percentile_ms(&from_send, p);
+        eprintln!(
+            "  sender lateness ms: p50 {:.2}  p99 {:.2}  max {:.2}",
+            late(0.50),
+            late(0.99),
+            late(1.0)
+        );
+        eprintln!(
+            "  latency from the actual send ms: p50 {:.2}  p99 {:.2}  max {:.2}",
+            sent(0.50),
+            sent(0.99),
+            sent(1.0)
+        );
+    }
 }

@@ -3,7 +3,10 @@
 //!
 //! Stdout is JSON lines: one `{"event":"turn",…}` per caller turn with its
 //! caller-felt latency, then one `{"event":"call",…}`; with `--calls N`, one
-//! `{"event":"summary",…}` instead. The work lives in `callsim`.
+//! `{"event":"summary",…}` instead, which also says how punctually the
+//! simulator itself sent (send lateness, its CPU). With `--duration-s D`
+//! each call keeps talking for D seconds, going round its `--audio` files.
+//! The work lives in `callsim`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,7 +47,8 @@ pub struct Opts {
     /// How many calls to make at once (load test).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub calls: u32,
-    /// Delay between the starts of successive calls, ms.
+    /// Delay between the starts of successive calls, ms (the arrival rate:
+    /// 10 ms is 100 calls a second).
     #[arg(long, default_value_t = 50)]
     pub stagger_ms: u64,
     /// How long to wait for the greeting or a reply to start, ms.
@@ -56,6 +60,11 @@ pub struct Opts {
     /// Barge in: say the next turn this many ms after each reply starts.
     #[arg(long)]
     pub barge_in_ms: Option<u64>,
+    /// Keep each call talking this many seconds from its stream's start,
+    /// going round the --audio files (each waits for its reply), then hang
+    /// up. Default: say each file once.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration_s: Option<u64>,
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
@@ -66,6 +75,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     sim.wait_reply_timeout = Duration::from_millis(opts.wait_reply_ms);
     sim.reply_quiet = Duration::from_millis(opts.reply_quiet_ms);
     sim.barge_in_after = opts.barge_in_ms.map(Duration::from_millis);
+    sim.duration = opts.duration_s.map(Duration::from_secs);
     for path in &opts.audio {
         let wav = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let mulaw = voice::wav::to_mulaw_8k_mono(&wav)

@@ -19,6 +19,10 @@
 //!   still coming. The first frame of a reply or greeting is never late: its
 //!   wait is the latency above. Frames queued ahead are never late, however
 //!   far ahead they were sent.
+//! - **Send lateness** (the generator's own health): when a caller media
+//!   frame had been handed to the socket, minus its slot on the 20 ms send
+//!   clock. A frame more than 20 ms behind its slot is a late send: past
+//!   that, late reply frames may be the generator's doing, not the server's.
 
 use std::fmt;
 use std::time::Duration;
@@ -26,11 +30,13 @@ use std::time::Duration;
 use serde::Serialize;
 use url::Url;
 
+mod histogram;
 mod many;
 mod playback;
 mod stream;
 mod twiml;
 
+use histogram::Histogram;
 pub use many::{ManyReport, Percentiles, simulate_many};
 
 use twiml::NextStep;
@@ -71,6 +77,11 @@ pub struct SimOptions {
     /// Keep the heard audio in the report (load tests turn it off: only the
     /// counters are needed, and 1,000 calls' audio adds up).
     pub keep_heard: bool,
+    /// Keep talking this long from the stream's start: the utterances come
+    /// round again, each followed by waiting for its reply as usual, until
+    /// this much time has passed when the next one would begin; then the
+    /// caller hangs up. `None` (the default) says each utterance once.
+    pub duration: Option<Duration>,
 }
 
 impl SimOptions {
@@ -92,6 +103,7 @@ impl SimOptions {
             max_reply: Duration::from_secs(60),
             barge_in_after: None,
             keep_heard: true,
+            duration: None,
         }
     }
 
@@ -119,6 +131,7 @@ impl fmt::Debug for SimOptions {
             .field("max_reply", &self.max_reply)
             .field("barge_in_after", &self.barge_in_after)
             .field("keep_heard", &self.keep_heard)
+            .field("duration", &self.duration)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +170,9 @@ pub struct CallReport {
     pub mode: SimMode,
     /// The TwiML `incoming_call` answered.
     pub incoming_twiml: String,
+    /// How long the stream carried media, from `start` to the hang-up or
+    /// the server's close, s (0 without a stream).
+    pub stream_s: f64,
     /// Stream open → first greeting audio, ms; `None` without a greeting.
     pub greeting_wait_ms: Option<f64>,
     /// Greeting audio received, ms.
@@ -173,6 +189,12 @@ pub struct CallReport {
     pub late_frames: u64,
     /// The longest playback underrun inside a reply, ms.
     pub max_underrun_ms: f64,
+    /// Caller media frames sent.
+    pub frames_sent: u64,
+    /// Of which sent more than 20 ms after their slot (see the module docs).
+    pub send_late_frames: u64,
+    /// The latest a caller frame left after its slot, ms.
+    pub max_send_lateness_ms: f64,
     /// Marks echoed back to the server.
     pub marks_echoed: u64,
     /// `clear` messages received.
@@ -242,7 +264,7 @@ pub enum SimError {
 pub async fn simulate_call(opts: &SimOptions) -> Result<CallReport, SimError> {
     let http = http_client()?;
     let call_sid = opts.call_sid.clone().unwrap_or_else(|| fresh_sid("CA"));
-    run_call(opts, &http, call_sid).await
+    run_call(opts, &http, call_sid, &Histogram::new()).await
 }
 
 pub(crate) fn http_client() -> Result<reqwest::Client, SimError> {
@@ -260,10 +282,13 @@ pub(crate) fn fresh_sid(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// One call; each caller frame's send lateness also goes to
+/// `send_lateness`, which many calls share.
 pub(crate) async fn run_call(
     opts: &SimOptions,
     http: &reqwest::Client,
     call_sid: String,
+    send_lateness: &Histogram,
 ) -> Result<CallReport, SimError> {
     let account_sid = opts.account_sid.clone().unwrap_or_else(|| fresh_sid("AC"));
     let call = CallParams {
@@ -303,18 +328,22 @@ pub(crate) async fn run_call(
         call_sid: &call_sid,
         account_sid: &account_sid,
     };
-    let outcome = stream::run(opts, plan).await?;
+    let outcome = stream::run(opts, plan, send_lateness).await?;
 
     let mut report = CallReport {
         call_sid: call_sid.clone(),
         mode: SimMode::Stream,
         incoming_twiml,
+        stream_s: outcome.talked.as_secs_f64(),
         greeting_wait_ms: outcome.greeting_wait_ms,
         greeting_audio_ms: outcome.greeting_audio_ms,
         turns: outcome.turns,
         frames_received: outcome.playback.frames_received,
         late_frames: outcome.playback.late_frames,
         max_underrun_ms: outcome.playback.max_underrun.as_secs_f64() * 1000.0,
+        frames_sent: outcome.sending.frames,
+        send_late_frames: outcome.sending.late_frames,
+        max_send_lateness_ms: outcome.sending.max_lateness.as_secs_f64() * 1000.0,
         marks_echoed: outcome.marks_echoed,
         clears: outcome.clears,
         protocol_errors: outcome.protocol_errors,
@@ -345,6 +374,7 @@ impl CallReport {
             call_sid,
             mode,
             incoming_twiml,
+            stream_s: 0.0,
             greeting_wait_ms: None,
             greeting_audio_ms: 0,
             turns: Vec::new(),
@@ -352,6 +382,9 @@ impl CallReport {
             frames_received: 0,
             late_frames: 0,
             max_underrun_ms: 0.0,
+            frames_sent: 0,
+            send_late_frames: 0,
+            max_send_lateness_ms: 0.0,
             marks_echoed: 0,
             clears: 0,
             protocol_errors: Vec::new(),

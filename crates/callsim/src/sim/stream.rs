@@ -5,6 +5,11 @@
 //! The caller's line never goes quiet: between utterances it carries
 //! silence frames, as a real phone line does, so the server's VAD and
 //! endpointing see what they would see in production.
+//!
+//! The simulator judges itself too: each caller frame's send lateness
+//! (when it left minus when the 20 ms clock scheduled it) goes into a
+//! histogram shared by every call, so a load run can tell a server that
+//! fell behind from a generator that did.
 
 use std::time::Duration;
 
@@ -18,12 +23,16 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 use twilio::media::{Inbound, Mark, Media, OutboundMessage, Start, Stop, parse_outbound};
 use url::Url;
 
+use super::histogram::Histogram;
 use super::playback::Playback;
 use super::{SimError, SimOptions, TurnReport, fresh_sid};
 
 /// 20 ms of 8 kHz mu-law: what Twilio sends per media frame.
 const FRAME_BYTES: usize = 160;
 const FRAME_DURATION: Duration = Duration::from_millis(20);
+/// A caller frame that leaves more than one frame period after its slot is
+/// late: the generator, not the server, fell behind by a whole frame.
+pub(super) const SEND_LATE_AFTER: Duration = FRAME_DURATION;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the server's side of the closing handshake.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -56,14 +65,33 @@ pub(super) struct Outcome {
     pub(super) clears: u64,
     pub(super) protocol_errors: Vec<String>,
     pub(super) server_closed: bool,
+    pub(super) sending: Sending,
+    /// From the media's start to the hang-up or the server's close.
+    pub(super) talked: Duration,
+}
+
+/// How punctually the caller's frames left (see the module docs).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Sending {
+    /// Caller media frames sent.
+    pub(super) frames: u64,
+    /// Of which later than [`SEND_LATE_AFTER`] after their slot.
+    pub(super) late_frames: u64,
+    /// The latest any frame left after its slot.
+    pub(super) max_lateness: Duration,
 }
 
 /// The server closed the socket (or it broke): the call goes to failover.
 struct Closed;
 
 /// Opens the stream, plays the caller, and returns when the caller has
-/// hung up or the server has closed the socket.
-pub(super) async fn run(opts: &SimOptions, plan: Plan<'_>) -> Result<Outcome, SimError> {
+/// hung up or the server has closed the socket. Each caller frame's send
+/// lateness is recorded in `send_lateness`.
+pub(super) async fn run(
+    opts: &SimOptions,
+    plan: Plan<'_>,
+    send_lateness: &Histogram,
+) -> Result<Outcome, SimError> {
     let ws_error = |source| SimError::WebSocket {
         url: plan.ws_url.to_string(),
         source: Box::new(source),
@@ -85,11 +113,12 @@ pub(super) async fn run(opts: &SimOptions, plan: Plan<'_>) -> Result<Outcome, Si
         .map_err(ws_error)?;
 
     let stream_sid = fresh_sid("MZ");
-    let mut call = Call::new(opts, ws, stream_sid);
+    let mut call = Call::new(opts, ws, stream_sid, send_lateness);
     let server_closed = call.play(&plan).await.is_err();
     if !server_closed {
         call.hang_up(&plan).await;
     }
+    let talked = call.t0.elapsed();
     Ok(Outcome {
         greeting_wait_ms: call.greeting_wait_ms,
         greeting_audio_ms: call.greeting_audio_ms,
@@ -99,12 +128,15 @@ pub(super) async fn run(opts: &SimOptions, plan: Plan<'_>) -> Result<Outcome, Si
         clears: call.clears,
         protocol_errors: call.protocol_errors,
         server_closed,
+        sending: call.sending,
+        talked,
     })
 }
 
 /// Where the caller is in the conversation.
 enum Phase {
-    /// Saying utterance `turn`, not yet past its last voiced frame.
+    /// Saying turn `turn` (utterance `turn` modulo their number), not yet
+    /// past its last voiced frame.
     Speaking { turn: usize },
     /// Waiting for the greeting (`turn` = `None`) or the reply to `turn` to
     /// come and finish.
@@ -115,7 +147,8 @@ enum Phase {
         first_audio: Option<Instant>,
         bytes: u64,
     },
-    /// All utterances said and answered: hang up.
+    /// All utterances said and answered (or, with a duration, the time is
+    /// up): hang up.
     Done,
 }
 
@@ -128,7 +161,7 @@ struct Call<'o> {
     /// Media chunks sent, from 1.
     chunk: u64,
     t0: Instant,
-    /// The utterance still going out on the line, and how far.
+    /// The turn whose utterance is still going out on the line, and how far.
     line: Option<(usize, usize)>,
     /// Per utterance, the byte offset just past its last voiced frame.
     speech_ends: Vec<usize>,
@@ -142,10 +175,12 @@ struct Call<'o> {
     marks_echoed: u64,
     clears: u64,
     protocol_errors: Vec<String>,
+    send_lateness: &'o Histogram,
+    sending: Sending,
 }
 
 impl<'o> Call<'o> {
-    fn new(opts: &'o SimOptions, ws: Ws, stream_sid: String) -> Self {
+    fn new(opts: &'o SimOptions, ws: Ws, stream_sid: String, send_lateness: &'o Histogram) -> Self {
         let t0 = Instant::now();
         Self {
             opts,
@@ -171,6 +206,8 @@ impl<'o> Call<'o> {
             marks_echoed: 0,
             clears: 0,
             protocol_errors: Vec::new(),
+            send_lateness,
+            sending: Sending::default(),
         }
     }
 
@@ -220,7 +257,7 @@ impl<'o> Call<'o> {
                     let due = self.playback.due_marks(Instant::now());
                     self.echo_marks(due).await?;
                 }
-                _ = clock.tick() => self.tick().await?,
+                slot = clock.tick() => self.tick(slot).await?,
             }
         }
         Ok(())
@@ -245,15 +282,17 @@ impl<'o> Call<'o> {
         let _ = timeout(CLOSE_TIMEOUT, drain).await;
     }
 
-    /// One 20 ms frame of the caller's line, then the turn bookkeeping.
-    async fn tick(&mut self) -> Result<(), Closed> {
+    /// One 20 ms frame of the caller's line, due at `slot`, then the turn
+    /// bookkeeping.
+    async fn tick(&mut self, slot: Instant) -> Result<(), Closed> {
         let mut frame = [voice::mulaw::SILENCE; FRAME_BYTES];
         let mut speech_ended = None;
         if let Some((turn, offset)) = self.line {
-            let utterance = &self.opts.utterances[turn];
+            let said = turn % self.opts.utterances.len();
+            let utterance = &self.opts.utterances[said];
             let end = (offset + FRAME_BYTES).min(utterance.len());
             frame[..end - offset].copy_from_slice(&utterance[offset..end]);
-            let speech_end = self.speech_ends[turn];
+            let speech_end = self.speech_ends[said];
             if offset < speech_end && speech_end <= end || utterance.is_empty() {
                 speech_ended = Some(turn);
             }
@@ -267,6 +306,7 @@ impl<'o> Call<'o> {
         };
         self.send(media).await?;
         let now = Instant::now();
+        self.record_send(now.saturating_duration_since(slot));
 
         let speaking = match self.phase {
             Phase::Speaking { turn } => Some(turn),
@@ -282,9 +322,27 @@ impl<'o> Call<'o> {
             self.playback.begin_reply();
         }
         if self.listening_is_over(now) {
-            self.finish_listening();
+            self.finish_listening(now);
         }
         Ok(())
+    }
+
+    /// Counts one caller frame that left `lateness` after its slot.
+    fn record_send(&mut self, lateness: Duration) {
+        self.send_lateness.record(lateness);
+        self.sending.frames += 1;
+        self.sending.late_frames += u64::from(lateness > SEND_LATE_AFTER);
+        self.sending.max_lateness = self.sending.max_lateness.max(lateness);
+    }
+
+    /// The turn to say after `said` turns, now; `None` to hang up.
+    fn next_turn(&self, said: usize, now: Instant) -> Option<usize> {
+        next_turn(
+            said,
+            self.opts.utterances.len(),
+            now.saturating_duration_since(self.t0),
+            self.opts.duration,
+        )
     }
 
     /// Whether the greeting or reply being waited for is over: quiet for
@@ -314,15 +372,15 @@ impl<'o> Call<'o> {
     }
 
     /// Whether the caller cuts in on a reply that started at `first`: only
-    /// when asked to, and only with an utterance left to say.
+    /// when asked to, and only with something left to say.
     fn barges_in_after(&self, first: Instant, now: Instant) -> bool {
-        let more_to_say = self.turns.len() + 1 < self.opts.utterances.len();
+        let more_to_say = self.next_turn(self.turns.len() + 1, now).is_some();
         self.opts
             .barge_in_after
             .is_some_and(|after| more_to_say && now >= first + after)
     }
 
-    fn finish_listening(&mut self) {
+    fn finish_listening(&mut self, now: Instant) {
         let Phase::Listening {
             turn,
             since,
@@ -350,11 +408,12 @@ impl<'o> Call<'o> {
                 turn + 1
             }
         };
-        if next < self.opts.utterances.len() {
-            self.line = Some((next, 0));
-            self.phase = Phase::Speaking { turn: next };
-        } else {
-            self.phase = Phase::Done;
+        match self.next_turn(next, now) {
+            Some(turn) => {
+                self.line = Some((turn, 0));
+                self.phase = Phase::Speaking { turn };
+            }
+            None => self.phase = Phase::Done,
         }
     }
 
@@ -442,6 +501,25 @@ impl<'o> Call<'o> {
     }
 }
 
+/// The turn to say after `said` turns (its utterance is the turn modulo
+/// `utterances`), or `None` to hang up. Without a `duration` each utterance
+/// is said once; with one, the utterances come round again until the call
+/// has `talked` for that long, and the reply to the last turn begun is
+/// still waited for.
+fn next_turn(
+    said: usize,
+    utterances: usize,
+    talked: Duration,
+    duration: Option<Duration>,
+) -> Option<usize> {
+    let more = match duration {
+        _ if utterances == 0 => false,
+        None => said < utterances,
+        Some(duration) => talked < duration,
+    };
+    more.then_some(said)
+}
+
 /// The byte offset just past the last 20 ms frame of `mulaw` loud enough to
 /// be speech; the whole length when nothing is.
 fn speech_end(mulaw: &[u8]) -> usize {
@@ -479,5 +557,33 @@ mod tests {
     #[test]
     fn a_silent_utterance_ends_where_the_file_ends() {
         assert_eq!(speech_end(&[voice::mulaw::SILENCE; 500]), 500);
+    }
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn without_a_duration_each_utterance_is_said_once() {
+        assert_eq!(next_turn(0, 2, SEC, None), Some(0));
+        assert_eq!(next_turn(1, 2, SEC, None), Some(1));
+        assert_eq!(next_turn(2, 2, SEC, None), None);
+    }
+
+    #[test]
+    fn with_a_duration_the_utterances_come_round_again_until_time_is_up() {
+        let sixty = Some(60 * SEC);
+        assert_eq!(next_turn(2, 2, 10 * SEC, sixty), Some(2));
+        assert_eq!(next_turn(7, 2, 59 * SEC, sixty), Some(7));
+        assert_eq!(next_turn(8, 2, 60 * SEC, sixty), None);
+    }
+
+    #[test]
+    fn a_duration_shorter_than_the_greeting_still_hangs_up_before_speaking() {
+        assert_eq!(next_turn(0, 3, 5 * SEC, Some(2 * SEC)), None);
+    }
+
+    #[test]
+    fn a_caller_with_nothing_to_say_hangs_up_whatever_the_duration() {
+        assert_eq!(next_turn(0, 0, Duration::ZERO, None), None);
+        assert_eq!(next_turn(0, 0, Duration::ZERO, Some(60 * SEC)), None);
     }
 }

@@ -285,6 +285,15 @@ async fn many_calls_at_once_get_distinct_call_sids_and_one_summary() {
     let p50 = summary.caller_felt_ms.p50.unwrap();
     assert!(expected_felt_ms().contains(&p50), "p50 {p50} ms");
     assert_eq!(summary.late_fraction, 0.0);
+    assert_eq!((summary.streamed, summary.to_recording), (5, 0));
+    assert!(summary.frames_sent > 0);
+    assert_eq!(
+        summary.send_lateness_ms.count as u64, summary.frames_sent,
+        "every caller frame's lateness is in the histogram"
+    );
+    assert!(summary.send_late_frames <= summary.frames_sent);
+    assert!(summary.generator_cpu_s.is_some_and(|s| s >= 0.0));
+    assert!(summary.wall_s > 0.0);
     let sids: HashSet<_> = service
         .observed()
         .incoming
@@ -292,4 +301,26 @@ async fn many_calls_at_once_get_distinct_call_sids_and_one_summary() {
         .map(|p| p["CallSid"].clone())
         .collect();
     assert_eq!(sids.len(), 5);
+}
+
+#[tokio::test]
+async fn with_a_duration_the_caller_goes_round_its_utterances_until_time_is_up() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let mut opts = options(&service, 1);
+    // A turn takes about 2 s here (0.8 s said, 0.45 s to the reply, 0.4 s
+    // of reply, 0.3 s quiet) after a 0.6 s greeting: the second turn starts
+    // near 2.6 s, inside the 3 s, and the third would start past it.
+    opts.duration = Some(Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    let report = simulate_call(&opts).await.unwrap();
+
+    assert_eq!(report.mode, SimMode::Stream);
+    let turns: Vec<u32> = report.turns.iter().map(|t| t.turn).collect();
+    assert_eq!(turns, [1, 2], "one utterance said twice");
+    assert!(report.turns.iter().all(|t| t.caller_felt_ms.is_some()));
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert!(report.stream_s >= 3.0, "{} s", report.stream_s);
+    // One caller frame per 20 ms the stream was open.
+    assert!(report.frames_sent >= 150, "{} frames", report.frames_sent);
+    assert!(report.send_late_frames <= report.frames_sent);
 }
