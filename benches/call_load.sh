@@ -123,8 +123,19 @@ run_once() {
     DATABASE_URL="sqlite://$dir/bench.db?mode=rwc"
   fi
   export DATABASE_URL LOG_DIR=$dir/logs SPOOL_DIR=$dir/spool
-  "$BIN" business create --name "Load test" --phone +97235550777 >"$dir/setup.log" 2>&1 ||
-    { cat "$dir/setup.log" >&2; exit 1; }
+  # One business per 250 calls (each may stream 500 at once), as a
+  # platform's traffic spreads over many businesses; the calls dial their
+  # numbers in turn.
+  TO_ARGS=()
+  local b id phone
+  for b in $(seq 1 $(( (n + 249) / 250 ))); do
+    phone=+9723555$(printf %04d $((700 + b)))
+    id=$("$BIN" business create --name "Load test $b" --phone "$phone" 2>>"$dir/setup.log" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p') ||
+      { cat "$dir/setup.log" >&2; exit 1; }
+    "$BIN" business update "$id" --max-concurrent-calls 500 >>"$dir/setup.log" 2>&1 ||
+      { cat "$dir/setup.log" >&2; exit 1; }
+    TO_ARGS+=(--to "$phone")
+  done
   "${ON_SERVER_CPU[@]}" "$BIN" serve >"$dir/serve.log" 2>&1 &
   SERVER=$!
   local up=
@@ -138,7 +149,7 @@ run_once() {
   base_rss=$(status_kb "$SERVER" VmRSS)
   base_cpu=$(cpu_s "$SERVER")
   base_lines=$(wc -l <"$dir/serve.log")
-  "${ON_LOAD_CPU[@]}" "$BIN" simulate-call --url "http://127.0.0.1:$PORT" --to +97235550777 \
+  "${ON_LOAD_CPU[@]}" "$BIN" simulate-call --url "http://127.0.0.1:$PORT" "${TO_ARGS[@]}" \
     "${AUDIO_ARGS[@]}" --calls "$n" --stagger-ms "$STAGGER_MS" "${EXTRA_SIM[@]}" \
     >"$dir/summary.json" 2>"$dir/simulate.err" || true
   # Rows written behind and stream_ended land just after the last call.

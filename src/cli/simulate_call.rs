@@ -21,9 +21,10 @@ pub struct Opts {
     /// Where the instance listens, e.g. http://127.0.0.1:8080.
     #[arg(long)]
     pub url: Url,
-    /// The dialled number (picks the business), E.164.
-    #[arg(long)]
-    pub to: String,
+    /// The dialled number (picks the business), E.164. Repeat it to spread
+    /// `--calls` over several numbers: call i dials the i-th, round.
+    #[arg(long, required = true)]
+    pub to: Vec<String>,
     /// The caller's number.
     #[arg(long, default_value = "+972501234567")]
     pub from: String,
@@ -68,7 +69,10 @@ pub struct Opts {
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
-    let mut sim = SimOptions::new(opts.url, opts.to, opts.auth_token);
+    let mut numbers = opts.to.into_iter();
+    let to = numbers.next().unwrap_or_default();
+    let mut sim = SimOptions::new(opts.url, to, opts.auth_token);
+    sim.also_to = numbers.collect();
     sim.from = opts.from;
     sim.call_sid = opts.call_sid;
     sim.public_base_url = opts.public_url;

@@ -138,7 +138,12 @@ pub async fn simulate_many(opts: &SimOptions, calls: usize, stagger: Duration) -
                 let call_sid = call_sid.clone();
                 async move {
                     tokio::time::sleep(delay).await;
-                    run_call(&opts, &http, call_sid, &send_lateness).await
+                    let numbers = 1 + opts.also_to.len();
+                    let to = match i % numbers {
+                        0 => &opts.to,
+                        k => &opts.also_to[k - 1],
+                    };
+                    run_call(&opts, to, &http, call_sid, &send_lateness).await
                 }
             });
             (call_sid, task)

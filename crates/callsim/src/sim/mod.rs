@@ -51,6 +51,10 @@ pub struct SimOptions {
     pub base_url: Url,
     /// The dialled number (picks the business), E.164.
     pub to: String,
+    /// Further numbers the calls of [`simulate_many`] dial in turn with
+    /// `to` (call i dials the i-th of them all, round), so a load can spread
+    /// over several businesses as real traffic does.
+    pub also_to: Vec<String>,
     /// The caller's number, E.164 (or `anonymous`).
     pub from: String,
     /// `CA…`; a fresh `CA` + 32 hex digits when absent.
@@ -92,6 +96,7 @@ impl SimOptions {
         Self {
             base_url,
             to: to.into(),
+            also_to: Vec::new(),
             from: "+972501234567".to_owned(),
             call_sid: None,
             account_sid: None,
@@ -118,6 +123,7 @@ impl fmt::Debug for SimOptions {
         f.debug_struct("SimOptions")
             .field("base_url", &self.base_url.as_str())
             .field("to", &self.to)
+            .field("also_to", &self.also_to)
             .field("from", &self.from)
             .field("call_sid", &self.call_sid)
             .field("auth_token", &"[redacted]")
@@ -264,7 +270,7 @@ pub enum SimError {
 pub async fn simulate_call(opts: &SimOptions) -> Result<CallReport, SimError> {
     let http = http_client()?;
     let call_sid = opts.call_sid.clone().unwrap_or_else(|| fresh_sid("CA"));
-    run_call(opts, &http, call_sid, &Histogram::new()).await
+    run_call(opts, &opts.to, &http, call_sid, &Histogram::new()).await
 }
 
 pub(crate) fn http_client() -> Result<reqwest::Client, SimError> {
@@ -286,6 +292,7 @@ pub(crate) fn fresh_sid(prefix: &str) -> String {
 /// `send_lateness`, which many calls share.
 pub(crate) async fn run_call(
     opts: &SimOptions,
+    to: &str,
     http: &reqwest::Client,
     call_sid: String,
     send_lateness: &Histogram,
@@ -295,7 +302,7 @@ pub(crate) async fn run_call(
         call_sid: &call_sid,
         account_sid: &account_sid,
         from: &opts.from,
-        to: &opts.to,
+        to,
     };
 
     let incoming_public = join(opts.public_base(), "webhook/incoming_call");
