@@ -2,10 +2,12 @@
 //! being written go into the next, so a burst of calls costs the database
 //! one commit per group instead of one per call.
 
+use std::sync::{Arc, Weak};
+
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{Applied, Landing, Spool, Write};
+use super::{Applied, Inner, Landing, Spool, Write};
 use crate::db::Db;
 
 /// The most rows one transaction takes.
@@ -21,6 +23,16 @@ pub(super) struct Queued {
 
 pub(super) type Queue = mpsc::Sender<Queued>;
 
+async fn land_groups(spool: Weak<Inner>, db: Db, mut rows: mpsc::Receiver<Queued>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rows.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let Some(inner) = spool.upgrade() else { return };
+        Spool { inner }
+            .land_group(&db, std::mem::take(&mut group))
+            .await;
+    }
+}
+
 impl Spool {
     /// [`Spool::land`] for a write that may share a transaction with others
     /// of its kind ([`Write::groups`]); any other write lands alone.
@@ -30,7 +42,10 @@ impl Spool {
         }
         let queue = self.inner.group.get_or_init(|| {
             let (queue, rows) = mpsc::channel(QUEUE);
-            tokio::spawn(self.clone().land_groups(db.clone(), rows));
+            // The task holds the spool weakly: the queue lives in the spool,
+            // and a strong hold would keep both (and the segment's lock)
+            // alive after the last handle is gone.
+            tokio::spawn(land_groups(Arc::downgrade(&self.inner), db.clone(), rows));
             queue
         });
         let (reply, landing) = oneshot::channel();
@@ -46,13 +61,6 @@ impl Spool {
         }
         // The group task is gone (the runtime is shutting down): alone, then.
         self.land(db, deadline, write).await
-    }
-
-    async fn land_groups(self, db: Db, mut rows: mpsc::Receiver<Queued>) {
-        let mut group = Vec::with_capacity(MAX_GROUP);
-        while rows.recv_many(&mut group, MAX_GROUP).await > 0 {
-            self.land_group(&db, std::mem::take(&mut group)).await;
-        }
     }
 
     async fn land_group(&self, db: &Db, group: Vec<Queued>) {

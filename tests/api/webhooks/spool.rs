@@ -112,6 +112,8 @@ async fn a_recording_posted_while_the_database_is_locked_is_answered_and_its_job
     business(&app).await;
     let sid = new_sid();
     twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
+    // The call row lands (beside the answer) before the lock is taken.
+    app.state.background_settled().await;
     let url = fakes.recording_url(RECORDING_SID);
 
     let stall = Stall::hold(&app.database_url).await;
