@@ -32,7 +32,11 @@ async fn an_owner_changes_settings_and_the_next_call_sees_them_without_a_restart
         .await;
     assert_eq!(by_admin.json["phone_number"], new_phone.as_str());
     // What `incoming_call` reads for the next call is the changed row.
-    let seen = business::find_by_phone(&f.app.state.db, &new_phone)
+    let seen = f
+        .app
+        .state
+        .directory
+        .by_phone(&f.app.state.db, &new_phone)
         .await
         .unwrap()
         .unwrap();

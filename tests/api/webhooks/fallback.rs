@@ -48,6 +48,7 @@ async fn stream_ended_keeps_the_reason_the_media_socket_recorded() {
     business(&app).await;
     let sid = new_sid();
     twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
+    app.state.background_settled().await;
     calls::set_mode(
         &app.state.db,
         &sid,
@@ -192,6 +193,7 @@ async fn a_recorded_message_is_transcribed_by_the_background_job_and_stored() {
     .await;
     assert_eq!(status, 200);
 
+    app.state.background_settled().await;
     agentlocator::jobs::drain(&app.state).await.unwrap();
 
     let call = calls::get_by_sid(&app.state.db, &sid)
