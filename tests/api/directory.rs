@@ -135,3 +135,70 @@ async fn a_change_made_elsewhere_shows_at_the_next_refresh_even_a_number_moving_
         "{new_number}"
     );
 }
+
+/// `agentlocator business update ID ARGS…` as an operator runs it, in
+/// another process than the server.
+fn cli_update(dir: &std::path::Path, database_url: &str, id: &str, args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentlocator"))
+        .args(["business", "update", id])
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_change_made_with_the_cli_reaches_the_running_server_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::fresh_database_url(&dir).await;
+    let phone = "+97235550905";
+    let id = crate::process::create_business(dir.path(), &url, "צרכניית הגבעה", phone);
+    let mut server = crate::logging::Running::start(
+        dir.path(),
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("TWILIO_AUTH_TOKEN", TOKEN),
+            ("PUBLIC_BASE_URL", PUBLIC),
+        ],
+    );
+    let port = server.wait_for(|l| l["msg"] == "AgentLocator listening")["extra"]["port"]
+        .as_u64()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let answer = |sid: &'static str| {
+        let base = base.clone();
+        async move {
+            let params = [
+                ("CallSid", sid),
+                ("From", "+972501234567"),
+                ("To", phone),
+                ("CallStatus", "ringing"),
+            ];
+            TWILIO
+                .post(&base, "/webhook/incoming_call", &params)
+                .await
+                .1
+        }
+    };
+    assert!(
+        answer("CAcli000000000000000000000000000001")
+            .await
+            .contains("<Stream")
+    );
+
+    cli_update(dir.path(), &url, &id, &["--enable-calls-stream", "false"]);
+    crate::process::eventually("the server answers with the recording", || async {
+        answer("CAcli000000000000000000000000000002")
+            .await
+            .contains("<Record")
+    })
+    .await;
+    assert!(server.stop().success());
+}

@@ -215,7 +215,7 @@ async fn a_retried_incoming_call_keeps_one_call_row() {
 
 #[tokio::test]
 async fn when_the_database_is_down_a_number_not_in_the_directory_still_streams_with_the_dialled_number()
-{
+ {
     let app = spawn().await;
     app.state.db.pool.close().await;
     let sid = new_sid();
