@@ -2,12 +2,12 @@
 //! engine (`crates/call`).
 //!
 //! This module owns what the engine must not know: the handshake signature,
-//! which tenant the stream belongs to (checked against the call recorded by
-//! `incoming_call`, never taken from the stream alone), the business's
-//! settings, and storing what the call produced. Anything that stops a
-//! stream from starting closes the socket, which makes Twilio continue with
-//! the `<Connect action>` — the recording fallback — so the caller is never
-//! dropped.
+//! which tenant the stream belongs to (checked against this instance's
+//! answer to `incoming_call` or the call row it wrote, never taken from the
+//! stream alone), the business's settings, and storing what the call
+//! produced. Anything that stops a stream from starting closes the socket,
+//! which makes Twilio continue with the `<Connect action>` — the recording
+//! fallback — so the caller is never dropped.
 
 use std::sync::Arc;
 use std::time::Duration;

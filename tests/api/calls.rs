@@ -219,7 +219,7 @@ type Socket =
 
 /// The close code of a stream the server should refuse; panics if it sends
 /// any audio first or keeps the socket open.
-async fn refused(mut ws: Socket) -> Option<u16> {
+pub async fn refused(mut ws: Socket) -> Option<u16> {
     tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(msg) = ws.next().await {
             match msg {

@@ -6,7 +6,7 @@ use agentlocator::db::business;
 use agentlocator::domain::PhoneNumber;
 use agentlocator::domain::settings::{AdminChange, BusinessName};
 
-use crate::calls::{PUBLIC, TOKEN, app_with_providers, greeted};
+use crate::calls::{PUBLIC, TOKEN, app_with_providers, greeted, refused};
 use crate::helpers::TestApp;
 use crate::process::Twilio;
 
@@ -201,4 +201,25 @@ async fn a_change_made_with_the_cli_reaches_the_running_server_without_a_restart
     })
     .await;
     assert!(server.stop().success());
+}
+
+#[tokio::test]
+async fn a_stream_naming_another_business_than_the_one_this_instance_answered_for_is_refused() {
+    let (app, _dir) = app_with_providers().await;
+    let ours = register(&app, "ספריית העיר", "+97235550906").await;
+    let other = register(&app, "חנות הפרחים", "+97235550907").await;
+    let sid = "CAdirectory00000000000000000000008";
+    incoming(&app, sid, "+97235550906").await;
+
+    let forged = TWILIO
+        .open_stream(&app.base, sid, &other.id.to_string())
+        .await;
+    assert_eq!(refused(forged).await, Some(1008));
+    let mut honest = TWILIO
+        .open_stream(&app.base, sid, &ours.id.to_string())
+        .await;
+    assert!(
+        greeted(&mut honest).await,
+        "the call's own stream still gets it"
+    );
 }
