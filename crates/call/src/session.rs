@@ -193,7 +193,7 @@ impl Call {
     }
 
     fn on_incoming(&mut self, frame: Option<Incoming>) -> Option<EndReason> {
-        match self.gate.admit(frame) {
+        match self.gate.admit(frame.as_ref()) {
             Admitted::Closed => return Some(EndReason::PeerClosed),
             Admitted::Stop => return Some(EndReason::Stopped),
             Admitted::Nothing => {}
