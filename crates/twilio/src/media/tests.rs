@@ -476,6 +476,21 @@ proptest! {
     }
 
     #[test]
+    fn a_media_frame_is_the_text_serde_writes(
+        stream_sid in any::<String>(),
+        audio in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let frame = media_frame(&stream_sid, &audio);
+        let payload_b64 = STANDARD.encode(&audio);
+        let serde = Outbound::Media { stream_sid: &stream_sid, payload_b64: &payload_b64 }.to_json();
+        // Sized exactly, unless the stream id needed escaping.
+        if !stream_sid.contains(['"', '\\']) && !stream_sid.contains(|c: char| c < ' ') {
+            prop_assert_eq!(frame.capacity(), frame.len());
+        }
+        prop_assert_eq!(frame, serde);
+    }
+
+    #[test]
     fn any_audio_round_trips_through_a_media_frame(
         stream_sid in "[A-Za-z0-9]{1,34}",
         audio in prop::collection::vec(any::<u8>(), 0..2000),
