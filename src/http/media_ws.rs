@@ -111,19 +111,34 @@ async fn serve_socket(state: AppState, socket: WebSocket) {
         let _ = in_tx.send(Incoming::Close).await;
     });
     let writer = tokio::spawn(async move {
-        while let Some(out) = out_rx.recv().await {
-            let (msg, last) = match out {
-                Outgoing::Text(t) => (Message::Text(t.into()), false),
-                Outgoing::Ping => (Message::Ping(Default::default()), false),
-                Outgoing::Close { code, reason } => (
-                    Message::Close(Some(CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    })),
-                    true,
-                ),
-            };
-            if sink.send(msg).await.is_err() || last {
+        // Whatever is already queued goes out in one write: the pacer's
+        // opening burst, a sentence's last chunk and its mark, and a
+        // backlog after the writer fell behind cost one flush (one send
+        // syscall) instead of one each.
+        'socket: while let Some(first) = out_rx.recv().await {
+            let mut next = Some(first);
+            while let Some(out) = next {
+                let (msg, last) = match out {
+                    Outgoing::Text(t) => (Message::Text(t.into()), false),
+                    Outgoing::Ping => (Message::Ping(Default::default()), false),
+                    Outgoing::Close { code, reason } => (
+                        Message::Close(Some(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        })),
+                        true,
+                    ),
+                };
+                if sink.feed(msg).await.is_err() {
+                    break 'socket;
+                }
+                if last {
+                    let _ = sink.flush().await;
+                    break 'socket;
+                }
+                next = out_rx.try_recv().ok();
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
