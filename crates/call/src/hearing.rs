@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use twilio::media::{Media, MediaError};
+use twilio::media::{MediaError, MediaFrame};
 use voice::{TurnConfig, TurnDetector, TurnEvent, Vad, VadConfig};
 
 /// One call's hearing state.
@@ -60,7 +60,7 @@ impl Hearing {
     ///
     /// # Errors
     /// The payload is not base64; the frame is then ignored.
-    pub(crate) fn push(&mut self, media: &Media) -> Result<Option<TurnEvent>, MediaError> {
+    pub(crate) fn push(&mut self, media: &MediaFrame<'_>) -> Result<Option<TurnEvent>, MediaError> {
         let started = Instant::now();
         media.decode_payload_into(&mut self.mulaw)?;
         self.pcm.clear();

@@ -17,12 +17,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::Instant;
-use twilio::media::Outbound;
+use twilio::media::{Outbound, media_frame};
 
 use crate::Outgoing;
 
@@ -65,8 +63,6 @@ pub(crate) struct Pacer {
     /// When Twilio will have played everything sent so far (estimated).
     play_until: Option<Instant>,
     queued_bytes: usize,
-    /// Reused base64 buffer: the per-chunk path allocates only the JSON.
-    b64: String,
 }
 
 /// The name of the mark after sentence `index` of reply `generation`.
@@ -94,7 +90,6 @@ impl Pacer {
             lead: audio_duration(chunk_bytes) * LEAD_CHUNKS,
             play_until: None,
             queued_bytes: 0,
-            b64: String::with_capacity(chunk_bytes.div_ceil(3) * 4),
         }
     }
 
@@ -159,15 +154,9 @@ impl Pacer {
         let generation = segment.generation;
         let end = (segment.pos + self.chunk_bytes).min(segment.audio.len());
         let chunk = &segment.audio[segment.pos..end];
-        let media = (!chunk.is_empty()).then(|| {
-            self.b64.clear();
-            STANDARD.encode_string(chunk, &mut self.b64);
-            Outbound::Media {
-                stream_sid,
-                payload_b64: &self.b64,
-            }
-            .to_json()
-        });
+        // The JSON is the chunk's only allocation: base64 is written
+        // straight into it.
+        let media = (!chunk.is_empty()).then(|| media_frame(stream_sid, chunk));
         let sent = chunk.len();
         segment.pos = end;
         let mark = (segment.pos >= segment.audio.len()).then(|| {

@@ -76,11 +76,28 @@ async fn drive(
     let longest = Instant::now() + setup.limits.max_call;
     let mut call = Call::new(setup, providers, outbound, events, pipe_tx);
     call.greet();
+    // The loop turns about 100 times a second per talking call (an inbound
+    // frame and a paced outbound one every 20 ms). Its futures live across
+    // turns so that each turn does not register and drop two timers and a
+    // cancellation waiter: the timer is only moved when its deadline
+    // changes, which for the pacer is once per chunk. A pinned future that
+    // has completed stays ready, as a fresh one for a past instant would.
+    let drain = shutdown.cancelled();
+    let too_long = time::sleep_until(longest);
+    let timer = time::sleep_until(longest);
+    tokio::pin!(drain, too_long, timer);
+    let mut timer_at = None;
     let end = loop {
         if let Some(end) = call.pump() {
             break end;
         }
         let wake = call.next_wake();
+        if let Some(at) = wake
+            && timer_at != Some(at)
+        {
+            timer.as_mut().reset(at);
+            timer_at = Some(at);
+        }
         // Biased: shutdown first, then due timers (pacing must not slip
         // behind a burst of inbound frames), then what the caller sends.
         // Shutdown and the call's length do not cut the caller off: the
@@ -88,17 +105,17 @@ async fn drive(
         let ending = call.ending.is_some();
         tokio::select! {
             biased;
-            () = shutdown.cancelled(), if !ending => {
+            () = &mut drain, if !ending => {
                 call.fail_over("server draining".to_owned(), Some(failover::DRAIN_LINE_HE));
             }
-            () = time::sleep_until(longest), if !ending => {
+            () = &mut too_long, if !ending => {
                 let limit = call.setup.limits.max_call.as_secs();
                 call.fail_over(
                     format!("the call passed its {limit} s limit"),
                     Some(failover::LONG_CALL_LINE_HE),
                 );
             }
-            () = time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+            () = &mut timer, if wake.is_some() => {
                 call.on_timer();
             }
             frame = inbound.recv() => {
@@ -176,7 +193,7 @@ impl Call {
     }
 
     fn on_incoming(&mut self, frame: Option<Incoming>) -> Option<EndReason> {
-        match self.gate.admit(frame) {
+        match self.gate.admit(frame.as_ref()) {
             Admitted::Closed => return Some(EndReason::PeerClosed),
             Admitted::Stop => return Some(EndReason::Stopped),
             Admitted::Nothing => {}
