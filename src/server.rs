@@ -102,34 +102,16 @@ impl Server {
         ));
         // The directory refreshes from when the schema is there until the
         // end: calls answered while draining read it too.
-        let (directory, db, ready) = (
-            state.directory.clone(),
-            state.db.clone(),
-            self.schema_ready.clone(),
-        );
-        let stop_directory = CancellationToken::new();
-        let _stop_directory_on_exit = stop_directory.clone().drop_guard();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = stop_directory.cancelled() => {}
-                () = ready.cancelled() => directory.refresh_loop(db, stop_directory).await,
-            }
+        let (directory, db) = (state.directory.clone(), state.db.clone());
+        let _stop_directory_on_exit = once_schema_is_ready(&self.schema_ready, |stop| async move {
+            directory.refresh_loop(db, stop).await
         });
         // What an earlier run spooled lands first, then whatever this one
         // spools; it waits for the schema, whose tables the writes need. It
         // runs to the very end: webhooks answered while draining may spool.
-        let (spool, db, ready) = (
-            state.spool.clone(),
-            state.db.clone(),
-            self.schema_ready.clone(),
-        );
-        let stop_spool = CancellationToken::new();
-        let _stop_spool_on_exit = stop_spool.clone().drop_guard();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = stop_spool.cancelled() => {}
-                () = ready.cancelled() => spool.replay_loop(db, stop_spool).await,
-            }
+        let (spool, db) = (state.spool.clone(), state.db.clone());
+        let _stop_spool_on_exit = once_schema_is_ready(&self.schema_ready, |stop| async move {
+            spool.replay_loop(db, stop).await
         });
         let stop_listening = CancellationToken::new();
         let mut serving = tokio::spawn(listener::serve(
@@ -214,6 +196,27 @@ const TASKS_GRACE: Duration = Duration::from_secs(5);
 /// retrying in the background so the service still starts and `/readyz`
 /// says `db: fail` instead of the process crashing. The token is cancelled
 /// once the schema is up to date.
+/// Spawns the loop `run(stop)` once the schema is ready; it runs until the
+/// returned guard is dropped.
+fn once_schema_is_ready<F>(
+    ready: &CancellationToken,
+    run: impl FnOnce(CancellationToken) -> F,
+) -> tokio_util::sync::DropGuard
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let stop = CancellationToken::new();
+    let (ready, work) = (ready.clone(), run(stop.clone()));
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = stopped.cancelled() => {}
+            () = ready.cancelled() => work.await,
+        }
+    });
+    stop.drop_guard()
+}
+
 async fn migrate_or_keep_trying(db: Db) -> CancellationToken {
     let ready = CancellationToken::new();
     match apply_and_log(&db).await {

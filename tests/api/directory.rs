@@ -136,24 +136,6 @@ async fn a_change_made_elsewhere_shows_at_the_next_refresh_even_a_number_moving_
     );
 }
 
-/// `agentlocator business update ID ARGS…` as an operator runs it, in
-/// another process than the server.
-fn cli_update(dir: &std::path::Path, database_url: &str, id: &str, args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentlocator"))
-        .args(["business", "update", id])
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", database_url)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test]
 async fn a_change_made_with_the_cli_reaches_the_running_server_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,7 +175,11 @@ async fn a_change_made_with_the_cli_reaches_the_running_server_without_a_restart
             .contains("<Stream")
     );
 
-    cli_update(dir.path(), &url, &id, &["--enable-calls-stream", "false"]);
+    crate::process::cli(
+        dir.path(),
+        &url,
+        &["business", "update", &id, "--enable-calls-stream", "false"],
+    );
     crate::process::eventually("the server answers with the recording", || async {
         answer("CAcli000000000000000000000000000002")
             .await

@@ -63,6 +63,24 @@ impl Twilio<'_> {
     }
 }
 
+/// `agentlocator ARGS…` against `database_url`, as an operator runs it in
+/// another process than the server; its stdout, once it succeeded.
+pub fn cli(dir: &std::path::Path, database_url: &str, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentlocator"))
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// `agentlocator business create` against `database_url`; returns the id.
 pub fn create_business(
     dir: &std::path::Path,
@@ -70,19 +88,12 @@ pub fn create_business(
     name: &str,
     phone: &str,
 ) -> String {
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_agentlocator"))
-        .args(["business", "create", "--name", name, "--phone", phone])
-        .env_clear()
-        .env("DATABASE_URL", database_url)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
+    let created = cli(
+        dir,
+        database_url,
+        &["business", "create", "--name", name, "--phone", phone],
     );
-    serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["id"].to_string()
+    serde_json::from_slice::<serde_json::Value>(&created).unwrap()["id"].to_string()
 }
 
 /// Polls another process's work through the shared database: there is
