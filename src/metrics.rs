@@ -64,6 +64,9 @@ pub struct Metrics {
     pub calls_total: Counter,
     /// Streams refused because their business was at its call limit.
     pub calls_over_capacity: Counter,
+    /// Streams started on this instance's own answer because the database
+    /// did not confirm their claim in time.
+    pub calls_unconfirmed: Counter,
     pub failovers_total: Family<KindLabel, Counter>,
     pub http_requests_total: Family<RouteStatusLabel, Counter>,
     pub http_latency_ms: Family<RouteLabel, Histogram>,
@@ -105,6 +108,7 @@ impl Metrics {
             calls_in_progress: Gauge::default(),
             calls_total: Counter::default(),
             calls_over_capacity: Counter::default(),
+            calls_unconfirmed: Counter::default(),
             failovers_total: Family::default(),
             http_requests_total: Family::default(),
             http_latency_ms,
@@ -142,6 +146,11 @@ impl Metrics {
             "calls_over_capacity",
             "Streams refused at the business's call limit (the caller records a message)",
             m.calls_over_capacity.clone(),
+        );
+        registry.register(
+            "calls_unconfirmed",
+            "Streams started on this instance's answer alone: the database did not confirm the claim in time, so the call limit did not count them",
+            m.calls_unconfirmed.clone(),
         );
         registry.register(
             "failovers",

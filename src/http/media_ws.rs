@@ -380,6 +380,7 @@ async fn claim_answered(
             _ => {}
         }
     }
+    state.metrics.calls_unconfirmed.inc();
     tracing::warn!(
         call_row = ?row,
         "the database did not confirm the stream's claim in time; streaming on this instance's own answer"

@@ -63,6 +63,11 @@ async fn with_the_database_stopped_a_caller_of_a_known_business_still_gets_the_a
         greeted(&mut ws).await,
         "the caller hears the agent's greeting"
     );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("agentlocator_calls_unconfirmed_total 1"),
+        "counted as streamed without the database: {metrics}"
+    );
     drop(ws);
     app.state.background_settled().await;
     assert!(
