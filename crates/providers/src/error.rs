@@ -60,6 +60,15 @@ pub enum ProviderError {
         /// The provider's message.
         message: String,
     },
+    /// A message text longer than the channel allows, refused before any
+    /// request (counted in characters: Hebrew is two bytes a letter).
+    #[error("message of {chars} characters exceeds the {limit}-character limit")]
+    MessageTooLong {
+        /// The text's length in characters.
+        chars: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Any other transport or HTTP failure.
     #[error("http error: {0}")]
     Http(String),
@@ -79,6 +88,7 @@ impl ProviderError {
             Self::Malformed(_) => "malformed",
             Self::Refused(_) => "refused",
             Self::Rejected { .. } => "rejected",
+            Self::MessageTooLong { .. } => "message_too_long",
             Self::Http(_) => "http",
         }
     }

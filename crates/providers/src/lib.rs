@@ -6,7 +6,7 @@
 //! What lives here: speech-to-text and streaming chat against any
 //! OpenAI-compatible server ([`openai`]), Google Text-to-Speech with
 //! service-account auth ([`google`]), Twilio recording downloads locked to the
-//! Twilio origin ([`twilio`]), the degraded-mode stand-ins ([`disabled`]),
+//! Twilio origin and SMS/WhatsApp sends ([`twilio`]), the degraded-mode stand-ins ([`disabled`]),
 //! Hebrew transcription with an injected gibberish filter ([`transcribe_he`]),
 //! and the PayPal/Tranzila clients the CRM will use ([`payments`]).
 //!
@@ -45,4 +45,7 @@ pub use payments::{PayPalClient, TranzilaClient};
 pub use traits::{LanguageModel, RecordingFetcher, SpeechToText, TextToSpeech};
 pub use transcribe::transcribe_he;
 pub use twilio::TwilioRecordingFetcher;
+pub use twilio::messages::{
+    Content, MAX_BODY_CHARS, OutboundMessage, Sender, SentMessage, TwilioMessagesClient,
+};
 pub use types::{AudioFormat, AudioInput, CallRecording, ChatMessage, ChatRole, TranscribeOptions};

@@ -4,6 +4,11 @@
 //! Redirects are not followed — the origin check would be worth nothing if
 //! the origin could send the request on to any host — and a redirect is
 //! refused like an off-origin URL.
+//!
+//! Sending SMS and WhatsApp messages, with the same credentials, is in
+//! [`messages`].
+
+pub mod messages;
 
 use std::time::Duration;
 

@@ -5,6 +5,7 @@
 mod disabled;
 mod google_tts;
 mod helpers;
+mod messages;
 mod openai_chat;
 mod openai_stt;
 mod payments;
