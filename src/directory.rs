@@ -40,7 +40,7 @@ pub struct Directory {
 struct Inner {
     by_phone: HashMap<String, Arc<Business>>,
     by_id: HashMap<i64, Arc<Business>>,
-    /// The newest `updated_at` read so far; `None` until the first load.
+    /// The newest `updated_at` a refresh read; `None` until the first load.
     newest: Option<String>,
 }
 
@@ -58,11 +58,6 @@ impl Inner {
         }
         self.by_phone
             .insert(business.phone_number.to_string(), business.clone());
-        if let Some(stamp) = &business.updated_at
-            && self.newest.as_ref().is_none_or(|n| n < stamp)
-        {
-            self.newest = Some(stamp.clone());
-        }
         business
     }
 }
@@ -118,9 +113,17 @@ impl Directory {
         let changed = business::changed_since(db, since.as_ref()).await?;
         let mut inner = self.write();
         let n = changed.len();
+        // Only a refresh moves the mark, never a single lookup: a business
+        // read on its own before the first full load must not make that
+        // load look done.
+        let newest = changed.iter().filter_map(|b| b.updated_at.clone()).max();
         for b in changed {
             inner.put(b);
         }
+        inner.newest = match (inner.newest.take(), newest) {
+            (Some(old), Some(new)) => Some(old.max(new)),
+            (old, new) => old.or(new),
+        };
         if inner.newest.is_none() {
             // An empty table: later looks still read only what changes.
             inner.newest = Some(Timestamp::now().to_string());
