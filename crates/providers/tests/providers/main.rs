@@ -7,6 +7,7 @@ mod google_tts;
 mod helpers;
 mod openai_chat;
 mod openai_stt;
+mod outcome;
 mod payments;
 mod recordings;
 mod transcribe;
