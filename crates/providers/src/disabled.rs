@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::error::ProviderError;
-use crate::traits::{LanguageModel, RecordingFetcher, SpeechToText, TextToSpeech};
+use crate::outcome::{CallOutcome, OutcomeRequest};
+use crate::traits::{LanguageModel, OutcomeModel, RecordingFetcher, SpeechToText, TextToSpeech};
 use crate::types::{AudioInput, CallRecording, ChatMessage, TranscribeOptions};
 
 /// The line the disabled language model says: "I am not available right now".
@@ -168,6 +169,36 @@ impl RecordingFetcher for DisabledRecordingFetcher {
         _call_sid: &str,
     ) -> Result<Vec<CallRecording>, ProviderError> {
         self.warned.note("recordings");
+        Err(ProviderError::Disabled)
+    }
+}
+
+/// An outcome model for when no LLM is configured: answers
+/// [`ProviderError::Disabled`] so the post-call job stores its fallback.
+#[derive(Debug, Default)]
+pub struct DisabledOutcomeModel {
+    warned: WarnOnce,
+}
+
+impl DisabledOutcomeModel {
+    /// A new stand-in.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl OutcomeModel for DisabledOutcomeModel {
+    fn name(&self) -> &'static str {
+        "disabled-outcome"
+    }
+
+    fn is_enabled(&self) -> bool {
+        false
+    }
+
+    async fn call_outcome(&self, _request: OutcomeRequest) -> Result<CallOutcome, ProviderError> {
+        self.warned.note("outcome");
         Err(ProviderError::Disabled)
     }
 }

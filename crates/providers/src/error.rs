@@ -48,6 +48,12 @@ pub enum ProviderError {
     /// The answer could not be understood.
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// The answer arrived but its content breaks the contract we asked for
+    /// (a structured call outcome that fails its schema or validation). Not
+    /// transient by itself: the caller decides whether to ask again or fall
+    /// back, since the same model may well answer the same way.
+    #[error("invalid model output: {0}")]
+    InvalidOutput(String),
     /// We refused to make the request (an off-origin URL, an invalid amount).
     #[error("request refused: {0}")]
     Refused(String),
@@ -86,6 +92,7 @@ impl ProviderError {
             Self::Timeout => "timeout",
             Self::TooLarge { .. } => "too_large",
             Self::Malformed(_) => "malformed",
+            Self::InvalidOutput(_) => "invalid_output",
             Self::Refused(_) => "refused",
             Self::Rejected { .. } => "rejected",
             Self::MessageTooLong { .. } => "message_too_long",

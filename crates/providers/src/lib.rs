@@ -3,8 +3,8 @@
 //! knows whether it talks to the real service, a local fake or a disabled
 //! stand-in.
 //!
-//! What lives here: speech-to-text and streaming chat against any
-//! OpenAI-compatible server ([`openai`]), Google Text-to-Speech with
+//! What lives here: speech-to-text, streaming chat and structured call
+//! outcomes ([`outcome`]) against any OpenAI-compatible server ([`openai`]), Google Text-to-Speech with
 //! service-account auth ([`google`]), Twilio recording downloads locked to the
 //! Twilio origin and SMS/WhatsApp sends ([`twilio`]), the degraded-mode stand-ins ([`disabled`]),
 //! Hebrew transcription with an injected gibberish filter ([`transcribe_he`]),
@@ -19,6 +19,7 @@ pub mod disabled;
 pub mod error;
 pub mod google;
 pub mod openai;
+pub mod outcome;
 pub mod payments;
 pub mod traits;
 pub mod twilio;
@@ -35,14 +36,15 @@ pub use config::{
     TranzilaConfig, TwilioRestConfig,
 };
 pub use disabled::{
-    DISABLED_REPLY_HE, DisabledLanguageModel, DisabledRecordingFetcher, DisabledSpeechToText,
-    DisabledTextToSpeech,
+    DISABLED_REPLY_HE, DisabledLanguageModel, DisabledOutcomeModel, DisabledRecordingFetcher,
+    DisabledSpeechToText, DisabledTextToSpeech,
 };
 pub use error::{ConfigError, ProviderError};
 pub use google::GoogleTextToSpeech;
 pub use openai::{OpenAiChat, OpenAiSpeechToText};
+pub use outcome::{CallOutcome, Conversation, ConversationLine, OutcomeRequest, Speaker, Urgency};
 pub use payments::{PayPalClient, TranzilaClient};
-pub use traits::{LanguageModel, RecordingFetcher, SpeechToText, TextToSpeech};
+pub use traits::{LanguageModel, OutcomeModel, RecordingFetcher, SpeechToText, TextToSpeech};
 pub use transcribe::transcribe_he;
 pub use twilio::TwilioRecordingFetcher;
 pub use twilio::messages::{

@@ -1,4 +1,4 @@
-//! The four provider traits. Each is object-safe, `Send + Sync`, and meant to
+//! The provider traits. Each is object-safe, `Send + Sync`, and meant to
 //! be held as `Arc<dyn …>` in the service state so tests and degraded mode can
 //! swap implementations without the pipeline noticing.
 
@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 use crate::error::ProviderError;
+use crate::outcome::{CallOutcome, OutcomeRequest};
 use crate::types::{AudioInput, CallRecording, ChatMessage, TranscribeOptions};
 
 /// Audio → text.
@@ -75,4 +76,20 @@ pub trait RecordingFetcher: Send + Sync {
     /// `<Record action>` request never arrived is found afterwards.
     async fn recordings_of_call(&self, call_sid: &str)
     -> Result<Vec<CallRecording>, ProviderError>;
+}
+
+/// A finished call → its structured, validated outcome for the owner.
+///
+/// Separate from [`LanguageModel`] because it runs after the call, off the
+/// latency path, and its answer is data to store rather than speech.
+#[async_trait]
+pub trait OutcomeModel: Send + Sync {
+    /// Short stable name for logs and metrics.
+    fn name(&self) -> &'static str;
+    /// False for the degraded stand-in; the post-call job then stores its
+    /// own fallback summary without asking.
+    fn is_enabled(&self) -> bool;
+    /// Asks for the outcome. Output that fails the schema or validation is
+    /// [`ProviderError::InvalidOutput`], so the caller can retry or fall back.
+    async fn call_outcome(&self, request: OutcomeRequest) -> Result<CallOutcome, ProviderError>;
 }

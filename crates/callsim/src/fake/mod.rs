@@ -29,6 +29,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 mod audio;
 mod credentials;
+mod outcome;
 
 pub use credentials::write_google_credentials;
 
@@ -183,8 +184,12 @@ struct ChatRequest {
 }
 
 /// `POST /v1/chat/completions`: a receptionist's answer, streamed as SSE
-/// tokens at the configured pace, or whole after the same total time.
+/// tokens at the configured pace, or whole after the same total time; a
+/// `json_schema` request gets a call outcome instead (see `outcome`).
 async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
+    if let Some(answer) = outcome::answer(fake.lat, &body).await {
+        return answer;
+    }
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => return openai_error(StatusCode::BAD_REQUEST, &format!("bad JSON: {err}")),

@@ -318,3 +318,25 @@ async fn the_real_openai_clients_understand_the_fake() {
     assert!(deltas.len() > 5, "streamed, not whole: {deltas:?}");
     assert!(is_hebrew(&deltas.concat()));
 }
+
+#[tokio::test]
+async fn the_real_outcome_client_gets_a_valid_hebrew_outcome_from_the_fake() {
+    let base = spawn(FakeLatencies::instant()).await;
+    let mut cfg = OpenAiConfig::new("sk-fake".to_owned().into(), "gpt-4o-mini", "whisper-1");
+    cfg.base_url = format!("{base}/v1");
+    let model = OpenAiChat::new(cfg, reqwest::Client::new());
+    let outcome = providers::OutcomeModel::call_outcome(
+        &model,
+        providers::OutcomeRequest {
+            categories: vec!["קביעת תור".into()],
+            conversation: providers::Conversation::Turns(vec![providers::ConversationLine {
+                speaker: providers::Speaker::Caller,
+                text: "שלום, זה דני, אני צריך קביעת תור ליום שלישי.".into(),
+            }]),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.intent, "קביעת תור");
+    assert!(is_hebrew(&outcome.summary) && outcome.summary.contains("יום שלישי"));
+}

@@ -23,14 +23,16 @@ use crate::types::ChatMessage;
 
 /// A non-streamed JSON answer (some compatible servers ignore `stream`)
 /// bigger than this is not a chat reply.
-const JSON_ANSWER_CAP: u64 = 4 * 1024 * 1024;
+pub(super) const JSON_ANSWER_CAP: u64 = 4 * 1024 * 1024;
 
 /// Streaming chat against an OpenAI-compatible `/chat/completions`.
 #[derive(Debug, Clone)]
 pub struct OpenAiChat {
-    cfg: OpenAiConfig,
-    http: reqwest::Client,
-    url: String,
+    // Shared with the outcome call in `super::outcome`: same server, model
+    // and deadlines, one client.
+    pub(super) cfg: OpenAiConfig,
+    pub(super) http: reqwest::Client,
+    pub(super) url: String,
 }
 
 impl OpenAiChat {
@@ -100,7 +102,7 @@ impl LanguageModel for OpenAiChat {
 }
 
 /// A complete (non-streamed) completion or an error envelope with status 200.
-fn whole_json_answer(body: &[u8]) -> Result<String, ProviderError> {
+pub(super) fn whole_json_answer(body: &[u8]) -> Result<String, ProviderError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ProviderError::Malformed(format!("chat answer is not JSON: {e}")))?;
     if let Some(err) = v.get("error") {

@@ -4,6 +4,7 @@
 //! assumes OpenAI-only fields in answers.
 
 mod chat;
+mod outcome;
 mod stt;
 
 pub use chat::OpenAiChat;

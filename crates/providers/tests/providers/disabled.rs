@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use agentlocator_providers::{
-    AudioInput, ChatMessage, DISABLED_REPLY_HE, DisabledLanguageModel, DisabledRecordingFetcher,
-    DisabledSpeechToText, DisabledTextToSpeech, LanguageModel, ProviderError, RecordingFetcher,
-    SpeechToText, TextToSpeech, TranscribeOptions,
+    AudioInput, ChatMessage, DISABLED_REPLY_HE, DisabledLanguageModel, DisabledOutcomeModel,
+    DisabledRecordingFetcher, DisabledSpeechToText, DisabledTextToSpeech, LanguageModel,
+    OutcomeModel, ProviderError, RecordingFetcher, SpeechToText, TextToSpeech, TranscribeOptions,
 };
 
 use crate::helpers::collect;
@@ -62,6 +62,7 @@ fn every_provider_has_a_distinct_name_for_metrics() {
         DisabledTextToSpeech::new().name(),
         SpeechToText::name(&DisabledSpeechToText::new()),
         DisabledRecordingFetcher::new().name(),
+        DisabledOutcomeModel::new().name(),
     ];
     let mut sorted = names.to_vec();
     sorted.sort_unstable();

@@ -8,6 +8,7 @@ mod helpers;
 mod messages;
 mod openai_chat;
 mod openai_stt;
+mod outcome;
 mod payments;
 mod recordings;
 mod transcribe;
