@@ -46,25 +46,36 @@ pub struct TwilioRecordingFetcher {
     first_backoff: Duration,
 }
 
+/// The REST API origin from `cfg` (an http(s) URL with a host) and a
+/// client on `http` that follows no redirects, whatever `http` says: a
+/// redirect would carry our Basic credentials to another host.
+pub(crate) fn rest_client(
+    cfg: &TwilioRestConfig,
+    http: reqwest::ClientBuilder,
+) -> Result<(Url, reqwest::Client), ConfigError> {
+    let origin = Url::parse(&cfg.api_base_url).map_err(|e| ConfigError::InvalidUrl {
+        name: "TWILIO_API_BASE_URL",
+        reason: e.to_string(),
+    })?;
+    if !matches!(origin.scheme(), "http" | "https") || origin.host_str().is_none() {
+        return Err(ConfigError::InvalidUrl {
+            name: "TWILIO_API_BASE_URL",
+            reason: "must be an http(s) URL with a host".into(),
+        });
+    }
+    let http = http
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+    Ok((origin, http))
+}
+
 impl TwilioRecordingFetcher {
     /// Builds the fetcher on a client from `http` (the service's timeouts
     /// and user agent) that follows no redirects, whatever `http` says;
     /// fails if `api_base_url` is not an http(s) URL.
     pub fn new(cfg: TwilioRestConfig, http: reqwest::ClientBuilder) -> Result<Self, ConfigError> {
-        let origin = Url::parse(&cfg.api_base_url).map_err(|e| ConfigError::InvalidUrl {
-            name: "TWILIO_API_BASE_URL",
-            reason: e.to_string(),
-        })?;
-        if !matches!(origin.scheme(), "http" | "https") || origin.host_str().is_none() {
-            return Err(ConfigError::InvalidUrl {
-                name: "TWILIO_API_BASE_URL",
-                reason: "must be an http(s) URL with a host".into(),
-            });
-        }
-        let http = http
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+        let (origin, http) = rest_client(&cfg, http)?;
         Ok(Self {
             http,
             origin,

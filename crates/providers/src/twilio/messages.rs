@@ -185,16 +185,7 @@ impl TwilioMessagesClient {
     /// and the message to another host. Fails if `api_base_url` is not an
     /// http(s) URL or the account SID could not be a path segment.
     pub fn new(cfg: TwilioRestConfig, http: reqwest::ClientBuilder) -> Result<Self, ConfigError> {
-        let origin = Url::parse(&cfg.api_base_url).map_err(|e| ConfigError::InvalidUrl {
-            name: "TWILIO_API_BASE_URL",
-            reason: e.to_string(),
-        })?;
-        if !matches!(origin.scheme(), "http" | "https") || origin.host_str().is_none() {
-            return Err(ConfigError::InvalidUrl {
-                name: "TWILIO_API_BASE_URL",
-                reason: "must be an http(s) URL with a host".into(),
-            });
-        }
+        let (origin, http) = super::rest_client(&cfg, http)?;
         // The SID becomes a path segment: only a SID's characters may.
         if cfg.account_sid.is_empty() || !cfg.account_sid.bytes().all(|b| b.is_ascii_alphanumeric())
         {
@@ -203,10 +194,6 @@ impl TwilioMessagesClient {
                 reason: "must be an account SID (letters and digits)".into(),
             });
         }
-        let http = http
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             origin.as_str().trim_end_matches('/'),

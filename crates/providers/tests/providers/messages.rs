@@ -62,6 +62,22 @@ async fn sent_form(server: &MockServer) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What `send` says of an SMS when Twilio answers `response`; it asks
+/// Twilio exactly once.
+async fn sms_error(response: ResponseTemplate) -> ProviderError {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(response)
+        .expect(1)
+        .mount(&server)
+        .await;
+    client_for(&server.uri())
+        .send(&sms(SUMMARY_HE))
+        .await
+        .unwrap_err()
+}
+
 fn sms(body: &str) -> OutboundMessage {
     OutboundMessage::sms("+972501234567", Sender::from_setting("+97235551234"), body)
 }
@@ -152,22 +168,13 @@ async fn a_whatsapp_template_sends_content_sid_and_hebrew_variables_without_a_bo
 
 #[tokio::test]
 async fn a_400_with_twilios_error_body_is_a_permanent_rejection_carrying_code_21211() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
-            "code": 21211,
-            "message": "The 'To' number +97212 is not a valid phone number.",
-            "more_info": "https://www.twilio.com/docs/errors/21211",
-            "status": 400,
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client_for(&server.uri())
-        .send(&sms(SUMMARY_HE))
-        .await
-        .unwrap_err();
+    let err = sms_error(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+        "code": 21211,
+        "message": "The 'To' number +97212 is not a valid phone number.",
+        "more_info": "https://www.twilio.com/docs/errors/21211",
+        "status": 400,
+    })))
+    .await;
     match &err {
         ProviderError::Rejected { code, message } => {
             assert_eq!(*code, 21211);
@@ -185,52 +192,29 @@ async fn a_400_with_twilios_error_body_is_a_permanent_rejection_carrying_code_21
 
 #[tokio::test]
 async fn a_404_for_a_wrong_account_is_permanent_not_retried_like_a_missing_recording() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
-            "code": 20404,
-            "message": "The requested resource was not found",
-            "status": 404,
-        })))
-        .mount(&server)
-        .await;
-    let err = client_for(&server.uri())
-        .send(&sms(SUMMARY_HE))
-        .await
-        .unwrap_err();
+    let err = sms_error(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+        "code": 20404,
+        "message": "The requested resource was not found",
+        "status": 404,
+    })))
+    .await;
     assert!(matches!(err, ProviderError::Rejected { code: 20404, .. }));
     assert!(!err.is_transient());
 }
 
 #[tokio::test]
 async fn a_401_is_unauthorized_and_permanent() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
-            "code": 20003, "message": "Authenticate", "status": 401,
-        })))
-        .mount(&server)
-        .await;
-    let err = client_for(&server.uri())
-        .send(&sms(SUMMARY_HE))
-        .await
-        .unwrap_err();
+    let err = sms_error(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+        "code": 20003, "message": "Authenticate", "status": 401,
+    })))
+    .await;
     assert!(matches!(err, ProviderError::Unauthorized));
     assert!(!err.is_transient());
 }
 
 #[tokio::test]
 async fn a_429_is_retryable_and_keeps_twilios_retry_after() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client_for(&server.uri())
-        .send(&sms(SUMMARY_HE))
-        .await
-        .unwrap_err();
+    let err = sms_error(ResponseTemplate::new(429).insert_header("retry-after", "3")).await;
     assert!(err.is_transient());
     assert!(matches!(
         err,
@@ -240,31 +224,14 @@ async fn a_429_is_retryable_and_keeps_twilios_retry_after() {
 
 #[tokio::test]
 async fn a_503_is_retryable_and_the_client_itself_sends_only_once() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client_for(&server.uri())
-        .send(&sms(SUMMARY_HE))
-        .await
-        .unwrap_err();
+    let err = sms_error(ResponseTemplate::new(503)).await;
     assert!(matches!(err, ProviderError::Server { status: 503 }));
     assert!(err.is_transient());
 }
 
 #[tokio::test]
 async fn an_answer_slower_than_the_try_deadline_is_a_retryable_timeout() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(accepted().set_delay(Duration::from_secs(2)))
-        .mount(&server)
-        .await;
-    let err = client_for(&server.uri())
-        .send(&sms(SUMMARY_HE))
-        .await
-        .unwrap_err();
+    let err = sms_error(accepted().set_delay(Duration::from_secs(2))).await;
     assert!(matches!(err, ProviderError::Timeout));
     assert!(err.is_transient());
 }
@@ -291,15 +258,7 @@ async fn a_601_character_hebrew_body_is_refused_without_a_request_and_600_is_sen
 
 #[tokio::test]
 async fn a_success_answer_without_a_sid_is_malformed() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201).set_body_string("<html>שגיאה</html>"))
-        .mount(&server)
-        .await;
-    let err = client_for(&server.uri())
-        .send(&sms(SUMMARY_HE))
-        .await
-        .unwrap_err();
+    let err = sms_error(ResponseTemplate::new(201).set_body_string("<html>שגיאה</html>")).await;
     assert!(matches!(err, ProviderError::Malformed(_)));
 }
 

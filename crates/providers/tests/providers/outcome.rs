@@ -73,6 +73,22 @@ async fn outcome_for(content: &str) -> Result<CallOutcome, ProviderError> {
     client(&server).await.call_outcome(request()).await
 }
 
+/// What `call_outcome` says when the endpoint answers `response`; it asks
+/// exactly once.
+async fn outcome_error(response: ResponseTemplate) -> ProviderError {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(response)
+        .expect(1)
+        .mount(&server)
+        .await;
+    client(&server)
+        .await
+        .call_outcome(request())
+        .await
+        .unwrap_err()
+}
+
 fn has_schema(req: &Request) -> bool {
     serde_json::from_slice::<Value>(&req.body)
         .ok()
@@ -227,19 +243,10 @@ async fn a_server_that_rejects_json_schema_is_asked_again_with_an_instruction_an
 
 #[tokio::test]
 async fn a_400_about_something_else_is_not_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "error": {"message": "The model does not exist", "param": "model"}
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server)
-        .await
-        .call_outcome(request())
-        .await
-        .unwrap_err();
+    let err = outcome_error(ResponseTemplate::new(400).set_body_json(json!({
+        "error": {"message": "The model does not exist", "param": "model"}
+    })))
+    .await;
     assert_eq!(
         err.to_string(),
         "http error: HTTP 400: The model does not exist"
@@ -247,63 +254,37 @@ async fn a_400_about_something_else_is_not_retried() {
 }
 
 #[tokio::test]
-async fn an_intent_outside_the_categories_is_invalid_output() {
-    let mut answer = outcome_json();
-    answer["intent"] = json!("הזמנת פיצה");
-    let err = outcome_for(&answer.to_string()).await.unwrap_err();
-    assert!(matches!(err, ProviderError::InvalidOutput(_)), "{err:?}");
-}
-
-#[tokio::test]
-async fn a_missing_field_is_invalid_output() {
-    let mut answer = outcome_json();
-    answer.as_object_mut().unwrap().remove("follow_up");
-    let err = outcome_for(&answer.to_string()).await.unwrap_err();
-    assert!(matches!(err, ProviderError::InvalidOutput(_)), "{err:?}");
-}
-
-#[tokio::test]
-async fn an_extra_field_is_invalid_output() {
-    let mut answer = outcome_json();
-    answer["sentiment"] = json!("positive");
-    let err = outcome_for(&answer.to_string()).await.unwrap_err();
-    assert!(matches!(err, ProviderError::InvalidOutput(_)), "{err:?}");
-}
-
-#[tokio::test]
-async fn an_empty_summary_is_invalid_output() {
-    let mut answer = outcome_json();
-    answer["summary"] = json!("  ");
-    let err = outcome_for(&answer.to_string()).await.unwrap_err();
-    assert!(matches!(err, ProviderError::InvalidOutput(_)), "{err:?}");
-    assert_eq!(err.kind(), "invalid_output");
-}
-
-#[tokio::test]
-async fn an_overlong_summary_or_an_unknown_urgency_is_invalid_output() {
-    let mut long = outcome_json();
-    long["summary"] = json!("א".repeat(401));
-    let mut urgent = outcome_json();
-    urgent["urgency"] = json!("critical");
-    for answer in [long, urgent] {
+async fn every_off_schema_answer_is_invalid_output_never_a_partial_outcome() {
+    type Spoil = fn(&mut Value);
+    let off_schema: [(&str, Spoil); 6] = [
+        ("an intent outside the categories", |a| {
+            a["intent"] = json!("הזמנת פיצה")
+        }),
+        ("a missing field", |a| {
+            a.as_object_mut().unwrap().remove("follow_up");
+        }),
+        ("an extra field", |a| a["sentiment"] = json!("positive")),
+        ("an empty summary", |a| a["summary"] = json!("  ")),
+        ("an overlong summary", |a| {
+            a["summary"] = json!("א".repeat(401))
+        }),
+        ("an unknown urgency", |a| a["urgency"] = json!("critical")),
+    ];
+    for (what, spoil) in off_schema {
+        let mut answer = outcome_json();
+        spoil(&mut answer);
         let err = outcome_for(&answer.to_string()).await.unwrap_err();
-        assert!(matches!(err, ProviderError::InvalidOutput(_)), "{err:?}");
+        assert!(
+            matches!(err, ProviderError::InvalidOutput(_)),
+            "{what}: {err:?}"
+        );
+        assert_eq!(err.kind(), "invalid_output", "{what}");
     }
 }
 
 #[tokio::test]
 async fn a_500_is_reported_as_a_server_error() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500).set_body_string("<html>oops</html>"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server)
-        .await
-        .call_outcome(request())
-        .await
-        .unwrap_err();
+    let err = outcome_error(ResponseTemplate::new(500).set_body_string("<html>oops</html>")).await;
     assert!(
         matches!(err, ProviderError::Server { status: 500 }),
         "{err:?}"
@@ -314,35 +295,16 @@ async fn a_500_is_reported_as_a_server_error() {
 #[tokio::test]
 async fn a_429_and_a_401_keep_the_chat_clients_mapping() {
     for (status, kind) in [(429, "rate_limited"), (401, "unauthorized")] {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(status))
-            .mount(&server)
-            .await;
-        let err = client(&server)
-            .await
-            .call_outcome(request())
-            .await
-            .unwrap_err();
+        let err = outcome_error(ResponseTemplate::new(status)).await;
         assert_eq!(err.kind(), kind);
     }
 }
 
 #[tokio::test]
 async fn a_server_slower_than_the_whole_answer_deadline_times_out() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            completion(&outcome_json().to_string())
-                .set_delay(std::time::Duration::from_millis(2500)),
-        )
-        .mount(&server)
-        .await;
-    let err = client(&server)
-        .await
-        .call_outcome(request())
-        .await
-        .unwrap_err();
+    let slow =
+        completion(&outcome_json().to_string()).set_delay(std::time::Duration::from_millis(2500));
+    let err = outcome_error(slow).await;
     assert!(matches!(err, ProviderError::Timeout), "{err:?}");
 }
 
