@@ -17,7 +17,7 @@ use std::ops::Deref;
 use serde::de::{self, Deserializer, Unexpected};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::PhoneNumber;
@@ -248,6 +248,184 @@ impl<const MIN: u32, const MAX: u32, const DEFAULT: u32> SettingValue
     }
 }
 
+/// Where the owner hears about each call: by SMS, by WhatsApp (through an
+/// approved template, see `TWILIO_WHATSAPP_CONTENT_SID`) or not at all.
+/// Off by default, so no business is messaged before its owner asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyChannel {
+    Sms,
+    Whatsapp,
+    #[default]
+    None,
+}
+
+impl NotifyChannel {
+    pub const ALL: [Self; 3] = [Self::Sms, Self::Whatsapp, Self::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Whatsapp => "whatsapp",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == input.trim())
+    }
+}
+
+/// An unknown channel name is an invalid *value* (422), not a malformed body.
+impl<'de> Deserialize<'de> for NotifyChannel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).ok_or_else(|| {
+            de::Error::invalid_value(Unexpected::Str(&raw), &"one of sms, whatsapp, none")
+        })
+    }
+}
+
+impl utoipa::PartialSchema for NotifyChannel {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .enum_values(Some(Self::ALL.map(Self::as_str)))
+            .default(Some(Self::default().as_str().into()))
+            .into()
+    }
+}
+
+impl ToSchema for NotifyChannel {}
+
+impl SettingValue for NotifyChannel {
+    const KIND: ColumnKind = ColumnKind::Text;
+    fn to_column(&self) -> Column {
+        Column::Text(Some(self.as_str().to_string()))
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        match column {
+            // A channel this code does not know sends nothing rather than
+            // stopping the business from loading.
+            Column::Text(t) => Ok(t.as_deref().and_then(Self::parse).unwrap_or_default()),
+            other => wrong_kind(&other),
+        }
+    }
+}
+
+/// At most `MAX` distinct values, each validated by its own type; empty
+/// means none. Stored as one TEXT column holding a JSON array (NULL when
+/// empty), so a list setting needs no table of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct List<T, const MAX: usize>(Vec<T>);
+
+/// Up to three numbers the owner's call notifications go to.
+pub type NotifyTo = List<PhoneNumber, 3>;
+/// A short label such as "הזמנה" or "תלונה": what a call was about.
+pub type Category = Text<40>;
+/// The labels a call summary may choose its intent from.
+pub type Categories = List<Category, 12>;
+
+impl<T, const MAX: usize> Default for List<T, MAX> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T, const MAX: usize> Deref for List<T, MAX> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: PartialEq, const MAX: usize> List<T, MAX> {
+    /// Refuses more than `MAX` items and repeats; the message completes
+    /// "expected …".
+    pub fn new(items: Vec<T>) -> Result<Self, String> {
+        if items.len() > MAX {
+            return Err(format!("at most {MAX} items"));
+        }
+        if items
+            .iter()
+            .enumerate()
+            .any(|(i, item)| items[..i].contains(item))
+        {
+            return Err("items without repeats".into());
+        }
+        Ok(Self(items))
+    }
+}
+
+/// `null` reads as the empty list, so the command line's "empty clears"
+/// holds for lists too. Each item fails through its own type (an invalid
+/// value at `field[i]`); too many or repeated items are an invalid value of
+/// the whole field. Both are 422 at the API.
+impl<'de, T: Deserialize<'de> + PartialEq, const MAX: usize> Deserialize<'de> for List<T, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Option::<Vec<T>>::deserialize(d)?.unwrap_or_default();
+        let count = items.len();
+        Self::new(items).map_err(|expected| {
+            de::Error::invalid_value(
+                Unexpected::Other(&format!("a list of {count} items")),
+                &expected.as_str(),
+            )
+        })
+    }
+}
+
+impl<T: ToSchema, const MAX: usize> utoipa::PartialSchema for List<T, MAX> {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(T::schema())
+            .max_items(Some(MAX))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl<T: ToSchema, const MAX: usize> ToSchema for List<T, MAX> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("ListOf{MAX}{}", T::name()).into()
+    }
+}
+
+impl<T, const MAX: usize> SettingValue for List<T, MAX>
+where
+    T: Serialize + serde::de::DeserializeOwned + PartialEq,
+{
+    const KIND: ColumnKind = ColumnKind::Text;
+    fn to_column(&self) -> Column {
+        if self.0.is_empty() {
+            return Column::Text(None);
+        }
+        // Serializing validated strings cannot fail.
+        Column::Text(serde_json::to_string(&self.0).ok())
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        let Column::Text(text) = column else {
+            return wrong_kind(&column);
+        };
+        // Keeps what still validates, once each, up to MAX: an odd row
+        // loses an item rather than the business.
+        let raw: Vec<serde_json::Value> = match text.as_deref().map(str::trim) {
+            None | Some("") => Vec::new(),
+            Some(json) => serde_json::from_str(json).map_err(|e| e.to_string())?,
+        };
+        let mut items: Vec<T> = Vec::new();
+        for item in raw
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+        {
+            if items.len() < MAX && !items.contains(&item) {
+                items.push(item);
+            }
+        }
+        Ok(Self(items))
+    }
+}
+
 /// Deserializes a field that is present (as `Some`), whatever its value:
 /// with `#[serde(default)]`, absent stays `None`, so a change can tell
 /// "leave it" from "set it to null".
@@ -373,6 +551,13 @@ business_settings! {
         /// Minutes a streamed call may last; then the agent says so and the
         /// caller leaves a message.
         max_call_minutes: MaxCallMinutes,
+        /// How the owner is told of each call; `whatsapp` needs
+        /// `TWILIO_WHATSAPP_FROM` and `TWILIO_WHATSAPP_CONTENT_SID`.
+        notify_channel: NotifyChannel,
+        /// Up to 3 numbers (E.164) the notification goes to; `[]` for none.
+        notify_to: NotifyTo,
+        /// Up to 12 short labels (1–40 characters) a call's intent is chosen from.
+        categories: Categories,
     }
     admin {
         /// E.164 (`+9723…`); an Israeli national number (`03-555-0001`) is
@@ -457,5 +642,100 @@ mod tests {
             <Option<Text>>::from_column(Column::Text(Some("  ".into()))).unwrap(),
             None
         );
+    }
+    fn owner_change(body: serde_json::Value) -> Result<OwnerChange, String> {
+        serde_json::from_value(body).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_notify_channel_is_sms_whatsapp_or_none_and_none_by_default() {
+        for name in ["sms", "whatsapp", "none"] {
+            let change = owner_change(serde_json::json!({ "notify_channel": name })).unwrap();
+            assert_eq!(change.notify_channel.unwrap().as_str(), name);
+        }
+        assert_eq!(NotifyChannel::default(), NotifyChannel::None);
+        let err = owner_change(serde_json::json!({ "notify_channel": "טלגרם" })).unwrap_err();
+        assert!(err.starts_with("invalid value"), "{err}");
+        assert_eq!(
+            NotifyChannel::from_column(Column::Text(Some("fax".into()))).unwrap(),
+            NotifyChannel::None,
+            "an unknown stored channel sends nothing"
+        );
+    }
+
+    #[test]
+    fn up_to_three_notify_numbers_are_accepted_and_stored_as_e164_json() {
+        let change = owner_change(serde_json::json!({
+            "notify_to": ["050-123-4567", "+97235550001"]
+        }))
+        .unwrap();
+        let to = change.notify_to.unwrap();
+        assert_eq!(to.len(), 2);
+        let column = to.to_column();
+        assert_eq!(
+            column,
+            Column::Text(Some(r#"["+972501234567","+97235550001"]"#.into()))
+        );
+        assert_eq!(NotifyTo::from_column(column).unwrap(), to);
+        assert_eq!(NotifyTo::default().to_column(), Column::Text(None));
+        assert!(
+            NotifyTo::from_column(Column::Text(None))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn four_notify_numbers_a_repeat_or_a_bad_number_are_invalid_values() {
+        for numbers in [
+            serde_json::json!([
+                "+97235550001",
+                "+97235550002",
+                "+97235550003",
+                "+97235550004"
+            ]),
+            serde_json::json!(["03-555-0001", "+97235550001"]),
+            serde_json::json!(["+97235550001", "לא מספר"]),
+        ] {
+            let err = owner_change(serde_json::json!({ "notify_to": numbers })).unwrap_err();
+            assert!(err.starts_with("invalid value"), "{numbers}: {err}");
+        }
+    }
+
+    #[test]
+    fn hebrew_categories_are_trimmed_and_kept_in_order() {
+        let change = owner_change(serde_json::json!({
+            "categories": [" הזמנה ", "תלונה", "שאלה על מחירים"]
+        }))
+        .unwrap();
+        let categories = change.categories.unwrap();
+        let labels: Vec<&str> = categories.iter().map(|c| &**c).collect();
+        assert_eq!(labels, vec!["הזמנה", "תלונה", "שאלה על מחירים"]);
+    }
+
+    #[test]
+    fn thirteen_categories_a_repeat_an_empty_or_an_overlong_label_are_invalid_values() {
+        let thirteen: Vec<String> = (1..=13).map(|i| format!("נושא {i}")).collect();
+        for labels in [
+            serde_json::json!(thirteen),
+            serde_json::json!(["הזמנה", " הזמנה"]),
+            serde_json::json!(["הזמנה", "  "]),
+            serde_json::json!(["א".repeat(41)]),
+        ] {
+            let err = owner_change(serde_json::json!({ "categories": labels })).unwrap_err();
+            assert!(err.starts_with("invalid value"), "{labels}: {err}");
+        }
+        assert!(owner_change(serde_json::json!({ "categories": ["א".repeat(40)] })).is_ok());
+    }
+
+    #[test]
+    fn stored_lists_keep_what_still_validates_rather_than_failing_the_business() {
+        let stored = Column::Text(Some(r#"["הזמנה", "", "הזמנה", "תלונה"]"#.into()));
+        let labels: Vec<String> = Categories::from_column(stored)
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(labels, vec!["הזמנה", "תלונה"]);
     }
 }
