@@ -163,6 +163,17 @@ pub struct TwilioConfig {
     pub auth_token_secondary: Option<SecretString>,
     /// `None` unless both `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` are set.
     pub rest: Option<TwilioRestConfig>,
+    /// `TWILIO_SMS_FROM`: the owner's SMS sender when the business's own
+    /// number cannot send SMS (many Israeli voice numbers cannot) — an
+    /// SMS-capable number, an alphanumeric sender ID or a Messaging Service
+    /// (`MG…`).
+    pub sms_from: Option<String>,
+    /// `TWILIO_WHATSAPP_FROM`: the WhatsApp sender, `whatsapp:+…`.
+    pub whatsapp_from: Option<String>,
+    /// `TWILIO_WHATSAPP_CONTENT_SID`: the approved template (`HX…`). WhatsApp
+    /// allows free text only within 24 h of the user's last message, so
+    /// notifications must use a template.
+    pub whatsapp_content_sid: Option<String>,
 }
 
 impl TwilioConfig {
@@ -173,6 +184,19 @@ impl TwilioConfig {
             .flatten()
             .map(|t| t.expose_secret())
             .collect()
+    }
+
+    /// The variables WhatsApp notifications still need; empty when a
+    /// business may choose `notify_channel: "whatsapp"`.
+    pub fn whatsapp_missing(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.whatsapp_from.is_none() {
+            missing.push("TWILIO_WHATSAPP_FROM");
+        }
+        if self.whatsapp_content_sid.is_none() {
+            missing.push("TWILIO_WHATSAPP_CONTENT_SID");
+        }
+        missing
     }
 }
 

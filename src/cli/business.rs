@@ -32,7 +32,8 @@ pub enum BusinessCommand {
     },
     /// Change a business; prints it as JSON. Pass `--<setting> VALUE` for
     /// any field `business list` shows (`--phone` for the number); settings
-    /// left out stay as they are, an empty text value clears it.
+    /// left out stay as they are, an empty text value clears it, and a list
+    /// is a JSON array (`--categories '["הזמנה","תלונה"]'`).
     Update {
         /// The business id.
         id: i64,
@@ -108,6 +109,10 @@ fn parse_settings(args: &[String]) -> anyhow::Result<AdminChange> {
                 anyhow::anyhow!("invalid value {raw:?} for {flag}: expected a number")
             })?),
             ColumnKind::Text if raw.trim().is_empty() => Value::Null,
+            // List settings (`--notify-to '["+972…"]'`) are stored as text
+            // but sent as the JSON array the API takes.
+            ColumnKind::Text if raw.trim_start().starts_with('[') => serde_json::from_str(raw)
+                .map_err(|e| anyhow::anyhow!("invalid value {raw:?} for {flag}: {e}"))?,
             ColumnKind::Text => Value::String(raw.clone()),
         };
         fields.insert(name, value);

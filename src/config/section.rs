@@ -208,8 +208,27 @@ pub(super) fn twilio(vars: &Vars) -> Section<TwilioConfig> {
             .get("TWILIO_AUTH_TOKEN_SECONDARY")
             .map(SecretString::from),
         rest,
+        sms_from: vars.get("TWILIO_SMS_FROM").map(|v| v.trim().to_string()),
+        whatsapp_from: prefixed(vars, "TWILIO_WHATSAPP_FROM", "whatsapp:+")?,
+        whatsapp_content_sid: prefixed(vars, "TWILIO_WHATSAPP_CONTENT_SID", "HX")?,
     };
     Ok((twilio, degraded))
+}
+
+/// An optional value that must start with `prefix`: a sender or template id
+/// of the wrong kind is refused at startup, not at the first message.
+fn prefixed(
+    vars: &Vars,
+    variable: &'static str,
+    prefix: &str,
+) -> Result<Option<String>, ConfigError> {
+    match vars.get(variable).map(|v| v.trim().to_string()) {
+        Some(v) if !v.starts_with(prefix) => Err(invalid(
+            variable,
+            format!("{v:?} does not start with {prefix:?}"),
+        )),
+        other => Ok(other),
+    }
 }
 
 pub(super) fn openai(vars: &Vars) -> Section<Option<OpenAiConfig>> {

@@ -15,6 +15,7 @@ use utoipa::{PartialSchema as _, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::crm::business::require_channel_configured;
 use super::crm::views::BusinessView;
 use crate::db::business;
 use crate::domain::PhoneNumber;
@@ -117,6 +118,7 @@ pub async fn create_business(
 ) -> Result<(StatusCode, Json<BusinessView>), ApiError> {
     // Every value was validated while the body was parsed, so nothing is
     // written unless all of it can be.
+    require_channel_configured(&state.config.twilio, &new.settings)?;
     let created = business::create(&state.db, &new.name, &new.phone_number).await?;
     let b = state
         .directory
@@ -166,6 +168,7 @@ pub async fn update_business(
     ApiPath(id): ApiPath<i64>,
     ApiJson(change): ApiJson<AdminChange>,
 ) -> Result<Json<BusinessView>, ApiError> {
+    require_channel_configured(&state.config.twilio, &change)?;
     let b = state
         .directory
         .update(&state.db, id, &change)

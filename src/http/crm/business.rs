@@ -6,8 +6,9 @@ use axum::Json;
 use axum::extract::State;
 
 use super::views::{ActAs, BusinessView};
+use crate::config::TwilioConfig;
 use crate::db::business;
-use crate::domain::settings::{AdminChange, OwnerChange};
+use crate::domain::settings::{AdminChange, NotifyChannel, OwnerChange};
 use crate::domain::tenant::{Role, Tenant};
 use crate::http::ApiError;
 use crate::http::error::ErrorBody;
@@ -42,7 +43,7 @@ pub async fn get_business(
         (status = 401, body = ErrorBody),
         (status = 403, description = "Agents read only; phone number, payment flags and `active` are admin-only", body = ErrorBody),
         (status = 409, description = "The phone number belongs to another business", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "A value is refused, or `notify_channel` is `whatsapp` while the WhatsApp sender is not configured", body = ErrorBody),
     ))]
 pub async fn update_business(
     State(state): State<AppState>,
@@ -59,6 +60,7 @@ pub async fn update_business(
             "only platform admins may change {field}"
         )));
     }
+    require_channel_configured(&state.config.twilio, &change)?;
     let b = state
         .directory
         .update(&state.db, tenant.business_id(), &change)
@@ -70,4 +72,25 @@ pub async fn update_business(
         "business settings changed"
     );
     Ok(Json(b))
+}
+
+/// Refuses a notification channel this deployment cannot send on, naming
+/// the variables it lacks: an owner who picks WhatsApp learns now, not when
+/// the first message silently fails. Every route that writes settings
+/// (owner and admin) calls this one check.
+pub(crate) fn require_channel_configured(
+    twilio: &TwilioConfig,
+    change: &AdminChange,
+) -> Result<(), ApiError> {
+    if change.notify_channel != Some(NotifyChannel::Whatsapp) {
+        return Ok(());
+    }
+    let missing = twilio.whatsapp_missing();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Unprocessable(format!(
+        "notify_channel: whatsapp needs {} to be configured",
+        missing.join(" and ")
+    )))
 }
