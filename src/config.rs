@@ -509,6 +509,29 @@ mod tests {
     }
 
     #[test]
+    fn whatsapp_notifications_need_a_whatsapp_sender_and_an_hx_template() {
+        let (config, _) = load(&[("TWILIO_SMS_FROM", "MG123")]).unwrap();
+        assert_eq!(config.twilio.sms_from.as_deref(), Some("MG123"));
+        assert_eq!(
+            config.twilio.whatsapp_missing(),
+            vec!["TWILIO_WHATSAPP_FROM", "TWILIO_WHATSAPP_CONTENT_SID"]
+        );
+        let (config, _) = load(&[
+            ("TWILIO_WHATSAPP_FROM", "whatsapp:+14155238886"),
+            ("TWILIO_WHATSAPP_CONTENT_SID", "HXabc"),
+        ])
+        .unwrap();
+        assert!(config.twilio.whatsapp_missing().is_empty());
+        for (var, value) in [
+            ("TWILIO_WHATSAPP_FROM", "+14155238886"),
+            ("TWILIO_WHATSAPP_CONTENT_SID", "MGabc"),
+        ] {
+            let err = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
+    }
+
+    #[test]
     fn the_secondary_twilio_token_is_accepted_for_rotation() {
         let (config, _) = load(&[
             ("TWILIO_AUTH_TOKEN", "a"),
