@@ -21,6 +21,7 @@ mod logging;
 mod login_abuse;
 mod migrations;
 mod openapi;
+mod outcome;
 mod payments;
 mod process;
 mod prune;
