@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use providers::{
-    DisabledLanguageModel, DisabledRecordingFetcher, DisabledSpeechToText, DisabledTextToSpeech,
-    GoogleTextToSpeech, LanguageModel, OpenAiChat, OpenAiSpeechToText, PayPalClient,
-    RecordingFetcher, SpeechToText, TextToSpeech, TranzilaClient, TwilioRecordingFetcher,
+    DisabledLanguageModel, DisabledOutcomeModel, DisabledRecordingFetcher, DisabledSpeechToText,
+    DisabledTextToSpeech, GoogleTextToSpeech, LanguageModel, OpenAiChat, OpenAiSpeechToText,
+    OutcomeModel, PayPalClient, RecordingFetcher, SpeechToText, TextToSpeech, TranzilaClient,
+    TwilioRecordingFetcher,
 };
 
 use crate::config::Config;
@@ -19,6 +20,8 @@ use crate::config::Config;
 pub struct Providers {
     pub stt: Arc<dyn SpeechToText>,
     pub llm: Arc<dyn LanguageModel>,
+    /// The post-call summariser: the same OpenAI chat client as `llm`.
+    pub outcome: Arc<dyn OutcomeModel>,
     pub tts: Arc<dyn TextToSpeech>,
     pub recordings: Arc<dyn RecordingFetcher>,
     pub paypal: Option<Arc<PayPalClient>>,
@@ -40,14 +43,23 @@ impl Providers {
         };
         let http = builder().build().context("cannot build the HTTP client")?;
 
-        let (stt, llm): (Arc<dyn SpeechToText>, Arc<dyn LanguageModel>) = match &config.openai {
-            Some(openai) => (
-                Arc::new(OpenAiSpeechToText::new(openai.clone(), http.clone())),
-                Arc::new(OpenAiChat::new(openai.clone(), http.clone())),
-            ),
+        let (stt, llm, outcome): (
+            Arc<dyn SpeechToText>,
+            Arc<dyn LanguageModel>,
+            Arc<dyn OutcomeModel>,
+        ) = match &config.openai {
+            Some(openai) => {
+                let chat = Arc::new(OpenAiChat::new(openai.clone(), http.clone()));
+                (
+                    Arc::new(OpenAiSpeechToText::new(openai.clone(), http.clone())),
+                    chat.clone(),
+                    chat,
+                )
+            }
             None => (
                 Arc::new(DisabledSpeechToText::new()),
                 Arc::new(DisabledLanguageModel::new()),
+                Arc::new(DisabledOutcomeModel::new()),
             ),
         };
 
@@ -80,6 +92,7 @@ impl Providers {
         Ok(Self {
             stt,
             llm,
+            outcome,
             tts,
             recordings,
             paypal,

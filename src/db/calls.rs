@@ -47,11 +47,19 @@ pub struct CallLog {
     /// The recording's transcript (record mode).
     pub transcript: Option<String>,
     pub failover_reason: Option<String>,
+    /// A short summary for the owner, written by the post-call outcome job.
+    pub summary: Option<String>,
+    /// The model's structured outcome (intent, urgency, callback…); null
+    /// when nobody spoke or the job fell back to the caller's first words.
+    #[schema(value_type = Option<Object>)]
+    pub outcome: Option<serde_json::Value>,
+    /// `open` when the owner has something to do, else `none`.
+    pub follow_up_status: String,
 }
 
 pub const CALL_COLUMNS: &str = "id, call_sid, business_id, customer_id, from_number, to_number, \
     status, mode, started_at, ended_at, duration_s, recording_url, recording_sid, transcript, \
-    failover_reason";
+    failover_reason, summary, outcome, follow_up_status";
 
 impl CallLog {
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -71,6 +79,13 @@ impl CallLog {
             recording_sid: row.try_get("recording_sid")?,
             transcript: row.try_get("transcript")?,
             failover_reason: row.try_get("failover_reason")?,
+            summary: row.try_get("summary")?,
+            // Only the outcome job writes this column, from a serialised
+            // `CallOutcome`; text that is not JSON would be a hand edit.
+            outcome: row
+                .try_get::<Option<String>, _>("outcome")?
+                .and_then(|text| serde_json::from_str(&text).ok()),
+            follow_up_status: row.try_get("follow_up_status")?,
         })
     }
 }
@@ -151,6 +166,29 @@ pub async fn set_transcript(
             .bind(call_sid)
             .execute(&db.pool)
             .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Stores what the outcome job concluded (idempotent: a rerun writes the
+/// same). Returns whether the call row exists.
+pub async fn set_outcome(
+    db: &Db,
+    call_sid: &str,
+    summary: Option<&str>,
+    outcome_json: Option<&str>,
+    follow_up_status: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE call_log SET summary = $1, outcome = $2, follow_up_status = $3, updated_at = $4 \
+         WHERE call_sid = $5",
+    )
+    .bind(summary)
+    .bind(outcome_json)
+    .bind(follow_up_status)
+    .bind(Timestamp::now())
+    .bind(call_sid)
+    .execute(&db.pool)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -38,6 +38,26 @@ impl Customer {
     }
 }
 
+/// Notes that the customer was just in contact, and takes the name the
+/// caller gave unless the owner (or an earlier call) already set one.
+pub async fn record_contact(
+    db: &Db,
+    customer_id: i64,
+    caller_name: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let now = Timestamp::now();
+    sqlx::query(
+        "UPDATE customer SET name = COALESCE(name, $1), last_contact_at = $2, updated_at = $2 \
+         WHERE id = $3",
+    )
+    .bind(caller_name)
+    .bind(&now)
+    .bind(customer_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// The customer calling `business_id` from `phone`, created on first call.
 /// `phone` may be `anonymous` (a withheld number): all such calls share one
 /// customer row per business.

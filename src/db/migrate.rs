@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0011_call_stream_claim"),
     migration!("0012_recording_checks"),
     migration!("0014_call_limits"),
+    migration!("0015_call_outcome"),
     migration!("0016_notify_settings"),
 ];
 

@@ -157,6 +157,15 @@ pub async fn run(state: &AppState, payload: &str) -> Result<(), JobError> {
         )));
     }
     tracing::info!(chars = text.chars().count(), "recording_transcribed");
+    // Queued here, not by the webhook: the summary needs the transcript.
+    // A failure retries this job, which stores the same transcript again.
+    let outcome = super::outcome::Payload {
+        call_sid: payload.call_sid.clone(),
+        business_id: payload.business_id,
+    };
+    super::outcome::enqueue(&state.db, &outcome)
+        .await
+        .map_err(|e| JobError::Retry(anyhow!(e).context("queueing the call outcome")))?;
     Ok(())
 }
 

@@ -126,7 +126,8 @@ async fn a_job_claimed_by_a_process_that_died_is_finished_after_a_restart() {
         .await
         .unwrap();
     let report = jobs::drain(&restarted).await.unwrap();
-    assert_eq!(report.done, 1);
+    // The transcription, then the call outcome it queues once it is saved.
+    assert_eq!(report.done, 2);
 
     let job = queue::get(&restarted.db, id).await.unwrap().unwrap();
     assert_eq!(job.status, "done");
@@ -174,7 +175,8 @@ async fn a_failing_job_is_retried_with_backoff_then_goes_dead_keeping_its_last_e
     // An operator fixes the cause and re-queues it.
     env.fakes.set(|b| b.stt_status = 200);
     assert!(queue::requeue(&env.state.db, id).await.unwrap());
-    assert_eq!(jobs::drain(&env.state).await.unwrap().done, 1);
+    // The transcription, then the call outcome it queues once it is saved.
+    assert_eq!(jobs::drain(&env.state).await.unwrap().done, 2);
 }
 
 #[tokio::test]
@@ -411,7 +413,8 @@ async fn a_job_that_runs_longer_than_its_lease_keeps_it_by_heartbeat_and_runs_on
     );
 
     let report = worker.await.unwrap().unwrap();
-    assert_eq!(report.done, 1);
+    // The transcription, then the call outcome it queues once it is saved.
+    assert_eq!(report.done, 2);
     let job = queue::get(&env.state.db, id).await.unwrap().unwrap();
     assert_eq!((job.status.as_str(), job.attempts), ("done", 1));
     assert_eq!(env.fakes.seen().stt_calls, 1);

@@ -22,6 +22,7 @@ mod login_abuse;
 mod migrations;
 mod notify_settings;
 mod openapi;
+mod outcome;
 mod payments;
 mod process;
 mod prune;

@@ -86,7 +86,8 @@ async fn a_voicemail_whose_webhook_never_came_is_found_on_twilio_and_queued_once
     .unwrap();
     assert!(!late.created);
 
-    assert_eq!(jobs::drain(&env.state).await.unwrap().done, 1);
+    // The transcription, then the call outcome it queues once it is saved.
+    assert_eq!(jobs::drain(&env.state).await.unwrap().done, 2);
     let job = queue::get_by_dedupe_key(&env.state.db, &transcribe::dedupe_key(&sid))
         .await
         .unwrap()

@@ -10,7 +10,9 @@ use axum::http::StatusCode;
 use tracing::Span;
 
 use super::{Budget, TwilioParams, after_own_row, land, loggable};
+use crate::db::calls::{self, CallMode};
 use crate::domain::Timestamp;
+use crate::jobs::outcome;
 use crate::spool::{Applied, Write};
 use crate::state::AppState;
 
@@ -57,14 +59,48 @@ pub async fn call_status(State(state): State<AppState>, params: TwilioParams) ->
     };
     match land(&state, &Budget::start(), write).await {
         Some(Applied::Updated(true)) => {
-            tracing::info!(call_status = status, "call status recorded")
+            tracing::info!(call_status = status, "call status recorded");
+            if status == "completed" {
+                queue_outcome(&state, call_sid).await;
+            }
         }
         Some(_) => tracing::debug!(
             call_status = status,
             "status callback for an unknown or already ended call; nothing changed"
         ),
-        // Logged by `land`; spooled unless it said otherwise.
+        // Logged by `land`; spooled unless it said otherwise. A spooled
+        // status queues no outcome: the database did not answer, and the
+        // replay does not come back here (the owner still sees the turns).
         None => {}
     }
     StatusCode::NO_CONTENT
+}
+
+/// Queues the post-call outcome of a streamed call that just completed. A
+/// voicemail's outcome waits for its transcript (the transcription job
+/// queues it). Failures are logged: Twilio gains nothing from a retry.
+async fn queue_outcome(state: &AppState, call_sid: &str) {
+    let call = match calls::get_by_sid(&state.db, call_sid).await {
+        Ok(Some(call)) => call,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the completed call; no outcome queued");
+            return;
+        }
+    };
+    if call.mode != CallMode::Stream.as_str() {
+        return;
+    }
+    let payload = outcome::Payload {
+        call_sid: call_sid.to_string(),
+        business_id: call.business_id,
+    };
+    match outcome::enqueue(&state.db, &payload).await {
+        Ok(queued) => tracing::info!(
+            job_id = queued.id,
+            newly_queued = queued.created,
+            "call outcome queued"
+        ),
+        Err(e) => tracing::warn!(error = %e, "call outcome not queued"),
+    }
 }

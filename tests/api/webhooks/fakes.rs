@@ -1,6 +1,7 @@
 //! Local stand-ins for the outside services the transcription job and the
 //! recording reconciler call: Twilio's recording download and a call's
-//! Recordings list, and an OpenAI-compatible `/v1/audio/transcriptions`.
+//! Recordings list, an OpenAI-compatible `/v1/audio/transcriptions`, and a
+//! `/v1/chat/completions` that answers the outcome job with a fixed outcome.
 //! They speak the real wire formats, so the service's real clients are what
 //! is tested.
 
@@ -30,6 +31,10 @@ pub struct Behaviour {
     pub call_recordings: Vec<(String, String)>,
     /// How often a call's Recordings list was asked for.
     pub recording_lists: usize,
+    /// How many chat completions (outcome requests) were asked for.
+    pub llm_calls: usize,
+    /// The chat answer is not the outcome schema (the model misbehaves).
+    pub llm_off_schema: bool,
 }
 
 #[derive(Clone)]
@@ -49,6 +54,8 @@ impl Fakes {
             stt_delay_ms: 0,
             call_recordings: Vec::new(),
             recording_lists: 0,
+            llm_calls: 0,
+            llm_off_schema: false,
         }));
         let router = Router::new()
             .route(
@@ -60,6 +67,7 @@ impl Fakes {
                 get(call_recordings),
             )
             .route("/v1/audio/transcriptions", post(transcription))
+            .route("/v1/chat/completions", post(chat))
             .with_state(behaviour.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -162,4 +170,42 @@ async fn transcription(
         StatusCode::OK,
         serde_json::json!({ "text": b.transcript }).to_string(),
     )
+}
+
+/// The outcome every chat request gets: a caller who gave a name and asked
+/// for a callback, so the job has something to store on the customer.
+pub const OUTCOME_SUMMARY: &str = "דני ביקש שיחזרו אליו לקביעת תור מחר בבוקר.";
+pub const OUTCOME_CALLER: &str = "דני";
+
+async fn chat(State(b): State<Arc<Mutex<Behaviour>>>) -> axum::Json<serde_json::Value> {
+    let off_schema = {
+        let mut b = b.lock().unwrap();
+        b.llm_calls += 1;
+        b.llm_off_schema
+    };
+    let content = if off_schema {
+        "סליחה, אני לא יכול לעזור בזה.".to_string()
+    } else {
+        serde_json::json!({
+            "summary": OUTCOME_SUMMARY,
+            "caller_name": OUTCOME_CALLER,
+            "intent": "other",
+            "urgency": "normal",
+            "callback_requested": true,
+            "preferred_time": "מחר בבוקר",
+            "follow_up": true,
+        })
+        .to_string()
+    };
+    axum::Json(serde_json::json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content},
+            "finish_reason": "stop",
+        }],
+    }))
 }
