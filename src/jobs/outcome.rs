@@ -101,7 +101,19 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
     let decision = match conversation_of(&turns, call.transcript.as_deref()) {
         None => Decision::Silent,
         Some((conversation, first_words)) => {
-            decide(state, conversation, first_words, attempt).await?
+            // The intents the summary may use are the business's own
+            // categories; a business that is gone leaves only "other".
+            let categories = match call.business_id {
+                Some(id) => state
+                    .directory
+                    .by_id(&state.db, id)
+                    .await
+                    .map_err(db_err("reading the business"))?
+                    .map(|b| b.categories.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            decide(state, conversation, categories, first_words, attempt).await?
         }
     };
 
@@ -149,6 +161,7 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
 async fn decide(
     state: &AppState,
     conversation: Conversation,
+    categories: Vec<String>,
     first_words: String,
     attempt: i64,
 ) -> Result<Decision, JobError> {
@@ -157,9 +170,7 @@ async fn decide(
         return Ok(Decision::Fallback(first_words));
     }
     let request = OutcomeRequest {
-        // The business setting `categories` comes later; until then every
-        // intent is "other".
-        categories: Vec::new(),
+        categories,
         conversation,
     };
     match model.call_outcome(request).await {

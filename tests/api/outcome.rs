@@ -53,7 +53,19 @@ async fn completed_stream_call(app: &TestApp) -> String {
 async fn a_voicemail_ends_with_the_models_summary_and_an_open_follow_up() {
     let fakes = Fakes::start(VOICEMAIL_HE).await;
     let app = spawn_with_fakes(&fakes).await;
-    business(&app).await;
+    let b = business(&app).await;
+    let categories = agentlocator::domain::settings::AdminChange {
+        categories: Some(
+            serde_json::from_value(serde_json::json!(["קביעת תור", "ביטול"])).unwrap(),
+        ),
+        ..Default::default()
+    };
+    app.state
+        .directory
+        .update(&app.state.db, b.id, &categories)
+        .await
+        .unwrap()
+        .unwrap();
     let sid = new_sid();
     twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
     twiml(&app, "/webhook/stream_ended", &in_progress(&sid)).await;
@@ -78,6 +90,11 @@ async fn a_voicemail_ends_with_the_models_summary_and_an_open_follow_up() {
     assert_eq!(stored["caller_name"], fakes::OUTCOME_CALLER);
     assert_eq!(stored["callback_requested"], true);
     assert_eq!(fakes.seen().llm_calls, 1);
+    assert_eq!(
+        fakes.seen().llm_intents,
+        ["קביעת תור", "ביטול", "other"],
+        "the model may only pick the business's own categories"
+    );
     let (name, last_contact) = customer_of(&app, &call).await;
     assert_eq!(name.as_deref(), Some(fakes::OUTCOME_CALLER));
     assert!(last_contact.is_some());

@@ -35,6 +35,8 @@ pub struct Behaviour {
     pub llm_calls: usize,
     /// The chat answer is not the outcome schema (the model misbehaves).
     pub llm_off_schema: bool,
+    /// The intents the last outcome request's schema allowed.
+    pub llm_intents: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -56,6 +58,7 @@ impl Fakes {
             recording_lists: 0,
             llm_calls: 0,
             llm_off_schema: false,
+            llm_intents: Vec::new(),
         }));
         let router = Router::new()
             .route(
@@ -177,10 +180,18 @@ async fn transcription(
 pub const OUTCOME_SUMMARY: &str = "דני ביקש שיחזרו אליו לקביעת תור מחר בבוקר.";
 pub const OUTCOME_CALLER: &str = "דני";
 
-async fn chat(State(b): State<Arc<Mutex<Behaviour>>>) -> axum::Json<serde_json::Value> {
+async fn chat(
+    State(b): State<Arc<Mutex<Behaviour>>>,
+    axum::Json(request): axum::Json<serde_json::Value>,
+) -> axum::Json<serde_json::Value> {
+    let intents = request
+        .pointer("/response_format/json_schema/schema/properties/intent/enum")
+        .and_then(|e| serde_json::from_value(e.clone()).ok())
+        .unwrap_or_default();
     let off_schema = {
         let mut b = b.lock().unwrap();
         b.llm_calls += 1;
+        b.llm_intents = intents;
         b.llm_off_schema
     };
     let content = if off_schema {
