@@ -53,13 +53,20 @@ pub struct CallLog {
     /// when nobody spoke or the job fell back to the caller's first words.
     #[schema(value_type = Option<Object>)]
     pub outcome: Option<serde_json::Value>,
-    /// `open` when the owner has something to do, else `none`.
+    /// `open` when the owner has something to do, `done` once someone
+    /// dealt with it, else `none`.
     pub follow_up_status: String,
+    /// The note left when the follow-up was last marked done or open.
+    pub follow_up_note: Option<String>,
+    /// The user who last marked the follow-up.
+    pub follow_up_by: Option<i64>,
+    /// When the follow-up was last marked (RFC 3339).
+    pub follow_up_at: Option<String>,
 }
 
 pub const CALL_COLUMNS: &str = "id, call_sid, business_id, customer_id, from_number, to_number, \
     status, mode, started_at, ended_at, duration_s, recording_url, recording_sid, transcript, \
-    failover_reason, summary, outcome, follow_up_status";
+    failover_reason, summary, outcome, follow_up_status, follow_up_note, follow_up_by, follow_up_at";
 
 impl CallLog {
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -86,6 +93,9 @@ impl CallLog {
                 .try_get::<Option<String>, _>("outcome")?
                 .and_then(|text| serde_json::from_str(&text).ok()),
             follow_up_status: row.try_get("follow_up_status")?,
+            follow_up_note: row.try_get("follow_up_note")?,
+            follow_up_by: row.try_get("follow_up_by")?,
+            follow_up_at: row.try_get("follow_up_at")?,
         })
     }
 }
