@@ -282,6 +282,95 @@ pub async fn get_call(
     Ok(Some((call, turns)))
 }
 
+/// A call in the owner's follow-up inbox, with its caller as the CRM
+/// knows them (`None` when the call has no customer).
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub call: CallLog,
+    pub customer: Option<(i64, Option<String>, String)>,
+}
+
+/// The tenant's calls whose follow-up is in `status` (`open` or `done`),
+/// newest first, with their customers.
+pub async fn list_follow_ups(
+    db: &Db,
+    tenant: &Tenant,
+    status: &str,
+    page: Page,
+) -> Result<Paged<FollowUp>, sqlx::Error> {
+    let total = count(
+        db,
+        "SELECT COUNT(*) AS n FROM call_log WHERE business_id = $1 AND follow_up_status = $2"
+            .to_string(),
+        &[
+            Arg::Int(tenant.business_id()),
+            Arg::Text(status.to_string()),
+        ],
+    )
+    .await?;
+    // The call's columns qualified, so the customer's `id` and `business_id`
+    // cannot be taken for the call's.
+    let call_columns = CALL_COLUMNS
+        .split(',')
+        .map(|c| format!("l.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {call_columns}, c.id AS cust_id, c.name AS cust_name, c.phone AS cust_phone \
+         FROM call_log l \
+         LEFT JOIN customer c ON c.id = l.customer_id AND c.business_id = l.business_id \
+         WHERE l.business_id = $1 AND l.follow_up_status = $2 \
+         ORDER BY COALESCE(l.started_at, l.created_at) DESC, l.id DESC LIMIT $3 OFFSET $4"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.business_id())
+        .bind(status)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let customer = match row.try_get::<Option<i64>, _>("cust_id")? {
+            Some(id) => Some((id, row.try_get("cust_name")?, row.try_get("cust_phone")?)),
+            None => None,
+        };
+        items.push(FollowUp {
+            call: CallLog::from_row(row)?,
+            customer,
+        });
+    }
+    Ok(Paged { items, total })
+}
+
+/// Marks one of the tenant's calls' follow-up `status` (`open` or `done`),
+/// recording the note, who and when. `None` if the call is not theirs.
+pub async fn set_follow_up(
+    db: &Db,
+    tenant: &Tenant,
+    id: i64,
+    status: &str,
+    note: Option<&str>,
+    at: &Timestamp,
+) -> Result<Option<CallLog>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE call_log SET follow_up_status = $1, follow_up_note = $2, follow_up_by = $3, \
+         follow_up_at = $4, updated_at = $4 WHERE id = $5 AND business_id = $6 \
+         RETURNING {CALL_COLUMNS}"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(status)
+        .bind(note)
+        .bind(tenant.user_id())
+        .bind(at)
+        .bind(id)
+        .bind(tenant.business_id())
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|row| CallLog::from_row(&row))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::like_pattern;

@@ -11,6 +11,7 @@ mod deploy_check;
 mod directory;
 mod drain;
 mod find_duplicates;
+mod followups;
 mod health;
 mod helpers;
 mod instances;

@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/crm/customers/{id}/calls"),
     ("get", "/api/crm/calls"),
     ("get", "/api/crm/calls/{id}"),
+    ("get", "/api/crm/followups"),
+    ("post", "/api/crm/calls/{id}/followup"),
     ("post", "/api/crm/payments/create"),
     ("post", "/api/crm/payments/create-intent"),
     ("get", "/api/admin/businesses"),

@@ -1,18 +1,21 @@
 //! `/api/crm/calls…`: the business's calls, filtered and paged, and one call
-//! with its transcript and its turns' timings.
+//! with its transcript and its turns' timings; the owner's follow-up inbox
+//! (`/api/crm/followups`) and marking a call's follow-up done.
 
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::views::{ActAs, CallDetail, CallView, PageParams, Paged};
+use super::views::{
+    ActAs, CallDetail, CallView, FollowUpItem, FollowUpQuery, FollowUpUpdate, PageParams, Paged,
+};
 use crate::db::crm::{self, CallFilter};
 use crate::domain::Timestamp;
 use crate::domain::tenant::Tenant;
 use crate::http::ApiError;
 use crate::http::error::ErrorBody;
-use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -132,6 +135,82 @@ pub async fn get_call(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(CallDetail::new(call, turns)))
+}
+
+/// The longest note a follow-up keeps, in characters.
+const MAX_NOTE: usize = 1000;
+
+/// The follow-up inbox: the business's calls someone must act on (`open`,
+/// the default) or has dealt with (`done`), newest first.
+#[utoipa::path(get, path = "/api/crm/followups", tag = "crm",
+    security(("bearer" = [])), params(FollowUpQuery, ActAs),
+    responses(
+        (status = 200, body = Paged<FollowUpItem>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn list_followups(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<FollowUpQuery>,
+) -> Result<Json<Paged<FollowUpItem>>, ApiError> {
+    let page = PageParams {
+        limit: query.limit,
+        offset: query.offset,
+    }
+    .page()?;
+    let status = query.status.as_deref().unwrap_or("open");
+    if !matches!(status, "open" | "done") {
+        return Err(ApiError::BadRequest("status must be open or done".into()));
+    }
+    let found = crm::list_follow_ups(&state.db, &tenant, status, page).await?;
+    Ok(Json(Paged {
+        items: found.items.into_iter().map(FollowUpItem::from).collect(),
+        total: found.total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+/// Marks a call's follow-up done (or open again) with an optional note,
+/// recording who and when. Agents may do it, as may owners and admins.
+#[utoipa::path(post, path = "/api/crm/calls/{id}/followup", tag = "crm",
+    security(("bearer" = [])), params(("id" = i64, Path), ActAs),
+    request_body = FollowUpUpdate,
+    responses(
+        (status = 200, description = "The call as it now is", body = CallView),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such call in this business", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn set_followup(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(update): ApiJson<FollowUpUpdate>,
+) -> Result<Json<CallView>, ApiError> {
+    // Every role may act on the inbox: there is no read-only role, and an
+    // agent who called back is the one who knows it is done.
+    let note = update
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
+        return Err(ApiError::Unprocessable(format!(
+            "note must be at most {MAX_NOTE} characters"
+        )));
+    }
+    let call = crm::set_follow_up(
+        &state.db,
+        &tenant,
+        id,
+        update.status.as_str(),
+        note.as_deref(),
+        &Timestamp::now(),
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(Json(call))
 }
 
 #[cfg(test)]

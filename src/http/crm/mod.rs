@@ -28,6 +28,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::customer_calls))
         .routes(routes!(calls::list_calls))
         .routes(routes!(calls::get_call))
+        .routes(routes!(calls::list_followups))
+        .routes(routes!(calls::set_followup))
 }
 
 pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {

@@ -146,3 +146,119 @@ impl CallDetail {
         }
     }
 }
+
+/// The caller of a follow-up as the CRM knows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowUpCustomer {
+    pub id: i64,
+    pub name: Option<String>,
+    pub phone: String,
+}
+
+/// One call in the owner's follow-up inbox: what the caller wanted, how
+/// urgent, and who dealt with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowUpItem {
+    /// The call's id (`/api/crm/calls/{id}`).
+    pub id: i64,
+    pub call_sid: String,
+    pub started_at: Option<String>,
+    pub from_number: Option<String>,
+    pub summary: Option<String>,
+    /// `low`, `normal` or `high`; null when the call has no outcome.
+    pub urgency: Option<String>,
+    pub intent: Option<String>,
+    pub callback_requested: Option<bool>,
+    pub preferred_time: Option<String>,
+    pub customer: Option<FollowUpCustomer>,
+    /// `open` or `done`.
+    pub follow_up_status: String,
+    pub note: Option<String>,
+    /// The user who last marked it.
+    pub by: Option<i64>,
+    /// When it was last marked.
+    pub at: Option<String>,
+}
+
+impl From<crate::db::crm::FollowUp> for FollowUpItem {
+    fn from(f: crate::db::crm::FollowUp) -> Self {
+        let call = f.call;
+        let field = |name: &str| call.outcome.as_ref().and_then(|o| o.get(name));
+        let text = |name: &str| field(name).and_then(|v| v.as_str()).map(str::to_string);
+        Self {
+            urgency: text("urgency"),
+            intent: text("intent"),
+            callback_requested: field("callback_requested").and_then(serde_json::Value::as_bool),
+            preferred_time: text("preferred_time"),
+            customer: f
+                .customer
+                .map(|(id, name, phone)| FollowUpCustomer { id, name, phone }),
+            id: call.id,
+            call_sid: call.call_sid,
+            started_at: call.started_at,
+            from_number: call.from_number,
+            summary: call.summary,
+            follow_up_status: call.follow_up_status,
+            note: call.follow_up_note,
+            by: call.follow_up_by,
+            at: call.follow_up_at,
+        }
+    }
+}
+
+/// `?status=` on the follow-up inbox, with paging.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FollowUpQuery {
+    /// `open` (default) or `done`.
+    #[param(pattern = "^(open|done)$")]
+    pub status: Option<String>,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// Default 0.
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+}
+
+/// What a follow-up may be marked.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum FollowUpStatus {
+    Open,
+    Done,
+}
+
+/// By hand rather than derived: another word is a value the domain refuses
+/// (serde's `invalid value`, so 422), not a malformed body (400).
+impl<'de> Deserialize<'de> for FollowUpStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.as_str() {
+            "open" => Ok(FollowUpStatus::Open),
+            "done" => Ok(FollowUpStatus::Done),
+            other => Err(serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(other),
+                &"open or done",
+            )),
+        }
+    }
+}
+
+impl FollowUpStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUpStatus::Open => "open",
+            FollowUpStatus::Done => "done",
+        }
+    }
+}
+
+/// Marks a call's follow-up done (or open again), with an optional note.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpUpdate {
+    pub status: FollowUpStatus,
+    #[schema(max_length = 1000)]
+    pub note: Option<String>,
+}
