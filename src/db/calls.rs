@@ -180,7 +180,9 @@ pub async fn set_transcript(
 }
 
 /// Stores what the outcome job concluded (idempotent: a rerun writes the
-/// same). Returns whether the call row exists.
+/// same). A follow-up someone already marked done stays done: a rerun of
+/// the job must not reopen the owner's inbox. Returns whether the call row
+/// exists.
 pub async fn set_outcome(
     db: &Db,
     call_sid: &str,
@@ -189,8 +191,9 @@ pub async fn set_outcome(
     follow_up_status: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE call_log SET summary = $1, outcome = $2, follow_up_status = $3, updated_at = $4 \
-         WHERE call_sid = $5",
+        "UPDATE call_log SET summary = $1, outcome = $2, \
+         follow_up_status = CASE WHEN follow_up_status = 'done' THEN follow_up_status ELSE $3 END, \
+         updated_at = $4 WHERE call_sid = $5",
     )
     .bind(summary)
     .bind(outcome_json)

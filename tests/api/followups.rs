@@ -229,3 +229,36 @@ async fn the_openapi_document_describes_the_inbox_and_the_follow_up_body() {
             .any(|p| p["name"] == "status")
     );
 }
+
+#[tokio::test]
+async fn a_rerun_of_the_outcome_job_does_not_reopen_a_follow_up_marked_done() {
+    let f = Fixture::spawn().await;
+    let id = call_with_outcome(&f, &f.a, 1, "רונית שאלה על מחירים.", "normal", "open").await;
+    let done = f
+        .api(&f.a.agent)
+        .post(
+            &format!("/api/crm/calls/{id}/followup"),
+            &json!({"status": "done", "note": "נשלחה הצעת מחיר"}),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let sid = done.json["call_sid"].as_str().unwrap().to_string();
+
+    // The job runs again (a lease expired, a retry): it stores the same
+    // outcome, which asks for a follow-up.
+    calls::set_outcome(
+        &f.app.state.db,
+        &sid,
+        Some("רונית שאלה על מחירים."),
+        None,
+        "open",
+    )
+    .await
+    .unwrap();
+    let call = calls::get_by_sid(&f.app.state.db, &sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(call.follow_up_status, "done");
+    assert_eq!(call.follow_up_note.as_deref(), Some("נשלחה הצעת מחיר"));
+}
