@@ -10,7 +10,7 @@ use providers::{
     DisabledLanguageModel, DisabledOutcomeModel, DisabledRecordingFetcher, DisabledSpeechToText,
     DisabledTextToSpeech, GoogleTextToSpeech, LanguageModel, OpenAiChat, OpenAiSpeechToText,
     OutcomeModel, PayPalClient, RecordingFetcher, SpeechToText, TextToSpeech, TranzilaClient,
-    TwilioRecordingFetcher,
+    TwilioMessagesClient, TwilioRecordingFetcher,
 };
 
 use crate::config::Config;
@@ -26,6 +26,9 @@ pub struct Providers {
     pub recordings: Arc<dyn RecordingFetcher>,
     pub paypal: Option<Arc<PayPalClient>>,
     pub tranzila: Option<Arc<TranzilaClient>>,
+    /// Owner notifications (SMS/WhatsApp); `None` without Twilio REST
+    /// credentials, and then the notify job marks each message failed.
+    pub messages: Option<Arc<TwilioMessagesClient>>,
 }
 
 impl Providers {
@@ -80,6 +83,19 @@ impl Providers {
             None => Arc::new(DisabledRecordingFetcher::new()),
         };
 
+        let messages = match &config.twilio.rest {
+            Some(rest) => Some(Arc::new(
+                TwilioMessagesClient::new(rest.clone(), builder())
+                    .context("invalid TWILIO_API_BASE_URL")?,
+            )),
+            None => {
+                tracing::warn!(
+                    "notifications disabled: TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set"
+                );
+                None
+            }
+        };
+
         let paypal = config
             .paypal
             .clone()
@@ -97,6 +113,7 @@ impl Providers {
             recordings,
             paypal,
             tranzila,
+            messages,
         })
     }
 }

@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0014_call_limits"),
     migration!("0015_call_outcome"),
     migration!("0016_notify_settings"),
+    migration!("0017_notifications"),
     migration!("0018_follow_up"),
 ];
 

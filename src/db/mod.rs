@@ -8,6 +8,7 @@ pub mod customers;
 pub mod jobs;
 pub mod login_attempts;
 pub mod migrate;
+pub mod notifications;
 pub mod payments;
 pub mod users;
 

@@ -9,10 +9,11 @@
 //! idempotent, because a job whose worker died (`kill -9` mid-run) is run
 //! again once its lease expires — within [`WorkerOptions::lease`], since a
 //! dead worker stops renewing. What each kind of job does lives in its own
-//! module ([`transcribe`], [`outcome`]); beside the workers run the [`reconcile`] loop,
+//! module ([`transcribe`], [`outcome`], [`notify`]); beside the workers run the [`reconcile`] loop,
 //! which queues recordings whose webhook never came, and the [`prune`]
 //! schedule, which deletes old sessions and finished jobs.
 
+pub mod notify;
 pub mod outcome;
 pub mod prune;
 pub mod reconcile;
@@ -308,6 +309,7 @@ async fn dispatch(state: &AppState, job: &Job) -> Result<(), JobError> {
     match job.kind.as_str() {
         transcribe::KIND => transcribe::run(state, &job.payload).await,
         outcome::KIND => outcome::run(state, &job.payload, job.attempts).await,
+        notify::KIND => notify::run(state, &job.payload, job.attempts).await,
         other => Err(JobError::Permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"
         ))),

@@ -14,8 +14,9 @@ use providers::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::JobError;
+use super::{JobError, notify};
 use crate::db::{calls, customers, jobs as queue};
+use crate::domain::settings::NotifyChannel;
 use crate::state::AppState;
 
 /// The `kind` of outcome jobs in the `job` table.
@@ -152,6 +153,52 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
         fallback,
         silent = decision == Decision::Silent,
         "call outcome stored"
+    );
+    if decision != Decision::Silent {
+        queue_notifications(state, &payload.call_sid, call.business_id).await?;
+    }
+    Ok(())
+}
+
+/// Queues one owner notification per number the business set, unless its
+/// channel is `none`. Dedupe keys and the (call, number) row keep a rerun
+/// of this job from notifying twice.
+async fn queue_notifications(
+    state: &AppState,
+    call_sid: &str,
+    business_id: Option<i64>,
+) -> Result<(), JobError> {
+    let Some(id) = business_id else {
+        return Ok(());
+    };
+    let db_err =
+        |what: &'static str| move |e: sqlx::Error| JobError::Retry(anyhow!(e).context(what));
+    let Some(business) = state
+        .directory
+        .by_id(&state.db, id)
+        .await
+        .map_err(db_err("reading the business"))?
+    else {
+        return Ok(());
+    };
+    if business.notify_channel == NotifyChannel::None || business.notify_to.is_empty() {
+        return Ok(());
+    }
+    let channel = business.notify_channel.as_str();
+    for to in business.notify_to.iter() {
+        let payload = notify::Payload {
+            call_sid: call_sid.to_string(),
+            to: to.to_string(),
+            business_id: Some(id),
+        };
+        notify::enqueue(&state.db, channel, &payload)
+            .await
+            .map_err(db_err("queuing the owner notification"))?;
+    }
+    tracing::info!(
+        channel,
+        numbers = business.notify_to.len(),
+        "owner notification queued"
     );
     Ok(())
 }

@@ -21,6 +21,7 @@ mod jobs_cli;
 mod logging;
 mod login_abuse;
 mod migrations;
+mod notify;
 mod notify_settings;
 mod openapi;
 mod outcome;

@@ -12,6 +12,7 @@
 
 mod fallback;
 mod incoming;
+mod message_status;
 pub mod signature;
 mod status;
 
@@ -86,6 +87,10 @@ pub fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
         .route(STREAM_ENDED_PATH, post(fallback::stream_ended))
         .route(HANDLE_RECORDING_PATH, post(fallback::handle_recording))
         .route(CALL_STATUS_PATH, post(status::call_status))
+        .route(
+            crate::jobs::notify::MESSAGE_STATUS_PATH,
+            post(message_status::message_status),
+        )
         // Unknown webhook paths go through the signature layer too, so an
         // unsigned caller cannot even probe which ones exist.
         .route("/webhook/{*rest}", any(|| async { StatusCode::NOT_FOUND }))

@@ -1,7 +1,8 @@
 //! Local stand-ins for the outside services the transcription job and the
 //! recording reconciler call: Twilio's recording download and a call's
 //! Recordings list, an OpenAI-compatible `/v1/audio/transcriptions`, and a
-//! `/v1/chat/completions` that answers the outcome job with a fixed outcome.
+//! `/v1/chat/completions` that answers the outcome job with a fixed outcome,
+//! and Twilio's Messages API for the owner notifications.
 //! They speak the real wire formats, so the service's real clients are what
 //! is tested.
 
@@ -37,6 +38,10 @@ pub struct Behaviour {
     pub llm_off_schema: bool,
     /// The intents the last outcome request's schema allowed.
     pub llm_intents: Vec<String>,
+    /// Every form posted to the Messages API, in order (accepted or not).
+    pub messages: Vec<HashMap<String, String>>,
+    /// The next Messages request is answered 503 (then the switch resets).
+    pub messages_503_once: bool,
 }
 
 #[derive(Clone)]
@@ -59,6 +64,8 @@ impl Fakes {
             llm_calls: 0,
             llm_off_schema: false,
             llm_intents: Vec::new(),
+            messages: Vec::new(),
+            messages_503_once: false,
         }));
         let router = Router::new()
             .route(
@@ -68,6 +75,10 @@ impl Fakes {
             .route(
                 "/2010-04-01/Accounts/{account}/Calls/{call}/Recordings.json",
                 get(call_recordings),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                post(send_message),
             )
             .route("/v1/audio/transcriptions", post(transcription))
             .route("/v1/chat/completions", post(chat))
@@ -219,4 +230,26 @@ async fn chat(
             "finish_reason": "stop",
         }],
     }))
+}
+
+/// Twilio's Messages API: records the form, answers 201 with a new `SM…`
+/// SID, or 503 once when asked to.
+async fn send_message(
+    State(b): State<Arc<Mutex<Behaviour>>>,
+    axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let mut b = b.lock().unwrap();
+    b.messages.push(form);
+    if b.messages_503_once {
+        b.messages_503_once = false;
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"code":20503,"message":"Service unavailable","status":503}"#.into(),
+        );
+    }
+    let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    (
+        StatusCode::CREATED,
+        serde_json::json!({ "sid": sid, "status": "queued" }).to_string(),
+    )
 }
