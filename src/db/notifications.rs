@@ -11,8 +11,10 @@ use sqlx::any::AnyRow;
 use super::Db;
 use crate::domain::Timestamp;
 
-/// One row of `notification`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One row of `notification`: a message to the owner about a call, and
+/// how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = NotificationView)]
 pub struct Notification {
     pub call_sid: String,
     pub channel: String,

@@ -262,3 +262,32 @@ async fn a_rerun_of_the_outcome_job_does_not_reopen_a_follow_up_marked_done() {
     assert_eq!(call.follow_up_status, "done");
     assert_eq!(call.follow_up_note.as_deref(), Some("נשלחה הצעת מחיר"));
 }
+
+#[tokio::test]
+async fn the_call_detail_shows_the_owners_notifications_and_how_far_each_got() {
+    let f = Fixture::spawn().await;
+    let id = call_with_outcome(&f, &f.a, 1, "משה ביקש הצעת מחיר.", "high", "open").await;
+    let detail = f.api(&f.a.owner).get(&format!("/api/crm/calls/{id}")).await;
+    let sid = detail.json["call"]["call_sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(detail.json["notifications"], json!([]));
+
+    let db = &f.app.state.db;
+    agentlocator::db::notifications::insert_queued(
+        db,
+        &sid,
+        Some(f.a.business.id),
+        "sms",
+        "+972501111111",
+    )
+    .await
+    .unwrap();
+    let detail = f.api(&f.a.agent).get(&format!("/api/crm/calls/{id}")).await;
+    let sent = &detail.json["notifications"];
+    assert_eq!(sent.as_array().unwrap().len(), 1, "{sent}");
+    assert_eq!(sent[0]["channel"], "sms");
+    assert_eq!(sent[0]["to_number"], "+972501111111");
+    assert_eq!(sent[0]["status"], "queued");
+}

@@ -11,6 +11,7 @@ use super::views::{
     ActAs, CallDetail, CallView, FollowUpItem, FollowUpQuery, FollowUpUpdate, PageParams, Paged,
 };
 use crate::db::crm::{self, CallFilter};
+use crate::db::notifications;
 use crate::domain::Timestamp;
 use crate::domain::tenant::Tenant;
 use crate::http::ApiError;
@@ -134,7 +135,8 @@ pub async fn get_call(
     let (call, turns) = crm::get_call(&state.db, &tenant, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(CallDetail::new(call, turns)))
+    let notifications = notifications::for_call(&state.db, &call.call_sid).await?;
+    Ok(Json(CallDetail::new(call, turns, notifications)))
 }
 
 /// The longest note a follow-up keeps, in characters.

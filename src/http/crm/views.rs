@@ -9,6 +9,7 @@ use crate::db::business::Business;
 use crate::db::calls::{CallLog, CallTurn};
 use crate::db::crm::Page;
 use crate::db::customers::Customer;
+use crate::db::notifications::Notification;
 use crate::http::ApiError;
 use crate::http::extract::double_option;
 
@@ -116,10 +117,13 @@ pub struct CallDetail {
     /// recording's transcript if there is one.
     pub transcript: Vec<Utterance>,
     pub turns: Vec<TurnView>,
+    /// The messages sent to the owner about this call, with their delivery
+    /// status.
+    pub notifications: Vec<Notification>,
 }
 
 impl CallDetail {
-    pub fn new(call: CallLog, turns: Vec<CallTurn>) -> Self {
+    pub fn new(call: CallLog, turns: Vec<CallTurn>, notifications: Vec<Notification>) -> Self {
         let mut transcript = Vec::new();
         for t in &turns {
             for (speaker, text) in [("caller", &t.user_text), ("agent", &t.agent_text)] {
@@ -143,6 +147,7 @@ impl CallDetail {
             call,
             transcript,
             turns,
+            notifications,
         }
     }
 }
