@@ -68,6 +68,31 @@ impl Default for WorkerOptions {
     }
 }
 
+/// A job about one call: what its span is told before it runs.
+pub(crate) trait CallJob: serde::de::DeserializeOwned {
+    fn call_sid(&self) -> &str;
+    fn business_id(&self) -> Option<i64>;
+}
+
+/// Reads a call job's JSON payload (malformed is permanent: no retry can
+/// fix it) and names its call and business on the job's span.
+pub(crate) fn read_payload<P: CallJob>(payload: &str) -> Result<P, JobError> {
+    let payload: P = serde_json::from_str(payload)
+        .map_err(|e| JobError::Permanent(anyhow::anyhow!("malformed payload: {e}")))?;
+    let span = tracing::Span::current();
+    span.record("call_sid", payload.call_sid());
+    if let Some(id) = payload.business_id() {
+        span.record("business_id", id);
+    }
+    Ok(payload)
+}
+
+/// A database error in a job, saying what was being done: the database may
+/// answer next time, so the job is retried.
+pub(crate) fn db_retry(what: &'static str) -> impl Fn(sqlx::Error) -> JobError {
+    move |e| JobError::Retry(anyhow::anyhow!(e).context(what))
+}
+
 /// Why a handler did not finish its job.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {

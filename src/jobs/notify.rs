@@ -36,6 +36,15 @@ pub struct Payload {
     pub business_id: Option<i64>,
 }
 
+impl super::CallJob for Payload {
+    fn call_sid(&self) -> &str {
+        &self.call_sid
+    }
+    fn business_id(&self) -> Option<i64> {
+        self.business_id
+    }
+}
+
 /// The dedupe key: one message per call and number.
 pub fn dedupe_key(call_sid: &str, to: &str) -> String {
     format!("notify:{call_sid}:{to}")
@@ -70,19 +79,11 @@ pub async fn enqueue(
 
 /// Runs one notification job; `attempt` is the job's 1-based attempt number.
 pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), JobError> {
-    let payload: Payload = serde_json::from_str(payload)
-        .map_err(|e| JobError::Permanent(anyhow!("malformed payload: {e}")))?;
-    let span = tracing::Span::current();
-    span.record("call_sid", payload.call_sid.as_str());
-    if let Some(id) = payload.business_id {
-        span.record("business_id", id);
-    }
-    let db_err =
-        |what: &'static str| move |e: sqlx::Error| JobError::Retry(anyhow!(e).context(what));
+    let payload: Payload = super::read_payload(payload)?;
 
     let Some(row) = notifications::get(&state.db, &payload.call_sid, &payload.to)
         .await
-        .map_err(db_err("reading the notification"))?
+        .map_err(super::db_retry("reading the notification"))?
     else {
         return Err(JobError::Permanent(anyhow!(
             "no notification row for this call and number"
@@ -104,12 +105,12 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
         tracing::warn!(error, channel, "owner notification failed");
         notifications::mark_failed(&state.db, call_sid, to, &error)
             .await
-            .map_err(db_err("marking the notification failed"))
+            .map_err(super::db_retry("marking the notification failed"))
     };
 
     let Some(call) = calls::get_by_sid(&state.db, &payload.call_sid)
         .await
-        .map_err(db_err("reading the call"))?
+        .map_err(super::db_retry("reading the call"))?
     else {
         return fail("no call_log row for this call".into()).await;
     };
@@ -118,7 +119,7 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
             .directory
             .by_id(&state.db, id)
             .await
-            .map_err(db_err("reading the business"))?,
+            .map_err(super::db_retry("reading the business"))?,
         None => None,
     };
     let Some(client) = state.providers.messages.clone() else {
@@ -174,7 +175,7 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
         Ok(sent) => {
             notifications::mark_sent(&state.db, &payload.call_sid, &payload.to, &sent.sid)
                 .await
-                .map_err(db_err("storing the message SID"))?;
+                .map_err(super::db_retry("storing the message SID"))?;
             tracing::info!(
                 channel = row.channel,
                 message_sid = sent.sid,

@@ -40,6 +40,15 @@ pub struct Payload {
     pub business_id: Option<i64>,
 }
 
+impl super::CallJob for Payload {
+    fn call_sid(&self) -> &str {
+        &self.call_sid
+    }
+    fn business_id(&self) -> Option<i64> {
+        self.business_id
+    }
+}
+
 /// The dedupe key: one outcome per call, however often the status callback
 /// or the transcription job repeats.
 pub fn dedupe_key(call_sid: &str) -> String {
@@ -77,19 +86,11 @@ enum Decision {
 
 /// Runs one outcome job; `attempt` is the job's 1-based attempt number.
 pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), JobError> {
-    let payload: Payload = serde_json::from_str(payload)
-        .map_err(|e| JobError::Permanent(anyhow!("malformed payload: {e}")))?;
-    let span = tracing::Span::current();
-    span.record("call_sid", payload.call_sid.as_str());
-    if let Some(id) = payload.business_id {
-        span.record("business_id", id);
-    }
+    let payload: Payload = super::read_payload(payload)?;
 
-    let db_err =
-        |what: &'static str| move |e: sqlx::Error| JobError::Retry(anyhow!(e).context(what));
     let Some(call) = calls::get_by_sid(&state.db, &payload.call_sid)
         .await
-        .map_err(db_err("reading the call"))?
+        .map_err(super::db_retry("reading the call"))?
     else {
         return Err(JobError::Permanent(anyhow!(
             "no call_log row for this call; no outcome stored"
@@ -97,7 +98,7 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
     };
     let turns = calls::turns_for_call(&state.db, &payload.call_sid)
         .await
-        .map_err(db_err("reading the call's turns"))?;
+        .map_err(super::db_retry("reading the call's turns"))?;
 
     let decision = match conversation_of(&turns, call.transcript.as_deref()) {
         None => Decision::Silent,
@@ -109,7 +110,7 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
                     .directory
                     .by_id(&state.db, id)
                     .await
-                    .map_err(db_err("reading the business"))?
+                    .map_err(super::db_retry("reading the business"))?
                     .map(|b| b.categories.iter().map(ToString::to_string).collect())
                     .unwrap_or_default(),
                 None => Vec::new(),
@@ -137,7 +138,7 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
         follow_up_status,
     )
     .await
-    .map_err(db_err("storing the outcome"))?;
+    .map_err(super::db_retry("storing the outcome"))?;
 
     if let Some(customer_id) = call.customer_id {
         let caller_name = match &decision {
@@ -146,7 +147,7 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
         };
         customers::record_contact(&state.db, customer_id, caller_name)
             .await
-            .map_err(db_err("noting the customer's contact"))?;
+            .map_err(super::db_retry("noting the customer's contact"))?;
     }
     tracing::info!(
         follow_up_status,
@@ -171,13 +172,11 @@ async fn queue_notifications(
     let Some(id) = business_id else {
         return Ok(());
     };
-    let db_err =
-        |what: &'static str| move |e: sqlx::Error| JobError::Retry(anyhow!(e).context(what));
     let Some(business) = state
         .directory
         .by_id(&state.db, id)
         .await
-        .map_err(db_err("reading the business"))?
+        .map_err(super::db_retry("reading the business"))?
     else {
         return Ok(());
     };
@@ -193,7 +192,7 @@ async fn queue_notifications(
         };
         notify::enqueue(&state.db, channel, &payload)
             .await
-            .map_err(db_err("queuing the owner notification"))?;
+            .map_err(super::db_retry("queuing the owner notification"))?;
     }
     tracing::info!(
         channel,

@@ -33,6 +33,15 @@ pub struct Payload {
     pub business_id: Option<i64>,
 }
 
+impl super::CallJob for Payload {
+    fn call_sid(&self) -> &str {
+        &self.call_sid
+    }
+    fn business_id(&self) -> Option<i64> {
+        self.business_id
+    }
+}
+
 /// The dedupe key: one transcription per call, however often Twilio retries
 /// the recording webhook.
 pub fn dedupe_key(call_sid: &str) -> String {
@@ -69,13 +78,7 @@ fn voiced_ms_of(audio: &[u8]) -> Option<u32> {
 
 /// Runs one transcription job.
 pub async fn run(state: &AppState, payload: &str) -> Result<(), JobError> {
-    let payload: Payload = serde_json::from_str(payload)
-        .map_err(|e| JobError::Permanent(anyhow!("malformed payload: {e}")))?;
-    let span = tracing::Span::current();
-    span.record("call_sid", payload.call_sid.as_str());
-    if let Some(id) = payload.business_id {
-        span.record("business_id", id);
-    }
+    let payload: Payload = super::read_payload(payload)?;
 
     // Checked before downloading anything: without these, no retry can help
     // until an operator configures them and re-queues the job.
