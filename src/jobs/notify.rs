@@ -64,12 +64,11 @@ pub async fn enqueue(
         &payload.to,
     )
     .await?;
-    let json = serde_json::to_string(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let queued = queue::enqueue(
+    let queued = super::enqueue_json(
         db,
         KIND,
-        Some(&dedupe_key(&payload.call_sid, &payload.to)),
-        &json,
+        &dedupe_key(&payload.call_sid, &payload.to),
+        payload,
         MAX_ATTEMPTS,
     )
     .await?;

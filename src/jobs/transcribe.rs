@@ -53,12 +53,11 @@ pub async fn enqueue(
     db: &crate::db::Db,
     payload: &Payload,
 ) -> Result<queue::Enqueued, sqlx::Error> {
-    let json = serde_json::to_string(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    queue::enqueue(
+    super::enqueue_json(
         db,
         KIND,
-        Some(&dedupe_key(&payload.call_sid)),
-        &json,
+        &dedupe_key(&payload.call_sid),
+        payload,
         MAX_ATTEMPTS,
     )
     .await
