@@ -91,16 +91,40 @@ pub async fn enqueue(
     payload: &str,
     max_attempts: i32,
 ) -> Result<Enqueued, sqlx::Error> {
+    enqueue_at(
+        db,
+        kind,
+        dedupe_key,
+        payload,
+        max_attempts,
+        &Timestamp::now(),
+    )
+    .await
+}
+
+/// Queues a job to run at `run_at`, once per `dedupe_key`. When the key is
+/// already queued for later and has never run, it is brought forward to
+/// `run_at`: a backstop queued "in case" gives way to the real trigger. A
+/// job in retry backoff keeps its wait.
+pub async fn enqueue_at(
+    db: &Db,
+    kind: &str,
+    dedupe_key: Option<&str>,
+    payload: &str,
+    max_attempts: i32,
+    run_at: &Timestamp,
+) -> Result<Enqueued, sqlx::Error> {
     let now = Timestamp::now();
     let inserted = sqlx::query(
         "INSERT INTO job (kind, dedupe_key, payload, status, attempts, max_attempts, run_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5) \
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6) \
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(kind)
     .bind(dedupe_key)
     .bind(payload)
     .bind(max_attempts)
+    .bind(run_at)
     .bind(&now)
     .fetch_optional(&db.pool)
     .await?;
@@ -110,6 +134,15 @@ pub async fn enqueue(
             created: true,
         });
     }
+    sqlx::query(
+        "UPDATE job SET run_at = $2, updated_at = $3 \
+         WHERE dedupe_key = $1 AND status = 'queued' AND attempts = 0 AND run_at > $2",
+    )
+    .bind(dedupe_key)
+    .bind(run_at)
+    .bind(&now)
+    .execute(&db.pool)
+    .await?;
     let row = sqlx::query("SELECT id FROM job WHERE dedupe_key = $1")
         .bind(dedupe_key)
         .fetch_one(&db.pool)

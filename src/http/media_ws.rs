@@ -18,7 +18,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use call::{CallEvent, CallLimits, CallProviders, CallSetup, Incoming, Outgoing};
+use call::{CallEvent, CallLimits, CallProviders, CallSetup, EndReason, Incoming, Outgoing};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -29,6 +29,7 @@ use crate::db::calls::{self, CallMode, CallTurn, StreamCap, StreamRefusal};
 use crate::domain::Timestamp;
 use crate::http::signed_request::SignedRequest;
 use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url_at};
+use crate::jobs::outcome;
 use crate::spool::{Landing, Write};
 use crate::state::AppState;
 
@@ -239,7 +240,7 @@ async fn run_stream(
 
     let (events_tx, events_rx) = mpsc::channel::<CallEvent>(256);
     // Tracked: the turn rows it writes must land before the process exits.
-    state.tasks.spawn(
+    let recorder = state.tasks.spawn(
         record_events(
             state.clone(),
             setup.call_sid.clone(),
@@ -261,6 +262,9 @@ async fn run_stream(
     .await;
     state.metrics.calls_in_progress.dec();
     tracing::info!(turns = summary.turns, end = ?summary.end, "media stream ended");
+    if summary.end == EndReason::Stopped {
+        queue_outcome(&state, &start.call_sid, business.id, recorder);
+    }
     // The stream no longer counts against the business's call limit.
     let (db, sid) = (state.db.clone(), start.call_sid.clone());
     state.tasks.spawn(
@@ -272,6 +276,30 @@ async fn run_stream(
         .instrument(tracing::Span::current()),
     );
     // The recorder finishes its retries on its own; the call does not wait.
+}
+
+/// Queues the outcome of a call whose stream Twilio stopped (the caller hung
+/// up), once `recorder` has stored its turns, so the summary reads them all.
+/// A stream that failed over gets none here: its voicemail's transcription
+/// queues the outcome with the message in it.
+fn queue_outcome(
+    state: &AppState,
+    call_sid: &str,
+    business_id: i64,
+    recorder: tokio::task::JoinHandle<()>,
+) {
+    let write = Write::Outcome(outcome::Payload {
+        call_sid: call_sid.to_string(),
+        business_id: Some(business_id),
+    });
+    let behind = state.clone();
+    state.tasks.spawn(
+        async move {
+            let _ = recorder.await;
+            land_behind(&behind, write).await;
+        }
+        .instrument(tracing::Span::current()),
+    );
 }
 
 /// What became of a stream's claim on its call.

@@ -87,16 +87,18 @@ pub(crate) fn read_payload<P: CallJob>(payload: &str) -> Result<P, JobError> {
     Ok(payload)
 }
 
-/// Queues a job whose payload is `payload` as JSON, once per `dedupe_key`.
+/// Queues a job whose payload is `payload` as JSON, to run at `run_at`,
+/// once per `dedupe_key`.
 pub(crate) async fn enqueue_json(
     db: &crate::db::Db,
     kind: &str,
     dedupe_key: &str,
     payload: &impl serde::Serialize,
     max_attempts: i32,
+    run_at: &crate::domain::Timestamp,
 ) -> Result<crate::db::jobs::Enqueued, sqlx::Error> {
     let json = serde_json::to_string(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    crate::db::jobs::enqueue(db, kind, Some(dedupe_key), &json, max_attempts).await
+    crate::db::jobs::enqueue_at(db, kind, Some(dedupe_key), &json, max_attempts, run_at).await
 }
 
 /// A database error in a job, saying what was being done: the database may

@@ -70,6 +70,7 @@ pub async fn enqueue(
         &dedupe_key(&payload.call_sid, &payload.to),
         payload,
         MAX_ATTEMPTS,
+        &crate::domain::Timestamp::now(),
     )
     .await?;
     super::wake();

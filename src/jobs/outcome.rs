@@ -55,10 +55,33 @@ pub fn dedupe_key(call_sid: &str) -> String {
     format!("outcome:{call_sid}")
 }
 
-/// Queues the outcome of a finished call and wakes a worker.
+/// How long a completed call's status callback waits for the stream that
+/// carried it: Twilio may report `completed` while the last turns are still
+/// being stored, and the stream's own end queues the outcome at once.
+pub const STREAM_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Queues the outcome of a finished call to run now and wakes a worker; an
+/// outcome queued as a [`backstop`] is brought forward.
 pub async fn enqueue(
     db: &crate::db::Db,
     payload: &Payload,
+) -> Result<queue::Enqueued, sqlx::Error> {
+    enqueue_at(db, payload, &crate::domain::Timestamp::now()).await
+}
+
+/// Queues the outcome of a completed streamed call [`STREAM_GRACE`] from
+/// now, in case its stream never reports its end (its instance died).
+pub async fn backstop(
+    db: &crate::db::Db,
+    payload: &Payload,
+) -> Result<queue::Enqueued, sqlx::Error> {
+    enqueue_at(db, payload, &queue::ts_after(STREAM_GRACE)).await
+}
+
+async fn enqueue_at(
+    db: &crate::db::Db,
+    payload: &Payload,
+    run_at: &crate::domain::Timestamp,
 ) -> Result<queue::Enqueued, sqlx::Error> {
     let queued = super::enqueue_json(
         db,
@@ -66,6 +89,7 @@ pub async fn enqueue(
         &dedupe_key(&payload.call_sid),
         payload,
         MAX_ATTEMPTS,
+        run_at,
     )
     .await?;
     super::wake();

@@ -59,6 +59,7 @@ pub async fn enqueue(
         &dedupe_key(&payload.call_sid),
         payload,
         MAX_ATTEMPTS,
+        &crate::domain::Timestamp::now(),
     )
     .await
 }

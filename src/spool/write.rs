@@ -3,7 +3,7 @@
 //! Each is idempotent, because a replay may run twice (a crash between
 //! landing a write and removing it from the spool): the call row is an
 //! upsert by its `CallSid`, the recording and the mode are plain sets, a status keeps the first end time, a turn row and a
-//! transcription job are keyed (`(call_sid, turn_id)`, the job's dedupe key).
+//! job are keyed (`(call_sid, turn_id)`, the job's dedupe key).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +11,7 @@ use crate::db::calls::{self, CallMode, CallTurn, NewCall, RecordingInfo};
 use crate::db::jobs::Enqueued;
 use crate::db::{Db, is_unique_violation};
 use crate::domain::Timestamp;
-use crate::jobs::transcribe;
+use crate::jobs::{outcome, transcribe};
 
 /// A write a caller depends on, as the spool keeps it (one JSON line each).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,9 @@ pub enum Write {
     },
     /// A turn of a streamed call.
     Turn(CallTurn),
+    /// The end of a streamed call: its outcome job, queued behind its turns
+    /// so that a turn waiting in the spool is in the summary.
+    Outcome(outcome::Payload),
 }
 
 /// What the database said to a write that landed.
@@ -76,6 +79,7 @@ impl Write {
             Write::Status { .. } => "call status",
             Write::Mode { .. } => "call mode",
             Write::Turn(_) => "call turn",
+            Write::Outcome(_) => "outcome job",
         }
     }
 
@@ -87,6 +91,7 @@ impl Write {
             | Write::Status { call_sid, .. }
             | Write::Mode { call_sid, .. } => call_sid,
             Write::Transcription(p) => &p.call_sid,
+            Write::Outcome(p) => &p.call_sid,
             Write::Turn(t) => &t.call_sid,
         }
     }
@@ -159,6 +164,7 @@ impl Write {
             Write::Transcription(payload) => {
                 Ok(Applied::Queued(transcribe::enqueue(db, payload).await?))
             }
+            Write::Outcome(payload) => Ok(Applied::Queued(outcome::enqueue(db, payload).await?)),
             Write::Status {
                 call_sid,
                 status,
@@ -252,6 +258,10 @@ mod tests {
                 mode: CallMode::Record,
                 reason: None,
             },
+            Write::Outcome(outcome::Payload {
+                call_sid: "CA1".into(),
+                business_id: Some(7),
+            }),
         ];
         for w in writes {
             let line = serde_json::to_string(&w).unwrap();

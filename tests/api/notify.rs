@@ -3,11 +3,9 @@
 //! through Twilio outages, with delivery updates stored from the signed
 //! `message_status` webhook.
 
-use std::time::Duration;
-
 use agentlocator::db::notifications;
 use agentlocator::domain::settings::AdminChange;
-use agentlocator::jobs::{self, WorkerOptions, notify};
+use agentlocator::jobs::notify;
 
 use crate::helpers::TestApp;
 use crate::webhooks::fakes::{self, Fakes};
@@ -48,23 +46,6 @@ async fn voicemail(app: &TestApp, fakes: &Fakes) -> String {
     .await;
     app.state.background_settled().await;
     sid
-}
-
-/// Runs every job, retries included, with no backoff: a retry a server
-/// worker scheduled for later is brought forward.
-async fn drain_all(app: &TestApp) {
-    let quick = WorkerOptions {
-        backoff_base: Duration::ZERO,
-        ..WorkerOptions::default()
-    };
-    for _ in 0..3 {
-        sqlx::query("UPDATE job SET run_at = $1 WHERE status = 'queued'")
-            .bind("2000-01-01T00:00:00.000Z")
-            .execute(&app.state.db.pool)
-            .await
-            .unwrap();
-        jobs::drain_with(&app.state, &quick).await.unwrap();
-    }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The post-call outcome job end to end: voicemails and streamed calls get a summary and a follow-up status.
 
 use agentlocator::db::{calls, jobs as queue};
+use agentlocator::domain::Timestamp;
 use agentlocator::jobs::{self, outcome};
 use sqlx::Row;
 
@@ -112,7 +113,7 @@ async fn a_streamed_call_completed_without_a_word_gets_no_follow_up_and_no_model
     let fakes = Fakes::start("").await;
     let app = spawn_with_fakes(&fakes).await;
     let sid = completed_stream_call(&app).await;
-    jobs::drain(&app.state).await.unwrap();
+    drain_all(&app).await;
 
     let call = call_row(&app, &sid).await;
     assert_eq!(call.mode, "stream");
@@ -198,6 +199,40 @@ async fn a_completed_call_reported_twice_queues_one_outcome_job() {
     assert!(!again.created);
     assert_eq!(again.id, outcome_job(&app, &sid).await.id);
 
+    drain_all(&app).await;
+    let job = outcome_job(&app, &sid).await;
+    assert_eq!((job.status.as_str(), job.attempts), ("done", 1));
+}
+
+#[tokio::test]
+async fn a_completed_status_waits_for_the_stream_and_the_streams_end_brings_the_outcome_forward() {
+    let fakes = Fakes::start("").await;
+    let app = spawn_with_fakes(&fakes).await;
+    let sid = completed_stream_call(&app).await;
+
+    // Twilio may report `completed` before the stream has stored its last
+    // turn: the status only queues a backstop, which a worker leaves alone.
+    let job = outcome_job(&app, &sid).await;
+    let now = Timestamp::now();
+    let (soonest, latest) = (
+        now.shifted(time::Duration::seconds(15)),
+        now.shifted(time::Duration::seconds(20)),
+    );
+    let run_at = Timestamp::parse(&job.run_at).unwrap();
+    assert!(
+        soonest < run_at && run_at <= latest,
+        "queued for {run_at:?}, about 20 s ahead of {now:?}"
+    );
+    jobs::drain(&app.state).await.unwrap();
+    assert_eq!(outcome_job(&app, &sid).await.status, "queued");
+
+    // The stream's end queues the same outcome for now: it runs at once.
+    let payload = outcome::Payload {
+        call_sid: sid.clone(),
+        business_id: None,
+    };
+    let again = outcome::enqueue(&app.state.db, &payload).await.unwrap();
+    assert_eq!((again.id, again.created), (job.id, false));
     jobs::drain(&app.state).await.unwrap();
     let job = outcome_job(&app, &sid).await;
     assert_eq!((job.status.as_str(), job.attempts), ("done", 1));

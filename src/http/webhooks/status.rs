@@ -76,9 +76,11 @@ pub async fn call_status(State(state): State<AppState>, params: TwilioParams) ->
     StatusCode::NO_CONTENT
 }
 
-/// Queues the post-call outcome of a streamed call that just completed. A
-/// voicemail's outcome waits for its transcript (the transcription job
-/// queues it). Failures are logged: Twilio gains nothing from a retry.
+/// Queues the post-call outcome of a streamed call that just completed, as
+/// a backstop: the stream's own end queues it at once, after its last turn
+/// is stored, and brings this forward. A voicemail's outcome waits for its
+/// transcript (the transcription job queues it). Failures are logged:
+/// Twilio gains nothing from a retry.
 async fn queue_outcome(state: &AppState, call_sid: &str) {
     let call = match calls::get_by_sid(&state.db, call_sid).await {
         Ok(Some(call)) => call,
@@ -95,7 +97,7 @@ async fn queue_outcome(state: &AppState, call_sid: &str) {
         call_sid: call_sid.to_string(),
         business_id: call.business_id,
     };
-    match outcome::enqueue(&state.db, &payload).await {
+    match outcome::backstop(&state.db, &payload).await {
         Ok(queued) => tracing::info!(
             job_id = queued.id,
             newly_queued = queued.created,

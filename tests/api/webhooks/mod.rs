@@ -138,6 +138,26 @@ pub async fn twiml(app: &TestApp, path: &str, params: &[(String, String)]) -> (u
 }
 
 /// Registers the business every test calls.
+/// Runs every job, retries included, with no backoff: a retry a server
+/// worker scheduled for later, or a backstop queued for later, is brought
+/// forward.
+pub async fn drain_all(app: &TestApp) {
+    let quick = agentlocator::jobs::WorkerOptions {
+        backoff_base: std::time::Duration::ZERO,
+        ..agentlocator::jobs::WorkerOptions::default()
+    };
+    for _ in 0..3 {
+        sqlx::query("UPDATE job SET run_at = $1 WHERE status = 'queued'")
+            .bind("2000-01-01T00:00:00.000Z")
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        agentlocator::jobs::drain_with(&app.state, &quick)
+            .await
+            .unwrap();
+    }
+}
+
 pub async fn business(app: &TestApp) -> Business {
     business::create(
         &app.state.db,
