@@ -40,7 +40,13 @@ impl Notification {
 
     /// True once the message left (or was refused): it is never sent again.
     pub fn is_settled(&self) -> bool {
-        self.message_sid.is_some() || self.status != "queued"
+        self.message_sid.is_some() || !matches!(self.status.as_str(), "queued" | "sending")
+    }
+
+    /// A send was started and its answer never stored: Twilio may have the
+    /// message, so it must be looked for before sending again.
+    pub fn may_have_left(&self) -> bool {
+        self.message_sid.is_none() && self.status == "sending"
     }
 }
 
@@ -110,6 +116,21 @@ pub async fn mark_sent(
          WHERE call_sid = $3 AND to_number = $4 AND message_sid IS NULL",
     )
     .bind(message_sid)
+    .bind(Timestamp::now())
+    .bind(call_sid)
+    .bind(to_number)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A send is about to start: from here until [`mark_sent`], a crash leaves
+/// the row `sending`, and the retry asks Twilio before sending again.
+pub async fn mark_sending(db: &Db, call_sid: &str, to_number: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notification SET status = 'sending', updated_at = $1 \
+         WHERE call_sid = $2 AND to_number = $3 AND message_sid IS NULL AND status = 'queued'",
+    )
     .bind(Timestamp::now())
     .bind(call_sid)
     .bind(to_number)

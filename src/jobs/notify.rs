@@ -171,6 +171,37 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
         None => message,
     };
 
+    if row.may_have_left() {
+        // An earlier attempt started this send and never stored Twilio's
+        // answer (it died, or the answer was lost): ask Twilio first.
+        match client.find_sent(&message.to, &note.marker()).await {
+            Ok(Some(sent)) => {
+                notifications::mark_sent(&state.db, call_sid, to, &sent.sid)
+                    .await
+                    .map_err(super::db_retry("storing the message SID"))?;
+                tracing::info!(
+                    channel,
+                    message_sid = sent.sid,
+                    "owner notification found already sent; not sent again"
+                );
+                return Ok(());
+            }
+            Ok(None) => {}
+            // Sending without knowing could notify the owner twice.
+            Err(e) if attempt < i64::from(MAX_ATTEMPTS) => {
+                return Err(JobError::Retry(anyhow!(
+                    "cannot tell whether an earlier send reached Twilio ({}): {e}",
+                    e.kind()
+                )));
+            }
+            Err(e) => {
+                return fail(format!("unknown whether sent ({}): {e}", e.kind())).await;
+            }
+        }
+    }
+    notifications::mark_sending(&state.db, call_sid, to)
+        .await
+        .map_err(super::db_retry("marking the notification sending"))?;
     match client.send(&message).await {
         Ok(sent) => {
             notifications::mark_sent(&state.db, &payload.call_sid, &payload.to, &sent.sid)
@@ -252,7 +283,7 @@ impl Note {
         if let Some(time) = &self.callback {
             tail.push_str(&format!(" לחזור: {time}."));
         }
-        tail.push_str(&format!(" שיחה #{}", self.call_id));
+        tail.push_str(&format!(" שיחה {}", self.marker()));
         let room =
             providers::MAX_BODY_CHARS.saturating_sub(head.chars().count() + tail.chars().count());
         let summary: String = if self.summary.chars().count() > room {
@@ -267,6 +298,12 @@ impl Note {
     }
 
     /// The WhatsApp template's variables.
+    /// What finds this message again in Twilio's list: `#` and the call's
+    /// id, in the SMS body and (as `#{{4}}`) in the WhatsApp template.
+    fn marker(&self) -> String {
+        format!("#{}", self.call_id)
+    }
+
     fn variables(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("1".into(), self.caller.clone()),

@@ -101,17 +101,17 @@ async fn a_voicemail_with_sms_notifications_to_two_numbers_sends_two_hebrew_sms_
 }
 
 #[tokio::test]
-async fn a_twilio_503_is_retried_and_the_owner_gets_exactly_one_sms() {
+async fn twilio_answering_500_twice_then_201_sends_the_owner_exactly_one_sms() {
     let fakes = Fakes::start(VOICEMAIL_HE).await;
     let app = spawn_with_fakes(&fakes).await;
     notifying_business(&app, "sms", &[OWNER_1]).await;
-    fakes.set(|b| b.messages_503_once = true);
+    fakes.set(|b| b.messages_failing = 2);
     let sid = voicemail(&app, &fakes).await;
     drain_all(&app).await;
 
     let sent = fakes.seen().messages;
-    assert_eq!(sent.len(), 2, "the 503, then the retry: {sent:?}");
-    assert!(!fakes.seen().messages_503_once);
+    assert_eq!(sent.len(), 3, "two 500s, then the one accepted: {sent:?}");
+    assert_eq!(fakes.seen().messages_failing, 0);
     let row = notifications::get(&app.state.db, &sid, OWNER_1)
         .await
         .unwrap()
@@ -124,7 +124,11 @@ async fn a_twilio_503_is_retried_and_the_owner_gets_exactly_one_sms() {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!((job.status.as_str(), job.attempts), ("done", 2));
+    assert_eq!((job.status.as_str(), job.attempts), ("done", 3));
+
+    // Later drains and reruns send nothing more.
+    drain_all(&app).await;
+    assert_eq!(fakes.seen().messages.len(), 3);
 }
 
 #[tokio::test]
@@ -218,4 +222,100 @@ async fn whatsapp_notifications_send_the_template_with_hebrew_variables() {
     assert_eq!(variables["1"], "דני (050-1234567)");
     assert_eq!(variables["2"], fakes::OUTCOME_SUMMARY);
     assert_eq!(variables["3"], "רגילה");
+}
+
+#[tokio::test]
+async fn a_message_twilio_took_whose_answer_was_lost_is_found_again_and_never_sent_twice() {
+    let fakes = Fakes::start(VOICEMAIL_HE).await;
+    let app = spawn_with_fakes(&fakes).await;
+    notifying_business(&app, "sms", &[OWNER_1]).await;
+    // Twilio takes the message but the answer never reaches us: the job
+    // cannot know it was sent, and retries.
+    fakes.set(|b| b.messages_answer_lost = 1);
+    let sid = voicemail(&app, &fakes).await;
+    drain_all(&app).await;
+
+    let seen = fakes.seen();
+    assert_eq!(seen.messages.len(), 1, "posted once: {:?}", seen.messages);
+    assert_eq!(seen.accepted.len(), 1);
+    let row = notifications::get(&app.state.db, &sid, OWNER_1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "sent");
+    assert_eq!(
+        row.message_sid.as_deref(),
+        seen.accepted[0]["sid"].as_str(),
+        "the retry found the message Twilio holds"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_between_the_stored_outcome_and_the_message_still_sends_exactly_one() {
+    use agentlocator::db::{business, calls};
+    use agentlocator::domain::PhoneNumber;
+    use agentlocator::domain::settings::BusinessName;
+    use agentlocator::jobs::{self, outcome};
+
+    let env = crate::jobs::env(VOICEMAIL_HE, true).await;
+    let first = &env.state;
+    let phone = PhoneNumber::parse(BUSINESS_PHONE).unwrap();
+    let b = business::create(
+        &first.db,
+        &BusinessName::parse("מספרת דני").unwrap(),
+        &phone,
+    )
+    .await
+    .unwrap();
+    let change = AdminChange {
+        notify_channel: Some(serde_json::from_value(serde_json::json!("sms")).unwrap()),
+        notify_to: Some(serde_json::from_value(serde_json::json!([OWNER_1])).unwrap()),
+        ..Default::default()
+    };
+    first
+        .directory
+        .update(&first.db, b.id, &change)
+        .await
+        .unwrap();
+    let sid = new_sid();
+    calls::upsert(
+        &first.db,
+        &calls::NewCall {
+            call_sid: &sid,
+            business_id: b.id,
+            customer_id: None,
+            from_number: "+972501234567",
+            to_number: BUSINESS_PHONE,
+            status: "completed",
+            mode: calls::CallMode::Record,
+        },
+    )
+    .await
+    .unwrap();
+    calls::set_transcript(&first.db, &sid, VOICEMAIL_HE)
+        .await
+        .unwrap();
+
+    // The first process stores the outcome, which queues the message, and
+    // dies before any worker sends it.
+    let payload = outcome::Payload {
+        call_sid: sid.clone(),
+        business_id: Some(b.id),
+    };
+    outcome::run(first, &serde_json::to_string(&payload).unwrap(), 1)
+        .await
+        .unwrap();
+    first.db.pool.close().await;
+    assert!(env.fakes.seen().messages.is_empty());
+
+    // The restarted process sends it; a third finds nothing left to send.
+    for _ in 0..2 {
+        let process = crate::jobs::state_for(&env.url, &env._dir, &env.fakes, true).await;
+        jobs::drain(&process).await.unwrap();
+        process.db.pool.close().await;
+    }
+    let sent = env.fakes.seen().messages;
+    assert_eq!(sent.len(), 1, "exactly one SMS: {sent:?}");
+    assert_eq!(sent[0]["To"], OWNER_1);
+    assert!(sent[0]["Body"].contains(fakes::OUTCOME_SUMMARY));
 }

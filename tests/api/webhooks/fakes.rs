@@ -40,8 +40,13 @@ pub struct Behaviour {
     pub llm_intents: Vec<String>,
     /// Every form posted to the Messages API, in order (accepted or not).
     pub messages: Vec<HashMap<String, String>>,
-    /// The next Messages request is answered 503 (then the switch resets).
-    pub messages_503_once: bool,
+    /// The next this many Messages requests are answered 500.
+    pub messages_failing: u32,
+    /// The next this many messages are accepted but answered 502, as a
+    /// proxy in front of Twilio would after its upstream took them.
+    pub messages_answer_lost: u32,
+    /// The messages Twilio holds (accepted), newest last, as it lists them.
+    pub accepted: Vec<serde_json::Value>,
 }
 
 #[derive(Clone)]
@@ -65,7 +70,9 @@ impl Fakes {
             llm_off_schema: false,
             llm_intents: Vec::new(),
             messages: Vec::new(),
-            messages_503_once: false,
+            messages_failing: 0,
+            messages_answer_lost: 0,
+            accepted: Vec::new(),
         }));
         let router = Router::new()
             .route(
@@ -78,7 +85,7 @@ impl Fakes {
             )
             .route(
                 "/2010-04-01/Accounts/{account}/Messages.json",
-                post(send_message),
+                post(send_message).get(list_messages),
             )
             .route("/v1/audio/transcriptions", post(transcription))
             .route("/v1/chat/completions", post(chat))
@@ -233,23 +240,54 @@ async fn chat(
 }
 
 /// Twilio's Messages API: records the form, answers 201 with a new `SM…`
-/// SID, or 503 once when asked to.
+/// SID, or 500 while asked to fail.
 async fn send_message(
     State(b): State<Arc<Mutex<Behaviour>>>,
     axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
 ) -> (StatusCode, String) {
     let mut b = b.lock().unwrap();
-    b.messages.push(form);
-    if b.messages_503_once {
-        b.messages_503_once = false;
+    b.messages.push(form.clone());
+    if b.messages_failing > 0 {
+        b.messages_failing -= 1;
         return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"code":20503,"message":"Service unavailable","status":503}"#.into(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"code":20500,"message":"Internal Server Error","status":500}"#.into(),
         );
     }
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    b.accepted.push(serde_json::json!({
+        "sid": sid,
+        "status": "queued",
+        "to": field("To"),
+        "body": field("Body"),
+    }));
+    if b.messages_answer_lost > 0 {
+        b.messages_answer_lost -= 1;
+        return (
+            StatusCode::BAD_GATEWAY,
+            "<html>502 Bad Gateway</html>".into(),
+        );
+    }
     (
         StatusCode::CREATED,
         serde_json::json!({ "sid": sid, "status": "queued" }).to_string(),
     )
+}
+
+/// Twilio's message list, newest first, filtered by `To`.
+async fn list_messages(
+    State(b): State<Arc<Mutex<Behaviour>>>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> axum::Json<serde_json::Value> {
+    let b = b.lock().unwrap();
+    let to = query.get("To").cloned().unwrap_or_default();
+    let messages: Vec<_> = b
+        .accepted
+        .iter()
+        .rev()
+        .filter(|m| to.is_empty() || m["to"] == to.as_str())
+        .cloned()
+        .collect();
+    axum::Json(serde_json::json!({ "messages": messages, "next_page_uri": null }))
 }

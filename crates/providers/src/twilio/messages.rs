@@ -18,6 +18,8 @@ pub const MAX_BODY_CHARS: usize = 600;
 pub const DEFAULT_TRY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Twilio's answers are a few kB; anything far larger is not one.
 const ANSWER_MAX_BYTES: u64 = 256 * 1024;
+/// A list page of 50 messages of at most 1,600 characters each.
+const LIST_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Who the message is sent as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +248,76 @@ impl TwilioMessagesClient {
         serde_json::from_slice(&body)
             .map_err(|e| ProviderError::Malformed(format!("message answer: {e}")))
     }
+
+    /// The newest message to `to` whose body carries `marker` (not followed
+    /// by a further digit, so `#4` does not match `#42`), among the last 50
+    /// Twilio lists for that number.
+    ///
+    /// How a send whose answer was lost (the process died after Twilio
+    /// accepted it) is found again, so the retry does not send it twice:
+    /// Twilio takes no idempotency key for messages.
+    pub async fn find_sent(
+        &self,
+        to: &str,
+        marker: &str,
+    ) -> Result<Option<SentMessage>, ProviderError> {
+        let call = async {
+            let resp = self
+                .http
+                .get(&self.url)
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+                .query(&[("To", to), ("PageSize", "50")])
+                .send()
+                .await?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = read_capped(resp, LIST_MAX_BYTES).await;
+            if status.is_success() {
+                return body;
+            }
+            Err(answer_error(status, &headers, &body.unwrap_or_default()))
+        };
+        let body = tokio::time::timeout(self.try_timeout, call)
+            .await
+            .map_err(|_| ProviderError::Timeout)??;
+        let page: MessagePage = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Malformed(format!("message list: {e}")))?;
+        Ok(page
+            .messages
+            .into_iter()
+            .find(|m| carries(&m.body, marker))
+            .map(|m| SentMessage {
+                sid: m.sid,
+                status: m.status,
+            }))
+    }
+}
+
+/// A page of Twilio's message list (newest first); only what
+/// [`TwilioMessagesClient::find_sent`] reads.
+#[derive(Debug, serde::Deserialize)]
+struct MessagePage {
+    #[serde(default)]
+    messages: Vec<ListedMessage>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ListedMessage {
+    sid: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// Whether `body` contains `marker` with no digit right after it.
+fn carries(body: &str, marker: &str) -> bool {
+    body.match_indices(marker).any(|(at, _)| {
+        !body[at + marker.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 /// Maps a refused send. Unlike the shared mapping, every 4xx but 401, 403

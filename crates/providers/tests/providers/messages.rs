@@ -308,3 +308,52 @@ fn the_client_refuses_an_account_sid_that_is_not_a_path_segment_and_never_prints
     let client = client_for("https://api.twilio.com");
     assert!(!format!("{client:?}").contains(TOKEN));
 }
+
+#[tokio::test]
+async fn a_lost_send_is_found_in_twilios_list_by_its_marker_and_a_longer_number_is_not_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(MESSAGES_PATH))
+        .and(header_is("authorization", BASIC))
+        .and(wiremock::matchers::query_param("To", "+972501234567"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messages": [
+                {"sid": "SM1", "status": "delivered", "body": "📞 שיחה חדשה: אחר. שיחה #420"},
+                {"sid": "SM2", "status": "queued", "body": "📞 שיחה חדשה: תור. שיחה #42"},
+            ],
+            "next_page_uri": null,
+        })))
+        .mount(&server)
+        .await;
+    let client = client_for(&server.uri());
+
+    let found = client
+        .find_sent("+972501234567", "שיחה #42")
+        .await
+        .unwrap()
+        .expect("the message for call 42 is in the list");
+    assert_eq!(
+        (found.sid.as_str(), found.status.as_str()),
+        ("SM2", "queued")
+    );
+    assert_eq!(
+        client.find_sent("+972501234567", "שיחה #4").await.unwrap(),
+        None,
+        "#4 is neither #42 nor #420"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_list_is_an_error_so_the_job_waits_instead_of_sending_twice() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let err = client_for(&server.uri())
+        .find_sent("+972501234567", "שיחה #42")
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+}
