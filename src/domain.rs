@@ -2,6 +2,7 @@
 //! money in agorot and stored timestamps. Constructors return `Result`; the
 //! rest of the code can trust the value.
 
+pub mod hours;
 pub mod settings;
 pub mod tenant;
 

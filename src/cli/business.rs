@@ -109,10 +109,13 @@ fn parse_settings(args: &[String]) -> anyhow::Result<AdminChange> {
                 anyhow::anyhow!("invalid value {raw:?} for {flag}: expected a number")
             })?),
             ColumnKind::Text if raw.trim().is_empty() => Value::Null,
-            // List settings (`--notify-to '["+972…"]'`) are stored as text
-            // but sent as the JSON array the API takes.
-            ColumnKind::Text if raw.trim_start().starts_with('[') => serde_json::from_str(raw)
-                .map_err(|e| anyhow::anyhow!("invalid value {raw:?} for {flag}: {e}"))?,
+            // List and object settings (`--notify-to '["+972…"]'`,
+            // `--hours '{"timezone": …}'`) are stored as text but sent as
+            // the JSON the API takes.
+            ColumnKind::Text if raw.trim_start().starts_with(['[', '{']) => {
+                serde_json::from_str(raw)
+                    .map_err(|e| anyhow::anyhow!("invalid value {raw:?} for {flag}: {e}"))?
+            }
             ColumnKind::Text => Value::String(raw.clone()),
         };
         fields.insert(name, value);

@@ -21,6 +21,7 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::PhoneNumber;
+use super::hours::Hours;
 
 /// How a setting is stored: one column of one of these SQL kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,37 @@ impl SettingValue for PhoneNumber {
     fn from_column(column: Column) -> Result<Self, String> {
         match column {
             Column::Text(Some(s)) => PhoneNumber::parse(&s).map_err(|e| e.to_string()),
+            other => wrong_kind(&other),
+        }
+    }
+}
+
+/// An optional number; a stored value that no longer parses reads as unset.
+impl SettingValue for Option<PhoneNumber> {
+    const KIND: ColumnKind = ColumnKind::Text;
+    fn to_column(&self) -> Column {
+        Column::Text(self.as_ref().map(PhoneNumber::to_string))
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        match column {
+            Column::Text(t) => Ok(t.and_then(|t| PhoneNumber::parse(&t).ok())),
+            other => wrong_kind(&other),
+        }
+    }
+}
+
+/// Stored as its JSON in one TEXT column; NULL is always open. A stored
+/// schedule that no longer validates reads as always open: the agent
+/// answering too often is better than a business that cannot load.
+impl SettingValue for Option<Hours> {
+    const KIND: ColumnKind = ColumnKind::Text;
+    fn to_column(&self) -> Column {
+        // Serializing validated hours cannot fail.
+        Column::Text(self.as_ref().and_then(|h| serde_json::to_string(h).ok()))
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        match column {
+            Column::Text(t) => Ok(t.and_then(|t| serde_json::from_str(&t).ok())),
             other => wrong_kind(&other),
         }
     }
@@ -558,6 +590,13 @@ business_settings! {
         notify_to: NotifyTo,
         /// Up to 12 short labels (1–40 characters) a call's intent is chosen from.
         categories: Categories,
+        /// Opening hours in the business's zone (see `domain::hours`);
+        /// `null` means always open.
+        hours: Option<Hours>,
+        /// Where the agent transfers a caller who asks for a person: E.164,
+        /// or an Israeli national number (`050-123-4567`) stored as E.164;
+        /// `null` for none.
+        transfer_number: Option<PhoneNumber>,
     }
     admin {
         /// E.164 (`+9723…`); an Israeli national number (`03-555-0001`) is

@@ -14,6 +14,7 @@ mod find_duplicates;
 mod followups;
 mod health;
 mod helpers;
+mod hours_settings;
 mod instances;
 mod isolation;
 mod jobs;
