@@ -77,6 +77,8 @@ impl History {
                 self.messages.push_back(ChatMessage {
                     role,
                     content: text.to_owned(),
+                    tool_calls: Vec::new(),
+                    tool_call_id: None,
                 });
                 while self.messages.len() > self.max_messages {
                     self.messages.pop_front();

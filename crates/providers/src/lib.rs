@@ -50,4 +50,7 @@ pub use twilio::TwilioRecordingFetcher;
 pub use twilio::messages::{
     Content, MAX_BODY_CHARS, OutboundMessage, Sender, SentMessage, TwilioMessagesClient,
 };
-pub use types::{AudioFormat, AudioInput, CallRecording, ChatMessage, ChatRole, TranscribeOptions};
+pub use types::{
+    AudioFormat, AudioInput, CallRecording, ChatDelta, ChatMessage, ChatRole, ToolCall, ToolSpec,
+    TranscribeOptions,
+};

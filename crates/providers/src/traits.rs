@@ -4,11 +4,14 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::error::ProviderError;
 use crate::outcome::{CallOutcome, OutcomeRequest};
-use crate::types::{AudioInput, CallRecording, ChatMessage, TranscribeOptions};
+use crate::types::{
+    AudioInput, CallRecording, ChatDelta, ChatMessage, ToolSpec, TranscribeOptions,
+};
 
 /// Audio → text.
 #[async_trait]
@@ -26,7 +29,7 @@ pub trait SpeechToText: Send + Sync {
     ) -> Result<String, ProviderError>;
 }
 
-/// Messages → a stream of text deltas.
+/// Messages → a stream of text deltas, or of text and tool calls.
 #[async_trait]
 pub trait LanguageModel: Send + Sync {
     /// Short stable name for logs and metrics.
@@ -40,6 +43,20 @@ pub trait LanguageModel: Send + Sync {
         &self,
         messages: Vec<ChatMessage>,
     ) -> Result<BoxStream<'static, Result<String, ProviderError>>, ProviderError>;
+
+    /// Like [`stream_chat`](Self::stream_chat), offering the model `tools`:
+    /// text deltas come as soon as they arrive, each tool call once whole
+    /// and its arguments valid JSON. The default offers no tools and yields
+    /// only text, so a model without tool support still answers in words.
+    async fn stream_chat_tools(
+        &self,
+        messages: Vec<ChatMessage>,
+        tools: Vec<ToolSpec>,
+    ) -> Result<BoxStream<'static, Result<ChatDelta, ProviderError>>, ProviderError> {
+        let _ = tools;
+        let text = self.stream_chat(messages).await?;
+        Ok(text.map(|item| item.map(ChatDelta::Text)).boxed())
+    }
 }
 
 /// Text → raw mu-law 8 kHz mono (no header), ready for Twilio.

@@ -30,6 +30,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 mod audio;
 mod credentials;
 mod outcome;
+mod tools;
 
 pub use credentials::write_google_credentials;
 
@@ -185,9 +186,13 @@ struct ChatRequest {
 
 /// `POST /v1/chat/completions`: a receptionist's answer, streamed as SSE
 /// tokens at the configured pace, or whole after the same total time; a
-/// `json_schema` request gets a call outcome instead (see `outcome`).
+/// `json_schema` request gets a call outcome instead (see `outcome`), and a
+/// request with `tools` may get a tool call (see `tools`).
 async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
     if let Some(answer) = outcome::answer(fake.lat, &body).await {
+        return answer;
+    }
+    if let Some(answer) = tools::answer(fake.lat, &body).await {
         return answer;
     }
     let request: ChatRequest = match serde_json::from_slice(&body) {

@@ -9,9 +9,9 @@ use agentlocator_callsim::fake::serve;
 use base64::Engine as _;
 use futures::StreamExt as _;
 use providers::{
-    AudioInput, ChatMessage, GoogleTextToSpeech, GoogleTtsConfig, LanguageModel as _, OpenAiChat,
-    OpenAiConfig, OpenAiSpeechToText, ServiceAccountKey, SpeechToText as _, TextToSpeech as _,
-    TranscribeOptions,
+    AudioInput, ChatDelta, ChatMessage, GoogleTextToSpeech, GoogleTtsConfig, LanguageModel as _,
+    OpenAiChat, OpenAiConfig, OpenAiSpeechToText, ServiceAccountKey, SpeechToText as _,
+    TextToSpeech as _, ToolCall, ToolSpec, TranscribeOptions,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -339,4 +339,89 @@ async fn the_real_outcome_client_gets_a_valid_hebrew_outcome_from_the_fake() {
     .unwrap();
     assert_eq!(outcome.intent, "קביעת תור");
     assert!(is_hebrew(&outcome.summary) && outcome.summary.contains("יום שלישי"));
+}
+
+fn receptionist_tools() -> Vec<ToolSpec> {
+    let tool = |name: &str, description: &str| ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        parameters: json!({"type": "object", "properties": {}}),
+    };
+    vec![
+        tool("transfer_to_human", "מעביר את השיחה לנציג אנושי"),
+        tool("end_call", "מסיים את השיחה"),
+        tool("business_hours", "שעות הפתיחה של העסק"),
+        tool("take_message", "רושם הודעה לבעל העסק"),
+    ]
+}
+
+async fn fake_chat() -> OpenAiChat {
+    let base = spawn(FakeLatencies::instant()).await;
+    let mut cfg = OpenAiConfig::new("sk-fake".to_owned().into(), "gpt-4o-mini", "whisper-1");
+    cfg.base_url = format!("{base}/v1");
+    OpenAiChat::new(cfg, reqwest::Client::new())
+}
+
+async fn ask(chat: &OpenAiChat, messages: Vec<ChatMessage>) -> (String, Vec<ToolCall>) {
+    let deltas: Vec<ChatDelta> = chat
+        .stream_chat_tools(messages, receptionist_tools())
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for delta in deltas {
+        match delta {
+            ChatDelta::Text(t) => text.push_str(&t),
+            ChatDelta::ToolCall(call) => calls.push(call),
+        }
+    }
+    (text, calls)
+}
+
+#[tokio::test]
+async fn a_caller_asking_for_a_person_gets_a_transfer_call_from_the_fake() {
+    let chat = fake_chat().await;
+    let (text, calls) = ask(
+        &chat,
+        vec![
+            ChatMessage::system("פקידת קבלה"),
+            ChatMessage::user("אפשר לדבר עם נציג בבקשה?"),
+        ],
+    )
+    .await;
+    assert!(is_hebrew(&text), "{text}");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].name, "transfer_to_human");
+    let arguments: Value = serde_json::from_str(&calls[0].arguments).unwrap();
+    assert!(
+        is_hebrew(arguments["reason"].as_str().unwrap()),
+        "{arguments}"
+    );
+}
+
+#[tokio::test]
+async fn after_the_hours_tool_answers_the_fake_says_its_summary() {
+    let chat = fake_chat().await;
+    let mut messages = vec![ChatMessage::user("מתי אתם פתוחים מחר?")];
+    let (_, calls) = ask(&chat, messages.clone()).await;
+    assert_eq!(calls[0].name, "business_hours");
+    messages.push(ChatMessage::assistant_tool_calls("", calls.clone()));
+    messages.push(ChatMessage::tool_result(
+        calls[0].id.clone(),
+        json!({"summary": "מחר אנחנו פתוחים משמונה עד ארבע."}).to_string(),
+    ));
+    let (text, more) = ask(&chat, messages).await;
+    assert!(more.is_empty(), "{more:?}");
+    assert_eq!(text, "מחר אנחנו פתוחים משמונה עד ארבע.");
+}
+
+#[tokio::test]
+async fn words_that_ask_for_no_tool_get_the_ordinary_answer() {
+    let chat = fake_chat().await;
+    let (text, calls) = ask(&chat, vec![ChatMessage::user("אני רוצה לקבוע תור")]).await;
+    assert!(calls.is_empty(), "{calls:?}");
+    assert!(is_hebrew(&text), "{text}");
 }

@@ -1,8 +1,8 @@
 //! Streamed chat completions: `POST {base}/chat/completions` with
-//! `"stream": true`, parsed into a stream of text deltas with a
-//! time-to-first-token deadline and an overall deadline.
+//! `"stream": true`, parsed into a stream of text deltas and whole tool calls
+//! with a time-to-first-token deadline and an overall deadline.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -19,7 +19,7 @@ use crate::error::ProviderError;
 use crate::http::{check_status, read_capped};
 use crate::sse::{SseEvent, SseParser};
 use crate::traits::LanguageModel;
-use crate::types::ChatMessage;
+use crate::types::{ChatDelta, ChatMessage, ToolCall, ToolSpec};
 
 /// A non-streamed JSON answer (some compatible servers ignore `stream`)
 /// bigger than this is not a chat reply.
@@ -57,14 +57,38 @@ impl LanguageModel for OpenAiChat {
         &self,
         messages: Vec<ChatMessage>,
     ) -> Result<BoxStream<'static, Result<String, ProviderError>>, ProviderError> {
+        // No tools offered, so no tool calls can come: only text passes.
+        let deltas = self.start(messages, Vec::new()).await?;
+        Ok(deltas
+            .filter_map(|item| {
+                futures::future::ready(match item {
+                    Ok(ChatDelta::Text(text)) => Some(Ok(text)),
+                    Ok(ChatDelta::ToolCall(_)) => None,
+                    Err(e) => Some(Err(e)),
+                })
+            })
+            .boxed())
+    }
+
+    async fn stream_chat_tools(
+        &self,
+        messages: Vec<ChatMessage>,
+        tools: Vec<ToolSpec>,
+    ) -> Result<BoxStream<'static, Result<ChatDelta, ProviderError>>, ProviderError> {
+        self.start(messages, tools).await
+    }
+}
+
+impl OpenAiChat {
+    async fn start(
+        &self,
+        messages: Vec<ChatMessage>,
+        tools: Vec<ToolSpec>,
+    ) -> Result<BoxStream<'static, Result<ChatDelta, ProviderError>>, ProviderError> {
         let started = Instant::now();
         let total_deadline = started + self.cfg.total_timeout;
         let first_deadline = (started + self.cfg.ttft_timeout).min(total_deadline);
-        let body = json!({
-            "model": self.cfg.chat_model,
-            "messages": messages,
-            "stream": true,
-        });
+        let body = request_body(&self.cfg.chat_model, &messages, &tools);
         let request = self
             .http
             .post(&self.url)
@@ -88,8 +112,10 @@ impl LanguageModel for OpenAiChat {
             let body = timeout_at(first_deadline, read_capped(resp, JSON_ANSWER_CAP))
                 .await
                 .map_err(|_| ProviderError::Timeout)??;
-            let text = whole_json_answer(&body)?;
-            return Ok(stream::iter((!text.is_empty()).then_some(Ok(text))).boxed());
+            let answer = whole_json_answer(&body)?;
+            let text = (!answer.text.is_empty()).then_some(ChatDelta::Text(answer.text));
+            let calls = answer.tool_calls.into_iter().map(ChatDelta::ToolCall);
+            return Ok(stream::iter(text.into_iter().chain(calls).map(Ok)).boxed());
         }
 
         Ok(delta_stream(
@@ -101,20 +127,123 @@ impl LanguageModel for OpenAiChat {
     }
 }
 
+/// The streamed request; `tools` only when some are offered, since some
+/// compatible servers reject an empty list.
+fn request_body(model: &str, messages: &[ChatMessage], tools: &[ToolSpec]) -> Value {
+    let mut body = json!({
+        "model": model,
+        "messages": messages,
+        "stream": true,
+    });
+    if !tools.is_empty() {
+        body["tools"] = json!(tools);
+    }
+    body
+}
+
+/// A whole (non-streamed) chat answer: what it said and the tools it called.
+#[derive(Debug)]
+pub(super) struct WholeAnswer {
+    pub(super) text: String,
+    pub(super) tool_calls: Vec<ToolCall>,
+}
+
 /// A complete (non-streamed) completion or an error envelope with status 200.
-pub(super) fn whole_json_answer(body: &[u8]) -> Result<String, ProviderError> {
+pub(super) fn whole_json_answer(body: &[u8]) -> Result<WholeAnswer, ProviderError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ProviderError::Malformed(format!("chat answer is not JSON: {e}")))?;
     if let Some(err) = v.get("error") {
         return Err(envelope_error(err));
     }
-    v.pointer("/choices/0/message/content")
+    let message = v.pointer("/choices/0/message");
+    let mut tool_calls = Vec::new();
+    let listed = message
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array);
+    for (position, call) in listed.into_iter().flatten().enumerate() {
+        let mut partial = PartialCall::default();
+        partial.absorb(call);
+        tool_calls.push(partial.finish(position as u64)?);
+    }
+    let text = message
+        .and_then(|m| m.get("content"))
         .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| ProviderError::Malformed("chat answer has no message content".into()))
+        .map(str::to_owned);
+    match text {
+        Some(text) => Ok(WholeAnswer { text, tool_calls }),
+        // An answer that only calls tools has `content: null`.
+        None if !tool_calls.is_empty() => Ok(WholeAnswer {
+            text: String::new(),
+            tool_calls,
+        }),
+        None => Err(ProviderError::Malformed(
+            "chat answer has no message content".into(),
+        )),
+    }
 }
 
-/// Turns the SSE byte stream into text deltas.
+/// A tool call as its fragments arrive: the first carries the id and name,
+/// the rest only pieces of the arguments.
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+impl PartialCall {
+    /// Takes one `tool_calls[]` entry (a fragment, or a whole call).
+    fn absorb(&mut self, fragment: &Value) {
+        let text = |pointer: &str| {
+            fragment
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        if let Some(id) = text("/id") {
+            id.clone_into(&mut self.id);
+        }
+        // Replaced, not appended: some servers repeat the name on every
+        // fragment of the call.
+        if let Some(name) = text("/function/name") {
+            name.clone_into(&mut self.name);
+        }
+        if let Some(arguments) = text("/function/arguments") {
+            self.arguments.push_str(arguments);
+        }
+    }
+
+    /// The whole call, or `Malformed` when the model named no function or its
+    /// arguments are not JSON: running a tool on a guess would be worse than
+    /// the turn failing.
+    fn finish(self, index: u64) -> Result<ToolCall, ProviderError> {
+        if self.name.is_empty() {
+            return Err(ProviderError::Malformed(format!(
+                "tool call {index} has no function name"
+            )));
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&self.arguments) {
+            return Err(ProviderError::Malformed(format!(
+                "arguments of tool call {index} ({}) are not JSON: {e}",
+                self.name
+            )));
+        }
+        // A few compatible servers send no id; the result must still quote
+        // one, and the index is unique within the answer.
+        let id = if self.id.is_empty() {
+            format!("call_{index}")
+        } else {
+            self.id
+        };
+        Ok(ToolCall {
+            id,
+            name: self.name,
+            arguments: self.arguments,
+        })
+    }
+}
+
+/// Turns the SSE byte stream into text deltas and whole tool calls.
 ///
 /// Public to the crate so tests can drive it with hand-cut byte chunks.
 pub(crate) fn delta_stream<S, E>(
@@ -122,7 +251,7 @@ pub(crate) fn delta_stream<S, E>(
     started: Instant,
     first_deadline: Instant,
     total_deadline: Instant,
-) -> BoxStream<'static, Result<String, ProviderError>>
+) -> BoxStream<'static, Result<ChatDelta, ProviderError>>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<ProviderError>,
@@ -131,6 +260,7 @@ where
         bytes: bytes.map(|r| r.map_err(Into::into)).boxed(),
         parser: SseParser::new(),
         pending: VecDeque::new(),
+        calls: BTreeMap::new(),
         got_first: false,
         done: false,
         saw_finish: false,
@@ -151,7 +281,10 @@ where
 struct DeltaState {
     bytes: BoxStream<'static, Result<Bytes, ProviderError>>,
     parser: SseParser,
-    pending: VecDeque<Result<String, ProviderError>>,
+    pending: VecDeque<Result<ChatDelta, ProviderError>>,
+    /// Tool calls still arriving, by their `index`: sent on only when the
+    /// answer says it is finished, so a cut-off call is never run.
+    calls: BTreeMap<u64, PartialCall>,
     got_first: bool,
     /// `[DONE]` seen, an error queued, or the body ended.
     done: bool,
@@ -164,7 +297,7 @@ struct DeltaState {
 }
 
 impl DeltaState {
-    async fn next_item(&mut self) -> Option<Result<String, ProviderError>> {
+    async fn next_item(&mut self) -> Option<Result<ChatDelta, ProviderError>> {
         loop {
             if let Some(item) = self.pending.pop_front() {
                 if item.is_ok() && !self.got_first {
@@ -216,6 +349,7 @@ impl DeltaState {
         }
         let data = ev.data.trim();
         if data == "[DONE]" {
+            self.flush_calls();
             self.done = true;
             return;
         }
@@ -237,23 +371,57 @@ impl DeltaState {
             return self.fail(envelope_error(&v));
         }
         let choice = v.pointer("/choices/0");
-        if choice
-            .and_then(|c| c.get("finish_reason"))
-            .is_some_and(|f| !f.is_null())
-        {
-            self.saw_finish = true;
-        }
         if let Some(delta) = choice
             .and_then(|c| c.pointer("/delta/content"))
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
         {
-            if !self.got_first && self.pending.is_empty() {
-                let t_ttft_ms =
-                    u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                tracing::debug!(t_ttft_ms, "first chat token");
+            self.note_first_token();
+            self.pending
+                .push_back(Ok(ChatDelta::Text(delta.to_owned())));
+        }
+        let fragments = choice
+            .and_then(|c| c.pointer("/delta/tool_calls"))
+            .and_then(Value::as_array);
+        for (position, fragment) in fragments.into_iter().flatten().enumerate() {
+            let index = fragment
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(position as u64);
+            self.calls.entry(index).or_default().absorb(fragment);
+            // The model has started answering, even if nothing can be said
+            // yet: the first-token deadline no longer applies.
+            self.note_first_token();
+            self.got_first = true;
+        }
+        if choice
+            .and_then(|c| c.get("finish_reason"))
+            .is_some_and(|f| !f.is_null())
+        {
+            self.saw_finish = true;
+            self.flush_calls();
+        }
+    }
+
+    fn note_first_token(&self) {
+        if !self.got_first && self.pending.is_empty() {
+            let t_ttft_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::debug!(t_ttft_ms, "first chat token");
+        }
+    }
+
+    /// Sends on every call gathered so far, in index order; the first that
+    /// is not whole ends the stream.
+    fn flush_calls(&mut self) {
+        for (index, call) in std::mem::take(&mut self.calls) {
+            match call.finish(index) {
+                Ok(call) => self.pending.push_back(Ok(ChatDelta::ToolCall(call))),
+                Err(e) => return self.fail(e),
             }
-            self.pending.push_back(Ok(delta.to_owned()));
         }
     }
 }
+
+#[cfg(test)]
+#[path = "chat_tests.rs"]
+mod tests;

@@ -113,7 +113,7 @@ impl OpenAiChat {
         let body = timeout_at(deadline, read_capped(resp, JSON_ANSWER_CAP))
             .await
             .map_err(|_| ProviderError::Timeout)??;
-        let text = whole_json_answer(&body)?;
+        let text = whole_json_answer(&body)?.text;
         Ok(parse_outcome(
             &text,
             &request.categories,

@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
-use agentlocator_providers::{ChatMessage, LanguageModel, OpenAiChat, ProviderError};
+use agentlocator_providers::{
+    ChatDelta, ChatMessage, LanguageModel, OpenAiChat, ProviderError, ToolCall, ToolSpec,
+};
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
+use futures::StreamExt;
 use wiremock::matchers::{body_partial_json, header as header_is, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -350,4 +353,99 @@ async fn a_stream_running_past_the_overall_deadline_times_out() {
     assert!(texts.len() >= 3, "got {} deltas", texts.len());
     assert!(matches!(err, Some(ProviderError::Timeout)), "{err:?}");
     assert!(started.elapsed() < Duration::from_millis(2500));
+}
+
+fn end_call_tool() -> ToolSpec {
+    ToolSpec {
+        name: "end_call".into(),
+        description: "מסיים את השיחה כשהמתקשר נפרד".into(),
+        parameters: serde_json::json!({"type": "object", "properties": {}}),
+    }
+}
+
+#[tokio::test]
+async fn a_request_with_tools_sends_them_and_gets_back_text_then_the_whole_call() {
+    let server = MockServer::start().await;
+    let call = serde_json::json!({"choices":[{"index":0,"delta":{"tool_calls":[
+        {"index":0,"id":"call_end","type":"function","function":{"name":"end_call","arguments":"{"}}
+    ]},"finish_reason":null}]});
+    let rest = serde_json::json!({"choices":[{"index":0,"delta":{"tool_calls":[
+        {"index":0,"function":{"arguments":"}"}}
+    ]},"finish_reason":null}]});
+    let body = format!(
+        "{}data: {call}\n\ndata: {rest}\n\n{}",
+        delta_event("להתראות!"),
+        finish_events().replace("\"stop\"", "\"tool_calls\"")
+    );
+    let earlier = ToolCall {
+        id: "call_hours".into(),
+        name: "business_hours".into(),
+        arguments: "{}".into(),
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(serde_json::json!({
+            "stream": true,
+            "tools": [{"type": "function", "function": {
+                "name": "end_call",
+                "description": "מסיים את השיחה כשהמתקשר נפרד",
+                "parameters": {"type": "object", "properties": {}},
+            }}],
+            "messages": [
+                {"role": "user", "content": "מתי אתם פתוחים?"},
+                {"role": "assistant", "content": null, "tool_calls": [{
+                    "id": "call_hours", "type": "function",
+                    "function": {"name": "business_hours", "arguments": "{}"},
+                }]},
+                {"role": "tool", "tool_call_id": "call_hours", "content": "{\"summary\":\"עד שש\"}"},
+                {"role": "user", "content": "תודה, ביי"},
+            ],
+        })))
+        .respond_with(sse(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let chat = chat_against(&server).await;
+    let messages = vec![
+        ChatMessage::user("מתי אתם פתוחים?"),
+        ChatMessage::assistant_tool_calls("", vec![earlier]),
+        ChatMessage::tool_result("call_hours", r#"{"summary":"עד שש"}"#),
+        ChatMessage::user("תודה, ביי"),
+    ];
+    let deltas: Vec<ChatDelta> = chat
+        .stream_chat_tools(messages, vec![end_call_tool()])
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(
+        deltas,
+        vec![
+            ChatDelta::Text("להתראות!".into()),
+            ChatDelta::ToolCall(ToolCall {
+                id: "call_end".into(),
+                name: "end_call".into(),
+                arguments: "{}".into(),
+            }),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_plain_chat_offers_no_tools_at_all() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(format!("{}{}", delta_event("כן"), finish_events())))
+        .mount(&server)
+        .await;
+    let chat = chat_against(&server).await;
+    let (texts, err) = collect(chat.stream_chat(messages()).await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(texts, vec!["כן"]);
+    let sent: serde_json::Value = server.received_requests().await.unwrap()[0]
+        .body_json()
+        .unwrap();
+    assert!(sent.get("tools").is_none(), "{sent}");
 }
