@@ -1,7 +1,7 @@
 //! `agentlocator fake-providers`: serve fake OpenAI-compatible and Google
-//! TTS APIs with fixed latencies, so a whole call runs offline. Prints the
-//! environment that points an instance at them. The work lives in
-//! `callsim::fake`.
+//! TTS APIs with fixed latencies, and Twilio's Messages API (printing each
+//! owner's message), so a whole call runs offline. Prints the environment
+//! that points an instance at them. The work lives in `callsim::fake`.
 
 use std::path::PathBuf;
 
@@ -54,6 +54,11 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     if let Some(path) = &opts.write_credentials {
         println!("GOOGLE_APPLICATION_CREDENTIALS={}", path.display());
     }
+    // The fake takes any account SID and token and signs delivery updates
+    // with the token it was sent, so these only need to look like Twilio's.
+    println!("TWILIO_API_BASE_URL={base}");
+    println!("TWILIO_ACCOUNT_SID=AC0000000000000000000000000000fake");
+    println!("TWILIO_AUTH_TOKEN=local-token");
     let lat = FakeLatencies {
         stt_ms: opts.stt_ms,
         llm_ttft_ms: opts.llm_ttft_ms,

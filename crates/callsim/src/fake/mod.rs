@@ -1,6 +1,6 @@
 //! Fake outside providers in one axum router: OpenAI-compatible
 //! transcription and streamed chat, Google Text-to-Speech and Google's OAuth
-//! token endpoint, each answering after a configured latency with plausible
+//! token endpoint, and Twilio's Messages API (`messages`), each answering after a configured latency with plausible
 //! Hebrew, so a whole call runs offline and load tests have fixed,
 //! known provider delays to subtract.
 //!
@@ -29,6 +29,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 mod audio;
 mod credentials;
+mod messages;
 mod outcome;
 mod tools;
 
@@ -104,10 +105,13 @@ struct Fake {
 }
 
 /// The fake providers' routes: `/v1/audio/transcriptions`,
-/// `/v1/chat/completions`, `/v1/text:synthesize`, `/v1/voices`, `/token`.
+/// `/v1/chat/completions`, `/v1/text:synthesize`, `/v1/voices`, `/token`,
+/// `/2010-04-01/Accounts/{AccountSid}/Messages.json` and `/fake/messages`
+/// (the messages accepted so far).
 ///
-/// One router serves both APIs, so `OPENAI_BASE_URL=http://HOST/v1` and
-/// `GOOGLE_TTS_BASE_URL=http://HOST` point at the same listener.
+/// One router serves all three APIs, so `OPENAI_BASE_URL=http://HOST/v1`,
+/// `GOOGLE_TTS_BASE_URL=http://HOST` and `TWILIO_API_BASE_URL=http://HOST`
+/// point at the same listener.
 pub fn router(lat: FakeLatencies) -> Router {
     let state = Arc::new(Fake {
         lat,
@@ -122,6 +126,7 @@ pub fn router(lat: FakeLatencies) -> Router {
         // Whisper's own upload limit; a 30 s utterance is far below it.
         .layer(DefaultBodyLimit::max(25 * 1024 * 1024))
         .with_state(state)
+        .merge(messages::router())
 }
 
 /// Serves [`router`] on `listener` until the task is dropped.

@@ -371,6 +371,21 @@ pub(crate) async fn run_call(
             report.mode = SimMode::RecordFallback;
             report.fallback_twiml = Some(answer);
         }
+    } else {
+        // The caller hung up: Twilio posts the final status to the number's
+        // status callback, which is what queues the call's outcome and the
+        // owner's message. Twilio ignores the answer, and so does the
+        // caller: an instance (or a test double) without the route still
+        // had its call.
+        let status_public = join(opts.public_base(), "webhook/call_status");
+        let mut params = call.params("completed");
+        params.push((
+            "CallDuration".to_owned(),
+            format!("{:.0}", report.stream_s.ceil()),
+        ));
+        if let Err(err) = post_signed(opts, http, &status_public, &params).await {
+            tracing::debug!(error = %err, "final call status not taken");
+        }
     }
     Ok(report)
 }

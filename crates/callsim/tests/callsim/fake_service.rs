@@ -66,6 +66,8 @@ pub struct Observed {
     pub stops: u32,
     pub stream_ended: Vec<HashMap<String, String>>,
     pub stream_ended_signature_ok: Vec<bool>,
+    pub call_status: Vec<HashMap<String, String>>,
+    pub call_status_signature_ok: Vec<bool>,
 }
 
 pub struct FakeService {
@@ -83,6 +85,7 @@ impl FakeService {
         let app = Router::new()
             .route("/webhook/incoming_call", post(incoming_call))
             .route("/webhook/stream_ended", post(stream_ended))
+            .route("/webhook/call_status", post(call_status))
             .route("/ws/twilio-media", any(media_stream))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -157,6 +160,19 @@ async fn stream_ended(State(state): State<Shared>, headers: HeaderMap, body: Byt
         r#"<Response><Say language="he-IL">נקליט את ההודעה</Say><Record action="/webhook/handle_recording"/></Response>"#,
     )
         .into_response()
+}
+
+async fn call_status(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let params = form(&body);
+    let ok = signature_ok(
+        &headers,
+        &format!("{PUBLIC_BASE}/webhook/call_status"),
+        &params,
+    );
+    let mut seen = state.observed.lock().unwrap();
+    seen.call_status_signature_ok.push(ok);
+    seen.call_status.push(params.into_iter().collect());
+    StatusCode::NO_CONTENT
 }
 
 async fn media_stream(

@@ -104,6 +104,24 @@ async fn the_service_sees_signed_requests_and_twilios_frames_in_order() {
 }
 
 #[tokio::test]
+async fn a_caller_who_hangs_up_is_reported_to_the_status_callback_as_completed() {
+    let service = FakeService::spawn(Behaviour::Answer).await;
+    let report = simulate_call(&options(&service, 1)).await.unwrap();
+
+    let seen = service.observed();
+    assert_eq!(seen.call_status_signature_ok, [true]);
+    let params = &seen.call_status[0];
+    assert_eq!(params["CallSid"], report.call_sid);
+    assert_eq!(params["CallStatus"], "completed");
+    let duration: f64 = params["CallDuration"].parse().unwrap();
+    assert!(
+        duration >= report.stream_s,
+        "{duration} < {}",
+        report.stream_s
+    );
+}
+
+#[tokio::test]
 async fn marks_are_echoed_once_the_audio_before_them_has_played() {
     let service = FakeService::spawn(Behaviour::Answer).await;
     let report = simulate_call(&options(&service, 2)).await.unwrap();
@@ -235,6 +253,10 @@ async fn a_server_that_closes_the_socket_gets_the_connect_action_request() {
     assert_eq!(params["CallSid"], report.call_sid);
     assert_eq!(params["CallStatus"], "in-progress");
     assert_eq!(seen.stops, 0, "no stop on a socket the server closed");
+    assert!(
+        seen.call_status.is_empty(),
+        "the call goes on with the recording"
+    );
 }
 
 #[tokio::test]
