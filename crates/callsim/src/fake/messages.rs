@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -60,7 +60,7 @@ pub(super) fn router() -> Router {
     Router::new()
         .route(
             "/2010-04-01/Accounts/{account_sid}/Messages.json",
-            post(create),
+            post(create).get(list_to),
         )
         .route("/fake/messages", get(list))
         .with_state(state)
@@ -282,6 +282,30 @@ async fn report_delivery(
 }
 
 /// `GET /fake/messages`: the kept messages, oldest first.
+/// `GET …/Messages.json?To=…`: Twilio's list of messages, newest first,
+/// which the service reads when a send's answer was lost.
+async fn list_to(
+    State(messages): State<Arc<Messages>>,
+    Path(account_sid): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if basic_password(&headers, &account_sid).is_none() {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let to = query.get("To").map(String::as_str);
+    let listed: Vec<Value> = messages
+        .recorded
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .rev()
+        .filter(|m| to.is_none_or(|to| m.to == to))
+        .map(|m| json!({"sid": m.sid, "status": "delivered", "to": m.to, "body": m.body}))
+        .collect();
+    axum::Json(json!({ "messages": listed, "next_page_uri": null })).into_response()
+}
+
 async fn list(State(messages): State<Arc<Messages>>) -> axum::Json<Value> {
     let kept: Vec<Recorded> = messages
         .recorded

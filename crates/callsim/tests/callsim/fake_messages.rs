@@ -66,6 +66,28 @@ async fn a_hebrew_sms_sent_by_the_real_client_is_listed_with_its_fields() {
 }
 
 #[tokio::test]
+async fn a_sent_message_is_found_again_in_twilios_list_by_its_marker() {
+    let base = spawn_fake().await;
+    let sent = client(&base).send(&sms()).await.unwrap();
+    let marker = "תור למחר";
+
+    let found = client(&base)
+        .find_sent("+972501112233", marker)
+        .await
+        .unwrap()
+        .expect("listed for its number");
+    assert_eq!(found.sid, sent.sid);
+    assert_eq!(
+        client(&base)
+            .find_sent("+972509999999", marker)
+            .await
+            .unwrap(),
+        None,
+        "another number's list does not have it"
+    );
+}
+
+#[tokio::test]
 async fn the_answer_is_a_twilio_message_resource_with_hebrew_segments() {
     let base = spawn_fake().await;
     let answer = reqwest::Client::new()
