@@ -2,8 +2,11 @@
 //! money in agorot and stored timestamps. Constructors return `Result`; the
 //! rest of the code can trust the value.
 
+pub mod call_action;
 pub mod settings;
 pub mod tenant;
+
+pub use call_action::{ArmedAction, CallAction, TransferStatus};
 
 use std::fmt;
 

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0016_notify_settings"),
     migration!("0017_notifications"),
     migration!("0018_follow_up"),
+    migration!("0020_call_action"),
 ];
 
 /// Applies every migration not yet recorded; returns the names applied.
