@@ -78,7 +78,12 @@ impl CallActions {
         call_sid: &str,
         deadline: tokio::time::Instant,
     ) -> Option<ArmedAction> {
-        if let Some(armed) = self.remembered(|a| a.call_sid == call_sid) {
+        let remembered = self
+            .lock()
+            .get(call_sid)
+            .filter(|e| e.at.elapsed() < KEEP)
+            .map(|e| e.armed.clone());
+        if let Some(armed) = remembered {
             return Some(armed);
         }
         read_row(deadline, db::call_actions::by_sid(db, call_sid)).await
@@ -153,6 +158,8 @@ impl CallActions {
         );
     }
 
+    /// A scan, not an index: only the rare whisper request looks up by
+    /// token, and the map is bounded.
     fn remembered(&self, which: impl Fn(&ArmedAction) -> bool) -> Option<ArmedAction> {
         let map = self.lock();
         map.values()
