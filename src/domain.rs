@@ -3,8 +3,11 @@
 //! rest of the code can trust the value.
 
 pub mod hours;
+pub mod call_action;
 pub mod settings;
 pub mod tenant;
+
+pub use call_action::{ArmedAction, CallAction, TransferStatus};
 
 use std::fmt;
 

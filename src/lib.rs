@@ -4,6 +4,7 @@
 pub mod answered;
 pub mod app;
 pub mod auth;
+pub mod call_actions;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::answered::AnsweredCalls;
+use crate::call_actions::CallActions;
 use crate::config::Config;
 use crate::db::Db;
 use crate::directory::Directory;
@@ -21,6 +22,9 @@ pub struct AppState {
     pub directory: Directory,
     /// The calls this instance answered lately, for their streams.
     pub answered: AnsweredCalls,
+    /// What the call engine armed for the end of a call's stream (transfer
+    /// or hangup), for `stream_ended`.
+    pub call_actions: CallActions,
     /// Writes callers depend on that the database could not take in time,
     /// on disk until it can (`config.spool_dir`).
     pub spool: Spool,
@@ -51,6 +55,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             directory: Directory::default(),
             answered: AnsweredCalls::default(),
+            call_actions: CallActions::default(),
             calls_shutdown: tokio_util::sync::CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
             live_calls: tokio_util::task::TaskTracker::new(),

@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0017_notifications"),
     migration!("0018_follow_up"),
     migration!("0019_hours_transfer"),
+    migration!("0020_call_action"),
 ];
 
 /// Applies every migration not yet recorded; returns the names applied.

@@ -2,6 +2,7 @@
 //! the queries grouped by table (one query text serves both backends).
 
 pub mod business;
+pub mod call_actions;
 pub mod calls;
 pub mod crm;
 pub mod customers;

@@ -32,4 +32,5 @@ mod prune;
 mod reconcile;
 mod slow_clients;
 mod spool;
+mod transfer;
 mod webhooks;

@@ -38,6 +38,7 @@ enum Verb {
     Hangup,
     Record(Record),
     ConnectStream(ConnectStream),
+    Dial(Dial),
 }
 
 /// HTTP method Twilio uses for a callback.
@@ -139,6 +140,30 @@ pub struct ConnectStream {
     pub parameters: Vec<(String, String)>,
 }
 
+/// `<Dial><Number>`: connects the caller to one phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dial {
+    /// URL Twilio requests when the dialled call ends (`action`), with
+    /// `DialCallStatus`; without it the call moves on to the next verb.
+    pub action: Option<String>,
+    /// Seconds the number may ring before `no-answer` (`timeout`).
+    pub timeout: Option<u32>,
+    /// The number the dialled party sees (`callerId`).
+    pub caller_id: Option<String>,
+    /// The number dialled.
+    pub number: Number,
+}
+
+/// `<Number url>`: the number a `<Dial>` calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Number {
+    /// E.164.
+    pub number: String,
+    /// TwiML Twilio runs on the answered leg before connecting the two
+    /// (`url`): a whisper only the dialled party hears.
+    pub url: Option<String>,
+}
+
 impl Response {
     /// An empty `<Response/>`: Twilio hangs up once it has nothing to run.
     #[must_use]
@@ -194,6 +219,13 @@ impl Response {
         self
     }
 
+    /// `<Dial action timeout callerId><Number url>number</Number></Dial>`.
+    #[must_use]
+    pub fn dial(mut self, dial: Dial) -> Self {
+        self.verbs.push(Verb::Dial(dial));
+        self
+    }
+
     /// The document, starting with [`XML_DECLARATION`], without indentation.
     #[must_use]
     pub fn to_xml(&self) -> String {
@@ -239,7 +271,28 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> std::io::Result<()> {
         Verb::Hangup => empty_element(w, "Hangup", &[]),
         Verb::Record(record) => empty_element(w, "Record", &record_attributes(record)),
         Verb::ConnectStream(connect) => write_connect_stream(w, connect),
+        Verb::Dial(dial) => write_dial(w, dial),
     }
+}
+
+fn write_dial(w: &mut Writer<Vec<u8>>, dial: &Dial) -> std::io::Result<()> {
+    let mut attrs = Vec::new();
+    if let Some(timeout) = dial.timeout {
+        attrs.push(("timeout", Cow::from(timeout.to_string())));
+    }
+    if let Some(action) = &dial.action {
+        attrs.push(("action", Cow::from(action.as_str())));
+    }
+    if let Some(caller_id) = &dial.caller_id {
+        attrs.push(("callerId", Cow::from(caller_id.as_str())));
+    }
+    w.write_event(Event::Start(start_tag("Dial", &attrs)))?;
+    let mut number_attrs = Vec::new();
+    if let Some(url) = &dial.number.url {
+        number_attrs.push(("url", Cow::from(url.as_str())));
+    }
+    text_element(w, "Number", &number_attrs, &dial.number.number)?;
+    w.write_event(Event::End(BytesEnd::new("Dial")))
 }
 
 fn record_attributes(record: &Record) -> Vec<(&'static str, Cow<'_, str>)> {

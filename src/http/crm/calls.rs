@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use super::views::{
     ActAs, CallDetail, CallView, FollowUpItem, FollowUpQuery, FollowUpUpdate, PageParams, Paged,
 };
+use crate::db::call_actions;
 use crate::db::crm::{self, CallFilter};
 use crate::db::notifications;
 use crate::domain::Timestamp;
@@ -136,7 +137,13 @@ pub async fn get_call(
         .await?
         .ok_or(ApiError::NotFound)?;
     let notifications = notifications::for_call(&state.db, &call.call_sid).await?;
-    Ok(Json(CallDetail::new(call, turns, notifications)))
+    let transfer = call_actions::transfer_of(&state.db, &call.call_sid).await?;
+    Ok(Json(CallDetail::new(
+        call,
+        turns,
+        notifications,
+        transfer.map(Into::into),
+    )))
 }
 
 /// The longest note a follow-up keeps, in characters.

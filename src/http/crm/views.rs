@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db::business::Business;
+use crate::db::call_actions::Transfer;
 use crate::db::calls::{CallLog, CallTurn};
 use crate::db::crm::Page;
 use crate::db::customers::Customer;
@@ -120,10 +121,39 @@ pub struct CallDetail {
     /// The messages sent to the owner about this call, with their delivery
     /// status.
     pub notifications: Vec<Notification>,
+    /// The transfer to a human the agent made, or null when it made none.
+    pub transfer: Option<TransferView>,
+}
+
+/// A call's transfer to a human.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferView {
+    /// The number dialled (E.164).
+    pub to: String,
+    /// Why the caller asked for a human, in the agent's words.
+    pub reason: Option<String>,
+    /// `dialing`, `transferred` or `transfer_failed`; null while the agent
+    /// is still saying its last words.
+    pub status: Option<String>,
+}
+
+impl From<Transfer> for TransferView {
+    fn from(t: Transfer) -> Self {
+        Self {
+            to: t.to,
+            reason: t.reason,
+            status: t.status,
+        }
+    }
 }
 
 impl CallDetail {
-    pub fn new(call: CallLog, turns: Vec<CallTurn>, notifications: Vec<Notification>) -> Self {
+    pub fn new(
+        call: CallLog,
+        turns: Vec<CallTurn>,
+        notifications: Vec<Notification>,
+        transfer: Option<TransferView>,
+    ) -> Self {
         let mut transcript = Vec::new();
         for t in &turns {
             for (speaker, text) in [("caller", &t.user_text), ("agent", &t.agent_text)] {
@@ -148,6 +178,7 @@ impl CallDetail {
             transcript,
             turns,
             notifications,
+            transfer,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! action>`, requested when the media stream ends) and `POST
 //! /webhook/handle_recording` (the `<Record action>`).
 //!
-//! `stream_ended` while the call is still up means the real-time agent gave
-//! up (or never started): the caller is asked to leave a message. When the
+//! `stream_ended` while the call is still up answers the action the agent
+//! armed, if it armed one (`super::transfer`); otherwise it means the
+//! real-time agent gave up (or never started): the caller is asked to leave
+//! a message. When the
 //! call itself is over there is nobody to record and the answer is empty.
 //! `handle_recording` queues the transcription as a durable job and thanks
 //! the caller at once; the job (`crate::jobs::transcribe`) does the slow
@@ -21,7 +23,7 @@ use std::sync::Arc;
 
 use super::{
     Budget, THANK_YOU_HE, TwilioParams, UNAVAILABLE_HE, after_own_row, behind_the_answer, goodbye,
-    is_sid, land, loggable, record_fallback, say_voice, twiml,
+    is_sid, land, loggable, record_fallback, say_voice, transfer, twiml,
 };
 use crate::db::business::Business;
 use crate::db::calls::{self, CallMode};
@@ -68,6 +70,14 @@ pub async fn stream_ended(State(state): State<AppState>, params: TwilioParams) -
             });
         }
         return twiml(twilio::twiml::Response::new());
+    }
+
+    // The agent ended its stream on purpose: answer what it armed.
+    if let Some(sid) = call_sid
+        && let Some(answer) =
+            transfer::armed_answer(&state, &budget, sid, business.as_deref(), &params).await
+    {
+        return answer;
     }
 
     // Unknown business (database trouble): the defaults apply, and the
@@ -136,7 +146,7 @@ async fn record_failover(state: &AppState, call_sid: &str) {
 
 /// The business the call was answered for: this instance's answer, else
 /// the dialled number, both from the directory — the call row is not read.
-async fn resolve_business(
+pub(super) async fn resolve_business(
     state: &AppState,
     budget: &Budget,
     call_sid: Option<&str>,

@@ -1,6 +1,7 @@
 //! Route group `webhooks`: the Twilio voice webhooks (MISSION §2, §3, §5).
 //!
-//! Every route sits behind the signature layer ([`signature`]), answers
+//! Every route but the whisper's audio ([`transfer`]) sits behind the
+//! signature layer ([`signature`]), answers
 //! within Twilio's budget (database calls share a short deadline) and never
 //! answers 500: an internal error becomes valid TwiML — or 204 where Twilio
 //! expects no TwiML — plus one ERROR log line. Slow work (transcription) is
@@ -15,6 +16,12 @@ mod incoming;
 mod message_status;
 pub mod signature;
 mod status;
+mod transfer;
+
+pub use transfer::{
+    DIAL_TIMEOUT_S, TRANSFER_ENDED_PATH, TRANSFER_FAILED_HE, TRANSFER_WHISPER_PATH,
+    WHISPER_AUDIO_PATH,
+};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,7 +32,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use tracing::Instrument;
 use twilio::twiml::{ConnectStream, Record};
 
@@ -88,6 +95,14 @@ pub fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
         .route(HANDLE_RECORDING_PATH, post(fallback::handle_recording))
         .route(CALL_STATUS_PATH, post(status::call_status))
         .route(
+            transfer::TRANSFER_WHISPER_PATH,
+            post(transfer::transfer_whisper),
+        )
+        .route(
+            transfer::TRANSFER_ENDED_PATH,
+            post(transfer::transfer_ended),
+        )
+        .route(
             crate::jobs::notify::MESSAGE_STATUS_PATH,
             post(message_status::message_status),
         )
@@ -97,7 +112,10 @@ pub fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             signature::verify,
-        )))
+        ))
+        // Merged after the layer: Twilio signs no `<Play>` fetch, and the
+        // short-lived token in the path is the credential.
+        .merge(Router::new().route(transfer::WHISPER_AUDIO_PATH, get(transfer::whisper_audio))))
 }
 
 /// The verified form parameters of a webhook request, put in place by the

@@ -291,3 +291,52 @@ proptest! {
         prop_assert_eq!(parameter.attr("value"), Some(expected.as_ref()));
     }
 }
+
+#[test]
+fn a_dial_rings_one_number_with_a_whisper_url_and_escapes_it() {
+    let response = Response::new().dial(Dial {
+        action: Some("/webhook/transfer_ended".into()),
+        timeout: Some(20),
+        caller_id: Some("+97235550001".into()),
+        number: Number {
+            number: "+972501234567".into(),
+            url: Some("/webhook/transfer_whisper?token=a&b".into()),
+        },
+    });
+    let verbs = verbs(&response);
+    assert_eq!(verbs.len(), 1);
+    let dial = &verbs[0];
+    assert_eq!(dial.name, "Dial");
+    assert_eq!(
+        dial.sorted_attrs(),
+        [
+            ("action", "/webhook/transfer_ended"),
+            ("callerId", "+97235550001"),
+            ("timeout", "20"),
+        ]
+    );
+    assert_eq!(dial.children.len(), 1);
+    let number = &dial.children[0];
+    assert_eq!(number.name, "Number");
+    assert_eq!(number.text, "+972501234567");
+    assert_eq!(
+        number.sorted_attrs(),
+        [("url", "/webhook/transfer_whisper?token=a&b")]
+    );
+}
+
+#[test]
+fn a_dial_without_options_is_a_bare_number() {
+    let response = Response::new().dial(Dial {
+        action: None,
+        timeout: None,
+        caller_id: None,
+        number: Number {
+            number: "+972501234567".into(),
+            url: None,
+        },
+    });
+    let dial = &verbs(&response)[0];
+    assert!(dial.attrs.is_empty());
+    assert!(dial.children[0].attrs.is_empty());
+}
