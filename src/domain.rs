@@ -2,8 +2,8 @@
 //! money in agorot and stored timestamps. Constructors return `Result`; the
 //! rest of the code can trust the value.
 
-pub mod hours;
 pub mod call_action;
+pub mod hours;
 pub mod settings;
 pub mod tenant;
 

@@ -207,6 +207,7 @@ async fn run_stream(
         stt: state.providers.stt.clone(),
         llm: state.providers.llm.clone(),
         tts: state.providers.tts.clone(),
+        tools: None,
     };
     // Once per call, not once per frame: what this caller will not get.
     if !providers.llm.is_enabled() || !providers.stt.is_enabled() {

@@ -32,10 +32,12 @@ mod pipeline;
 mod session;
 mod setup;
 mod start;
+mod tools;
 
 pub use session::run_call;
 pub use setup::{CallLimits, CallProviders, CallSetup};
 pub use start::{StartError, await_start};
+pub use tools::{CallEnd, CallTools, FILLER_AFTER, ToolOutput, ToolRecord};
 
 /// A frame read from the media WebSocket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +119,8 @@ pub struct TurnRecord {
     /// `stage_kind` of a failure (`stt_timeout`, `llm_server`, `tts_http`,
     /// `deadline`, `llm_empty`, `call_ended`), `None` for a good turn.
     pub error_code: Option<String>,
+    /// The tools the agent ran in this turn, in order.
+    pub tools: Vec<ToolRecord>,
 }
 
 /// Why [`run_call`] returned.
@@ -126,6 +130,12 @@ pub enum EndReason {
     Stopped,
     /// The socket closed or the inbound channel was dropped.
     PeerClosed,
+    /// A tool handed the caller to a person: the socket was closed on
+    /// purpose after the agent's last words, for `stream_ended` to `<Dial>`.
+    Transferred,
+    /// A tool ended the call: the socket was closed on purpose after the
+    /// agent's goodbye, for `stream_ended` to `<Hangup/>`.
+    HungUp,
     /// The call could not go on; the socket was closed on purpose so that
     /// Twilio continues with the recording fallback.
     Failover {

@@ -38,6 +38,7 @@ pub(crate) struct TurnOutcome {
     pub user_text: Option<String>,
     pub agent_text: Option<String>,
     pub error_code: Option<String>,
+    pub tools: Vec<crate::ToolRecord>,
 }
 
 fn ms_between(from: Instant, to: Option<Instant>) -> u64 {
@@ -82,6 +83,7 @@ impl TurnClock {
             user_text: outcome.user_text,
             agent_text: outcome.agent_text,
             error_code: outcome.error_code,
+            tools: outcome.tools,
         }
     }
 }

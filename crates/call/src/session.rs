@@ -321,6 +321,8 @@ impl Call {
         self.abandon_active();
         match &end {
             EndReason::Failover { .. } => self.close(1000, "failover to recording"),
+            EndReason::Transferred => self.close(1000, "transfer"),
+            EndReason::HungUp => self.close(1000, "goodbye"),
             EndReason::Stopped | EndReason::PeerClosed => {}
         }
         tracing::info!(

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use providers::{LanguageModel, SpeechToText, TextToSpeech};
 
+use crate::CallTools;
+
 /// The outside services one call uses. Cheap to clone.
 #[derive(Clone)]
 pub struct CallProviders {
@@ -16,6 +18,8 @@ pub struct CallProviders {
     pub llm: Arc<dyn LanguageModel>,
     /// Reply sentences → mu-law 8 kHz audio.
     pub tts: Arc<dyn TextToSpeech>,
+    /// The agent's actions in this call; `None`: it can only talk.
+    pub tools: Option<Arc<dyn CallTools>>,
 }
 
 impl std::fmt::Debug for CallProviders {
@@ -24,6 +28,7 @@ impl std::fmt::Debug for CallProviders {
             .field("stt", &self.stt.name())
             .field("llm", &self.llm.name())
             .field("tts", &self.tts.name())
+            .field("tools", &self.tools.as_ref().map_or(0, |t| t.specs().len()))
             .finish()
     }
 }

@@ -15,7 +15,7 @@ use super::Call;
 use crate::metrics::{TurnClock, TurnOutcome, log_turn};
 use crate::pacer::{audio_duration, parse_mark};
 use crate::pipeline::{PipelineMsg, ReplyJob, Stage, spawn_reply, spawn_say};
-use crate::{CallEvent, TurnRecord};
+use crate::{CallEvent, ToolRecord, TurnRecord};
 
 /// Said after a failed turn that is not yet a reason to fail over: "Sorry,
 /// I did not catch that. Could you say it again?"
@@ -45,6 +45,8 @@ pub(crate) struct ReplyState {
     voiced_ms: u32,
     transcript_seen: bool,
     user_text: Option<String>,
+    /// Tools run so far in this turn.
+    tools: Vec<ToolRecord>,
 }
 
 /// The one thing the agent is saying (or preparing to say).
@@ -235,6 +237,7 @@ impl Call {
             voiced_ms,
             transcript_seen: false,
             user_text: None,
+            tools: Vec::new(),
         };
         self.active = Some(Active::new(generation, Kind::Reply(Box::new(reply)), task));
     }
@@ -436,6 +439,7 @@ impl Call {
             user_text: reply.user_text,
             agent_text: (!heard.is_empty()).then(|| heard.join(" ")),
             error_code,
+            tools: reply.tools,
         };
         let record: TurnRecord =
             reply

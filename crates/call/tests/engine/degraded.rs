@@ -19,6 +19,7 @@ async fn with_every_provider_disabled_each_turn_says_the_fixed_line_as_silence()
         stt: Arc::new(DisabledSpeechToText::new()),
         llm: Arc::new(DisabledLanguageModel::new()),
         tts: Arc::new(DisabledTextToSpeech::new()),
+        tools: None,
     };
     let mut call = start(Options::new(providers));
     call.silence(1000).await;

@@ -56,6 +56,7 @@ impl Fakes {
             stt: self.stt.clone(),
             llm: self.llm.clone(),
             tts: self.tts.clone(),
+            tools: None,
         }
     }
 }
