@@ -263,7 +263,9 @@ async fn run_stream(
     .await;
     state.metrics.calls_in_progress.dec();
     tracing::info!(turns = summary.turns, end = ?summary.end, "media stream ended");
-    if summary.end == EndReason::Stopped {
+    // A transfer goes on with a person: its outcome waits for the call's
+    // end (the `completed` status's backstop).
+    if matches!(summary.end, EndReason::Stopped | EndReason::HungUp) {
         queue_outcome(&state, &start.call_sid, business.id, recorder);
     }
     // The stream no longer counts against the business's call limit.
@@ -280,7 +282,7 @@ async fn run_stream(
 }
 
 /// Queues the outcome of a call whose stream Twilio stopped (the caller hung
-/// up), once `recorder` has stored its turns, so the summary reads them all.
+/// up) or the agent ended, once `recorder` has stored its turns, so the summary reads them all.
 /// A stream that failed over gets none here: its voicemail's transcription
 /// queues the outcome with the message in it.
 fn queue_outcome(

@@ -13,15 +13,18 @@
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, FuturesOrdered, StreamExt};
 use providers::{
-    AudioInput, ChatMessage, DISABLED_REPLY_HE, ProviderError, TextToSpeech, TranscribeOptions,
+    AudioInput, ChatDelta, ChatMessage, DISABLED_REPLY_HE, ProviderError, TextToSpeech, ToolCall,
+    TranscribeOptions,
 };
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 use voice::{SentenceSplitter, SplitterConfig, TranscriptContext};
 
-use crate::CallProviders;
+use crate::pacer::audio_duration;
+use crate::{CallEnd, CallProviders, CallTools, FILLER_AFTER, ToolRecord};
 
 /// Sentences synthesised at once: the next one is ready when the current
 /// one ends, without flooding the TTS provider with a whole reply.
@@ -76,6 +79,11 @@ pub(crate) enum PipelineMsg {
         /// When its audio came back from TTS.
         audio_at: Instant,
     },
+    /// A tool ran in this reply (stored with the turn).
+    ToolRan { generation: u32, record: ToolRecord },
+    /// A tool armed the end of the call. Not tied to a generation: the tool
+    /// acted even if the caller has since cut the reply short.
+    CallEnding { end: CallEnd },
     /// Every sentence has been sent.
     Done { generation: u32 },
     /// A provider failed; nothing more comes from this reply.
@@ -184,6 +192,13 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
         return;
     }
 
+    if let (Some(text), Some(tools)) = (&user_text, providers.tools.clone()) {
+        let mut messages = job.messages;
+        messages.push(ChatMessage::user(text.clone()));
+        let speaker = Speaker::new(generation, providers.tts.clone(), job.voice, tx);
+        converse(speaker, messages, &providers, tools).await;
+        return;
+    }
     let deltas = match user_text {
         Some(text) => {
             let mut messages = job.messages;
@@ -303,4 +318,314 @@ async fn speak(
         None => PipelineMsg::Done { generation },
     };
     let _ = tx.send(msg).await;
+}
+
+/// Rounds of tool calls one reply may make before it must just talk: a
+/// model calling tools in a loop is cut off, not followed.
+const MAX_TOOL_ROUNDS: usize = 3;
+
+/// Longest wait for one tool; past it the model is told it timed out (the
+/// tool itself may still finish and act).
+const TOOL_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Fillers said at most while one tool runs (about 10 s of cover).
+const MAX_FILLERS: usize = 6;
+
+/// Said while a tool runs, varied so the caller does not hear a loop:
+/// "One moment, I'm checking.", "A second, I'm on it.", "Almost there…",
+/// "Still checking, thank you for waiting.", "Just a moment more."
+pub(crate) const FILLERS_HE: &[&str] = &[
+    "רגע אחד, אני בודקת.",
+    "שנייה, אני מטפלת בזה.",
+    "עוד רגע קט.",
+    "אני עדיין בודקת, תודה על הסבלנות.",
+    "רק עוד רגע.",
+];
+
+/// The sentences of one reply on their way to the call: split from the
+/// model's text, synthesised a few at a time, sent in order — and an
+/// estimate of when the caller will have heard them all, so a filler is
+/// said before the silence grows.
+struct Speaker {
+    generation: u32,
+    tts: Arc<dyn TextToSpeech>,
+    voice: Option<String>,
+    tx: mpsc::Sender<PipelineMsg>,
+    splitter: SentenceSplitter,
+    pending: FuturesOrdered<futures::future::BoxFuture<'static, Synthesis>>,
+    next_index: u32,
+    /// When the audio sent so far ends playing, as far as this task knows.
+    heard_by: Instant,
+    fillers: usize,
+}
+
+impl Speaker {
+    fn new(
+        generation: u32,
+        tts: Arc<dyn TextToSpeech>,
+        voice: Option<String>,
+        tx: mpsc::Sender<PipelineMsg>,
+    ) -> Self {
+        Self {
+            generation,
+            tts,
+            voice,
+            tx,
+            splitter: SentenceSplitter::new(SplitterConfig::default()),
+            pending: FuturesOrdered::new(),
+            next_index: 0,
+            heard_by: Instant::now(),
+            fillers: 0,
+        }
+    }
+
+    fn push_text(&mut self, delta: &str) {
+        for sentence in self.splitter.push(delta) {
+            self.enqueue(sentence, false);
+        }
+    }
+
+    fn finish_text(&mut self) {
+        if let Some(rest) = self.splitter.finish() {
+            self.enqueue(rest, false);
+        }
+    }
+
+    fn enqueue(&mut self, text: String, cached: bool) {
+        if self.next_index >= MAX_SENTENCES {
+            return;
+        }
+        let (tts, voice, index) = (self.tts.clone(), self.voice.clone(), self.next_index);
+        self.pending.push_back(Box::pin(async move {
+            let ready_at = Instant::now();
+            let audio = if cached {
+                tts.synthesize_cached(&text, voice.as_deref()).await
+            } else {
+                tts.synthesize(&text, voice.as_deref()).await
+            };
+            (index, text, ready_at, audio)
+        }));
+        self.next_index += 1;
+    }
+
+    /// Queues the next filler line (through the TTS cache).
+    fn filler(&mut self) {
+        let line = FILLERS_HE[(self.generation as usize + self.fillers) % FILLERS_HE.len()];
+        self.fillers += 1;
+        self.enqueue(line.to_owned(), true);
+    }
+
+    /// Hands one synthesised sentence to the call. False: stop (the call is
+    /// gone or TTS failed, which was reported).
+    async fn deliver(&mut self, done: Synthesis) -> bool {
+        let (index, text, ready_at, audio) = done;
+        let msg = match audio {
+            Ok(audio) => {
+                let now = Instant::now();
+                self.heard_by = self.heard_by.max(now) + audio_duration(audio.len());
+                PipelineMsg::Sentence {
+                    generation: self.generation,
+                    index,
+                    text,
+                    audio,
+                    ready_at,
+                    audio_at: now,
+                }
+            }
+            Err(err) => failed(self.generation, Stage::Tts, &err),
+        };
+        let stop = matches!(msg, PipelineMsg::Failed { .. });
+        self.tx.send(msg).await.is_ok() && !stop
+    }
+
+    /// Delivers every queued sentence. False as for [`Self::deliver`].
+    async fn drain(&mut self) -> bool {
+        while let Some(done) = self.pending.next().await {
+            if !self.deliver(done).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends a message that is not a sentence; false once the call is gone.
+    /// (It holds no borrow of the speaker across the wait, which is not
+    /// `Sync`.)
+    fn send(&self, msg: PipelineMsg) -> impl Future<Output = bool> + Send + 'static {
+        let tx = self.tx.clone();
+        async move { tx.send(msg).await.is_ok() }
+    }
+}
+
+/// What the model said in one round: text went to the speaker as it came;
+/// the tool calls wait for the round's end.
+enum Round {
+    Calls(String, Vec<ToolCall>),
+    Finished,
+    Stopped,
+}
+
+/// A reply that may run tools: stream the model's answer, say its text,
+/// run the tools it calls (fillers over a slow one), feed the results back
+/// and stream the continuation, for at most [`MAX_TOOL_ROUNDS`] rounds.
+async fn converse(
+    mut speaker: Speaker,
+    mut messages: Vec<ChatMessage>,
+    providers: &CallProviders,
+    tools: Arc<dyn CallTools>,
+) {
+    let specs = tools.specs();
+    for round in 0..=MAX_TOOL_ROUNDS {
+        // The last round offers no tools: the model must answer in words.
+        let offered = if round < MAX_TOOL_ROUNDS {
+            specs.clone()
+        } else {
+            Vec::new()
+        };
+        let deltas = match providers
+            .llm
+            .stream_chat_tools(messages.clone(), offered)
+            .await
+        {
+            Ok(deltas) => deltas,
+            Err(err) => {
+                let _ = speaker.drain().await
+                    && speaker
+                        .send(failed(speaker.generation, Stage::Llm, &err))
+                        .await;
+                return;
+            }
+        };
+        match model_round(&mut speaker, deltas).await {
+            Round::Stopped => return,
+            Round::Finished => break,
+            Round::Calls(text, calls) => {
+                messages.push(ChatMessage::assistant_tool_calls(text, calls.clone()));
+                for call in calls {
+                    let Some(content) = run_tool(&mut speaker, &tools, &call).await else {
+                        return;
+                    };
+                    messages.push(ChatMessage::tool_result(call.id, content));
+                }
+            }
+        }
+    }
+    if !speaker.drain().await {
+        return;
+    }
+    let generation = speaker.generation;
+    let msg = if speaker.next_index == 0 {
+        PipelineMsg::Failed {
+            generation,
+            stage: Stage::Llm,
+            kind: "empty",
+        }
+    } else {
+        PipelineMsg::Done { generation }
+    };
+    let _ = speaker.send(msg).await;
+}
+
+/// Streams one model answer: text into the speaker as it comes (TTS of one
+/// sentence overlapping the next being written), tool calls collected.
+async fn model_round(
+    speaker: &mut Speaker,
+    mut deltas: BoxStream<'static, Result<ChatDelta, ProviderError>>,
+) -> Round {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(done) = speaker.pending.next(), if !speaker.pending.is_empty() => {
+                if !speaker.deliver(done).await {
+                    return Round::Stopped;
+                }
+            }
+            delta = deltas.next(), if speaker.pending.len() < MAX_TTS_IN_FLIGHT => match delta {
+                Some(Ok(ChatDelta::Text(delta))) => {
+                    text.push_str(&delta);
+                    speaker.push_text(&delta);
+                }
+                Some(Ok(ChatDelta::ToolCall(call))) => calls.push(call),
+                Some(Err(err)) => {
+                    // Say what is complete; a half sentence is dropped.
+                    let _ = speaker.drain().await
+                        && speaker.send(failed(speaker.generation, Stage::Llm, &err)).await;
+                    return Round::Stopped;
+                }
+                None => break,
+            },
+        }
+    }
+    speaker.finish_text();
+    if calls.is_empty() {
+        Round::Finished
+    } else {
+        Round::Calls(text, calls)
+    }
+}
+
+/// Runs one tool in a task of its own (a barge-in cancels this reply, not
+/// the tool), saying fillers while it takes long, and reports it. Returns
+/// the result for the model; `None` when the call is gone.
+async fn run_tool(
+    speaker: &mut Speaker,
+    tools: &Arc<dyn CallTools>,
+    call: &ToolCall,
+) -> Option<String> {
+    let started = Instant::now();
+    let task = {
+        let (tools, tx) = (tools.clone(), speaker.tx.clone());
+        let (name, arguments) = (call.name.clone(), call.arguments.clone());
+        tokio::spawn(async move {
+            let output = tools.run(&name, &arguments).await;
+            if let Some(end) = output.ends_call {
+                let _ = tx.send(PipelineMsg::CallEnding { end }).await;
+            }
+            output.content
+        })
+    };
+    tokio::pin!(task);
+    let give_up = started + TOOL_TIMEOUT;
+    let may_fill = speaker.tts.is_enabled();
+    let content = loop {
+        // The first filler 700 ms after the tool started, or 700 ms after
+        // what the caller is hearing ends, whichever is later.
+        let filler_at = (started.max(speaker.heard_by) + FILLER_AFTER).min(give_up);
+        tokio::select! {
+            biased;
+            joined = &mut task => {
+                break joined.unwrap_or_else(|_| r#"{"ok":false,"error":"tool_failed"}"#.to_owned());
+            }
+            Some(done) = speaker.pending.next(), if !speaker.pending.is_empty() => {
+                if !speaker.deliver(done).await {
+                    return None;
+                }
+            }
+            () = tokio::time::sleep_until(filler_at), if speaker.pending.is_empty() => {
+                if Instant::now() >= give_up {
+                    tracing::warn!(tool = %call.name, "tool_timeout");
+                    break r#"{"ok":false,"error":"timeout"}"#.to_owned();
+                }
+                if may_fill && speaker.fillers < MAX_FILLERS {
+                    speaker.filler();
+                } else {
+                    // Nothing more to say: wait for the tool or its limit.
+                    speaker.heard_by = give_up;
+                }
+            }
+        }
+    };
+    let record = ToolRecord {
+        name: call.name.clone(),
+        arguments: call.arguments.clone(),
+        result: content.clone(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    let msg = PipelineMsg::ToolRan {
+        generation: speaker.generation,
+        record,
+    };
+    speaker.send(msg).await.then_some(content)
 }

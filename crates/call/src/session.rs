@@ -76,6 +76,7 @@ async fn drive(
     let longest = Instant::now() + setup.limits.max_call;
     let mut call = Call::new(setup, providers, outbound, events, pipe_tx);
     call.greet();
+    call.warm_fillers();
     // The loop turns about 100 times a second per talking call (an inbound
     // frame and a paced outbound one every 20 ms). Its futures live across
     // turns so that each turn does not register and drop two timers and a
@@ -159,6 +160,8 @@ pub(crate) struct Call {
     /// Since when the outbound channel has refused frames.
     stalled_since: Option<Instant>,
     ending: Option<Ending>,
+    /// A tool ended the call: close once the agent stops talking.
+    pending_end: Option<crate::CallEnd>,
 }
 
 impl Call {
@@ -184,6 +187,7 @@ impl Call {
             keys_pressed: 0,
             stalled_since: None,
             ending: None,
+            pending_end: None,
             setup,
             providers,
             outbound,
@@ -268,6 +272,15 @@ impl Call {
             && now.saturating_duration_since(since) >= self.setup.limits.max_outbound_stall
         {
             self.fail_over("outbound stalled".to_owned(), None);
+        }
+        if let Some(end) = self.pending_end
+            && self.ending.is_none()
+            && self.active.is_none()
+        {
+            return Some(match end {
+                crate::CallEnd::Transfer => EndReason::Transferred,
+                crate::CallEnd::Hangup => EndReason::HungUp,
+            });
         }
         let ending = self.ending.as_ref()?;
         (self.active.is_none() || now >= ending.deadline).then(|| EndReason::Failover {

@@ -108,6 +108,22 @@ impl Call {
         self.generation
     }
 
+    /// Synthesises the tool fillers into the TTS cache while the greeting
+    /// plays, so the first filler of the call costs no synthesis.
+    pub(super) fn warm_fillers(&self) {
+        if self.providers.tools.is_none() || !self.providers.tts.is_enabled() {
+            return;
+        }
+        let (tts, voice) = (self.providers.tts.clone(), self.setup.voice.clone());
+        tokio::spawn(async move {
+            for line in crate::pipeline::FILLERS_HE {
+                if tts.synthesize_cached(line, voice.as_deref()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
     pub(super) fn greet(&mut self) {
         if !self.setup.greeting.trim().is_empty() {
             self.say(Kind::Greeting, self.setup.greeting.clone());
@@ -244,7 +260,15 @@ impl Call {
 
     pub(super) fn on_pipeline(&mut self, msg: PipelineMsg) {
         let generation = match &msg {
-            PipelineMsg::Transcript { generation, .. }
+            PipelineMsg::CallEnding { end } => {
+                // The tool acted: the call ends once the agent has said
+                // what it is saying now (or at once, if nothing).
+                tracing::info!(end = ?end, "call_ending_by_tool");
+                self.pending_end.get_or_insert(*end);
+                return;
+            }
+            PipelineMsg::ToolRan { generation, .. }
+            | PipelineMsg::Transcript { generation, .. }
             | PipelineMsg::Rejected { generation, .. }
             | PipelineMsg::Sentence { generation, .. }
             | PipelineMsg::Done { generation }
@@ -312,6 +336,12 @@ impl Call {
                 }
                 self.check_complete();
             }
+            PipelineMsg::ToolRan { record, .. } => {
+                if let Kind::Reply(reply) = &mut active.kind {
+                    reply.tools.push(record);
+                }
+            }
+            PipelineMsg::CallEnding { .. } => {}
             PipelineMsg::Failed { stage, kind, .. } => self.on_failure(stage, kind),
         }
     }

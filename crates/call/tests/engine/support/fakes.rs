@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agentlocator_call::{CallEnd, CallTools, ToolOutput};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use providers::{
-    AudioInput, ChatMessage, LanguageModel, ProviderError, SpeechToText, TextToSpeech,
-    TranscribeOptions,
+    AudioInput, ChatDelta, ChatMessage, LanguageModel, ProviderError, SpeechToText, TextToSpeech,
+    ToolCall, ToolSpec, TranscribeOptions,
 };
 use tokio::time::{Instant, sleep};
 
@@ -91,6 +92,8 @@ pub struct LlmReply {
     pub gap: Duration,
     /// Fail before answering.
     pub fail: bool,
+    /// Tool calls sent after the text (only to a request offering tools).
+    pub tool_calls: Vec<ToolCall>,
 }
 
 impl LlmReply {
@@ -100,6 +103,19 @@ impl LlmReply {
             ttft: Duration::from_millis(ttft_ms),
             gap: Duration::from_millis(gap_ms),
             fail: false,
+            tool_calls: Vec::new(),
+        }
+    }
+
+    /// The model decides to call `name` with `arguments`, after `ttft_ms`.
+    pub fn calling(name: &str, arguments: &str, ttft_ms: u64) -> Self {
+        Self {
+            tool_calls: vec![ToolCall {
+                id: format!("call_{name}"),
+                name: name.to_owned(),
+                arguments: arguments.to_owned(),
+            }],
+            ..Self::new(&[], ttft_ms, 0)
         }
     }
 }
@@ -119,6 +135,8 @@ pub struct FakeLlm {
     default: LlmReply,
     /// The conversation of every request.
     pub seen: Mutex<Vec<Vec<ChatMessage>>>,
+    /// The tools each request offered (names).
+    pub offered: Mutex<Vec<Vec<String>>>,
     /// When each stream yielded its last delta and ended.
     pub finished_at: Arc<Mutex<Vec<Instant>>>,
     /// A stream was dropped (after finishing or being cancelled).
@@ -135,6 +153,7 @@ impl FakeLlm {
             script: Mutex::new(script.iter().cloned().collect()),
             default,
             seen: Mutex::new(Vec::new()),
+            offered: Mutex::new(Vec::new()),
             finished_at: Arc::new(Mutex::new(Vec::new())),
             dropped: Arc::new(AtomicBool::new(false)),
         }
@@ -151,21 +170,36 @@ impl LanguageModel for FakeLlm {
         true
     }
 
+    async fn stream_chat_tools(
+        &self,
+        messages: Vec<ChatMessage>,
+        tools: Vec<ToolSpec>,
+    ) -> Result<BoxStream<'static, Result<ChatDelta, ProviderError>>, ProviderError> {
+        self.offered
+            .lock()
+            .unwrap()
+            .push(tools.iter().map(|t| t.name.clone()).collect());
+        let mut reply = self.next_reply(messages).await?;
+        if tools.is_empty() {
+            reply.tool_calls.clear();
+        }
+        let calls = std::mem::take(&mut reply.tool_calls);
+        let ttft = reply.ttft;
+        let text = stream::iter(reply.deltas.clone())
+            .then(move |d| async move { Ok::<_, ProviderError>(ChatDelta::Text(d)) });
+        let calls = stream::iter(calls).map(|c| Ok(ChatDelta::ToolCall(c)));
+        Ok(stream::once(async move { sleep(ttft).await })
+            .filter_map(|()| async { None })
+            .chain(text)
+            .chain(calls)
+            .boxed())
+    }
+
     async fn stream_chat(
         &self,
         messages: Vec<ChatMessage>,
     ) -> Result<BoxStream<'static, Result<String, ProviderError>>, ProviderError> {
-        self.seen.lock().unwrap().push(messages);
-        let reply = self
-            .script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| self.default.clone());
-        if reply.fail {
-            sleep(reply.ttft).await;
-            return Err(outage());
-        }
+        let reply = self.next_reply(messages).await?;
         let finished = self.finished_at.clone();
         let flag = DropFlag(self.dropped.clone());
         let state = (reply, 0_usize, finished, flag);
@@ -180,6 +214,72 @@ impl LanguageModel for FakeLlm {
             })
             .boxed(),
         )
+    }
+}
+
+impl FakeLlm {
+    async fn next_reply(&self, messages: Vec<ChatMessage>) -> Result<LlmReply, ProviderError> {
+        self.seen.lock().unwrap().push(messages);
+        let reply = self
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| self.default.clone());
+        if reply.fail {
+            sleep(reply.ttft).await;
+            return Err(outage());
+        }
+        Ok(reply)
+    }
+}
+
+/// One run of a fake tool: name, arguments, when it started and finished.
+pub type ToolRun = (String, String, Instant, Option<Instant>);
+
+/// The agent's tools, each answering after `delay`; records every run.
+pub struct FakeTools {
+    pub delay: Duration,
+    /// What the tool named does to the call.
+    pub ends: Option<(&'static str, CallEnd)>,
+    /// (name, arguments, when it started, when it finished) of every run.
+    pub runs: Arc<Mutex<Vec<ToolRun>>>,
+}
+
+impl FakeTools {
+    pub fn new(delay_ms: u64) -> Self {
+        Self {
+            delay: Duration::from_millis(delay_ms),
+            ends: None,
+            runs: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+#[async_trait]
+impl CallTools for FakeTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        ["take_message", "end_call", "transfer_to_human"]
+            .map(|name| ToolSpec {
+                name: name.to_owned(),
+                description: format!("{name} (fake)"),
+                parameters: serde_json::json!({"type": "object", "properties": {}}),
+            })
+            .to_vec()
+    }
+
+    async fn run(&self, name: &str, arguments: &str) -> ToolOutput {
+        let index = {
+            let mut runs = self.runs.lock().unwrap();
+            runs.push((name.to_owned(), arguments.to_owned(), Instant::now(), None));
+            runs.len() - 1
+        };
+        sleep(self.delay).await;
+        self.runs.lock().unwrap()[index].3 = Some(Instant::now());
+        ToolOutput {
+            content: format!(r#"{{"ok":true,"tool":"{name}"}}"#),
+            ends_call: self.ends.filter(|(n, _)| *n == name).map(|(_, end)| end),
+        }
     }
 }
 
