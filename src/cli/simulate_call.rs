@@ -6,13 +6,18 @@
 //! `{"event":"summary",…}` instead, which also says how punctually the
 //! simulator itself sent (send lateness, its CPU). With `--duration-s D`
 //! each call keeps talking for D seconds, going round its `--audio` files.
+//! Each turn and call line gives the longest silence the caller heard, and
+//! the summary its median and p95. When the agent transfers the call,
+//! `--human` says whether the dialled human answers; the call line then
+//! carries the transfer (whisper heard, dial status, what came after).
 //! The work lives in `callsim`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use callsim::{CallReport, SimMode, SimOptions, simulate_call, simulate_many};
+use callsim::{CallReport, HumanAnswer, SimMode, SimOptions, simulate_call, simulate_many};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use serde_json::json;
 use url::Url;
 
@@ -66,6 +71,13 @@ pub struct Opts {
     /// up. Default: say each file once.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub duration_s: Option<u64>,
+    /// When the agent transfers the call: whether the dialled human
+    /// answers (and hears the whisper), or lets it ring (no-answer), or is
+    /// busy; the last two leave a message instead.
+    #[arg(long, default_value_t = HumanAnswer::Answers,
+          value_parser = PossibleValuesParser::new(["answers", "no-answer", "busy"])
+              .try_map(|s| s.parse::<HumanAnswer>()))]
+    pub human: HumanAnswer,
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
@@ -80,6 +92,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     sim.reply_quiet = Duration::from_millis(opts.reply_quiet_ms);
     sim.barge_in_after = opts.barge_in_ms.map(Duration::from_millis);
     sim.duration = opts.duration_s.map(Duration::from_secs);
+    sim.human = opts.human;
     for path in &opts.audio {
         let wav = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let mulaw = voice::wav::to_mulaw_8k_mono(&wav)
@@ -121,14 +134,17 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     verdict(&report)
 }
 
-/// Exit status: success for a streamed call whose every turn was answered,
-/// or a call the instance sent straight to recording (streaming off).
+/// Exit status: success for a streamed call whose every turn was answered
+/// (the agent may end it, or transfer it), or a call the instance sent
+/// straight to recording (streaming off).
 fn verdict(report: &CallReport) -> anyhow::Result<()> {
     match report.mode {
         SimMode::Record => Ok(()),
         SimMode::RecordFallback => bail!("the instance closed the stream: failover to recording"),
-        SimMode::Stream if report.server_closed => bail!("the instance closed the stream"),
-        SimMode::Stream => {
+        SimMode::Stream if report.server_closed && !report.ended_by_agent => {
+            bail!("the instance closed the stream")
+        }
+        SimMode::Stream | SimMode::Transfer => {
             let unanswered = report
                 .turns
                 .iter()

@@ -17,6 +17,6 @@ pub mod sim;
 
 pub use fake::{FakeLatencies, write_google_credentials};
 pub use sim::{
-    CallReport, ManyReport, Percentiles, SimError, SimMode, SimOptions, TurnReport, simulate_call,
-    simulate_many,
+    CallReport, HumanAnswer, ManyReport, Percentiles, SimError, SimMode, SimOptions,
+    TransferReport, TurnReport, simulate_call, simulate_many,
 };

@@ -23,8 +23,9 @@ pub struct ManyReport {
     pub completed: usize,
     /// Calls the server closed the stream on (failover).
     pub server_closed: usize,
-    /// Calls that got the agent: streamed to the end, never closed by the
-    /// server nor sent to recording.
+    /// Calls that got the agent: streamed to the end, never sent to
+    /// recording nor transferred (the agent hanging up counts: it was the
+    /// agent's call to end).
     pub streamed: usize,
     /// Calls that ended up recording a message instead: answered with
     /// `<Record>`, or closed by the server and sent to the fallback.
@@ -40,6 +41,12 @@ pub struct ManyReport {
     pub turns_without_reply: usize,
     /// Caller-felt latency over every answered turn, ms.
     pub caller_felt_ms: Percentiles,
+    /// Each call's longest silence (see [`crate::sim`]), ms, over the calls
+    /// with an answered turn: the median and p95 say how long callers sat
+    /// in silence at worst.
+    pub longest_silence_ms: Percentiles,
+    /// Calls the server transferred to a human (`<Dial>`).
+    pub transferred: usize,
     /// Server media frames received over all calls.
     pub frames_received: u64,
     /// Of which late by more than 40 ms (see [`crate::sim`]).
@@ -189,6 +196,7 @@ type CallResult = Result<CallReport, (String, SimError)>;
 
 fn summarise(results: Vec<CallResult>, send_lateness: &Histogram) -> ManyReport {
     let mut felt = Vec::new();
+    let mut silences = Vec::new();
     let mut report = ManyReport {
         calls: results.len(),
         completed: 0,
@@ -200,6 +208,8 @@ fn summarise(results: Vec<CallResult>, send_lateness: &Histogram) -> ManyReport 
         stream_seconds: 0.0,
         turns_without_reply: 0,
         caller_felt_ms: Percentiles::default(),
+        longest_silence_ms: Percentiles::default(),
+        transferred: 0,
         frames_received: 0,
         late_frames: 0,
         late_fraction: 0.0,
@@ -217,7 +227,11 @@ fn summarise(results: Vec<CallResult>, send_lateness: &Histogram) -> ManyReport 
             Ok(call) => {
                 report.completed += 1;
                 report.server_closed += usize::from(call.server_closed);
-                report.streamed += usize::from(call.mode == SimMode::Stream && !call.server_closed);
+                report.streamed += usize::from(
+                    call.mode == SimMode::Stream && (!call.server_closed || call.ended_by_agent),
+                );
+                report.transferred += usize::from(call.mode == SimMode::Transfer);
+                silences.extend(call.longest_silence_ms);
                 report.to_recording += usize::from(matches!(
                     call.mode,
                     SimMode::Record | SimMode::RecordFallback
@@ -240,6 +254,7 @@ fn summarise(results: Vec<CallResult>, send_lateness: &Histogram) -> ManyReport 
         }
     }
     report.caller_felt_ms = Percentiles::of(felt);
+    report.longest_silence_ms = Percentiles::of(silences);
     if report.frames_received > 0 {
         report.late_fraction = report.late_frames as f64 / report.frames_received as f64;
     }

@@ -5,8 +5,12 @@
 //! TwiML's `<Connect><Stream>` opened as a signed WebSocket, the caller's
 //! audio streamed in real time while the server's audio is played back on a
 //! modelled Twilio buffer ([`playback`]), and — when the server closes the
-//! socket — the signed `<Connect action>` request that hands the call to the
-//! recording fallback. The wire formats come from the `twilio` crate.
+//! socket — the signed `<Connect action>` request, whose answer the caller
+//! follows: the recording fallback (the `<Record action>` is posted as if a
+//! message was left), a `<Hangup/>` (the agent ended the call), or a
+//! `<Dial>` to a human ([`transfer`], answered or not as
+//! [`SimOptions::human`] says). The wire formats come from the `twilio`
+//! crate.
 //!
 //! Timing definitions, the numbers the load benchmark relies on:
 //! - **End of caller speech**: the moment the frame holding the last voiced
@@ -19,6 +23,16 @@
 //!   still coming. The first frame of a reply or greeting is never late: its
 //!   wait is the latency above. Frames queued ahead are never late, however
 //!   far ahead they were sent.
+//! - **Longest silence** of a turn: the longest the caller heard nothing
+//!   between the end of their speech and the end of the reply — the wait
+//!   for the first reply frame, or a gap inside the reply (a tool's filler,
+//!   then the answer). Measured from arrival times on the playback model: a
+//!   frame of d ms arriving at t plays over [t, t + d), or after the audio
+//!   still queued ahead of it, so a gap is a frame's arrival minus the end
+//!   of everything received before it, when positive. The server paces
+//!   audio in near real time, so arrival is when the caller would hear it.
+//!   A gap longer than [`SimOptions::reply_quiet`] ends the reply before
+//!   it is measured: raise that to measure long tool pauses.
 //! - **Send lateness** (the generator's own health): when a caller media
 //!   frame had been handed to the socket, minus its slot on the 20 ms send
 //!   clock. A frame more than 20 ms behind its slot is a late send: past
@@ -34,10 +48,12 @@ mod histogram;
 mod many;
 mod playback;
 mod stream;
+mod transfer;
 mod twiml;
 
 use histogram::Histogram;
 pub use many::{ManyReport, Percentiles, simulate_many};
+pub use transfer::{HumanAnswer, TransferReport};
 
 use twiml::NextStep;
 
@@ -86,6 +102,8 @@ pub struct SimOptions {
     /// this much time has passed when the next one would begin; then the
     /// caller hangs up. `None` (the default) says each utterance once.
     pub duration: Option<Duration>,
+    /// What the human does when the server transfers the call (`<Dial>`).
+    pub human: HumanAnswer,
 }
 
 impl SimOptions {
@@ -109,6 +127,7 @@ impl SimOptions {
             barge_in_after: None,
             keep_heard: true,
             duration: None,
+            human: HumanAnswer::default(),
         }
     }
 
@@ -138,6 +157,7 @@ impl fmt::Debug for SimOptions {
             .field("barge_in_after", &self.barge_in_after)
             .field("keep_heard", &self.keep_heard)
             .field("duration", &self.duration)
+            .field("human", &self.human)
             .finish_non_exhaustive()
     }
 }
@@ -146,13 +166,17 @@ impl fmt::Debug for SimOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SimMode {
-    /// Streamed to the end.
+    /// Streamed to the end: the caller hung up, or the agent did (see
+    /// [`CallReport::ended_by_agent`]).
     Stream,
     /// `incoming_call` answered with `<Record>` (streaming off): no stream.
     Record,
     /// The server closed the stream; the `<Connect action>` request got the
     /// recording fallback's TwiML.
     RecordFallback,
+    /// The server closed the stream to transfer the call: the `<Connect
+    /// action>` request got a `<Dial>` (see [`CallReport::transfer`]).
+    Transfer,
 }
 
 /// One caller turn as the caller felt it.
@@ -165,6 +189,10 @@ pub struct TurnReport {
     pub caller_felt_ms: Option<f64>,
     /// Reply audio received, ms (8 bytes of mu-law per ms).
     pub reply_audio_ms: u64,
+    /// The longest the caller heard nothing from the end of their speech to
+    /// the end of the reply, ms (see the module docs); `None` when no reply
+    /// came.
+    pub longest_silence_ms: Option<f64>,
 }
 
 /// What one simulated call observed.
@@ -212,6 +240,13 @@ pub struct CallReport {
     pub server_closed: bool,
     /// The TwiML the `<Connect action>` answered after the server closed.
     pub fallback_twiml: Option<String>,
+    /// The longest silence of any turn, ms; `None` without an answered turn.
+    pub longest_silence_ms: Option<f64>,
+    /// The server ended the call: the `<Connect action>` answered
+    /// `<Hangup/>`.
+    pub ended_by_agent: bool,
+    /// The transfer to a human, when the server dialled one.
+    pub transfer: Option<TransferReport>,
 }
 
 /// Why a simulated call could not complete. Causes are chained as
@@ -313,7 +348,7 @@ pub(crate) async fn run_call(
     };
     let (action, stream_url, parameters) =
         match twiml::next_step(&incoming_twiml).map_err(twiml_error)? {
-            NextStep::Record => {
+            NextStep::Record { .. } => {
                 return Ok(CallReport::without_stream(
                     call_sid,
                     SimMode::Record,
@@ -325,6 +360,12 @@ pub(crate) async fn run_call(
                 url,
                 parameters,
             } => (action, url, parameters),
+            NextStep::Dial(_) | NextStep::Hangup => {
+                return Err(twiml_error(
+                    "the call ends before any stream: neither <Connect><Stream> nor <Record>"
+                        .to_owned(),
+                ));
+            }
         };
 
     let ws_url = websocket_url(&opts.base_url, &stream_url).map_err(twiml_error)?;
@@ -356,8 +397,16 @@ pub(crate) async fn run_call(
         protocol_errors: outcome.protocol_errors,
         server_closed: outcome.server_closed,
         fallback_twiml: None,
+        longest_silence_ms: None,
+        ended_by_agent: false,
+        transfer: None,
         heard: outcome.playback.into_heard(),
     };
+    report.longest_silence_ms = report
+        .turns
+        .iter()
+        .filter_map(|t| t.longest_silence_ms)
+        .reduce(f64::max);
     if report.server_closed {
         // What Twilio does when the server ends a <Connect><Stream>: request
         // the Connect action, whose answer is the call's next TwiML.
@@ -368,26 +417,102 @@ pub(crate) async fn run_call(
             })?;
             let answer =
                 post_signed(opts, http, &action_public, &call.params("in-progress")).await?;
-            report.mode = SimMode::RecordFallback;
+            let step = twiml::next_step(&answer).map_err(|reason| SimError::Twiml {
+                url: action_public.to_string(),
+                reason,
+            })?;
             report.fallback_twiml = Some(answer);
+            match step {
+                NextStep::Record { action } => {
+                    report.mode = SimMode::RecordFallback;
+                    leave_recording(opts, http, &call, &action_public, action.as_deref()).await?;
+                }
+                NextStep::Hangup => {
+                    report.ended_by_agent = true;
+                    post_final_status(opts, http, &call, report.stream_s).await;
+                }
+                NextStep::Dial(dial) => {
+                    report.mode = SimMode::Transfer;
+                    let transfer =
+                        transfer::follow(opts, http, &call, &action_public, &dial).await?;
+                    if transfer.after == transfer::AFTER_HANGUP {
+                        post_final_status(opts, http, &call, report.stream_s).await;
+                    }
+                    report.transfer = Some(transfer);
+                }
+                NextStep::Stream { .. } => {
+                    return Err(SimError::Twiml {
+                        url: action_public.to_string(),
+                        reason: "a second <Connect><Stream> after the stream ended".to_owned(),
+                    });
+                }
+            }
         }
     } else {
-        // The caller hung up: Twilio posts the final status to the number's
-        // status callback, which is what queues the call's outcome and the
-        // owner's message. Twilio ignores the answer, and so does the
-        // caller: an instance (or a test double) without the route still
-        // had its call.
-        let status_public = join(opts.public_base(), "webhook/call_status");
-        let mut params = call.params("completed");
-        params.push((
-            "CallDuration".to_owned(),
-            format!("{:.0}", report.stream_s.ceil()),
-        ));
-        if let Err(err) = post_signed(opts, http, &status_public, &params).await {
-            tracing::debug!(error = %err, "final call status not taken");
-        }
+        post_final_status(opts, http, &call, report.stream_s).await;
     }
     Ok(report)
+}
+
+/// The call is over: Twilio posts the final status to the number's status
+/// callback, which is what queues the call's outcome and the owner's
+/// message. Twilio ignores the answer, and so does the caller: an instance
+/// (or a test double) without the route still had its call.
+async fn post_final_status(
+    opts: &SimOptions,
+    http: &reqwest::Client,
+    call: &CallParams<'_>,
+    stream_s: f64,
+) {
+    let status_public = join(opts.public_base(), "webhook/call_status");
+    let mut params = call.params("completed");
+    params.push(("CallDuration".to_owned(), format!("{:.0}", stream_s.ceil())));
+    if let Err(err) = post_signed(opts, http, &status_public, &params).await {
+        tracing::debug!(error = %err, "final call status not taken");
+    }
+}
+
+/// The caller leaves a message after `<Record>`: Twilio posts the
+/// `<Record action>` (resolved against `document`, the URL that answered
+/// the TwiML) with the recording's details. The recording itself is never
+/// fetched by the simulator, so its URL only has Twilio's shape.
+async fn leave_recording(
+    opts: &SimOptions,
+    http: &reqwest::Client,
+    call: &CallParams<'_>,
+    document: &Url,
+    action: Option<&str>,
+) -> Result<(), SimError> {
+    let Some(action) = action else {
+        // Without an action Twilio would request the same document again;
+        // the server always names one, so there is nothing to learn here.
+        return Ok(());
+    };
+    let action_public = document.join(action).map_err(|e| SimError::Twiml {
+        url: document.to_string(),
+        reason: format!("<Record action={action:?}> is not a URL: {e}"),
+    })?;
+    let recording_sid = fresh_sid("RE");
+    // The message is as long as the caller's first utterance, as if they
+    // said it again to the recorder.
+    let said_s = opts.utterances.first().map_or(0, |u| u.len() / 8_000);
+    let mut params = call.params("in-progress");
+    params.extend([
+        (
+            "RecordingUrl".to_owned(),
+            format!(
+                "https://api.twilio.com/2010-04-01/Accounts/{}/Recordings/{recording_sid}",
+                call.account_sid
+            ),
+        ),
+        ("RecordingSid".to_owned(), recording_sid),
+        ("RecordingDuration".to_owned(), said_s.max(1).to_string()),
+        ("RecordingStatus".to_owned(), "completed".to_owned()),
+    ]);
+    // The answer only thanks the caller and hangs up; that it came is
+    // what matters.
+    post_signed(opts, http, &action_public, &params).await?;
+    Ok(())
 }
 
 impl CallReport {
@@ -412,6 +537,9 @@ impl CallReport {
             protocol_errors: Vec::new(),
             server_closed: false,
             fallback_twiml: None,
+            longest_silence_ms: None,
+            ended_by_agent: false,
+            transfer: None,
         }
     }
 }
@@ -460,9 +588,7 @@ async fn post_signed(
     params: &[(String, String)],
 ) -> Result<String, SimError> {
     let signature = twilio::signature::compute(&opts.auth_token, signed_url.as_str(), params);
-    let mut target = opts.base_url.clone();
-    target.set_path(signed_url.path());
-    target.set_query(signed_url.query());
+    let target = on_server(opts, signed_url);
     let url = target.to_string();
     let http_error = |source| SimError::Http {
         url: url.clone(),
@@ -485,6 +611,16 @@ async fn post_signed(
         });
     }
     Ok(body)
+}
+
+/// The same path and query as `public` on the server actually reachable:
+/// the URLs the server writes name its public host, which a local run
+/// cannot reach.
+fn on_server(opts: &SimOptions, public: &Url) -> Url {
+    let mut target = opts.base_url.clone();
+    target.set_path(public.path());
+    target.set_query(public.query());
+    target
 }
 
 /// The WebSocket URL to dial: the Stream URL's path and query on the

@@ -146,6 +146,9 @@ enum Phase {
         since: Instant,
         first_audio: Option<Instant>,
         bytes: u64,
+        /// The longest the caller has heard nothing so far (see
+        /// [`TurnReport::longest_silence_ms`]).
+        longest_silence: Duration,
     },
     /// All utterances said and answered (or, with a duration, the time is
     /// up): hang up.
@@ -196,6 +199,7 @@ impl<'o> Call<'o> {
                 since: t0,
                 first_audio: None,
                 bytes: 0,
+                longest_silence: Duration::ZERO,
             },
             playback: Playback::new(t0, opts.keep_heard),
             last_arrival: None,
@@ -235,6 +239,7 @@ impl<'o> Call<'o> {
             since: self.t0,
             first_audio: None,
             bytes: 0,
+            longest_silence: Duration::ZERO,
         };
         let mut clock = interval_at(self.t0, FRAME_DURATION);
         // Catch up after a stall rather than stretch the call: the frame
@@ -318,6 +323,7 @@ impl<'o> Call<'o> {
                 since: now,
                 first_audio: None,
                 bytes: 0,
+                longest_silence: Duration::ZERO,
             };
             self.playback.begin_reply();
         }
@@ -386,6 +392,7 @@ impl<'o> Call<'o> {
             since,
             first_audio,
             bytes,
+            longest_silence,
         } = self.phase
         else {
             return;
@@ -404,6 +411,7 @@ impl<'o> Call<'o> {
                     turn: u32::try_from(turn + 1).unwrap_or(u32::MAX),
                     caller_felt_ms: waited_ms,
                     reply_audio_ms: audio_ms,
+                    longest_silence_ms: first_audio.map(|_| longest_silence.as_secs_f64() * 1000.0),
                 });
                 turn + 1
             }
@@ -457,12 +465,24 @@ impl<'o> Call<'o> {
     }
 
     fn on_media(&mut self, now: Instant, mulaw: &[u8]) {
+        // Measured before the frame is queued: how long the line had been
+        // quiet when it came. Audio still queued to play is not silence.
+        let dry_since = self.playback.playing_until();
         self.playback.on_media(now, mulaw);
         self.last_arrival = Some(now);
         if let Phase::Listening {
-            first_audio, bytes, ..
+            since,
+            first_audio,
+            bytes,
+            longest_silence,
+            ..
         } = &mut self.phase
         {
+            let quiet_from = match first_audio {
+                None => *since,
+                Some(_) => dry_since,
+            };
+            *longest_silence = (*longest_silence).max(now.saturating_duration_since(quiet_from));
             first_audio.get_or_insert(now);
             *bytes += mulaw.len() as u64;
         }

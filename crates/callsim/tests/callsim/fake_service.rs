@@ -1,7 +1,8 @@
 //! A tiny stand-in for the AgentLocator service, just enough to be called
 //! by the simulator: it checks every Twilio signature, answers TwiML, greets
 //! on the Media Streams socket, answers each caller utterance after a fixed
-//! delay, and writes down everything it saw so tests can assert on it.
+//! delay, transfers or hangs up when told to, and writes down everything it
+//! saw so tests can assert on it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,11 +11,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use tokio::time::{Instant, sleep_until};
 use twilio::media::{Inbound, Outbound, Start, media_frame, parse_inbound};
 use url::Url;
@@ -29,6 +30,16 @@ pub const REPLY_DELAY: Duration = Duration::from_millis(250);
 pub const ENDPOINT_FRAMES: u32 = 10;
 pub const GREETING_MS: u64 = 300;
 pub const REPLY_MS: u64 = 400;
+/// The pause inside a [`Behaviour::PauseMidReply`] reply, between its two
+/// 300 ms halves.
+pub const PAUSE_MS: u64 = 900;
+/// The whisper's audio, played to the human before the transfer connects.
+pub const WHISPER_MS: u64 = 1_200;
+/// The number the agent transfers to.
+pub const HUMAN: &str = "+972541234567";
+/// The business number the human sees calling.
+pub const BUSINESS: &str = "+97235550000";
+const WHISPER_TOKEN: &str = "wh1sper-t0ken";
 
 /// How the fake service behaves on the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +55,24 @@ pub enum Behaviour {
     StallMidReply,
     /// `incoming_call` answers `<Record>`: streaming is off.
     RecordOnly,
+    /// Close the socket after the greeting and answer `stream_ended` with a
+    /// `<Dial>` to [`HUMAN`] whose whisper is played.
+    TransferAfterGreeting,
+    /// Close the socket after the greeting and answer `stream_ended` with
+    /// `<Hangup/>`: the agent ended the call.
+    HangupAfterGreeting,
+    /// Answer with 300 ms of audio, a [`PAUSE_MS`] pause, then 300 ms more,
+    /// each paced in real time (a tool's filler, then the answer).
+    PauseMidReply,
+}
+
+impl Behaviour {
+    fn closes_after_greeting(self) -> bool {
+        matches!(
+            self,
+            Self::CloseAfterGreeting | Self::TransferAfterGreeting | Self::HangupAfterGreeting
+        )
+    }
 }
 
 /// What the service saw, across every call made to it.
@@ -68,6 +97,14 @@ pub struct Observed {
     pub stream_ended_signature_ok: Vec<bool>,
     pub call_status: Vec<HashMap<String, String>>,
     pub call_status_signature_ok: Vec<bool>,
+    pub transfer_whisper: Vec<HashMap<String, String>>,
+    pub transfer_whisper_signature_ok: Vec<bool>,
+    /// Tokens the whisper audio was fetched with.
+    pub whisper_fetches: Vec<String>,
+    pub transfer_ended: Vec<HashMap<String, String>>,
+    pub transfer_ended_signature_ok: Vec<bool>,
+    pub handle_recording: Vec<HashMap<String, String>>,
+    pub handle_recording_signature_ok: Vec<bool>,
 }
 
 pub struct FakeService {
@@ -86,6 +123,10 @@ impl FakeService {
             .route("/webhook/incoming_call", post(incoming_call))
             .route("/webhook/stream_ended", post(stream_ended))
             .route("/webhook/call_status", post(call_status))
+            .route("/webhook/transfer_whisper", post(transfer_whisper))
+            .route("/audio/whisper/{token}", get(whisper_audio))
+            .route("/webhook/transfer_ended", post(transfer_ended))
+            .route("/webhook/handle_recording", post(handle_recording))
             .route("/ws/twilio-media", any(media_stream))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -155,9 +196,87 @@ async fn stream_ended(State(state): State<Shared>, headers: HeaderMap, body: Byt
     let mut seen = state.observed.lock().unwrap();
     seen.stream_ended_signature_ok.push(ok);
     seen.stream_ended.push(params.into_iter().collect());
+    let twiml = match state.behaviour {
+        Behaviour::TransferAfterGreeting => format!(
+            r#"<Response><Dial timeout="20" action="/webhook/transfer_ended" callerId="{BUSINESS}"><Number url="/webhook/transfer_whisper?token={WHISPER_TOKEN}">{HUMAN}</Number></Dial></Response>"#
+        ),
+        Behaviour::HangupAfterGreeting => "<Response><Hangup/></Response>".to_owned(),
+        _ => r#"<Response><Say language="he-IL">נקליט את ההודעה</Say><Record action="/webhook/handle_recording"/></Response>"#.to_owned(),
+    };
+    ([("content-type", "text/xml")], twiml).into_response()
+}
+
+async fn transfer_whisper(
+    State(state): State<Shared>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = form(&body);
+    let query = query.unwrap_or_default();
+    let ok = signature_ok(
+        &headers,
+        &format!("{PUBLIC_BASE}/webhook/transfer_whisper?{query}"),
+        &params,
+    );
+    let mut seen = state.observed.lock().unwrap();
+    seen.transfer_whisper_signature_ok.push(ok);
+    seen.transfer_whisper.push(params.into_iter().collect());
+    // An absolute URL on the public host, as the service writes it.
     (
         [("content-type", "text/xml")],
-        r#"<Response><Say language="he-IL">נקליט את ההודעה</Say><Record action="/webhook/handle_recording"/></Response>"#,
+        format!("<Response><Play>{PUBLIC_BASE}/audio/whisper/{WHISPER_TOKEN}</Play></Response>"),
+    )
+        .into_response()
+}
+
+async fn whisper_audio(State(state): State<Shared>, Path(token): Path<String>) -> Response {
+    state.observed.lock().unwrap().whisper_fetches.push(token);
+    (
+        [("content-type", "audio/wav")],
+        voice::wav::write_mulaw_8k(&tone(WHISPER_MS)),
+    )
+        .into_response()
+}
+
+async fn transfer_ended(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = form(&body);
+    let ok = signature_ok(
+        &headers,
+        &format!("{PUBLIC_BASE}/webhook/transfer_ended"),
+        &params,
+    );
+    let completed = params
+        .iter()
+        .any(|(k, v)| k == "DialCallStatus" && v == "completed");
+    let mut seen = state.observed.lock().unwrap();
+    seen.transfer_ended_signature_ok.push(ok);
+    seen.transfer_ended.push(params.into_iter().collect());
+    let twiml = if completed {
+        "<Response><Hangup/></Response>"
+    } else {
+        r#"<Response><Say language="he-IL">אין מענה, השאירו הודעה</Say><Record action="/webhook/handle_recording" playBeep="true"/></Response>"#
+    };
+    ([("content-type", "text/xml")], twiml).into_response()
+}
+
+async fn handle_recording(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = form(&body);
+    let ok = signature_ok(
+        &headers,
+        &format!("{PUBLIC_BASE}/webhook/handle_recording"),
+        &params,
+    );
+    let mut seen = state.observed.lock().unwrap();
+    seen.handle_recording_signature_ok.push(ok);
+    seen.handle_recording.push(params.into_iter().collect());
+    (
+        [("content-type", "text/xml")],
+        r#"<Response><Say language="he-IL">תודה</Say><Hangup/></Response>"#,
     )
         .into_response()
 }
@@ -254,7 +373,7 @@ async fn session(mut socket: WebSocket, state: Shared) {
                     }
                     Inbound::Mark { mark, .. } => {
                         state.observed.lock().unwrap().marks_echoed.insert(mark.name.clone(), now);
-                        if mark.name == "greeting" && state.behaviour == Behaviour::CloseAfterGreeting {
+                        if mark.name == "greeting" && state.behaviour.closes_after_greeting() {
                             schedule.push((now, Action::Close));
                         }
                     }
@@ -316,6 +435,18 @@ fn schedule_reply(
             schedule.push((at, Action::Audio(tone(200))));
             schedule.push((at + Duration::from_millis(300), Action::Audio(tone(200))));
             schedule.push((at + Duration::from_millis(300), mark));
+        }
+        Behaviour::PauseMidReply => {
+            // Paced in real time, as the service sends: a 300 ms filler,
+            // the pause, then a 300 ms answer.
+            let second = at + Duration::from_millis(300 + PAUSE_MS);
+            for start in [at, second] {
+                for (i, piece) in tone(300).chunks(160).enumerate() {
+                    let when = start + Duration::from_millis(20 * i as u64);
+                    schedule.push((when, Action::Audio(piece.to_vec())));
+                }
+            }
+            schedule.push((second + Duration::from_millis(300), mark));
         }
         _ => {
             // Sent in 20 ms pieces, all at once: Twilio queues them.

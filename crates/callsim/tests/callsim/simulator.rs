@@ -4,12 +4,14 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use agentlocator_callsim::{SimError, SimMode, SimOptions, simulate_call, simulate_many};
+use agentlocator_callsim::{
+    HumanAnswer, SimError, SimMode, SimOptions, simulate_call, simulate_many,
+};
 use url::Url;
 
 use crate::fake_service::{
-    AUTH_TOKEN, Behaviour, ENDPOINT_FRAMES, FakeService, GREETING_MS, PUBLIC_BASE, REPLY_DELAY,
-    REPLY_MS, rms, tone,
+    AUTH_TOKEN, BUSINESS, Behaviour, ENDPOINT_FRAMES, FakeService, GREETING_MS, HUMAN, PAUSE_MS,
+    PUBLIC_BASE, REPLY_DELAY, REPLY_MS, WHISPER_MS, rms, tone,
 };
 
 /// 600 ms of speech then 200 ms of trailing silence, as a recording has.
@@ -52,6 +54,8 @@ async fn a_streamed_call_counts_turns_and_measures_the_injected_reply_delay() {
             turn.turn
         );
         assert_eq!(turn.reply_audio_ms, REPLY_MS);
+        // The reply came all at once: the only silence was the wait for it.
+        assert_eq!(turn.longest_silence_ms, Some(felt));
     }
     assert_eq!(report.greeting_audio_ms, GREETING_MS);
     assert!(report.greeting_wait_ms.unwrap() < 100.0);
@@ -257,6 +261,108 @@ async fn a_server_that_closes_the_socket_gets_the_connect_action_request() {
         seen.call_status.is_empty(),
         "the call goes on with the recording"
     );
+    assert_eq!(seen.handle_recording_signature_ok, [true]);
+    assert_eq!(seen.handle_recording[0]["CallSid"], report.call_sid);
+    assert!(seen.handle_recording[0]["RecordingUrl"].contains("/Recordings/RE"));
+}
+
+#[tokio::test]
+async fn a_transfer_that_the_human_answers_plays_the_whisper_and_ends_with_a_hangup() {
+    let service = FakeService::spawn(Behaviour::TransferAfterGreeting).await;
+    let report = simulate_call(&options(&service, 2)).await.unwrap();
+
+    assert_eq!(report.mode, SimMode::Transfer);
+    assert!(!report.ended_by_agent);
+    let transfer = report.transfer.as_ref().expect("the call was transferred");
+    assert_eq!(transfer.dialled, HUMAN);
+    assert_eq!(transfer.caller_id, BUSINESS);
+    assert_eq!(transfer.whisper_ms, WHISPER_MS);
+    assert_eq!(transfer.whisper_text, None);
+    assert_eq!(transfer.dial_status, "completed");
+    assert_eq!(transfer.after, "hangup");
+
+    let seen = service.observed();
+    assert_eq!(seen.transfer_whisper_signature_ok, [true]);
+    let leg = &seen.transfer_whisper[0];
+    assert!(leg["CallSid"].starts_with("CA") && leg["CallSid"] != report.call_sid);
+    assert_eq!(leg["ParentCallSid"], report.call_sid);
+    assert_eq!(leg["To"], HUMAN);
+    assert!(!leg.contains_key("DialCallStatus"));
+    assert_eq!(seen.whisper_fetches, ["wh1sper-t0ken"]);
+    assert_eq!(seen.transfer_ended_signature_ok, [true]);
+    let ended = &seen.transfer_ended[0];
+    assert_eq!(ended["CallSid"], report.call_sid);
+    assert_eq!(ended["DialCallStatus"], "completed");
+    assert!(ended["DialCallDuration"].parse::<u32>().unwrap() > 0);
+    assert!(seen.handle_recording.is_empty());
+    assert_eq!(seen.call_status[0]["CallStatus"], "completed");
+}
+
+#[tokio::test]
+async fn a_transfer_nobody_answers_posts_no_answer_and_leaves_a_message() {
+    let service = FakeService::spawn(Behaviour::TransferAfterGreeting).await;
+    let mut opts = options(&service, 1);
+    opts.human = HumanAnswer::NoAnswer;
+    let report = simulate_call(&opts).await.unwrap();
+
+    assert_eq!(report.mode, SimMode::Transfer);
+    let transfer = report.transfer.as_ref().unwrap();
+    assert_eq!(transfer.dial_status, "no-answer");
+    assert_eq!(transfer.after, "recording");
+    assert_eq!(transfer.whisper_ms, 0, "nobody picked up to hear it");
+
+    let seen = service.observed();
+    assert!(seen.transfer_whisper.is_empty());
+    assert_eq!(seen.transfer_ended[0]["DialCallStatus"], "no-answer");
+    assert_eq!(seen.handle_recording_signature_ok, [true]);
+    assert_eq!(seen.handle_recording[0]["CallSid"], report.call_sid);
+}
+
+#[tokio::test]
+async fn a_busy_human_is_reported_to_the_dial_action_as_busy() {
+    let service = FakeService::spawn(Behaviour::TransferAfterGreeting).await;
+    let mut opts = options(&service, 1);
+    opts.human = HumanAnswer::Busy;
+    let report = simulate_call(&opts).await.unwrap();
+    assert_eq!(report.transfer.unwrap().after, "recording");
+    assert_eq!(
+        service.observed().transfer_ended[0]["DialCallStatus"],
+        "busy"
+    );
+}
+
+#[tokio::test]
+async fn a_hangup_after_the_stream_is_the_agent_ending_the_call() {
+    let service = FakeService::spawn(Behaviour::HangupAfterGreeting).await;
+    let report = simulate_call(&options(&service, 2)).await.unwrap();
+
+    assert!(report.ended_by_agent);
+    assert!(report.server_closed);
+    assert_eq!(report.mode, SimMode::Stream);
+    assert!(report.transfer.is_none());
+    let seen = service.observed();
+    assert!(seen.handle_recording.is_empty());
+    assert_eq!(seen.call_status[0]["CallStatus"], "completed");
+}
+
+#[tokio::test]
+async fn a_pause_inside_a_reply_is_the_longest_silence_the_caller_heard() {
+    let service = FakeService::spawn(Behaviour::PauseMidReply).await;
+    let mut opts = options(&service, 1);
+    // Long enough that the pause does not end the reply.
+    opts.reply_quiet = Duration::from_millis(1_500);
+    let report = simulate_call(&opts).await.unwrap();
+
+    assert_eq!(report.turns.len(), 1);
+    let turn = &report.turns[0];
+    assert_eq!(turn.reply_audio_ms, 600, "both halves are one reply");
+    let silence = turn.longest_silence_ms.unwrap();
+    let pause = PAUSE_MS as f64;
+    assert!(
+        (pause - 60.0..=pause + 60.0).contains(&silence),
+        "{silence} ms"
+    );
+    assert_eq!(report.longest_silence_ms, Some(silence));
 }
 
 #[tokio::test]
@@ -307,6 +413,9 @@ async fn many_calls_at_once_get_distinct_call_sids_and_one_summary() {
     let p50 = summary.caller_felt_ms.p50.unwrap();
     assert!(expected_felt_ms().contains(&p50), "p50 {p50} ms");
     assert_eq!(summary.late_fraction, 0.0);
+    assert_eq!(summary.longest_silence_ms.count, 5);
+    let silence = summary.longest_silence_ms.p95.unwrap();
+    assert!(expected_felt_ms().contains(&silence), "p95 {silence} ms");
     assert_eq!((summary.streamed, summary.to_recording), (5, 0));
     assert!(summary.frames_sent > 0);
     assert_eq!(
