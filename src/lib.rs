@@ -19,3 +19,4 @@ pub mod server;
 pub mod spool;
 pub mod state;
 pub mod telemetry;
+pub mod tools;

@@ -225,11 +225,26 @@ pub struct CallTurn {
     pub user_text: Option<String>,
     pub agent_text: Option<String>,
     pub error_code: Option<String>,
+    /// The tools the agent ran in this turn, in order. Spooled turns from
+    /// before tools existed have none.
+    #[serde(default)]
+    pub tools: Vec<ToolRun>,
+}
+
+/// One tool the agent ran during a turn, as stored with the turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ToolRun {
+    pub name: String,
+    /// The model's arguments, JSON text.
+    pub arguments: String,
+    /// What the tool answered the model, JSON text.
+    pub result: String,
+    pub duration_ms: i64,
 }
 
 pub const TURN_COLUMNS: &str = "call_sid, business_id, turn_id, started_at, mode, t_audio_ms, \
     t_stt_ms, t_nlp_ms, t_tts_ms, t_total_ms, endpointing_ms, barge_in, user_text, agent_text, \
-    error_code";
+    error_code, tools";
 
 impl CallTurn {
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -249,6 +264,11 @@ impl CallTurn {
             user_text: row.try_get("user_text")?,
             agent_text: row.try_get("agent_text")?,
             error_code: row.try_get("error_code")?,
+            // Only `insert_turn` writes this column, from a serialised list.
+            tools: row
+                .try_get::<Option<String>, _>("tools")?
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default(),
         })
     }
 }
@@ -256,7 +276,7 @@ impl CallTurn {
 /// Stores a turn; a retried write of the same turn is a no-op.
 pub async fn insert_turn(db: &Db, t: &CallTurn) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "INSERT INTO call_turn ({TURN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+        "INSERT INTO call_turn ({TURN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (call_sid, turn_id) DO NOTHING"
     );
     sqlx::query(AssertSqlSafe(sql))
@@ -275,6 +295,12 @@ pub async fn insert_turn(db: &Db, t: &CallTurn) -> Result<(), sqlx::Error> {
         .bind(&t.user_text)
         .bind(&t.agent_text)
         .bind(&t.error_code)
+        // NULL for a turn without tools, like every turn before them.
+        .bind(
+            (!t.tools.is_empty())
+                .then(|| serde_json::to_string(&t.tools).ok())
+                .flatten(),
+        )
         .execute(&db.pool)
         .await?;
     Ok(())
@@ -289,6 +315,51 @@ pub async fn turns_for_call(db: &Db, call_sid: &str) -> Result<Vec<CallTurn>, sq
         .iter()
         .map(CallTurn::from_row)
         .collect()
+}
+
+/// What a caller asked the agent to pass on (`take_message`), stored on the
+/// call while it goes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TakenMessage {
+    pub message: String,
+    /// The name the caller gave, if any.
+    pub name: Option<String>,
+    /// Where to call back (E.164), when it is not the number they called from.
+    pub callback_number: Option<String>,
+    /// When the caller prefers to be called back, in their words.
+    pub preferred_time: Option<String>,
+    /// When the agent took it (RFC 3339).
+    pub taken_at: String,
+}
+
+/// Stores the message taken during the call; a later one replaces it (the
+/// caller corrected themselves). False when the call has no row.
+pub async fn set_message(
+    db: &Db,
+    call_sid: &str,
+    message: &TakenMessage,
+) -> Result<bool, sqlx::Error> {
+    let json = serde_json::to_string(message).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let done =
+        sqlx::query("UPDATE call_log SET message_json = $1, updated_at = $2 WHERE call_sid = $3")
+            .bind(json)
+            .bind(Timestamp::now())
+            .bind(call_sid)
+            .execute(&db.pool)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The message taken during the call, if one was.
+pub async fn message_of(db: &Db, call_sid: &str) -> Result<Option<TakenMessage>, sqlx::Error> {
+    let row = sqlx::query("SELECT message_json FROM call_log WHERE call_sid = $1")
+        .bind(call_sid)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(row
+        .try_get::<Option<String>, _>("message_json")?
+        .and_then(|text| serde_json::from_str(&text).ok()))
 }
 
 /// Twilio's final call statuses: the call is over once one arrives.

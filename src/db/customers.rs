@@ -75,3 +75,82 @@ pub async fn upsert_by_phone(db: &Db, business_id: i64, phone: &str) -> Result<i
     .await?;
     row.try_get("id")
 }
+
+/// A known caller of a business, as the agent greets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturningCaller {
+    pub customer_id: i64,
+    pub name: Option<String>,
+    /// Summaries of their last calls, newest first.
+    pub recent_summaries: Vec<String>,
+}
+
+/// How many earlier calls the agent is told about.
+pub const RECENT_CALLS: i64 = 3;
+
+/// The customer of `business_id` calling from `phone`, with the summaries of
+/// their last [`RECENT_CALLS`] calls other than `call_sid`; `None` for a
+/// number never seen. The caller checks `phone` is a real number: withheld
+/// callers share one row and are never anyone in particular.
+pub async fn returning_caller(
+    db: &Db,
+    business_id: i64,
+    phone: &str,
+    call_sid: &str,
+) -> Result<Option<ReturningCaller>, sqlx::Error> {
+    let Some(row) =
+        sqlx::query("SELECT id, name FROM customer WHERE business_id = $1 AND phone = $2")
+            .bind(business_id)
+            .bind(phone)
+            .fetch_optional(&db.pool)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let customer_id: i64 = row.try_get("id")?;
+    let name: Option<String> = row.try_get("name")?;
+    let recent_summaries = sqlx::query(
+        "SELECT summary FROM call_log WHERE business_id = $1 AND customer_id = $2 \
+         AND call_sid <> $3 AND summary IS NOT NULL AND summary <> '' \
+         ORDER BY started_at DESC, id DESC LIMIT $4",
+    )
+    .bind(business_id)
+    .bind(customer_id)
+    .bind(call_sid)
+    .bind(RECENT_CALLS)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("summary"))
+    .collect::<Result<_, _>>()?;
+    Ok(Some(ReturningCaller {
+        customer_id,
+        name: name.filter(|n| !n.trim().is_empty()),
+        recent_summaries,
+    }))
+}
+
+/// What the caller left through the agent: their name unless one is set,
+/// and how they want to be called back.
+pub async fn note_message(
+    db: &Db,
+    customer_id: i64,
+    name: Option<&str>,
+    callback_number: Option<&str>,
+    preferred_time: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let now = Timestamp::now();
+    sqlx::query(
+        "UPDATE customer SET name = COALESCE(name, $1), \
+         callback_number = COALESCE($2, callback_number), \
+         preferred_time = COALESCE($3, preferred_time), updated_at = $4 WHERE id = $5",
+    )
+    .bind(name)
+    .bind(callback_number)
+    .bind(preferred_time)
+    .bind(&now)
+    .bind(customer_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}

@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0018_follow_up"),
     migration!("0019_hours_transfer"),
     migration!("0020_call_action"),
+    migration!("0021_tools"),
 ];
 
 /// Applies every migration not yet recorded; returns the names applied.

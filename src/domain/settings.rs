@@ -345,6 +345,148 @@ impl SettingValue for NotifyChannel {
     }
 }
 
+/// A tool the agent may use during a call. The names are what the model
+/// sees; `crate::tools` declares what each one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolName {
+    TransferToHuman,
+    EndCall,
+    TakeMessage,
+    BusinessHours,
+}
+
+impl ToolName {
+    pub const ALL: [Self; 4] = [
+        Self::TransferToHuman,
+        Self::EndCall,
+        Self::TakeMessage,
+        Self::BusinessHours,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TransferToHuman => "transfer_to_human",
+            Self::EndCall => "end_call",
+            Self::TakeMessage => "take_message",
+            Self::BusinessHours => "business_hours",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == input.trim())
+    }
+}
+
+/// An unknown tool name is an invalid *value* (422 naming `tools`).
+impl<'de> Deserialize<'de> for ToolName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).ok_or_else(|| {
+            de::Error::invalid_value(
+                Unexpected::Str(&raw),
+                &"one of transfer_to_human, end_call, take_message, business_hours",
+            )
+        })
+    }
+}
+
+impl utoipa::PartialSchema for ToolName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .enum_values(Some(Self::ALL.map(Self::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for ToolName {}
+
+/// The tools a business's agent may use: all of them unless the owner
+/// chose, and `[]` for plain conversation. Unlike [`List`], empty is a
+/// choice of its own, so the column stores `[]` and NULL means the default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct EnabledTools(Vec<ToolName>);
+
+impl Default for EnabledTools {
+    fn default() -> Self {
+        Self(ToolName::ALL.to_vec())
+    }
+}
+
+impl EnabledTools {
+    pub fn contains(&self, tool: ToolName) -> bool {
+        self.0.contains(&tool)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// `null` restores the default (every tool); a repeat is an invalid value.
+impl<'de> Deserialize<'de> for EnabledTools {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Some(items) = Option::<Vec<ToolName>>::deserialize(d)? else {
+            return Ok(Self::default());
+        };
+        if items
+            .iter()
+            .enumerate()
+            .any(|(i, item)| items[..i].contains(item))
+        {
+            return Err(de::Error::invalid_value(
+                Unexpected::Other("a list with a repeated tool"),
+                &"tool names without repeats",
+            ));
+        }
+        Ok(Self(items))
+    }
+}
+
+impl utoipa::PartialSchema for EnabledTools {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(ToolName::schema())
+            .max_items(Some(ToolName::ALL.len()))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl ToSchema for EnabledTools {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EnabledTools".into()
+    }
+}
+
+impl SettingValue for EnabledTools {
+    const KIND: ColumnKind = ColumnKind::Text;
+    fn to_column(&self) -> Column {
+        let names: Vec<&str> = self.0.iter().map(|t| t.as_str()).collect();
+        // Serializing strings cannot fail.
+        Column::Text(serde_json::to_string(&names).ok())
+    }
+    fn from_column(column: Column) -> Result<Self, String> {
+        let Column::Text(text) = column else {
+            return wrong_kind(&column);
+        };
+        let Some(json) = text.filter(|t| !t.trim().is_empty()) else {
+            return Ok(Self::default());
+        };
+        // A name this code no longer knows is dropped, not the business.
+        let raw: Vec<String> = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        let mut tools = Vec::new();
+        for tool in raw.iter().filter_map(|n| ToolName::parse(n)) {
+            if !tools.contains(&tool) {
+                tools.push(tool);
+            }
+        }
+        Ok(Self(tools))
+    }
+}
+
 /// At most `MAX` distinct values, each validated by its own type; empty
 /// means none. Stored as one TEXT column holding a JSON array (NULL when
 /// empty), so a list setting needs no table of its own.
@@ -597,6 +739,10 @@ business_settings! {
         /// or an Israeli national number (`050-123-4567`) stored as E.164;
         /// `null` for none.
         transfer_number: Option<PhoneNumber>,
+        /// The tools the agent may use in a call (`transfer_to_human`,
+        /// `end_call`, `take_message`, `business_hours`); all by default,
+        /// `[]` for conversation only. Transfer also needs `transfer_number`.
+        tools: EnabledTools,
     }
     admin {
         /// E.164 (`+9723…`); an Israeli national number (`03-555-0001`) is
@@ -765,6 +911,33 @@ mod tests {
             assert!(err.starts_with("invalid value"), "{labels}: {err}");
         }
         assert!(owner_change(serde_json::json!({ "categories": ["א".repeat(40)] })).is_ok());
+    }
+
+    #[test]
+    fn every_tool_is_enabled_until_the_owner_chooses_and_an_empty_choice_is_kept() {
+        let default = EnabledTools::from_column(Column::Text(None)).unwrap();
+        assert_eq!(default, EnabledTools::default());
+        assert!(ToolName::ALL.iter().all(|t| default.contains(*t)));
+        let none = owner_change(serde_json::json!({ "tools": [] }))
+            .unwrap()
+            .tools
+            .unwrap();
+        assert_eq!(none.to_column(), Column::Text(Some("[]".into())));
+        assert!(
+            EnabledTools::from_column(none.to_column())
+                .unwrap()
+                .is_empty()
+        );
+        let stored = Column::Text(Some(r#"["end_call", "teleport", "end_call"]"#.into()));
+        let kept = EnabledTools::from_column(stored).unwrap();
+        assert!(kept.contains(ToolName::EndCall) && !kept.contains(ToolName::TakeMessage));
+        for tools in [
+            serde_json::json!(["teleport"]),
+            serde_json::json!(["end_call", "end_call"]),
+        ] {
+            let err = owner_change(serde_json::json!({ "tools": tools })).unwrap_err();
+            assert!(err.starts_with("invalid value"), "{tools}: {err}");
+        }
     }
 
     #[test]

@@ -25,13 +25,15 @@ use tracing::Instrument;
 
 use crate::answered::RowState;
 use crate::db::business::Business;
-use crate::db::calls::{self, CallMode, CallTurn, StreamCap, StreamRefusal};
-use crate::domain::Timestamp;
+use crate::db::calls::{self, CallMode, CallTurn, StreamCap, StreamRefusal, ToolRun};
+use crate::db::customers::{self, ReturningCaller};
+use crate::domain::{PhoneNumber, Timestamp};
 use crate::http::signed_request::SignedRequest;
 use crate::http::webhooks::{MEDIA_STREAM_PATH, media_stream_url_at};
 use crate::jobs::outcome;
 use crate::spool::{Landing, Write};
 use crate::state::AppState;
+use crate::tools::{self, BusinessTools};
 
 /// Largest frame accepted; Twilio's media frames are a few hundred bytes.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -203,11 +205,23 @@ async fn run_stream(
     };
     tracing::Span::current().record("business_id", business.id);
 
+    let agent = agent_context(
+        &state,
+        &business,
+        start.custom_parameters.get("from").map(String::as_str),
+        &start.call_sid,
+    )
+    .await;
+    // Tools need a model to call them; without one the agent's fixed line
+    // has nothing to run.
+    let tools = tools_for(&state, &business, &start.call_sid, &agent)
+        .filter(|_| state.providers.llm.is_enabled())
+        .map(|t| Arc::new(t) as Arc<dyn call::CallTools>);
     let providers = CallProviders {
         stt: state.providers.stt.clone(),
         llm: state.providers.llm.clone(),
         tts: state.providers.tts.clone(),
-        tools: None,
+        tools,
     };
     // Once per call, not once per frame: what this caller will not get.
     if !providers.llm.is_enabled() || !providers.stt.is_enabled() {
@@ -220,14 +234,8 @@ async fn run_stream(
         call_sid: start.call_sid.clone(),
         stream_sid: start.stream_sid.clone(),
         business_id: business.id,
-        greeting: business
-            .greeting
-            .as_ref()
-            .map_or_else(|| default_greeting(&business.name), ToString::to_string),
-        system_prompt: business.system_prompt.as_ref().map_or_else(
-            || default_system_prompt(&business.name),
-            ToString::to_string,
-        ),
+        greeting: agent.greeting,
+        system_prompt: agent.system_prompt,
         voice: business.voice.as_ref().map(ToString::to_string),
         turn: voice::TurnConfig {
             end_silence_ms: business.end_of_turn_ms.get(),
@@ -279,6 +287,91 @@ async fn run_stream(
         .instrument(tracing::Span::current()),
     );
     // The recorder finishes its retries on its own; the call does not wait.
+}
+
+/// What the agent starts a call with: its first line, its instructions and
+/// who is calling.
+#[derive(Debug, Clone)]
+pub struct AgentContext {
+    pub greeting: String,
+    /// The business's prompt, then [`tools::context_he`].
+    pub system_prompt: String,
+    /// The caller's number; `None` when withheld or not a number.
+    pub caller: Option<PhoneNumber>,
+    /// The customer calling, when their number is known to the business.
+    pub known: Option<ReturningCaller>,
+}
+
+/// The greeting and instructions of a call of `business` from `from` (the
+/// stream's `from` parameter), a returning caller greeted by name.
+pub async fn agent_context(
+    state: &AppState,
+    business: &Business,
+    from: Option<&str>,
+    call_sid: &str,
+) -> AgentContext {
+    // `anonymous` and other withheld forms do not parse as a number.
+    let caller = from.and_then(|f| PhoneNumber::parse(f).ok());
+    let known = returning_caller(state, business, caller.as_ref(), call_sid).await;
+    let greeting = business
+        .greeting
+        .as_ref()
+        .map_or_else(|| default_greeting(&business.name), ToString::to_string);
+    let prompt = business.system_prompt.as_ref().map_or_else(
+        || default_system_prompt(&business.name),
+        ToString::to_string,
+    );
+    AgentContext {
+        greeting: tools::greeting_for(&greeting, known.as_ref()),
+        system_prompt: prompt
+            + &tools::context_he(business, jiff::Timestamp::now(), known.as_ref()),
+        caller,
+        known,
+    }
+}
+
+/// The tools of a call of `business`; `None` when it offers none, so the
+/// call is plain conversation.
+pub fn tools_for(
+    state: &AppState,
+    business: &Arc<Business>,
+    call_sid: &str,
+    agent: &AgentContext,
+) -> Option<BusinessTools> {
+    if tools::offered(business).is_empty() {
+        return None;
+    }
+    Some(BusinessTools::new(
+        state.clone(),
+        business.clone(),
+        call_sid.to_string(),
+        agent.caller.clone(),
+        agent.known.clone(),
+    ))
+}
+
+/// The known customer calling from `caller`, within [`DB_BUDGET`]: a slow
+/// or failing database greets them as anyone, never later. A withheld or
+/// unparseable number is nobody in particular and is not looked up.
+async fn returning_caller(
+    state: &AppState,
+    business: &Business,
+    caller: Option<&PhoneNumber>,
+    call_sid: &str,
+) -> Option<ReturningCaller> {
+    let phone = caller?.to_string();
+    let lookup = customers::returning_caller(&state.db, business.id, &phone, call_sid);
+    match tokio::time::timeout(DB_BUDGET, lookup).await {
+        Ok(Ok(known)) => known,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not look the caller up; greeting them as anyone");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the database did not find the caller in time; greeting them as anyone");
+            None
+        }
+    }
 }
 
 /// Queues the outcome of a call whose stream Twilio stopped (the caller hung
@@ -482,6 +575,16 @@ async fn record_events(
                     user_text: t.user_text,
                     agent_text: t.agent_text,
                     error_code: t.error_code,
+                    tools: t
+                        .tools
+                        .into_iter()
+                        .map(|r| ToolRun {
+                            name: r.name,
+                            arguments: r.arguments,
+                            result: r.result,
+                            duration_ms: i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
+                        })
+                        .collect(),
                 };
                 store_turn(&state, row).await;
             }

@@ -246,6 +246,7 @@ pub async fn create_tenancy(app: &TestApp, label: &str) -> Tenancy {
                 user_text: Some(format!("שלום {turn_id}")),
                 agent_text: Some(format!("היי, איך אפשר לעזור? {turn_id}")),
                 error_code: None,
+                tools: Vec::new(),
             },
         )
         .await

@@ -32,5 +32,6 @@ mod prune;
 mod reconcile;
 mod slow_clients;
 mod spool;
+mod tools;
 mod transfer;
 mod webhooks;

@@ -10,9 +10,9 @@ use utoipa::IntoParams;
 use super::views::{
     ActAs, CallDetail, CallView, FollowUpItem, FollowUpQuery, FollowUpUpdate, PageParams, Paged,
 };
-use crate::db::call_actions;
 use crate::db::crm::{self, CallFilter};
 use crate::db::notifications;
+use crate::db::{call_actions, calls};
 use crate::domain::Timestamp;
 use crate::domain::tenant::Tenant;
 use crate::http::ApiError;
@@ -138,11 +138,13 @@ pub async fn get_call(
         .ok_or(ApiError::NotFound)?;
     let notifications = notifications::for_call(&state.db, &call.call_sid).await?;
     let transfer = call_actions::transfer_of(&state.db, &call.call_sid).await?;
+    let message = calls::message_of(&state.db, &call.call_sid).await?;
     Ok(Json(CallDetail::new(
         call,
         turns,
         notifications,
         transfer.map(Into::into),
+        message,
     )))
 }
 

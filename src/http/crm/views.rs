@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::db::business::Business;
 use crate::db::call_actions::Transfer;
-use crate::db::calls::{CallLog, CallTurn};
+use crate::db::calls::{CallLog, CallTurn, TakenMessage};
 use crate::db::crm::Page;
 use crate::db::customers::Customer;
 use crate::db::notifications::Notification;
@@ -123,6 +123,8 @@ pub struct CallDetail {
     pub notifications: Vec<Notification>,
     /// The transfer to a human the agent made, or null when it made none.
     pub transfer: Option<TransferView>,
+    /// What the caller asked the agent to pass on, or null.
+    pub message: Option<TakenMessage>,
 }
 
 /// A call's transfer to a human.
@@ -153,6 +155,7 @@ impl CallDetail {
         turns: Vec<CallTurn>,
         notifications: Vec<Notification>,
         transfer: Option<TransferView>,
+        message: Option<TakenMessage>,
     ) -> Self {
         let mut transcript = Vec::new();
         for t in &turns {
@@ -179,6 +182,7 @@ impl CallDetail {
             turns,
             notifications,
             transfer,
+            message,
         }
     }
 }

@@ -91,9 +91,14 @@ pub async fn incoming_call(State(state): State<AppState>, params: TwilioParams) 
 
     let voice = say_voice(&state, Some(&business));
     let answer = if business.enable_calls_stream {
+        // The caller's number rides along so the stream can greet a
+        // returning customer without another lookup of the call row.
         stream(
             &state,
-            vec![("business_id".into(), business.id.to_string())],
+            vec![
+                ("business_id".into(), business.id.to_string()),
+                ("from".into(), caller_number(&params)),
+            ],
         )
     } else if business.enable_recording_fallback {
         record_fallback(&voice)
@@ -107,6 +112,15 @@ pub async fn incoming_call(State(state): State<AppState>, params: TwilioParams) 
     twiml(answer)
 }
 
+/// The caller's number in E.164, or [`ANONYMOUS`] when it is withheld or
+/// not a number.
+fn caller_number(params: &TwilioParams) -> String {
+    params
+        .get("From")
+        .and_then(|f| PhoneNumber::parse(f).ok())
+        .map_or_else(|| ANONYMOUS.to_string(), |p| p.to_string())
+}
+
 /// Writes the customer and the call row behind the answer: the caller
 /// hears the TwiML at once, and what follows on this instance waits for
 /// this write through [`crate::answered`].
@@ -118,10 +132,7 @@ fn record_call(
     to: &PhoneNumber,
     mode: CallMode,
 ) {
-    let from_number = params
-        .get("From")
-        .and_then(|f| PhoneNumber::parse(f).ok())
-        .map_or_else(|| ANONYMOUS.to_string(), |p| p.to_string());
+    let from_number = caller_number(params);
     let status = params
         .get("CallStatus")
         .filter(|s| EARLY_STATUSES.contains(s))

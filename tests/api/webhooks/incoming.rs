@@ -67,9 +67,14 @@ async fn incoming_call_streams_to_the_public_host_with_the_business_id_and_recor
     let sid = new_sid();
     let (status, root) = twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
     assert_eq!(status, 200);
+    // The caller's number rides along so the agent can greet a returning
+    // customer by name.
     assert_eq!(
         assert_stream(&root),
-        vec![("business_id".to_string(), b.id.to_string())]
+        vec![
+            ("business_id".to_string(), b.id.to_string()),
+            ("from".to_string(), CALLER.to_string()),
+        ]
     );
 
     // Written beside the answer.
