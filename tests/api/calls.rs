@@ -55,7 +55,7 @@ pub fn caller_audio() -> Vec<u8> {
     voice::wav::to_mulaw_8k_mono(&wav).unwrap()
 }
 
-fn sim_options(app: &TestApp, to: &str) -> SimOptions {
+pub fn sim_options(app: &TestApp, to: &str) -> SimOptions {
     let mut opts = SimOptions::new(app.base.parse().unwrap(), to, TOKEN);
     opts.public_base_url = Some(PUBLIC.parse().unwrap());
     opts.utterances = vec![caller_audio()];

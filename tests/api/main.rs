@@ -34,4 +34,5 @@ mod slow_clients;
 mod spool;
 mod tools;
 mod transfer;
+mod transfer_e2e;
 mod webhooks;
