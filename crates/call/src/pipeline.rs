@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument as _;
 use voice::{SentenceSplitter, SplitterConfig, TranscriptContext};
 
 use crate::pacer::audio_duration;
@@ -112,7 +113,8 @@ pub(crate) fn spawn_reply(
     providers: CallProviders,
     tx: mpsc::Sender<PipelineMsg>,
 ) -> AbortOnDropHandle<()> {
-    AbortOnDropHandle::new(tokio::spawn(reply(job, providers, tx)))
+    // In the call's span, so what the reply and its tools log names the call.
+    AbortOnDropHandle::new(tokio::spawn(reply(job, providers, tx).in_current_span()))
 }
 
 /// Starts saying a fixed line through the TTS cache.
@@ -578,13 +580,16 @@ async fn run_tool(
     let task = {
         let (tools, tx) = (tools.clone(), speaker.tx.clone());
         let (name, arguments) = (call.name.clone(), call.arguments.clone());
-        tokio::spawn(async move {
-            let output = tools.run(&name, &arguments).await;
-            if let Some(end) = output.ends_call {
-                let _ = tx.send(PipelineMsg::CallEnding { end }).await;
+        tokio::spawn(
+            async move {
+                let output = tools.run(&name, &arguments).await;
+                if let Some(end) = output.ends_call {
+                    let _ = tx.send(PipelineMsg::CallEnding { end }).await;
+                }
+                output.content
             }
-            output.content
-        })
+            .in_current_span(),
+        )
     };
     tokio::pin!(task);
     let give_up = started + TOOL_TIMEOUT;

@@ -184,9 +184,11 @@ impl LanguageModel for FakeLlm {
             reply.tool_calls.clear();
         }
         let calls = std::mem::take(&mut reply.tool_calls);
-        let ttft = reply.ttft;
-        let text = stream::iter(reply.deltas.clone())
-            .then(move |d| async move { Ok::<_, ProviderError>(ChatDelta::Text(d)) });
+        let (ttft, gap) = (reply.ttft, reply.gap);
+        let text = stream::iter(reply.deltas.clone()).then(move |d| async move {
+            sleep(gap).await;
+            Ok::<_, ProviderError>(ChatDelta::Text(d))
+        });
         let calls = stream::iter(calls).map(|c| Ok(ChatDelta::ToolCall(c)));
         Ok(stream::once(async move { sleep(ttft).await })
             .filter_map(|()| async { None })
