@@ -34,6 +34,11 @@ pub const DEFAULT_SQLITE_PATH: &str = "data/agentlocator.db";
 /// The spool's folder when neither `SPOOL_DIR` nor a SQLite file names one.
 pub const DEFAULT_SPOOL_DIR: &str = "data/spool";
 
+/// Job workers per process when `JOB_WORKERS` is unset. Post-call jobs
+/// mostly wait on the model and Twilio, so many run at once: with a
+/// handful, 50 calls ending together wait for each other's outcome in turn.
+pub const DEFAULT_JOB_WORKERS: usize = 16;
+
 /// Everything the service needs to know about its surroundings. The outside
 /// services keep the provider crate's own config types, so building a client
 /// is handing it its section.
@@ -71,6 +76,8 @@ pub struct Config {
     pub shutdown_tail: Duration,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// `JOB_WORKERS`: background jobs this process runs at once.
+    pub job_workers: usize,
 }
 
 /// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
@@ -264,6 +271,7 @@ impl Config {
             shutdown_grace,
             shutdown_tail,
             trusted_proxies,
+            job_workers,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
         let spool_dir = section::spool_dir(&vars, &database_url);
@@ -294,6 +302,7 @@ impl Config {
             shutdown_grace,
             shutdown_tail,
             trusted_proxies,
+            job_workers,
         };
         Ok((config, degraded.into_vec()))
     }
@@ -374,6 +383,16 @@ mod tests {
         let err = load(&[("TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/40")]).unwrap_err();
         assert_eq!(err.variable, "TRUSTED_PROXIES");
         assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
+    }
+
+    #[test]
+    fn job_workers_default_to_many_and_zero_or_junk_stops_startup_naming_the_variable() {
+        assert_eq!(load(&[]).unwrap().0.job_workers, DEFAULT_JOB_WORKERS);
+        assert_eq!(load(&[("JOB_WORKERS", " 4 ")]).unwrap().0.job_workers, 4);
+        for bad in ["0", "-1", "many"] {
+            let err = load(&[("JOB_WORKERS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "JOB_WORKERS", "{bad}");
+        }
     }
 
     #[test]

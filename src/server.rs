@@ -93,7 +93,10 @@ impl Server {
         let _stop_workers_on_exit = stop_workers.clone().drop_guard();
         let mut workers = crate::jobs::spawn_workers(
             state.clone(),
-            crate::jobs::WorkerOptions::default(),
+            crate::jobs::WorkerOptions {
+                workers: state.config.job_workers,
+                ..crate::jobs::WorkerOptions::default()
+            },
             stop_workers.clone(),
         );
         workers.spawn(crate::jobs::prune::run(

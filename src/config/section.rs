@@ -81,6 +81,7 @@ pub(super) struct Server {
     pub shutdown_grace: Duration,
     pub shutdown_tail: Duration,
     pub trusted_proxies: TrustedProxies,
+    pub job_workers: usize,
 }
 
 pub(super) fn server(vars: &Vars) -> Section<Server> {
@@ -123,6 +124,10 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
         build_time: vars.get_or("BUILD_TIME", "dev"),
         shutdown_grace: Duration::from_secs(vars.parse_or("SHUTDOWN_GRACE_SECS", 10)?),
         shutdown_tail: Duration::from_secs(vars.parse_or("SHUTDOWN_TAIL_SECS", 45)?),
+        job_workers: match vars.parse_or("JOB_WORKERS", super::DEFAULT_JOB_WORKERS)? {
+            0 => return Err(invalid("JOB_WORKERS", "at least one worker is needed")),
+            n => n,
+        },
         // Unset believes no forwarded header: the TCP peer is the client.
         trusted_proxies: match vars.get("TRUSTED_PROXIES") {
             None => TrustedProxies::default(),

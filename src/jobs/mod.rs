@@ -33,7 +33,7 @@ use crate::state::AppState;
 /// Tuning of the worker loop; the defaults suit production.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Concurrent workers per process.
+    /// Concurrent workers per process (`JOB_WORKERS` in `serve`).
     pub workers: usize,
     /// How long a claim holds a job without a heartbeat: how late a job
     /// whose worker died runs again. Short, because the heartbeat keeps a
@@ -56,7 +56,7 @@ pub struct WorkerOptions {
 impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
-            workers: 2,
+            workers: crate::config::DEFAULT_JOB_WORKERS,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             // A transcription: three downloads of 10 s at most, then STT.

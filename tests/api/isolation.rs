@@ -119,6 +119,21 @@ fn cases() -> Vec<Case> {
             [404, 404, 404, 401],
         ),
         case(
+            "GET",
+            "/api/crm/followups",
+            None,
+            [200, 200, 200, 401],
+            [200, 200, 200, 401],
+        ),
+        // Agents may mark a follow-up done too: the one who called back knows.
+        case(
+            "POST",
+            "/api/crm/calls/{call}/followup",
+            Some(json!({"status": "done", "note": "חזרנו אליו"})),
+            [200, 200, 200, 401],
+            [404, 404, 404, 401],
+        ),
+        case(
             "POST",
             "/api/crm/payments/create",
             Some(pay),
@@ -261,6 +276,8 @@ async fn every_endpoint_answers_each_role_for_own_and_other_business_and_never_l
     // Payments on for both, so a 403 can only mean "agent" and a 404 "not yours".
     f.set_flags(f.a.business.id, true, false).await;
     f.set_flags(f.b.business.id, true, false).await;
+    // Both calls in the owners' inboxes, so a list that leaked would show B's.
+    open_follow_ups(&f).await;
     let foreign = f.b.markers();
 
     let mut failures = Vec::new();
@@ -350,6 +367,22 @@ async fn every_endpoint_answers_each_role_for_own_and_other_business_and_never_l
         .await
         .unwrap();
     assert_eq!(b_payments, 0);
+    let b_follow_up: String =
+        sqlx::query_scalar("SELECT follow_up_status FROM call_log WHERE id = $1")
+            .bind(f.b.call_id)
+            .fetch_one(&f.app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(b_follow_up, "open", "B's follow-up was never touched");
+}
+
+/// Puts both tenants' calls in their follow-up inboxes, as an outcome with
+/// `follow_up` would.
+async fn open_follow_ups(f: &Fixture) {
+    sqlx::query("UPDATE call_log SET follow_up_status = 'open'")
+        .execute(&f.app.state.db.pool)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -369,6 +402,24 @@ async fn lists_show_only_the_callers_own_customers_and_calls() {
             .await;
         assert_eq!(other.json["total"], 0);
     }
+}
+
+#[tokio::test]
+async fn the_follow_up_inbox_shows_only_the_callers_own_calls() {
+    let f = Fixture::spawn().await;
+    open_follow_ups(&f).await;
+    for person in [&f.a.owner, &f.a.agent] {
+        let inbox = f.api(person).get("/api/crm/followups").await;
+        assert_eq!(inbox.status, 200, "{}", inbox.text);
+        assert_eq!(inbox.json["total"], 1, "{}", inbox.text);
+        assert_eq!(inbox.json["items"][0]["id"], f.a.call_id);
+        for m in f.b.markers() {
+            assert!(!inbox.text.contains(m.as_str()), "leaked {m:?}");
+        }
+    }
+    // B's own owner still finds B's call there.
+    let theirs = f.api(&f.b.owner).get("/api/crm/followups").await;
+    assert_eq!(theirs.json["total"], 1);
 }
 
 #[tokio::test]

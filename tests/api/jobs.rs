@@ -419,3 +419,21 @@ async fn a_job_that_runs_longer_than_its_lease_keeps_it_by_heartbeat_and_runs_on
     assert_eq!((job.status.as_str(), job.attempts), ("done", 1));
     assert_eq!(env.fakes.seen().stt_calls, 1);
 }
+
+#[tokio::test]
+async fn a_server_started_with_job_workers_set_runs_that_many_jobs_at_once() {
+    let app = crate::helpers::TestApp::spawn_with(|v| {
+        v.insert("JOB_WORKERS".into(), "5".into());
+    })
+    .await;
+    // Answered only once the server runs, which starts its workers first.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let started = app
+        .logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["msg"] == "job workers started")
+        .map(|l| l["extra"]["workers"].as_u64())
+        .collect::<Vec<_>>();
+    assert!(started.contains(&Some(5)), "{started:?}");
+}

@@ -26,6 +26,7 @@ mod notify;
 mod notify_settings;
 mod openapi;
 mod outcome;
+mod outcome_e2e;
 mod payments;
 mod process;
 mod prune;
