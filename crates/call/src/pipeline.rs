@@ -105,6 +105,9 @@ pub(crate) struct ReplyJob {
     /// System prompt and history, without the new utterance.
     pub messages: Vec<ChatMessage>,
     pub voice: Option<String>,
+    /// When the caller stopped talking (the end-of-turn wait before now):
+    /// how long they have already waited for an answer.
+    pub quiet_since: Instant,
 }
 
 /// Starts a reply; dropping the handle cancels it.
@@ -197,7 +200,8 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
     if let (Some(text), Some(tools)) = (&user_text, providers.tools.clone()) {
         let mut messages = job.messages;
         messages.push(ChatMessage::user(text.clone()));
-        let speaker = Speaker::new(generation, providers.tts.clone(), job.voice, tx);
+        let mut speaker = Speaker::new(generation, providers.tts.clone(), job.voice, tx);
+        speaker.quiet_since = job.quiet_since;
         converse(speaker, messages, &providers, tools).await;
         return;
     }
@@ -330,6 +334,11 @@ const MAX_TOOL_ROUNDS: usize = 3;
 /// tool itself may still finish and act).
 const TOOL_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// When a turn that runs a tool has said nothing yet, its first filler is
+/// due this long after the caller stopped talking (TTS of a cached filler
+/// and the first chunk then land within about 1.5 s).
+const FIRST_SOUND_WITHIN: Duration = Duration::from_millis(1300);
+
 /// Fillers said at most while one tool runs (about 10 s of cover).
 const MAX_FILLERS: usize = 6;
 
@@ -358,6 +367,10 @@ struct Speaker {
     next_index: u32,
     /// When the audio sent so far ends playing, as far as this task knows.
     heard_by: Instant,
+    /// When the caller stopped talking.
+    quiet_since: Instant,
+    /// Sentences handed to the call so far.
+    delivered: u32,
     fillers: usize,
 }
 
@@ -377,6 +390,8 @@ impl Speaker {
             pending: FuturesOrdered::new(),
             next_index: 0,
             heard_by: Instant::now(),
+            quiet_since: Instant::now(),
+            delivered: 0,
             fillers: 0,
         }
     }
@@ -425,6 +440,7 @@ impl Speaker {
             Ok(audio) => {
                 let now = Instant::now();
                 self.heard_by = self.heard_by.max(now) + audio_duration(audio.len());
+                self.delivered += 1;
                 PipelineMsg::Sentence {
                     generation: self.generation,
                     index,
@@ -595,9 +611,18 @@ async fn run_tool(
     let give_up = started + TOOL_TIMEOUT;
     let may_fill = speaker.tts.is_enabled();
     let content = loop {
-        // The first filler 700 ms after the tool started, or 700 ms after
-        // what the caller is hearing ends, whichever is later.
-        let filler_at = (started.max(speaker.heard_by) + FILLER_AFTER).min(give_up);
+        // A filler 700 ms after the tool started, or 700 ms after what the
+        // caller is hearing ends, whichever is later — but when nothing has
+        // been said yet, no later than the caller's wait since they stopped
+        // talking allows: the tool came after the end-of-turn wait, the
+        // transcription and the model's first answer.
+        let mut filler_at = started.max(speaker.heard_by) + FILLER_AFTER;
+        if speaker.delivered == 0 {
+            filler_at = filler_at
+                .min(speaker.quiet_since + FIRST_SOUND_WITHIN)
+                .max(started);
+        }
+        let filler_at = filler_at.min(give_up);
         tokio::select! {
             biased;
             joined = &mut task => {

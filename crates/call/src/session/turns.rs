@@ -244,6 +244,11 @@ impl Call {
             voiced_ms,
             messages: self.history.to_messages(),
             voice: self.setup.voice.clone(),
+            quiet_since: now
+                .checked_sub(Duration::from_millis(u64::from(
+                    self.setup.turn.end_silence_ms,
+                )))
+                .unwrap_or(now),
         };
         let task = spawn_reply(job, self.providers.clone(), self.pipe_tx.clone());
         let reply = ReplyState {

@@ -190,3 +190,31 @@ async fn barging_in_over_a_filler_cuts_the_speech_but_the_transfer_that_ran_stil
     );
     assert_eq!(summary.end, EndReason::Transferred);
 }
+
+#[tokio::test(start_paused = true)]
+async fn in_a_turn_that_runs_a_tool_the_caller_hears_something_within_1_5_s_of_stopping() {
+    // The end-of-turn wait, STT and the model's first answer already took
+    // about 1.1 s when a 500 ms tool starts.
+    let (fakes, tools) = calling("take_message", ANSWER, FakeTools::new(500));
+    let mut providers = fakes.providers();
+    providers.tools = Some(tools.clone());
+    let mut call = start(Options::new(providers));
+    call.silence(2000).await;
+    call.speak(1000).await;
+    let stopped_talking = Instant::now();
+    call.silence(4000).await;
+    call.stop().await;
+    let (_, log, events) = call.finish().await;
+
+    let first = frames_after(&log, stopped_talking)[0];
+    assert!(
+        first - stopped_talking <= Duration::from_millis(1500),
+        "the caller waited {:?} in silence",
+        first - stopped_talking
+    );
+    let heard = turns(&events)[0].agent_text.clone().unwrap();
+    assert!(
+        heard.ends_with(ANSWER) && heard.len() > ANSWER.len(),
+        "{heard}"
+    );
+}
