@@ -60,6 +60,12 @@ pub struct Metrics {
     registry: Registry,
     pub turn_ms: Family<PartLabel, Histogram>,
     pub turns_total: Counter,
+    /// Guesses at a turn's end made while the caller paused, the provider
+    /// requests of those the caller talked past, and the turns whose reply
+    /// was a confirmed guess.
+    pub turn_guesses_total: Counter,
+    pub turn_guess_wasted_calls_total: Counter,
+    pub turns_speculative_total: Counter,
     pub calls_in_progress: Gauge,
     pub calls_total: Counter,
     /// Streams refused because their business was at its call limit.
@@ -105,6 +111,9 @@ impl Metrics {
             registry: Registry::default(),
             turn_ms,
             turns_total: Counter::default(),
+            turn_guesses_total: Counter::default(),
+            turn_guess_wasted_calls_total: Counter::default(),
+            turns_speculative_total: Counter::default(),
             calls_in_progress: Gauge::default(),
             calls_total: Counter::default(),
             calls_over_capacity: Counter::default(),
@@ -130,6 +139,21 @@ impl Metrics {
             "turns",
             "Turns completed on the real-time stream",
             m.turns_total.clone(),
+        );
+        registry.register(
+            "turn_guesses",
+            "Guesses at the end of a turn started while the caller paused",
+            m.turn_guesses_total.clone(),
+        );
+        registry.register(
+            "turn_guess_wasted_calls",
+            "Provider requests (STT, LLM, TTS) of guesses the caller talked past",
+            m.turn_guess_wasted_calls_total.clone(),
+        );
+        registry.register(
+            "turns_speculative",
+            "Turns whose reply was a confirmed guess, prepared before the turn ended",
+            m.turns_speculative_total.clone(),
         );
         registry.register(
             "turn_total_ms_recent",
@@ -198,6 +222,16 @@ impl Metrics {
             let _ = m.turn_ms.get_or_create(&PartLabel { part: part.into() });
         }
         Self { registry, ..m }
+    }
+
+    /// Records one finished turn's guesses.
+    pub fn observe_guesses(&self, guesses: u32, wasted_calls: u32, speculative: bool) {
+        self.turn_guesses_total.inc_by(u64::from(guesses));
+        self.turn_guess_wasted_calls_total
+            .inc_by(u64::from(wasted_calls));
+        if speculative {
+            self.turns_speculative_total.inc();
+        }
     }
 
     /// Records one finished turn's timings.

@@ -103,8 +103,12 @@ pub async fn set_transfer_status(
     call_sid: &str,
     status: TransferStatus,
 ) -> Result<bool, sqlx::Error> {
+    // `dialing` and the Dial's outcome are written beside two different
+    // answers and may land in either order: the outcome is never undone.
     let done = sqlx::query(
-        "UPDATE call_log SET transfer_status = $1, updated_at = $2 \
+        "UPDATE call_log SET transfer_status = CASE \
+             WHEN $1 = 'dialing' AND transfer_status IS NOT NULL THEN transfer_status \
+             ELSE $1 END, updated_at = $2 \
          WHERE call_sid = $3 AND call_action = 'transfer'",
     )
     .bind(status.as_str())

@@ -229,6 +229,16 @@ pub struct CallTurn {
     /// before tools existed have none.
     #[serde(default)]
     pub tools: Vec<ToolRun>,
+    /// Guesses at this turn's end made while the caller paused (`None`
+    /// before guesses existed).
+    #[serde(default)]
+    pub guesses: Option<i64>,
+    /// Provider requests of guesses the caller talked past.
+    #[serde(default)]
+    pub wasted_calls: Option<i64>,
+    /// The reply was a confirmed guess, ready before the turn ended.
+    #[serde(default)]
+    pub speculative: bool,
 }
 
 /// One tool the agent ran during a turn, as stored with the turn.
@@ -244,7 +254,7 @@ pub struct ToolRun {
 
 pub const TURN_COLUMNS: &str = "call_sid, business_id, turn_id, started_at, mode, t_audio_ms, \
     t_stt_ms, t_nlp_ms, t_tts_ms, t_total_ms, endpointing_ms, barge_in, user_text, agent_text, \
-    error_code, tools";
+    error_code, tools, guesses, wasted_calls, speculative";
 
 impl CallTurn {
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -269,6 +279,9 @@ impl CallTurn {
                 .try_get::<Option<String>, _>("tools")?
                 .and_then(|text| serde_json::from_str(&text).ok())
                 .unwrap_or_default(),
+            guesses: row.try_get("guesses")?,
+            wasted_calls: row.try_get("wasted_calls")?,
+            speculative: get_bool(row, "speculative")?,
         })
     }
 }
@@ -276,7 +289,7 @@ impl CallTurn {
 /// Stores a turn; a retried write of the same turn is a no-op.
 pub async fn insert_turn(db: &Db, t: &CallTurn) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "INSERT INTO call_turn ({TURN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+        "INSERT INTO call_turn ({TURN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
          ON CONFLICT (call_sid, turn_id) DO NOTHING"
     );
     sqlx::query(AssertSqlSafe(sql))
@@ -301,6 +314,9 @@ pub async fn insert_turn(db: &Db, t: &CallTurn) -> Result<(), sqlx::Error> {
                 .then(|| serde_json::to_string(&t.tools).ok())
                 .flatten(),
         )
+        .bind(t.guesses)
+        .bind(t.wasted_calls)
+        .bind(t.speculative)
         .execute(&db.pool)
         .await?;
     Ok(())

@@ -556,6 +556,9 @@ async fn record_events(
                     ("tts", t.t_tts_ms),
                 ];
                 state.metrics.observe_turn(&parts, t.t_total_ms);
+                state
+                    .metrics
+                    .observe_guesses(t.guesses, t.wasted_calls, t.speculative);
                 if let Some(code) = &t.error_code {
                     state.metrics.provider_error(code);
                 }
@@ -585,6 +588,9 @@ async fn record_events(
                             duration_ms: i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
                         })
                         .collect(),
+                    guesses: Some(i64::from(t.guesses)),
+                    wasted_calls: Some(i64::from(t.wasted_calls)),
+                    speculative: t.speculative,
                 };
                 store_turn(&state, row).await;
             }

@@ -96,6 +96,9 @@ async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logge
     assert_eq!(turn.mode, "stream");
     assert!(turn.t_total_ms.unwrap() > 0);
     assert!(turn.user_text.as_deref().is_some_and(|t| !t.is_empty()));
+    // The pause before the end of turn started the reply as a guess.
+    assert!(turn.guesses.unwrap() >= 1, "{turn:?}");
+    assert!(turn.speculative, "{turn:?}");
 
     let metrics_line = app
         .logs
@@ -120,6 +123,14 @@ async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logge
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("agentlocator_turns_total 1"), "{metrics}");
     assert!(metrics.contains("agentlocator_calls_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("agentlocator_turns_speculative_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("agentlocator_turn_guess_wasted_calls_total"),
+        "{metrics}"
+    );
 }
 
 /// Opens the media socket as Twilio would and sends `connected` + `start`.

@@ -247,6 +247,9 @@ pub async fn create_tenancy(app: &TestApp, label: &str) -> Tenancy {
                 agent_text: Some(format!("היי, איך אפשר לעזור? {turn_id}")),
                 error_code: None,
                 tools: Vec::new(),
+                guesses: None,
+                wasted_calls: None,
+                speculative: false,
             },
         )
         .await

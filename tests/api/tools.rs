@@ -419,6 +419,9 @@ async fn the_tools_a_turn_ran_are_stored_with_it_and_shown_in_the_call_detail() 
             result: r#"{"open":true}"#.into(),
             duration_ms: 12,
         }],
+        guesses: Some(1),
+        wasted_calls: Some(0),
+        speculative: true,
     };
     calls::insert_turn(&app.state.db, &turn).await.unwrap();
     let shown = detail(&app, &sid).await;

@@ -229,6 +229,30 @@ async fn a_completed_transfer_hangs_up_and_the_call_detail_shows_it_transferred(
 }
 
 #[tokio::test]
+async fn a_late_dialing_write_never_undoes_how_the_transfer_ended() {
+    use agentlocator::db::call_actions::set_transfer_status;
+    use agentlocator::domain::TransferStatus;
+
+    let (app, _dir) = spawn(false, None).await;
+    business(&app).await;
+    let sid = answered_with(&app, transfer()).await;
+    // Twilio posts transfer_ended right after stream_ended: the two writes
+    // behind the answers can land in either order.
+    set_transfer_status(&app.state.db, &sid, TransferStatus::TransferFailed)
+        .await
+        .unwrap();
+    assert!(
+        set_transfer_status(&app.state.db, &sid, TransferStatus::Dialing)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        transfer_in_detail(&app, &sid).await["status"],
+        "transfer_failed"
+    );
+}
+
+#[tokio::test]
 async fn an_unanswered_transfer_asks_for_a_message_and_marks_the_transfer_failed() {
     let (app, _dir) = spawn(false, None).await;
     business(&app).await;

@@ -25,6 +25,8 @@ pub(crate) struct Hearing {
 
 /// The shortest silence the detector itself waits, whatever is configured.
 const MIN_DETECTOR_SILENCE_MS: u32 = 100;
+/// The shortest pause that starts a guess, after the VAD's hangover.
+const MIN_GUESS_SILENCE_MS: u32 = 60;
 
 impl Hearing {
     pub(crate) fn new(turn: TurnConfig) -> Self {
@@ -37,11 +39,17 @@ impl Hearing {
         // it off: the caller waits the configured end-of-turn silence, not
         // that plus 80 ms. (What is reported as endpointing stays the
         // configured value.)
+        let hangover_ms = vad_config.hangover_ms;
         let turn = TurnConfig {
             end_silence_ms: turn
                 .end_silence_ms
-                .saturating_sub(vad_config.hangover_ms)
+                .saturating_sub(hangover_ms)
                 .max(MIN_DETECTOR_SILENCE_MS),
+            // The same for the pause that starts a guess (0 stays off).
+            guess_after_ms: match turn.guess_after_ms {
+                0 => 0,
+                ms => ms.saturating_sub(hangover_ms).max(MIN_GUESS_SILENCE_MS),
+            },
             ..turn
         };
         let vad = Vad::new(vad_config);

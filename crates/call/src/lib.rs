@@ -121,6 +121,13 @@ pub struct TurnRecord {
     pub error_code: Option<String>,
     /// The tools the agent ran in this turn, in order.
     pub tools: Vec<ToolRecord>,
+    /// Guesses at the end of this turn made while the caller paused.
+    pub guesses: u32,
+    /// Provider requests (transcriptions, model requests, syntheses) of
+    /// guesses the caller talked past.
+    pub wasted_calls: u32,
+    /// The reply was a confirmed guess, prepared before the turn ended.
+    pub speculative: bool,
 }
 
 /// Why [`run_call`] returned.

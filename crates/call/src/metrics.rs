@@ -39,6 +39,9 @@ pub(crate) struct TurnOutcome {
     pub agent_text: Option<String>,
     pub error_code: Option<String>,
     pub tools: Vec<crate::ToolRecord>,
+    pub guesses: u32,
+    pub wasted_calls: u32,
+    pub speculative: bool,
 }
 
 fn ms_between(from: Instant, to: Option<Instant>) -> u64 {
@@ -84,6 +87,9 @@ impl TurnClock {
             agent_text: outcome.agent_text,
             error_code: outcome.error_code,
             tools: outcome.tools,
+            guesses: outcome.guesses,
+            wasted_calls: outcome.wasted_calls,
+            speculative: outcome.speculative,
         }
     }
 }

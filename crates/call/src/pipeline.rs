@@ -16,9 +16,10 @@ use providers::{
     AudioInput, ChatDelta, ChatMessage, DISABLED_REPLY_HE, ProviderError, TextToSpeech, ToolCall,
     TranscribeOptions,
 };
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
@@ -95,6 +96,21 @@ pub(crate) enum PipelineMsg {
     },
 }
 
+impl PipelineMsg {
+    /// The reply the message belongs to; `None` for what outlives replies.
+    pub(crate) fn generation(&self) -> Option<u32> {
+        match self {
+            Self::CallEnding { .. } => None,
+            Self::ToolRan { generation, .. }
+            | Self::Transcript { generation, .. }
+            | Self::Rejected { generation, .. }
+            | Self::Sentence { generation, .. }
+            | Self::Done { generation }
+            | Self::Failed { generation, .. } => Some(*generation),
+        }
+    }
+}
+
 /// A reply to the caller's utterance.
 #[derive(Debug)]
 pub(crate) struct ReplyJob {
@@ -108,6 +124,10 @@ pub(crate) struct ReplyJob {
     /// When the caller stopped talking (the end-of-turn wait before now):
     /// how long they have already waited for an answer.
     pub quiet_since: Instant,
+    /// A reply to a guess at the end of the turn: it transcribes, asks the
+    /// model and synthesises its first sentence, then holds (no further
+    /// synthesis, no tool run) until this turns true. `None`: go at once.
+    pub go: Option<watch::Receiver<bool>>,
 }
 
 /// Starts a reply; dropping the handle cancels it.
@@ -197,11 +217,12 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
         return;
     }
 
+    let mut speaker = Speaker::new(generation, providers.tts.clone(), job.voice, tx);
+    speaker.quiet_since = job.quiet_since;
+    speaker.go = job.go;
     if let (Some(text), Some(tools)) = (&user_text, providers.tools.clone()) {
         let mut messages = job.messages;
         messages.push(ChatMessage::user(text.clone()));
-        let mut speaker = Speaker::new(generation, providers.tts.clone(), job.voice, tx);
-        speaker.quiet_since = job.quiet_since;
         converse(speaker, messages, &providers, tools).await;
         return;
     }
@@ -212,7 +233,7 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
             match providers.llm.stream_chat(messages).await {
                 Ok(deltas) => deltas,
                 Err(err) => {
-                    let _ = tx.send(failed(generation, Stage::Llm, &err)).await;
+                    let _ = speaker.send(failed(generation, Stage::Llm, &err)).await;
                     return;
                 }
             }
@@ -221,7 +242,11 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
         // language model says (MISSION §11) instead of failing every turn.
         None => stream::once(async { Ok(DISABLED_REPLY_HE.to_owned()) }).boxed(),
     };
-    speak(generation, deltas, providers.tts, job.voice, tx).await;
+    let deltas = deltas.map(|d| d.map(ChatDelta::Text)).boxed();
+    if let Round::Stopped = model_round(&mut speaker, deltas, false).await {
+        return;
+    }
+    speaker.finish().await;
 }
 
 fn failed(generation: u32, stage: Stage, err: &ProviderError) -> PipelineMsg {
@@ -233,98 +258,6 @@ fn failed(generation: u32, stage: Stage, err: &ProviderError) -> PipelineMsg {
 }
 
 type Synthesis = (u32, String, Instant, Result<Bytes, ProviderError>);
-
-async fn synthesize(
-    tts: Arc<dyn TextToSpeech>,
-    voice: Option<String>,
-    index: u32,
-    text: String,
-) -> Synthesis {
-    let ready_at = Instant::now();
-    let audio = tts.synthesize(&text, voice.as_deref()).await;
-    (index, text, ready_at, audio)
-}
-
-/// Streams the reply into sentences and the sentences into audio, in order,
-/// with TTS of sentence N overlapping the model writing sentence N+1.
-async fn speak(
-    generation: u32,
-    mut deltas: BoxStream<'static, Result<String, ProviderError>>,
-    tts: Arc<dyn TextToSpeech>,
-    voice: Option<String>,
-    tx: mpsc::Sender<PipelineMsg>,
-) {
-    let mut splitter = SentenceSplitter::new(SplitterConfig::default());
-    let mut pending = FuturesOrdered::new();
-    let mut next_index = 0_u32;
-    let mut writing = true;
-    let mut llm_error = None;
-    let mut enqueue = |text: String, pending: &mut FuturesOrdered<_>, writing: &mut bool| {
-        if next_index >= MAX_SENTENCES {
-            *writing = false;
-            return;
-        }
-        pending.push_back(synthesize(tts.clone(), voice.clone(), next_index, text));
-        next_index += 1;
-    };
-    loop {
-        tokio::select! {
-            biased;
-            Some((index, text, ready_at, audio)) = pending.next(), if !pending.is_empty() => {
-                let msg = match audio {
-                    Ok(audio) => PipelineMsg::Sentence {
-                        generation,
-                        index,
-                        text,
-                        audio,
-                        ready_at,
-                        audio_at: Instant::now(),
-                    },
-                    Err(err) => failed(generation, Stage::Tts, &err),
-                };
-                let stop = matches!(msg, PipelineMsg::Failed { .. });
-                if tx.send(msg).await.is_err() || stop {
-                    return;
-                }
-            }
-            delta = deltas.next(), if writing && pending.len() < MAX_TTS_IN_FLIGHT => {
-                match delta {
-                    Some(Ok(delta)) => {
-                        for sentence in splitter.push(&delta) {
-                            enqueue(sentence, &mut pending, &mut writing);
-                        }
-                    }
-                    Some(Err(err)) => {
-                        // Say what is complete; a half sentence is dropped.
-                        llm_error = Some(err.kind());
-                        writing = false;
-                    }
-                    None => {
-                        if let Some(rest) = splitter.finish() {
-                            enqueue(rest, &mut pending, &mut writing);
-                        }
-                        writing = false;
-                    }
-                }
-            }
-            else => break,
-        }
-    }
-    let msg = match llm_error {
-        Some(kind) => PipelineMsg::Failed {
-            generation,
-            stage: Stage::Llm,
-            kind,
-        },
-        None if next_index == 0 => PipelineMsg::Failed {
-            generation,
-            stage: Stage::Llm,
-            kind: "empty",
-        },
-        None => PipelineMsg::Done { generation },
-    };
-    let _ = tx.send(msg).await;
-}
 
 /// Rounds of tool calls one reply may make before it must just talk: a
 /// model calling tools in a loop is cut off, not followed.
@@ -372,6 +305,11 @@ struct Speaker {
     /// Sentences handed to the call so far.
     delivered: u32,
     fillers: usize,
+    /// Held until the turn is confirmed (see [`ReplyJob::go`]).
+    go: Option<watch::Receiver<bool>>,
+    /// Sentences written while held, beyond the first: synthesised once
+    /// the turn is confirmed.
+    held: VecDeque<String>,
 }
 
 impl Speaker {
@@ -393,6 +331,8 @@ impl Speaker {
             quiet_since: Instant::now(),
             delivered: 0,
             fillers: 0,
+            go: None,
+            held: VecDeque::new(),
         }
     }
 
@@ -409,6 +349,10 @@ impl Speaker {
     }
 
     fn enqueue(&mut self, text: String, cached: bool) {
+        if self.go.is_some() && (self.next_index as usize + self.held.len()) >= 1 {
+            self.held.push_back(text);
+            return;
+        }
         if self.next_index >= MAX_SENTENCES {
             return;
         }
@@ -423,6 +367,56 @@ impl Speaker {
             (index, text, ready_at, audio)
         }));
         self.next_index += 1;
+    }
+
+    /// Waits until the turn is confirmed (at once when not held), then
+    /// queues what was written meanwhile. False: the guess was abandoned.
+    async fn confirmed(&mut self) -> bool {
+        while self.go.is_some() {
+            // The first sentence is synthesised (and handed over, to be
+            // held by the call) while the turn is not yet confirmed.
+            tokio::select! {
+                biased;
+                Some(done) = self.pending.next(), if !self.pending.is_empty() => {
+                    if !self.deliver(done).await {
+                        return false;
+                    }
+                }
+                go = wait_go(&mut self.go) => {
+                    if !go {
+                        return false;
+                    }
+                    self.go_on();
+                }
+            }
+        }
+        true
+    }
+
+    /// The turn is confirmed: what was written meanwhile is synthesised.
+    fn go_on(&mut self) {
+        self.go = None;
+        while let Some(text) = self.held.pop_front() {
+            self.enqueue(text, false);
+        }
+    }
+
+    /// Says the rest, then reports the reply done (or empty).
+    async fn finish(mut self) {
+        if !self.confirmed().await || !self.drain().await {
+            return;
+        }
+        let generation = self.generation;
+        let msg = if self.next_index == 0 {
+            PipelineMsg::Failed {
+                generation,
+                stage: Stage::Llm,
+                kind: "empty",
+            }
+        } else {
+            PipelineMsg::Done { generation }
+        };
+        let _ = self.send(msg).await;
     }
 
     /// Queues the next filler line (through the TTS cache).
@@ -475,6 +469,23 @@ impl Speaker {
     }
 }
 
+/// Sleeps until `at`; forever when `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when a held reply may go on (true) or its guess was dropped
+/// (false); pending forever when not held.
+async fn wait_go(go: &mut Option<watch::Receiver<bool>>) -> bool {
+    match go {
+        Some(go) => go.wait_for(|go| *go).await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
 /// What the model said in one round: text went to the speaker as it came;
 /// the tool calls wait for the round's end.
 enum Round {
@@ -514,7 +525,9 @@ async fn converse(
                 return;
             }
         };
-        match model_round(&mut speaker, deltas).await {
+        // After a tool, the model answers again: the caller, who has
+        // heard nothing yet, may not wait for that in silence either.
+        match model_round(&mut speaker, deltas, round > 0).await {
             Round::Stopped => return,
             Round::Finished => break,
             Round::Calls(text, calls) => {
@@ -528,20 +541,7 @@ async fn converse(
             }
         }
     }
-    if !speaker.drain().await {
-        return;
-    }
-    let generation = speaker.generation;
-    let msg = if speaker.next_index == 0 {
-        PipelineMsg::Failed {
-            generation,
-            stage: Stage::Llm,
-            kind: "empty",
-        }
-    } else {
-        PipelineMsg::Done { generation }
-    };
-    let _ = speaker.send(msg).await;
+    speaker.finish().await;
 }
 
 /// Streams one model answer: text into the speaker as it comes (TTS of one
@@ -549,16 +549,29 @@ async fn converse(
 async fn model_round(
     speaker: &mut Speaker,
     mut deltas: BoxStream<'static, Result<ChatDelta, ProviderError>>,
+    after_tool: bool,
 ) -> Round {
     let mut text = String::new();
     let mut calls = Vec::new();
+    let mut fill_at =
+        (after_tool && speaker.tts.is_enabled()).then(|| speaker.quiet_since + FIRST_SOUND_WITHIN);
     loop {
         tokio::select! {
             biased;
+            () = sleep_until_some(fill_at), if fill_at.is_some() && speaker.delivered == 0 && speaker.pending.is_empty() => {
+                speaker.filler();
+                fill_at = None;
+            }
             Some(done) = speaker.pending.next(), if !speaker.pending.is_empty() => {
                 if !speaker.deliver(done).await {
                     return Round::Stopped;
                 }
+            }
+            confirmed = wait_go(&mut speaker.go), if speaker.go.is_some() => {
+                if !confirmed {
+                    return Round::Stopped;
+                }
+                speaker.go_on();
             }
             delta = deltas.next(), if speaker.pending.len() < MAX_TTS_IN_FLIGHT => match delta {
                 Some(Ok(ChatDelta::Text(delta))) => {
@@ -592,6 +605,10 @@ async fn run_tool(
     tools: &Arc<dyn CallTools>,
     call: &ToolCall,
 ) -> Option<String> {
+    // A guess never acts: a tool runs only once the turn is confirmed.
+    if !speaker.confirmed().await {
+        return None;
+    }
     let started = Instant::now();
     let task = {
         let (tools, tx) = (tools.clone(), speaker.tx.clone());

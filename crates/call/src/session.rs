@@ -21,6 +21,7 @@ use crate::pipeline::PipelineMsg;
 use crate::{CallEvent, CallProviders, CallSetup, CallSummary, EndReason, Incoming, Outgoing};
 
 mod failover;
+mod guess;
 mod turns;
 
 use failover::Ending;
@@ -162,6 +163,11 @@ pub(crate) struct Call {
     ending: Option<Ending>,
     /// A tool ended the call: close once the agent stops talking.
     pending_end: Option<crate::CallEnd>,
+    /// A reply started on a pause, held until the turn is confirmed.
+    guess: Option<guess::Guess>,
+    /// Guesses made, and provider requests they wasted, since the last turn.
+    turn_guesses: u32,
+    turn_wasted: u32,
 }
 
 impl Call {
@@ -188,6 +194,9 @@ impl Call {
             stalled_since: None,
             ending: None,
             pending_end: None,
+            guess: None,
+            turn_guesses: 0,
+            turn_wasted: 0,
             setup,
             providers,
             outbound,

@@ -34,6 +34,9 @@ pub struct TurnConfig {
     /// quiet fricative the VAD misses) reaches STT. The same amount of
     /// trailing silence is kept after the last voiced frame.
     pub pre_roll_ms: u32,
+    /// Silence after speech at which the utterance so far is offered as a
+    /// guess ([`TurnEvent::Paused`]), long before the end of turn; 0: never.
+    pub guess_after_ms: u32,
 }
 
 impl Default for TurnConfig {
@@ -45,6 +48,7 @@ impl Default for TurnConfig {
             max_utterance_ms: 30_000,
             barge_in_ms: 250,
             pre_roll_ms: 200,
+            guess_after_ms: 250,
         }
     }
 }
@@ -70,6 +74,17 @@ pub enum TurnEvent {
     },
     /// The utterance had less than `min_speech_ms` of voice and was dropped.
     Discarded,
+    /// The caller has been quiet for `guess_after_ms` (with enough voice
+    /// before): the utterance so far, to transcribe and answer on the
+    /// chance that the turn is over. At most once per pause.
+    Paused {
+        /// As [`TurnEvent::UtteranceEnded`]'s audio, up to now.
+        audio: Vec<u8>,
+        /// Time of voiced frames so far.
+        voiced_ms: u32,
+    },
+    /// Voice came back after a [`TurnEvent::Paused`]: that guess is stale.
+    Resumed,
 }
 
 /// The endpointing state machine for one call's inbound audio.
@@ -82,6 +97,12 @@ pub struct TurnDetector {
     min_speech: u64,
     max_utterance: u64,
     barge_in: u64,
+    guess_after: u64,
+    /// The end-of-turn silence of the current utterance (see
+    /// [`TurnDetector::set_end_silence_ms`]).
+    end_silence_now: u64,
+    /// A `Paused` was reported in the current silence.
+    paused: bool,
     pre_roll: usize,
     tail: u64,
     /// The last `pre_roll` samples heard while idle.
@@ -125,6 +146,9 @@ impl TurnDetector {
             min_speech: samples(config.min_speech_ms),
             max_utterance: samples(config.max_utterance_ms).max(1),
             barge_in: samples(config.barge_in_ms),
+            guess_after: samples(config.guess_after_ms),
+            end_silence_now: samples(config.end_silence_ms).max(1),
+            paused: false,
             pre_roll,
             tail: samples(config.pre_roll_ms),
             ring: VecDeque::with_capacity(pre_roll.min(1 << 20)),
@@ -199,14 +223,40 @@ impl TurnDetector {
             return Some(event);
         }
         if voiced {
+            if self.paused {
+                self.paused = false;
+                return Some(TurnEvent::Resumed);
+            }
             if !self.barge_in_sent && self.voiced_run >= self.barge_in {
                 self.barge_in_sent = true;
                 return Some(TurnEvent::BargeIn);
             }
-        } else if self.silence_run >= self.end_silence {
+        } else if self.silence_run >= self.end_silence_now {
             return Some(self.finish_utterance());
+        } else if self.guess_after > 0
+            && !self.paused
+            && self.silence_run >= self.guess_after
+            && self.voiced >= self.min_speech.max(1)
+        {
+            self.paused = true;
+            let mut audio = self.audio.clone();
+            audio.truncate(self.kept_len());
+            return Some(TurnEvent::Paused {
+                audio,
+                voiced_ms: self.to_ms(self.voiced),
+            });
         }
         None
+    }
+
+    /// Ends the current utterance after `ms` of silence instead of the
+    /// configured `end_silence_ms` (at least one sample): how a wait chosen
+    /// from what the caller said applies. The next utterance starts again
+    /// from the configured value. A silence already that long ends the
+    /// utterance on the next silent frame.
+    pub fn set_end_silence_ms(&mut self, ms: u32) {
+        let rate = u64::from(self.config.sample_rate.max(1));
+        self.end_silence_now = (u64::from(ms) * rate / 1000).max(1);
     }
 
     /// Ends the stream: an open utterance is delivered (or discarded) now.
@@ -251,6 +301,8 @@ impl TurnDetector {
         self.voiced_run = 0;
         self.silence_run = 0;
         self.barge_in_sent = false;
+        self.paused = false;
+        self.end_silence_now = self.end_silence;
     }
 
     /// Appends as much of the frame as `max_utterance` allows. Returns the
@@ -281,14 +333,20 @@ impl TurnDetector {
         if self.voiced < self.min_speech || self.voiced == 0 {
             return TurnEvent::Discarded;
         }
-        let keep = self.pre_roll_len as u64 + (self.speech_end + self.tail).min(self.span);
         let mut audio = audio;
-        audio.truncate(keep as usize);
+        audio.truncate(self.kept_len());
         TurnEvent::UtteranceEnded {
             audio,
             speech_ms: self.to_ms(self.speech_end),
             voiced_ms: self.to_ms(self.voiced),
         }
+    }
+
+    /// The utterance's audio worth transcribing: pre-roll, speech and up to
+    /// `pre_roll_ms` of what followed.
+    fn kept_len(&self) -> usize {
+        let keep = self.pre_roll_len as u64 + (self.speech_end + self.tail).min(self.span);
+        usize::try_from(keep).unwrap_or(usize::MAX)
     }
 
     fn to_ms(&self, samples: u64) -> u32 {

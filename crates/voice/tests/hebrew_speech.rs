@@ -37,6 +37,8 @@ fn noisy_fixture_frames(amplitude: f64) -> Vec<Vec<u8>> {
 }
 
 /// Runs frames (plus a second of silence) through VAD and turn detection.
+/// Guesses at pauses (`Paused`/`Resumed`) are left out: these tests are
+/// about where utterances begin and end.
 fn events_for(mut frames: Vec<Vec<u8>>) -> Vec<TurnEvent> {
     let mut vad = Vad::default();
     let mut turns = TurnDetector::default();
@@ -47,7 +49,11 @@ fn events_for(mut frames: Vec<Vec<u8>>) -> Vec<TurnEvent> {
         pcm.clear();
         mulaw::decode_into(frame, &mut pcm);
         let voiced = vad.push(&pcm);
-        events.extend(turns.push(frame, voiced));
+        events.extend(
+            turns
+                .push(frame, voiced)
+                .filter(|e| !matches!(e, TurnEvent::Paused { .. } | TurnEvent::Resumed)),
+        );
     }
     events
 }

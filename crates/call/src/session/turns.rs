@@ -47,6 +47,42 @@ pub(crate) struct ReplyState {
     user_text: Option<String>,
     /// Tools run so far in this turn.
     tools: Vec<ToolRecord>,
+    /// Guesses made during the utterance, the provider requests they
+    /// wasted, and whether the reply is a confirmed guess.
+    guesses: u32,
+    wasted_calls: u32,
+    speculative: bool,
+}
+
+impl ReplyState {
+    pub(super) fn new(
+        started_at: OffsetDateTime,
+        speech_end: Instant,
+        cpu: Duration,
+        deadline: Instant,
+        audio: Bytes,
+        voiced_ms: u32,
+    ) -> Self {
+        Self {
+            clock: TurnClock::new(started_at, speech_end, cpu),
+            deadline,
+            audio,
+            voiced_ms,
+            transcript_seen: false,
+            user_text: None,
+            tools: Vec::new(),
+            guesses: 0,
+            wasted_calls: 0,
+            speculative: false,
+        }
+    }
+
+    /// Notes the guesses of the utterance; `confirmed` when this reply is one.
+    pub(super) fn speculated(&mut self, guesses: u32, wasted_calls: u32) {
+        self.guesses = guesses;
+        self.wasted_calls = wasted_calls;
+        self.speculative = true;
+    }
 }
 
 /// The one thing the agent is saying (or preparing to say).
@@ -66,7 +102,7 @@ pub(crate) struct Active {
 }
 
 impl Active {
-    fn new(generation: u32, kind: Kind, task: AbortOnDropHandle<()>) -> Self {
+    pub(super) fn new(generation: u32, kind: Kind, task: AbortOnDropHandle<()>) -> Self {
         Self {
             generation,
             kind,
@@ -103,7 +139,7 @@ pub(crate) struct Carry {
 }
 
 impl Call {
-    fn next_generation(&mut self) -> u32 {
+    pub(super) fn next_generation(&mut self) -> u32 {
         self.generation = self.generation.wrapping_add(1);
         self.generation
     }
@@ -145,15 +181,22 @@ impl Call {
     pub(super) fn on_turn_event(&mut self, event: TurnEvent) {
         match event {
             TurnEvent::SpeechStarted => self.speech_started_at = Some(OffsetDateTime::now_utc()),
-            TurnEvent::Discarded => self.speech_started_at = None,
+            TurnEvent::Discarded => {
+                self.speech_started_at = None;
+                self.drop_guess("discarded");
+            }
             TurnEvent::BargeIn => self.interrupt(),
+            TurnEvent::Paused { audio, voiced_ms } => self.start_guess(audio, voiced_ms),
+            TurnEvent::Resumed => self.drop_guess("resumed"),
             TurnEvent::UtteranceEnded {
                 audio, voiced_ms, ..
             } => {
                 // A short answer over the agent ("כן", "רגע") never reaches
                 // the barge-in time but is still the caller taking the turn.
                 self.interrupt();
-                self.start_reply(audio, voiced_ms);
+                if !self.confirm_guess() {
+                    self.start_reply(audio, voiced_ms);
+                }
             }
         }
     }
@@ -249,35 +292,34 @@ impl Call {
                     self.setup.turn.end_silence_ms,
                 )))
                 .unwrap_or(now),
+            go: None,
         };
         let task = spawn_reply(job, self.providers.clone(), self.pipe_tx.clone());
-        let reply = ReplyState {
-            clock: TurnClock::new(started_at, now, self.hearing.cpu()),
-            deadline: now + self.setup.limits.turn_deadline,
+        let mut reply = ReplyState::new(
+            started_at,
+            now,
+            self.hearing.cpu(),
+            now + self.setup.limits.turn_deadline,
             audio,
             voiced_ms,
-            transcript_seen: false,
-            user_text: None,
-            tools: Vec::new(),
-        };
+        );
+        reply.guesses = std::mem::take(&mut self.turn_guesses);
+        reply.wasted_calls = std::mem::take(&mut self.turn_wasted);
         self.active = Some(Active::new(generation, Kind::Reply(Box::new(reply)), task));
     }
 
     pub(super) fn on_pipeline(&mut self, msg: PipelineMsg) {
-        let generation = match &msg {
-            PipelineMsg::CallEnding { end } => {
+        let Err(msg) = self.hold_for_guess(msg) else {
+            return;
+        };
+        let Some(generation) = msg.generation() else {
+            if let PipelineMsg::CallEnding { end } = msg {
                 // The tool acted: the call ends once the agent has said
                 // what it is saying now (or at once, if nothing).
                 tracing::info!(end = ?end, "call_ending_by_tool");
-                self.pending_end.get_or_insert(*end);
-                return;
+                self.pending_end.get_or_insert(end);
             }
-            PipelineMsg::ToolRan { generation, .. }
-            | PipelineMsg::Transcript { generation, .. }
-            | PipelineMsg::Rejected { generation, .. }
-            | PipelineMsg::Sentence { generation, .. }
-            | PipelineMsg::Done { generation }
-            | PipelineMsg::Failed { generation, .. } => *generation,
+            return;
         };
         let Some(active) = self.active.as_mut().filter(|a| a.generation == generation) else {
             tracing::debug!(generation, "message of a cancelled reply dropped");
@@ -447,8 +489,10 @@ impl Call {
         }
     }
 
-    /// Drops the active line; a caller turn still gets its record.
+    /// Drops the active line (and any guess); a caller turn still gets its
+    /// record.
     pub(super) fn abandon_active(&mut self) {
+        self.drop_guess("call_ending");
         let Some(active) = self.active.take() else {
             return;
         };
@@ -475,6 +519,9 @@ impl Call {
             agent_text: (!heard.is_empty()).then(|| heard.join(" ")),
             error_code,
             tools: reply.tools,
+            guesses: reply.guesses,
+            wasted_calls: reply.wasted_calls,
+            speculative: reply.speculative,
         };
         let record: TurnRecord =
             reply

@@ -23,7 +23,7 @@ async fn provider_failures_in_a_row_say_the_failover_line_then_close_the_socket(
         FakeStt::failing(Duration::from_millis(100)),
         FakeLlm::replying(two_sentences()),
     );
-    let mut call = start(Options::new(fakes.providers()));
+    let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(1000).await;
     call.speak(1000).await;
     // The first failure is apologised for (generation 3), not yet fatal.
@@ -85,7 +85,7 @@ async fn a_success_between_failures_resets_the_failure_streak() {
         ),
         FakeLlm::replying(two_sentences()),
     );
-    let mut call = start(Options::new(fakes.providers()));
+    let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(1000).await;
     for _ in 0..3 {
         call.speak(1000).await;
@@ -113,7 +113,7 @@ async fn a_turn_past_its_deadline_fails_over() {
         FakeStt::saying(CALLER_SAYS, Duration::from_millis(200)),
         FakeLlm::replying(LlmReply::new(&["מאוחר מדי."], 10_000, 0)),
     );
-    let mut call = start(Options::new(fakes.providers()));
+    let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(1000).await;
     call.speak(1000).await;
     let spoke_until = Instant::now();
@@ -157,7 +157,7 @@ async fn stop_in_the_middle_of_a_reply_ends_the_call_and_cancels_its_work() {
             3000,
         )),
     );
-    let mut call = start(Options::new(fakes.providers()));
+    let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(1000).await;
     call.speak(1000).await;
     assert!(call.silence_until(3000, |log| echoed(log, "t2-s0")).await);
@@ -189,7 +189,7 @@ async fn stop_in_the_middle_of_a_reply_ends_the_call_and_cancels_its_work() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_tells_the_caller_in_hebrew_then_moves_them_to_the_recording() {
     let fakes = Fakes::standard();
-    let mut call = start(Options::new(fakes.providers()));
+    let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(500).await;
     call.shutdown.cancel();
     assert!(call.silence_until(8000, closed).await);

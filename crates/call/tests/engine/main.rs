@@ -7,6 +7,7 @@ mod support;
 mod degraded;
 mod failover;
 mod frames;
+mod guess;
 mod tools;
 mod turns;
 

@@ -58,7 +58,7 @@ async fn the_greeting_is_synthesised_through_the_cache_and_paced_out_first_with_
 async fn one_turn_transcribes_the_caller_streams_the_reply_and_logs_its_metrics() {
     let (logs, _guard) = Logs::install();
     let fakes = Fakes::standard();
-    let mut call = start(Options::new(fakes.providers()));
+    let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(1000).await;
     call.speak(1200).await;
     assert!(call.silence_until(5000, |log| echoed(log, "t2-s1")).await);
@@ -195,7 +195,7 @@ async fn the_first_reply_frame_leaves_while_the_model_is_still_writing() {
             1500,
         )),
     );
-    let mut call = start(Options::new(fakes.providers()));
+    let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(1000).await;
     call.speak(1200).await;
     assert!(call.silence_until(8000, |log| echoed(log, "t2-s2")).await);
@@ -341,7 +341,7 @@ async fn speech_that_resumes_before_the_transcript_is_heard_again_with_the_rest(
 #[tokio::test(start_paused = true)]
 async fn the_caller_waits_the_configured_end_of_turn_silence_and_not_the_vad_hangover_on_top() {
     let fakes = Fakes::standard();
-    let mut call = start(Options::new(fakes.providers()));
+    let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(1000).await;
     call.speak(1200).await;
     let speech_ended = Instant::now();

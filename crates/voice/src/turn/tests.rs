@@ -18,6 +18,15 @@ fn silence(det: &mut TurnDetector, frames: usize) -> Vec<TurnEvent> {
     run(det, frames, false, 0xFF)
 }
 
+/// The default detector without guesses at pauses, for tests of the end
+/// of turn alone.
+fn no_guesses() -> TurnDetector {
+    TurnDetector::new(TurnConfig {
+        guess_after_ms: 0,
+        ..TurnConfig::default()
+    })
+}
+
 fn ended(event: &TurnEvent) -> (usize, u32, u32) {
     match event {
         TurnEvent::UtteranceEnded {
@@ -60,7 +69,7 @@ fn a_cough_shorter_than_min_speech_is_discarded_after_the_end_silence() {
 
 #[test]
 fn an_utterance_ends_on_the_frame_that_completes_the_end_silence() {
-    let mut det = TurnDetector::default();
+    let mut det = no_guesses();
     silence(&mut det, 20);
     speech(&mut det, 50);
     assert!(silence(&mut det, 29).is_empty(), "580 ms is not enough");
@@ -88,7 +97,7 @@ fn the_audio_holds_pre_roll_then_speech_then_a_short_tail() {
 
 #[test]
 fn pre_roll_is_shorter_when_speech_starts_right_away() {
-    let mut det = TurnDetector::default();
+    let mut det = no_guesses();
     run(&mut det, 3, false, 0x01);
     speech(&mut det, 20);
     let events = silence(&mut det, 30);
@@ -97,7 +106,7 @@ fn pre_roll_is_shorter_when_speech_starts_right_away() {
 
 #[test]
 fn short_pauses_stay_inside_one_utterance() {
-    let mut det = TurnDetector::default();
+    let mut det = no_guesses();
     let mut events = speech(&mut det, 25);
     events.extend(silence(&mut det, 20)); // 400 ms pause
     events.extend(speech(&mut det, 25));
@@ -233,6 +242,7 @@ fn zero_valued_config_still_makes_progress() {
         max_utterance_ms: 0,
         barge_in_ms: 0,
         pre_roll_ms: 0,
+        guess_after_ms: 0,
     };
     let mut det = TurnDetector::new(config);
     assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));
@@ -250,10 +260,12 @@ proptest! {
         max_utterance_ms in 0u32..600,
         barge_in_ms in 0u32..300,
         pre_roll_ms in 0u32..300,
+        guess_after_ms in 0u32..400,
         frames in prop::collection::vec((0usize..600, any::<bool>()), 0..300),
     ) {
         let config = TurnConfig {
             sample_rate: 8000, end_silence_ms, min_speech_ms, max_utterance_ms, barge_in_ms, pre_roll_ms,
+            guess_after_ms,
         };
         let limit = (max_utterance_ms.max(1) as usize * 8) + pre_roll_ms as usize * 8;
         let mut det = TurnDetector::new(config);
@@ -271,10 +283,77 @@ proptest! {
                     open = false;
                 }
                 Some(TurnEvent::Discarded) => { prop_assert!(open); open = false; }
+                Some(TurnEvent::Paused { audio, .. }) => {
+                    prop_assert!(open);
+                    prop_assert!(audio.len() <= limit);
+                }
+                Some(TurnEvent::Resumed) => prop_assert!(open),
                 None => {}
             }
         }
         let last = det.finish();
         prop_assert_eq!(last.is_some(), open);
     }
+}
+
+#[test]
+fn a_pause_offers_the_utterance_so_far_once_and_the_end_still_follows() {
+    let mut det = TurnDetector::default();
+    speech(&mut det, 25); // 500 ms
+    let events = silence(&mut det, 13); // 260 ms
+    let [TurnEvent::Paused { audio, voiced_ms }] = events.as_slice() else {
+        panic!("expected one Paused, got {events:?}");
+    };
+    assert_eq!(*voiced_ms, 500);
+    // Speech and up to 200 ms of what followed.
+    assert_eq!(audio.len(), 500 * 8 + 200 * 8);
+    let events = silence(&mut det, 17); // to 600 ms
+    assert_eq!(events.len(), 1);
+    let (len, _, _) = ended(&events[0]);
+    assert_eq!(len, audio.len(), "the guess heard what the turn holds");
+}
+
+#[test]
+fn speaking_again_after_a_pause_makes_the_guess_stale_and_the_next_pause_guesses_again() {
+    let mut det = TurnDetector::default();
+    speech(&mut det, 25);
+    assert!(matches!(
+        silence(&mut det, 15)[..],
+        [TurnEvent::Paused { .. }]
+    ));
+    assert_eq!(speech(&mut det, 10), [TurnEvent::Resumed]);
+    let events = silence(&mut det, 13);
+    let [TurnEvent::Paused { voiced_ms, .. }] = events.as_slice() else {
+        panic!("expected a second Paused, got {events:?}");
+    };
+    assert_eq!(*voiced_ms, 700, "the new guess includes the new audio");
+}
+
+#[test]
+fn no_guess_is_offered_for_a_blip_shorter_than_min_speech() {
+    let mut det = TurnDetector::default();
+    speech(&mut det, 10); // 200 ms < 250 ms
+    assert_eq!(silence(&mut det, 30), [TurnEvent::Discarded]);
+}
+
+#[test]
+fn a_shorter_wait_set_for_this_utterance_ends_it_sooner_and_the_next_one_waits_as_configured() {
+    let mut det = no_guesses();
+    speech(&mut det, 25);
+    det.set_end_silence_ms(300);
+    let events = silence(&mut det, 15);
+    assert_eq!(events.len(), 1, "ended after 300 ms: {events:?}");
+    ended(&events[0]);
+    speech(&mut det, 25);
+    assert!(silence(&mut det, 29).is_empty(), "back to 600 ms");
+    assert_eq!(silence(&mut det, 1).len(), 1);
+}
+
+#[test]
+fn a_wait_shortened_below_the_silence_already_heard_ends_on_the_next_frame() {
+    let mut det = no_guesses();
+    speech(&mut det, 25);
+    silence(&mut det, 20); // 400 ms
+    det.set_end_silence_ms(250);
+    assert_eq!(silence(&mut det, 1).len(), 1);
 }

@@ -83,6 +83,7 @@ struct Wire {
 pub struct Options {
     pub providers: CallProviders,
     pub limits: CallLimits,
+    pub turn: voice::TurnConfig,
     pub greeting: String,
     pub outbound_capacity: usize,
     /// Run the fake Twilio reader (false: nobody reads the outbound channel).
@@ -90,10 +91,18 @@ pub struct Options {
 }
 
 impl Options {
+    /// Without guesses at pauses: the turn starts only at its end.
+    pub fn unspeculative(providers: CallProviders) -> Self {
+        let mut opts = Self::new(providers);
+        opts.turn.guess_after_ms = 0;
+        opts
+    }
+
     pub fn new(providers: CallProviders) -> Self {
         Self {
             providers,
             limits: CallLimits::default(),
+            turn: voice::TurnConfig::default(),
             greeting: GREETING.to_owned(),
             outbound_capacity: 64,
             read_outbound: true,
@@ -125,7 +134,7 @@ pub fn start(opts: Options) -> TestCall {
         greeting: opts.greeting,
         system_prompt: "את פקידת קבלה מנומסת.".to_owned(),
         voice: None,
-        turn: voice::TurnConfig::default(),
+        turn: opts.turn,
         limits: opts.limits,
     };
     let handle = tokio::spawn(run_call(

@@ -1,0 +1,119 @@
+//! Speculative turns: a pause starts the reply early, held silent; the end
+//! of the turn releases it, and more speech throws it away.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use providers::ChatRole;
+use tokio::time::Instant;
+
+use crate::support::{Options, Out, start, turns};
+use crate::{CALLER_SAYS, Fakes, REPLY_1};
+
+fn first_frame_after(log: &[Out], from: Instant) -> Instant {
+    log.iter()
+        .find_map(|o| match o {
+            Out::Media { at, .. } if *at >= from => Some(*at),
+            _ => None,
+        })
+        .expect("a reply frame")
+}
+
+/// Caller-felt latency (end of speech → first reply frame) with and
+/// without guesses, on the same fakes.
+async fn felt(speculative: bool) -> (Duration, agentlocator_call::TurnRecord) {
+    let fakes = Fakes::standard();
+    let opts = if speculative {
+        Options::new(fakes.providers())
+    } else {
+        Options::unspeculative(fakes.providers())
+    };
+    let mut call = start(opts);
+    call.silence(1000).await;
+    call.speak(1000).await;
+    let stopped = Instant::now();
+    call.silence(4000).await;
+    call.stop().await;
+    let (_, log, events) = call.finish().await;
+    (
+        first_frame_after(&log, stopped) - stopped,
+        turns(&events).remove(0),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_guess_at_the_pause_answers_as_soon_as_the_turn_ends_instead_of_starting_then() {
+    let (plain, plain_turn) = felt(false).await;
+    let (guessed, turn) = felt(true).await;
+    // The guess starts 250 ms into the 600 ms end-of-turn wait: STT and
+    // the model get a 350 ms head start.
+    assert!(
+        plain - guessed >= Duration::from_millis(330),
+        "with a guess {guessed:?}, without {plain:?}"
+    );
+    assert!(guessed <= Duration::from_millis(860), "{guessed:?}");
+    assert!(turn.speculative && !plain_turn.speculative);
+    assert_eq!((turn.guesses, turn.wasted_calls), (1, 0));
+    assert_eq!(turn.user_text.as_deref(), Some(CALLER_SAYS));
+    assert_eq!(turn.agent_text, plain_turn.agent_text);
+}
+
+#[tokio::test(start_paused = true)]
+async fn talking_on_after_a_pause_drops_the_guess_unheard_and_answers_the_whole_utterance() {
+    let fakes = Fakes::standard();
+    let mut opts = Options::new(fakes.providers());
+    opts.turn.end_silence_ms = 1200;
+    let mut call = start(opts);
+    call.silence(1000).await;
+    call.speak(600).await;
+    // Long enough for a guess to transcribe and synthesise its first
+    // sentence (ready 850 ms into the pause), short of the end of turn.
+    call.silence(1000).await;
+    call.speak(600).await;
+    let stopped = Instant::now();
+    call.silence(4000).await;
+    call.stop().await;
+    let (_, log, events) = call.finish().await;
+
+    // Two transcriptions: the guess's (600 ms of speech) and the whole.
+    let heard = fakes.stt.heard_bytes.lock().unwrap().clone();
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert!(
+        heard[1] > heard[0] + 600 * 8,
+        "the second heard the new audio too"
+    );
+    // The dropped guess had synthesised its first sentence; not a frame of
+    // it reached the caller.
+    let said = fakes.tts.said.lock().unwrap().clone();
+    let firsts: Vec<u8> = said
+        .iter()
+        .filter(|(text, _)| text == REPLY_1)
+        .map(|(_, byte)| *byte)
+        .collect();
+    assert_eq!(
+        firsts.len(),
+        2,
+        "the guess and the reply each synthesised it"
+    );
+    let stale = firsts[0];
+    assert!(
+        !log.iter()
+            .any(|o| matches!(o, Out::Media { bytes, .. } if bytes[0] == stale)),
+        "stale audio reached the caller"
+    );
+    assert!(first_frame_after(&log, stopped) > stopped);
+
+    let turns = turns(&events);
+    assert_eq!(turns.len(), 1);
+    let turn = &turns[0];
+    assert_eq!(turn.guesses, 2);
+    assert!(turn.speculative);
+    // The dropped guess: its transcription, its model request, one synthesis.
+    assert_eq!(turn.wasted_calls, 3);
+    // The model saw the caller once: the history holds confirmed turns only.
+    let seen = fakes.llm.seen.lock().unwrap().clone();
+    let last = seen.last().unwrap();
+    let users = last.iter().filter(|m| m.role == ChatRole::User).count();
+    assert_eq!(users, 1);
+    assert_eq!(fakes.stt.calls.load(Ordering::SeqCst), 2);
+}
