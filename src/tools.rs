@@ -488,7 +488,8 @@ mod tests {
     fn business(hours: Value, transfer_number: Value) -> Business {
         serde_json::from_value(json!({
             "id": 1, "name": "מספרת דני", "greeting": null, "system_prompt": null,
-            "voice": null, "end_of_turn_ms": 600, "enable_calls_stream": true,
+            "voice": null, "end_of_turn_ms": 600, "end_of_turn_min_ms": 300,
+            "end_of_turn_max_ms": 1500, "enable_calls_stream": true,
             "enable_recording_fallback": true, "max_call_minutes": 20,
             "notify_channel": "none", "notify_to": [], "categories": [],
             "hours": hours, "transfer_number": transfer_number,

@@ -65,6 +65,10 @@ impl Business {
 pub enum WriteError {
     #[error("phone number {0} already belongs to another business")]
     PhoneTaken(String),
+    /// Settings that are each valid but not together; the message names
+    /// the field.
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -159,6 +163,17 @@ pub async fn update(
     let sets = change.columns();
     if sets.is_empty() {
         return Ok(get(db, id).await?);
+    }
+    // Checked here, the one writer of settings, so the owner's and the
+    // admin's routes and the CLI all refuse the same thing. Two changes
+    // racing can still cross; the endpointing rules survive inverted bounds.
+    if change.sets_end_of_turn() {
+        let Some(current) = get(db, id).await? else {
+            return Ok(None);
+        };
+        if let Some(problem) = change.end_of_turn_out_of_order(Some(&current)) {
+            return Err(WriteError::Invalid(problem));
+        }
     }
     let assignments: Vec<String> = sets
         .iter()

@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0019_hours_transfer"),
     migration!("0020_call_action"),
     migration!("0021_tools"),
+    migration!("0022_end_of_turn_bounds"),
     migration!("0024_turn_guesses"),
 ];
 

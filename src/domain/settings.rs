@@ -205,6 +205,11 @@ pub struct Ranged<const MIN: u32, const MAX: u32, const DEFAULT: u32>(u32);
 /// the turn detector's own (a test keeps them equal), so a business that
 /// never chose one gets what the detector was tuned for.
 pub type EndOfTurn = Ranged<200, 3000, 600>;
+/// The shortest end-of-turn wait the endpointing rules may choose, in ms;
+/// its default is `voice::EndpointBounds`'s (a test keeps them equal).
+pub type EndOfTurnMin = Ranged<150, 1500, 300>;
+/// The longest end-of-turn wait the endpointing rules may choose, in ms.
+pub type EndOfTurnMax = Ranged<600, 4000, 1500>;
 /// Calls of one business streamed at once; beyond it callers record a message.
 pub type MaxConcurrentCalls = Ranged<1, 500, 20>;
 /// Minutes a streamed call may last before the agent hands it to a message.
@@ -600,6 +605,55 @@ where
     }
 }
 
+impl AdminChange {
+    /// Refuses a change that would leave `end_of_turn_min_ms ≤
+    /// end_of_turn_ms ≤ end_of_turn_max_ms` out of order, naming a field the
+    /// change set. A change that sets only some of the three is checked
+    /// against the stored values of the others (`current`; `None` for a
+    /// business not yet created, which has the defaults): the owner who
+    /// lowers the maximum below the base learns it now, rather than the
+    /// rules silently clamping it.
+    pub fn end_of_turn_out_of_order(&self, current: Option<&BusinessSettings>) -> Option<String> {
+        let min = self
+            .end_of_turn_min_ms
+            .or(current.map(|c| c.end_of_turn_min_ms))
+            .unwrap_or_default()
+            .get();
+        let base = self
+            .end_of_turn_ms
+            .or(current.map(|c| c.end_of_turn_ms))
+            .unwrap_or_default()
+            .get();
+        let max = self
+            .end_of_turn_max_ms
+            .or(current.map(|c| c.end_of_turn_max_ms))
+            .unwrap_or_default()
+            .get();
+        if min > base {
+            return Some(if self.end_of_turn_min_ms.is_some() {
+                format!("end_of_turn_min_ms: {min} is above end_of_turn_ms ({base})")
+            } else {
+                format!("end_of_turn_ms: {base} is below end_of_turn_min_ms ({min})")
+            });
+        }
+        if base > max {
+            return Some(if self.end_of_turn_max_ms.is_some() {
+                format!("end_of_turn_max_ms: {max} is below end_of_turn_ms ({base})")
+            } else {
+                format!("end_of_turn_ms: {base} is above end_of_turn_max_ms ({max})")
+            });
+        }
+        None
+    }
+
+    /// Whether the change touches any of the end-of-turn settings.
+    pub fn sets_end_of_turn(&self) -> bool {
+        self.end_of_turn_ms.is_some()
+            || self.end_of_turn_min_ms.is_some()
+            || self.end_of_turn_max_ms.is_some()
+    }
+}
+
 /// Deserializes a field that is present (as `Some`), whatever its value:
 /// with `#[serde(default)]`, absent stays `None`, so a change can tell
 /// "leave it" from "set it to null".
@@ -720,6 +774,12 @@ business_settings! {
         voice: Option<Text>,
         /// Silence that ends the caller's turn, in milliseconds.
         end_of_turn_ms: EndOfTurn,
+        /// The shortest wait for the end of a turn, in milliseconds (after
+        /// a complete question); at most `end_of_turn_ms`.
+        end_of_turn_min_ms: EndOfTurnMin,
+        /// The longest wait for the end of a turn, in milliseconds (while a
+        /// number is dictated); at least `end_of_turn_ms`.
+        end_of_turn_max_ms: EndOfTurnMax,
         enable_calls_stream: bool,
         enable_recording_fallback: bool,
         /// Minutes a streamed call may last; then the agent says so and the
@@ -818,6 +878,57 @@ mod tests {
         assert_eq!(EndOfTurn::new(i64::from(default.get())), Some(default));
         assert_eq!(EndOfTurn::new(199), None);
         assert_eq!(EndOfTurn::new(3000).map(EndOfTurn::get), Some(3000));
+    }
+
+    #[test]
+    fn the_end_of_turn_bounds_default_to_the_endpointing_rules_and_refuse_out_of_range() {
+        let rules = voice::EndpointBounds::default();
+        assert_eq!(EndOfTurnMin::default().get(), rules.min_ms);
+        assert_eq!(EndOfTurnMax::default().get(), rules.max_ms);
+        assert_eq!(EndOfTurn::default().get(), rules.base_ms);
+        for body in [
+            r#"{"end_of_turn_min_ms": 149}"#,
+            r#"{"end_of_turn_min_ms": 1501}"#,
+            r#"{"end_of_turn_max_ms": 599}"#,
+            r#"{"end_of_turn_max_ms": 4001}"#,
+        ] {
+            let err = serde_json::from_str::<OwnerChange>(body).unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid value"),
+                "{body}: {err}"
+            );
+        }
+    }
+
+    fn change(body: serde_json::Value) -> AdminChange {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn end_of_turn_bounds_out_of_order_name_the_field_the_change_set() {
+        let defaults = None;
+        assert_eq!(
+            change(serde_json::json!({"end_of_turn_min_ms": 700}))
+                .end_of_turn_out_of_order(defaults),
+            Some("end_of_turn_min_ms: 700 is above end_of_turn_ms (600)".into())
+        );
+        assert_eq!(
+            change(serde_json::json!({"end_of_turn_max_ms": 600, "end_of_turn_ms": 800}))
+                .end_of_turn_out_of_order(defaults),
+            Some("end_of_turn_max_ms: 600 is below end_of_turn_ms (800)".into())
+        );
+        assert_eq!(
+            change(serde_json::json!({"end_of_turn_ms": 2000})).end_of_turn_out_of_order(defaults),
+            Some("end_of_turn_ms: 2000 is above end_of_turn_max_ms (1500)".into())
+        );
+        // Raising the base and the maximum together is in order.
+        let together =
+            change(serde_json::json!({"end_of_turn_ms": 2000, "end_of_turn_max_ms": 3000}));
+        assert_eq!(together.end_of_turn_out_of_order(defaults), None);
+        assert_eq!(
+            change(serde_json::json!({})).end_of_turn_out_of_order(defaults),
+            None
+        );
     }
 
     #[test]

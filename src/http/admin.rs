@@ -119,6 +119,9 @@ pub async fn create_business(
     // Every value was validated while the body was parsed, so nothing is
     // written unless all of it can be.
     require_channel_configured(&state.config.twilio, &new.settings)?;
+    if let Some(problem) = new.settings.end_of_turn_out_of_order(None) {
+        return Err(ApiError::Unprocessable(problem));
+    }
     let created = business::create(&state.db, &new.name, &new.phone_number).await?;
     let b = state
         .directory

@@ -82,6 +82,7 @@ impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::PhoneTaken(_) => ApiError::Conflict(e.to_string()),
+            WriteError::Invalid(problem) => ApiError::Unprocessable(problem),
             WriteError::Db(e) => e.into(),
         }
     }

@@ -78,6 +78,55 @@ async fn business_changes_that_cannot_apply_get_409_422_or_400() {
 }
 
 #[tokio::test]
+async fn an_owner_sets_end_of_turn_bounds_and_one_out_of_order_is_refused_by_name() {
+    let f = Fixture::spawn().await;
+    let owner = f.api(&f.a.owner);
+    let fresh = owner.get("/api/crm/business").await;
+    assert_eq!(fresh.json["end_of_turn_min_ms"], 300);
+    assert_eq!(fresh.json["end_of_turn_max_ms"], 1500);
+    let got = owner
+        .patch(
+            "/api/crm/business",
+            &json!({"end_of_turn_min_ms": 250, "end_of_turn_max_ms": 2500}),
+        )
+        .await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    let seen = business::get(&f.app.state.db, f.a.business.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.end_of_turn_min_ms.get(), 250);
+    assert_eq!(seen.end_of_turn_max_ms.get(), 2500);
+    // A change of one is checked against the stored others (base 600).
+    for (body, field) in [
+        (json!({"end_of_turn_min_ms": 700}), "end_of_turn_min_ms"),
+        (json!({"end_of_turn_ms": 2600}), "end_of_turn_ms"),
+        (
+            json!({"end_of_turn_max_ms": 1000, "end_of_turn_ms": 1200}),
+            "end_of_turn_max_ms",
+        ),
+        (json!({"end_of_turn_max_ms": 5000}), "end_of_turn_max_ms"),
+    ] {
+        let refused = owner.patch("/api/crm/business", &body).await;
+        assert_eq!(refused.status, 422, "{body}: {}", refused.text);
+        assert!(refused.text.contains(field), "{body}: {}", refused.text);
+    }
+    let unchanged = owner.get("/api/crm/business").await;
+    assert_eq!(unchanged.json["end_of_turn_ms"], 600);
+    assert_eq!(unchanged.json["end_of_turn_max_ms"], 2500);
+    // Admins creating a business are held to the same order, before any row.
+    let admin = f.api(&f.admin);
+    let created = admin
+        .post(
+            "/api/admin/businesses",
+            &json!({"name": "X", "phone_number": random_phone(), "end_of_turn_min_ms": 900}),
+        )
+        .await;
+    assert_eq!(created.status, 422, "{}", created.text);
+    assert!(created.text.contains("end_of_turn_min_ms"));
+}
+
+#[tokio::test]
 async fn an_owner_cannot_change_the_number_payments_or_active_and_nothing_is_written() {
     let f = Fixture::spawn().await;
     let owner = f.api(&f.a.owner);

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod endpoint;
 pub mod gibberish;
 pub mod mulaw;
 pub mod resample;
@@ -21,6 +22,7 @@ pub mod turn;
 pub mod vad;
 pub mod wav;
 
+pub use endpoint::{EndpointBounds, Wait, end_of_turn_wait};
 pub use gibberish::{Rejection, TranscriptContext, check_transcript, clean_transcript};
 pub use sentences::{SentenceSplitter, SplitterConfig};
 pub use turn::{TurnConfig, TurnDetector, TurnEvent};

@@ -43,7 +43,7 @@ pub async fn get_business(
         (status = 401, body = ErrorBody),
         (status = 403, description = "Agents read only; phone number, payment flags and `active` are admin-only", body = ErrorBody),
         (status = 409, description = "The phone number belongs to another business", body = ErrorBody),
-        (status = 422, description = "A value is refused, or `notify_channel` is `whatsapp` while the WhatsApp sender is not configured", body = ErrorBody),
+        (status = 422, description = "A value is refused, `end_of_turn_min_ms` ≤ `end_of_turn_ms` ≤ `end_of_turn_max_ms` would not hold, or `notify_channel` is `whatsapp` while the WhatsApp sender is not configured", body = ErrorBody),
     ))]
 pub async fn update_business(
     State(state): State<AppState>,
