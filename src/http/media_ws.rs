@@ -241,6 +241,11 @@ async fn run_stream(
             end_silence_ms: business.end_of_turn_ms.get(),
             ..voice::TurnConfig::default()
         },
+        endpoint: voice::EndpointBounds {
+            base_ms: business.end_of_turn_ms.get(),
+            min_ms: business.end_of_turn_min_ms.get(),
+            max_ms: business.end_of_turn_max_ms.get(),
+        },
         limits: CallLimits {
             max_call: Duration::from_secs(u64::from(business.max_call_minutes.get()) * 60),
             ..CallLimits::default()

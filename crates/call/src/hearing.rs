@@ -21,6 +21,8 @@ pub(crate) struct Hearing {
     pcm: Vec<i16>,
     /// CPU time of this path since the current utterance started.
     cpu: Duration,
+    /// The VAD's hangover, taken off every end-of-turn wait (see `new`).
+    hangover_ms: u32,
 }
 
 /// The shortest silence the detector itself waits, whatever is configured.
@@ -61,6 +63,7 @@ impl Hearing {
             mulaw: Vec::with_capacity(320),
             pcm: Vec::with_capacity(320),
             cpu: Duration::ZERO,
+            hangover_ms,
         }
     }
 
@@ -85,6 +88,15 @@ impl Hearing {
     /// CPU spent on the current (or just ended) utterance's frames.
     pub(crate) fn cpu(&self) -> Duration {
         self.cpu
+    }
+
+    /// Ends the current utterance after `ms` of the caller's silence (the
+    /// next one starts from the configured wait again).
+    pub(crate) fn set_end_of_turn_ms(&mut self, ms: u32) {
+        self.detector.set_end_silence_ms(
+            ms.saturating_sub(self.hangover_ms)
+                .max(MIN_DETECTOR_SILENCE_MS),
+        );
     }
 
     /// Forgets any open utterance (the call is failing over).

@@ -168,6 +168,8 @@ pub(crate) struct Call {
     /// Guesses made, and provider requests they wasted, since the last turn.
     turn_guesses: u32,
     turn_wasted: u32,
+    /// The end-of-turn wait chosen from the current guess's transcript.
+    turn_wait: Option<u32>,
 }
 
 impl Call {
@@ -197,6 +199,7 @@ impl Call {
             guess: None,
             turn_guesses: 0,
             turn_wasted: 0,
+            turn_wait: None,
             setup,
             providers,
             outbound,

@@ -51,6 +51,9 @@ pub struct CallSetup {
     pub voice: Option<String>,
     /// Endpointing: end-of-turn silence, minimum speech, barge-in time…
     pub turn: voice::TurnConfig,
+    /// How far the end-of-turn wait may move from `turn.end_silence_ms`
+    /// with what the caller said (`base_ms` is taken from `turn`).
+    pub endpoint: voice::EndpointBounds,
     /// Deadlines and bounds.
     pub limits: CallLimits,
 }

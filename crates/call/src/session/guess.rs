@@ -89,6 +89,11 @@ impl Call {
     /// wasted on the turn that follows.
     pub(super) fn drop_guess(&mut self, why: &'static str) {
         if let Some(guess) = self.guess.take() {
+            // Its transcript no longer says how the turn ends.
+            if self.turn_wait.take().is_some() {
+                self.hearing
+                    .set_end_of_turn_ms(self.setup.turn.end_silence_ms);
+            }
             self.turn_wasted += guess.calls;
             tracing::debug!(generation = guess.generation, why, "turn_guess_dropped");
         }
@@ -110,9 +115,22 @@ impl Call {
                 self.drop_guess("failed");
                 return Ok(());
             }
-            PipelineMsg::Transcript { text: Some(_), .. } | PipelineMsg::Sentence { .. } => {
+            PipelineMsg::Transcript {
+                text: Some(text), ..
+            } => {
                 guess.calls += 1;
+                // What the caller said so far decides how long to wait
+                // before taking it as the end of the turn.
+                let bounds = voice::EndpointBounds {
+                    base_ms: self.setup.turn.end_silence_ms,
+                    ..self.setup.endpoint
+                };
+                let wait = voice::end_of_turn_wait(text, &bounds);
+                tracing::debug!(wait_ms = wait.ms, rule = wait.rule, "end_of_turn_wait");
+                self.hearing.set_end_of_turn_ms(wait.ms);
+                self.turn_wait = Some(wait.ms);
             }
+            PipelineMsg::Sentence { .. } => guess.calls += 1,
             _ => {}
         }
         guess.held.push(msg);
@@ -138,6 +156,9 @@ impl Call {
             now + self.setup.limits.turn_deadline,
             guess.audio,
             guess.voiced_ms,
+            self.turn_wait
+                .take()
+                .unwrap_or(self.setup.turn.end_silence_ms),
         );
         reply.speculated(
             std::mem::take(&mut self.turn_guesses),

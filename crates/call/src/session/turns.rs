@@ -52,6 +52,8 @@ pub(crate) struct ReplyState {
     guesses: u32,
     wasted_calls: u32,
     speculative: bool,
+    /// The end-of-turn silence waited before this reply.
+    endpointing_ms: u32,
 }
 
 impl ReplyState {
@@ -62,6 +64,7 @@ impl ReplyState {
         deadline: Instant,
         audio: Bytes,
         voiced_ms: u32,
+        endpointing_ms: u32,
     ) -> Self {
         Self {
             clock: TurnClock::new(started_at, speech_end, cpu),
@@ -74,6 +77,7 @@ impl ReplyState {
             guesses: 0,
             wasted_calls: 0,
             speculative: false,
+            endpointing_ms,
         }
     }
 
@@ -302,6 +306,9 @@ impl Call {
             now + self.setup.limits.turn_deadline,
             audio,
             voiced_ms,
+            self.turn_wait
+                .take()
+                .unwrap_or(self.setup.turn.end_silence_ms),
         );
         reply.guesses = std::mem::take(&mut self.turn_guesses);
         reply.wasted_calls = std::mem::take(&mut self.turn_wasted);
@@ -523,10 +530,9 @@ impl Call {
             wasted_calls: reply.wasted_calls,
             speculative: reply.speculative,
         };
-        let record: TurnRecord =
-            reply
-                .clock
-                .record(self.turns, self.setup.turn.end_silence_ms, outcome);
+        let record: TurnRecord = reply
+            .clock
+            .record(self.turns, reply.endpointing_ms, outcome);
         log_turn(&self.setup.call_sid, self.setup.business_id, &record);
         self.emit(CallEvent::Turn(record));
     }

@@ -117,3 +117,55 @@ async fn talking_on_after_a_pause_drops_the_guess_unheard_and_answers_the_whole_
     assert_eq!(users, 1);
     assert_eq!(fakes.stt.calls.load(Ordering::SeqCst), 2);
 }
+
+type Heard = (Fakes, Vec<agentlocator_call::TurnRecord>, Duration);
+
+/// A caller whose guess transcript is `heard`, speaking `first` ms, pausing
+/// `pause` ms, then (when `then` > 0) speaking `then` ms more, with STT and
+/// the model's first token taking `provider_ms` each.
+async fn pausing(heard: &str, provider_ms: u64, first: u64, pause: u64, then: u64) -> Heard {
+    let mut reply = crate::two_sentences();
+    reply.ttft = Duration::from_millis(provider_ms);
+    let fakes = Fakes::new(
+        crate::support::fakes::FakeStt::saying(heard, Duration::from_millis(provider_ms)),
+        crate::support::fakes::FakeLlm::replying(reply),
+    );
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(first).await;
+    call.silence(pause).await;
+    call.speak(then).await;
+    let stopped = Instant::now();
+    call.silence(4000).await;
+    call.stop().await;
+    let (_, log, events) = call.finish().await;
+    let felt = first_frame_after(&log, stopped) - stopped;
+    (fakes, turns(&events), felt)
+}
+
+#[tokio::test(start_paused = true)]
+async fn words_that_stop_mid_phrase_wait_longer_so_a_pause_after_a_preposition_is_not_cut_off() {
+    // "I'd like to book a table for…": a 800 ms pause, then the rest.
+    let (fakes, turns, _) = pausing("אני רוצה להזמין שולחן ל", 200, 800, 800, 600).await;
+    assert_eq!(turns.len(), 1, "one turn, not cut at the pause: {turns:?}");
+    assert_eq!(turns[0].endpointing_ms, 1080, "600 ms × 1.8");
+    let heard = fakes.stt.heard_bytes.lock().unwrap().clone();
+    assert!(
+        *heard.last().unwrap() >= (800 + 800 + 600) * 8,
+        "the reply heard the whole utterance: {heard:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_quick_providers_a_complete_question_is_answered_before_the_configured_wait() {
+    // The guess is ready before 600 ms of silence: a question need not
+    // wait that long, a plain statement does.
+    let (_, question, asked) = pausing("מה שעות הפתיחה שלכם?", 50, 1000, 0, 0).await;
+    let (_, statement, said) = pausing("אני רוצה לקבוע תור לתספורת", 50, 1000, 0, 0).await;
+    assert_eq!(question[0].endpointing_ms, 360, "600 ms × 0.6");
+    assert_eq!(statement[0].endpointing_ms, 600);
+    assert!(
+        said - asked >= Duration::from_millis(100),
+        "question {asked:?}, statement {said:?}"
+    );
+}

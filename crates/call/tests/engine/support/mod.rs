@@ -135,6 +135,7 @@ pub fn start(opts: Options) -> TestCall {
         system_prompt: "את פקידת קבלה מנומסת.".to_owned(),
         voice: None,
         turn: opts.turn,
+        endpoint: voice::EndpointBounds::default(),
         limits: opts.limits,
     };
     let handle = tokio::spawn(run_call(
