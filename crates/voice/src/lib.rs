@@ -15,6 +15,7 @@
 
 pub mod gibberish;
 pub mod mulaw;
+pub mod noise;
 pub mod resample;
 pub mod sentences;
 pub mod turn;
