@@ -77,12 +77,28 @@ impl Hearing {
         self.pcm.clear();
         voice::mulaw::decode_into(&self.mulaw, &mut self.pcm);
         let voiced = self.vad.push(&self.pcm);
-        let event = self.detector.push(&self.mulaw, voiced);
+        let event = self
+            .detector
+            .push_heard(&self.mulaw, voiced, self.vad.last_energy_dbfs());
         if matches!(event, Some(TurnEvent::SpeechStarted)) {
             self.cpu = Duration::ZERO;
         }
         self.cpu += started.elapsed();
         Ok(event)
+    }
+
+    /// While the agent's audio plays, how loud it is: the dBFS of its
+    /// loudest 20 ms frame ([`voice::vad::loudest_frame_dbfs`] of the
+    /// sentence or reply being played). `None` when it stops or is cut
+    /// off. While set, only caller audio louder than the agent's expected
+    /// echo (level − 20 dB, + 6 dB margin) counts towards a barge-in, so
+    /// the agent hearing itself on the caller's leg cannot stop itself.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the call side wires it next (issue 15)")
+    )]
+    pub(crate) fn set_agent_level(&mut self, level_dbfs: Option<f32>) {
+        self.detector.set_agent_level(level_dbfs);
     }
 
     /// CPU spent on the current (or just ended) utterance's frames.
@@ -102,5 +118,51 @@ impl Hearing {
     /// Forgets any open utterance (the call is failing over).
     pub(crate) fn reset(&mut self) {
         self.detector.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use base64::Engine as _;
+
+    use super::*;
+
+    /// A 20 ms inbound frame of a 300 Hz tone with peak `amplitude`.
+    fn frame(amplitude: f64, index: usize) -> MediaFrame<'static> {
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| {
+                let t = (index * 160 + i) as f64 / 8000.0;
+                (amplitude * (2.0 * std::f64::consts::PI * 300.0 * t).sin()) as i16
+            })
+            .collect();
+        let mut mulaw = Vec::new();
+        voice::mulaw::encode_into(&pcm, &mut mulaw);
+        MediaFrame {
+            sequence_number: index as u64,
+            stream_sid: Cow::Borrowed("MZ1"),
+            track: Cow::Borrowed("inbound"),
+            chunk: index as u64 + 1,
+            timestamp: index as u64 * 20,
+            payload: Cow::Owned(base64::engine::general_purpose::STANDARD.encode(&mulaw)),
+        }
+    }
+
+    fn barge_ins(hearing: &mut Hearing, amplitude: f64) -> usize {
+        (0..50)
+            .filter(|&i| hearing.push(&frame(amplitude, i)).unwrap() == Some(TurnEvent::BargeIn))
+            .count()
+    }
+
+    #[test]
+    fn the_agents_echo_does_not_barge_in_but_the_caller_over_it_does() {
+        let mut hearing = Hearing::new(TurnConfig::default());
+        // The agent plays at about -12 dBFS; its echo, 24 dB down, is a
+        // steady -36 dBFS tone on the caller's leg.
+        hearing.set_agent_level(Some(-12.0));
+        assert_eq!(barge_ins(&mut hearing, 700.0), 0);
+        // The caller speaks up at about -18 dBFS over it.
+        assert_eq!(barge_ins(&mut hearing, 4000.0), 1);
     }
 }

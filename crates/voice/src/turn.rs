@@ -30,6 +30,13 @@ pub struct TurnConfig {
     pub max_utterance_ms: u32,
     /// Continuous voice that counts as the caller interrupting the agent.
     pub barge_in_ms: u32,
+    /// How much quieter the agent's own audio comes back on the caller's
+    /// leg (echo return loss), in dB. Phones and networks give 20–30 dB
+    /// or more, so 20 is the pessimistic end.
+    pub echo_return_loss_db: u32,
+    /// While the agent talks, how far above its expected echo a frame must
+    /// be to count towards a barge-in, in dB.
+    pub echo_margin_db: u32,
     /// Audio kept from before the onset, so the first phoneme (often a
     /// quiet fricative the VAD misses) reaches STT. The same amount of
     /// trailing silence is kept after the last voiced frame.
@@ -47,6 +54,8 @@ impl Default for TurnConfig {
             min_speech_ms: 250,
             max_utterance_ms: 30_000,
             barge_in_ms: 250,
+            echo_return_loss_db: 20,
+            echo_margin_db: 6,
             pre_roll_ms: 200,
             guess_after_ms: 250,
         }
@@ -58,8 +67,9 @@ impl Default for TurnConfig {
 pub enum TurnEvent {
     /// The first voiced frame after silence: an utterance may be starting.
     SpeechStarted,
-    /// Voice has lasted `barge_in_ms` without a break: if the agent is
-    /// talking, the caller wants to interrupt. Sent at most once per utterance.
+    /// Voice has lasted `barge_in_ms` without a break (and, while the
+    /// agent's level is set, above its echo): if the agent is talking, the
+    /// caller wants to interrupt. Sent at most once per utterance.
     BargeIn,
     /// A complete utterance, ready for STT.
     UtteranceEnded {
@@ -116,8 +126,12 @@ pub struct TurnDetector {
     /// `span` at the end of the last voiced frame.
     speech_end: u64,
     voiced: u64,
-    voiced_run: u64,
+    /// Voiced samples in a row that were also above the echo gate.
+    barge_run: u64,
     silence_run: u64,
+    /// While the agent talks: the level (dBFS) a frame must exceed to
+    /// count towards a barge-in.
+    echo_gate_dbfs: Option<f32>,
     barge_in_sent: bool,
     /// The max length was reached on a frame that already reported
     /// something; the end is reported on the next push.
@@ -158,8 +172,9 @@ impl TurnDetector {
             span: 0,
             speech_end: 0,
             voiced: 0,
-            voiced_run: 0,
+            barge_run: 0,
             silence_run: 0,
+            echo_gate_dbfs: None,
             barge_in_sent: false,
             end_pending: false,
             config,
@@ -185,14 +200,38 @@ impl TurnDetector {
         }
     }
 
-    /// Feeds one frame of mu-law audio with its VAD decision.
+    /// Tells the detector how loud the agent's own audio is while it plays
+    /// (`Some(dBFS)`: the loudest 20 ms frame of what is being sent now),
+    /// or that it stopped (`None`).
+    ///
+    /// While set, a frame counts towards a barge-in only if its level (see
+    /// [`TurnDetector::push_heard`]) is at least `echo_margin_db` above the
+    /// expected echo, `level - echo_return_loss_db`: the agent hearing
+    /// itself must not stop itself, a caller talking over it must. Onset
+    /// and end of utterance are not gated.
+    pub fn set_agent_level(&mut self, level_dbfs: Option<f32>) {
+        self.echo_gate_dbfs = level_dbfs.map(|level| {
+            level - self.config.echo_return_loss_db as f32 + self.config.echo_margin_db as f32
+        });
+    }
+
+    /// Feeds one frame of mu-law audio with its VAD decision, as
+    /// [`TurnDetector::push_heard`] with no level: the echo gate of
+    /// [`TurnDetector::set_agent_level`] always passes.
+    pub fn push(&mut self, mulaw: &[u8], voiced: bool) -> Option<TurnEvent> {
+        self.push_heard(mulaw, voiced, f32::INFINITY)
+    }
+
+    /// Feeds one frame of mu-law audio with its VAD decision and its level
+    /// in dBFS (e.g. [`crate::Vad::last_energy_dbfs`]), which only the
+    /// barge-in echo gate reads.
     ///
     /// Returns at most one event. Empty frames are ignored. If one frame
     /// both starts an utterance and fills `max_utterance_ms` (only possible
     /// with frames longer than the limit), `SpeechStarted` is returned now
     /// and `UtteranceEnded` on the next push, whose own audio then goes to
     /// the pre-roll of whatever comes after.
-    pub fn push(&mut self, mulaw: &[u8], voiced: bool) -> Option<TurnEvent> {
+    pub fn push_heard(&mut self, mulaw: &[u8], voiced: bool, level_dbfs: f32) -> Option<TurnEvent> {
         if mulaw.is_empty() {
             return None;
         }
@@ -207,7 +246,8 @@ impl TurnDetector {
                 return None;
             }
             self.start_utterance();
-            if let Some(rest) = self.append(mulaw, true) {
+            let above_echo = self.above_echo(level_dbfs);
+            if let Some(rest) = self.append(mulaw, true, above_echo) {
                 self.end_pending = true;
                 // The ring was emptied into the utterance; keep what did
                 // not fit as pre-roll for the next one.
@@ -216,7 +256,8 @@ impl TurnDetector {
             return Some(TurnEvent::SpeechStarted);
         }
 
-        let overflow = self.append(mulaw, voiced);
+        let above_echo = self.above_echo(level_dbfs);
+        let overflow = self.append(mulaw, voiced, above_echo);
         if let Some(rest) = overflow {
             let event = self.finish_utterance();
             self.feed_ring(rest);
@@ -227,7 +268,7 @@ impl TurnDetector {
                 self.paused = false;
                 return Some(TurnEvent::Resumed);
             }
-            if !self.barge_in_sent && self.voiced_run >= self.barge_in {
+            if !self.barge_in_sent && self.barge_run >= self.barge_in {
                 self.barge_in_sent = true;
                 return Some(TurnEvent::BargeIn);
             }
@@ -298,16 +339,20 @@ impl TurnDetector {
         self.span = 0;
         self.speech_end = 0;
         self.voiced = 0;
-        self.voiced_run = 0;
+        self.barge_run = 0;
         self.silence_run = 0;
         self.barge_in_sent = false;
         self.paused = false;
         self.end_silence_now = self.end_silence;
     }
 
+    fn above_echo(&self, level_dbfs: f32) -> bool {
+        self.echo_gate_dbfs.is_none_or(|gate| level_dbfs > gate)
+    }
+
     /// Appends as much of the frame as `max_utterance` allows. Returns the
     /// part that did not fit (possibly empty) once the limit is reached.
-    fn append<'f>(&mut self, mulaw: &'f [u8], voiced: bool) -> Option<&'f [u8]> {
+    fn append<'f>(&mut self, mulaw: &'f [u8], voiced: bool, above_echo: bool) -> Option<&'f [u8]> {
         let room = self.max_utterance.saturating_sub(self.span);
         let take = (mulaw.len() as u64).min(room) as usize;
         let (used, rest) = mulaw.split_at(take);
@@ -316,12 +361,12 @@ impl TurnDetector {
         self.span += n;
         if voiced {
             self.voiced += n;
-            self.voiced_run += n;
+            self.barge_run = if above_echo { self.barge_run + n } else { 0 };
             self.silence_run = 0;
             self.speech_end = self.span;
         } else {
             self.silence_run += n;
-            self.voiced_run = 0;
+            self.barge_run = 0;
         }
         (self.span >= self.max_utterance).then_some(rest)
     }

@@ -241,6 +241,8 @@ fn zero_valued_config_still_makes_progress() {
         min_speech_ms: 0,
         max_utterance_ms: 0,
         barge_in_ms: 0,
+        echo_return_loss_db: 0,
+        echo_margin_db: 0,
         pre_roll_ms: 0,
         guess_after_ms: 0,
     };
@@ -266,6 +268,7 @@ proptest! {
         let config = TurnConfig {
             sample_rate: 8000, end_silence_ms, min_speech_ms, max_utterance_ms, barge_in_ms, pre_roll_ms,
             guess_after_ms,
+            ..TurnConfig::default()
         };
         let limit = (max_utterance_ms.max(1) as usize * 8) + pre_roll_ms as usize * 8;
         let mut det = TurnDetector::new(config);
@@ -356,4 +359,52 @@ fn a_wait_shortened_below_the_silence_already_heard_ends_on_the_next_frame() {
     silence(&mut det, 20); // 400 ms
     det.set_end_silence_ms(250);
     assert_eq!(silence(&mut det, 1).len(), 1);
+}
+
+/// Pushes `count` voiced 20 ms frames at `level_dbfs`.
+fn heard(det: &mut TurnDetector, count: usize, level_dbfs: f32) -> Vec<TurnEvent> {
+    (0..count)
+        .filter_map(|_| det.push_heard(&[0x10; FRAME], true, level_dbfs))
+        .collect()
+}
+
+#[test]
+fn the_agents_own_echo_never_barges_in() {
+    let mut det = TurnDetector::default();
+    // Agent at -18 dBFS: its echo comes back 20–30 dB down, so the gate
+    // sits at -18 - 20 + 6 = -32 dBFS.
+    det.set_agent_level(Some(-18.0));
+    let events = heard(&mut det, 150, -38.0);
+    assert_eq!(events, vec![TurnEvent::SpeechStarted]);
+}
+
+#[test]
+fn a_caller_talking_over_the_agent_barges_in_after_barge_in_ms() {
+    let mut det = TurnDetector::default();
+    det.set_agent_level(Some(-18.0));
+    // Echo first, then the caller's voice on top of it.
+    assert_eq!(heard(&mut det, 20, -38.0), vec![TurnEvent::SpeechStarted]);
+    let events = heard(&mut det, 12, -24.0);
+    assert_eq!(events, vec![], "before 250 ms of caller voice");
+    assert_eq!(heard(&mut det, 1, -24.0), vec![TurnEvent::BargeIn]);
+}
+
+#[test]
+fn a_dip_to_echo_level_restarts_the_barge_in_clock() {
+    let mut det = TurnDetector::default();
+    det.set_agent_level(Some(-18.0));
+    let mut events = heard(&mut det, 10, -24.0);
+    events.extend(heard(&mut det, 1, -40.0));
+    events.extend(heard(&mut det, 12, -24.0));
+    assert_eq!(events, vec![TurnEvent::SpeechStarted]);
+    assert_eq!(heard(&mut det, 1, -24.0), vec![TurnEvent::BargeIn]);
+}
+
+#[test]
+fn once_the_agent_stops_quiet_voice_counts_again() {
+    let mut det = TurnDetector::default();
+    det.set_agent_level(Some(-18.0));
+    assert_eq!(heard(&mut det, 20, -38.0), vec![TurnEvent::SpeechStarted]);
+    det.set_agent_level(None);
+    assert_eq!(heard(&mut det, 13, -38.0), vec![TurnEvent::BargeIn]);
 }

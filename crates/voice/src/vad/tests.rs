@@ -88,7 +88,7 @@ fn a_voiced_signal_is_detected_within_a_frame_and_released_after_the_hangover() 
     assert!(d[50..100].iter().all(|&v| v), "{:?}", &d[50..100]);
     // 80 ms hangover = 4 frames, then silence.
     assert!(d[100..104].iter().all(|&v| v));
-    assert!(d[104..].iter().all(|v| !v));
+    assert!(d[104..].iter().all(|v| !v), "{:?}", &d[100..]);
 }
 
 #[test]
@@ -239,4 +239,41 @@ fn a_recording_of_silence_has_no_voiced_time_and_a_tone_has_most_of_it() {
     }));
     let ms = voiced_ms(&speech, 8000);
     assert!((1600..=2200).contains(&ms), "{ms}");
+}
+
+#[test]
+fn car_rumble_below_200_hz_is_not_speech_however_loud() {
+    let mut vad = Vad::default();
+    // 50 Hz and 100 Hz engine tones at about -28 dBFS, as loud as a
+    // talker: an energy detector without the high-pass would call every
+    // frame speech.
+    let engine: Vec<i16> = (0..100 * FRAME)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let w = 2.0 * std::f64::consts::PI * t;
+            (1000.0 * (w * 50.0).sin() + 600.0 * (w * 100.0).sin()) as i16
+        })
+        .collect();
+    let mut audio = vec![0i16; 25 * FRAME];
+    audio.extend(engine);
+    let d = decisions(&mut vad, &audio);
+    assert!(
+        d.iter().all(|v| !v),
+        "{} frames voiced",
+        d.iter().filter(|&&v| v).count()
+    );
+}
+
+#[test]
+fn the_loudest_frame_sets_the_level_of_agent_audio() {
+    let mut audio = Vec::new();
+    crate::mulaw::encode_into(
+        &[vec![0i16; 10 * FRAME], voiced(2, 8000.0)].concat(),
+        &mut audio,
+    );
+    let level = loudest_frame_dbfs(&audio);
+    // An 8000-peak harmonic mix: about -21 dBFS RMS; the silence around
+    // it does not pull the level down.
+    assert!((-23.0..-19.0).contains(&level), "{level}");
+    assert!(loudest_frame_dbfs(&[]) <= -119.0);
 }
