@@ -93,10 +93,6 @@ impl Hearing {
     /// off. While set, only caller audio louder than the agent's expected
     /// echo (level − 20 dB, + 6 dB margin) counts towards a barge-in, so
     /// the agent hearing itself on the caller's leg cannot stop itself.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the call side wires it next (issue 15)")
-    )]
     pub(crate) fn set_agent_level(&mut self, level_dbfs: Option<f32>) {
         self.detector.set_agent_level(level_dbfs);
     }

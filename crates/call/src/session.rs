@@ -170,6 +170,8 @@ pub(crate) struct Call {
     turn_wasted: u32,
     /// The end-of-turn wait chosen from the current guess's transcript.
     turn_wait: Option<u32>,
+    /// The agent level the hearing was last told (see `pump`).
+    echo_level: Option<f32>,
 }
 
 impl Call {
@@ -200,6 +202,7 @@ impl Call {
             turn_guesses: 0,
             turn_wasted: 0,
             turn_wait: None,
+            echo_level: None,
             setup,
             providers,
             outbound,
@@ -275,6 +278,17 @@ impl Call {
                 // The outbox was just emptied, so these always fit.
                 let _ = self.outbox.push(Outgoing::Text(frame));
             }
+        }
+        // While the agent's audio plays, only a caller louder than its echo
+        // may interrupt it.
+        let level = self
+            .active
+            .as_ref()
+            .filter(|a| self.is_playing(a, now))
+            .and_then(|a| a.level_dbfs);
+        if level != self.echo_level {
+            self.echo_level = level;
+            self.hearing.set_agent_level(level);
         }
         self.check_end(now)
     }

@@ -128,6 +128,9 @@ pub struct TurnDetector {
     voiced: u64,
     /// Voiced samples in a row that were also above the echo gate.
     barge_run: u64,
+    /// Voiced samples of the utterance above the echo gate: an utterance
+    /// with too few is the agent's own echo.
+    voiced_above_echo: u64,
     silence_run: u64,
     /// While the agent talks: the level (dBFS) a frame must exceed to
     /// count towards a barge-in.
@@ -173,6 +176,7 @@ impl TurnDetector {
             speech_end: 0,
             voiced: 0,
             barge_run: 0,
+            voiced_above_echo: 0,
             silence_run: 0,
             echo_gate_dbfs: None,
             barge_in_sent: false,
@@ -208,7 +212,9 @@ impl TurnDetector {
     /// [`TurnDetector::push_heard`]) is at least `echo_margin_db` above the
     /// expected echo, `level - echo_return_loss_db`: the agent hearing
     /// itself must not stop itself, a caller talking over it must. Onset
-    /// and end of utterance are not gated.
+    /// and end of utterance are not gated, but an utterance with less than
+    /// `min_speech_ms` of voice above the gate is discarded (nor is it
+    /// offered as a guess): it was the agent's echo, not the caller.
     pub fn set_agent_level(&mut self, level_dbfs: Option<f32>) {
         self.echo_gate_dbfs = level_dbfs.map(|level| {
             level - self.config.echo_return_loss_db as f32 + self.config.echo_margin_db as f32
@@ -277,7 +283,7 @@ impl TurnDetector {
         } else if self.guess_after > 0
             && !self.paused
             && self.silence_run >= self.guess_after
-            && self.voiced >= self.min_speech.max(1)
+            && self.voiced_above_echo >= self.min_speech.max(1)
         {
             self.paused = true;
             let mut audio = self.audio.clone();
@@ -340,6 +346,7 @@ impl TurnDetector {
         self.speech_end = 0;
         self.voiced = 0;
         self.barge_run = 0;
+        self.voiced_above_echo = 0;
         self.silence_run = 0;
         self.barge_in_sent = false;
         self.paused = false;
@@ -362,6 +369,9 @@ impl TurnDetector {
         if voiced {
             self.voiced += n;
             self.barge_run = if above_echo { self.barge_run + n } else { 0 };
+            if above_echo {
+                self.voiced_above_echo += n;
+            }
             self.silence_run = 0;
             self.speech_end = self.span;
         } else {
@@ -375,7 +385,7 @@ impl TurnDetector {
         self.speaking = false;
         self.end_pending = false;
         let audio = std::mem::take(&mut self.audio);
-        if self.voiced < self.min_speech || self.voiced == 0 {
+        if self.voiced_above_echo < self.min_speech || self.voiced == 0 {
             return TurnEvent::Discarded;
         }
         let mut audio = audio;

@@ -285,18 +285,21 @@ pub fn voiced_ms(pcm: &[i16], sample_rate: u32) -> u32 {
     u32::try_from(voiced * 20).unwrap_or(u32::MAX)
 }
 
-/// The level of the loudest 20 ms frame of 8 kHz mu-law audio, in dBFS
+/// The level (AC power) of the loudest 20 ms frame of 8 kHz mu-law audio, in dBFS
 /// (`-120` for empty audio): what the call reports as the agent's level
 /// to [`crate::TurnDetector::set_agent_level`] while it plays that audio.
 pub fn loudest_frame_dbfs(mulaw: &[u8]) -> f32 {
     let loudest = mulaw
         .chunks(crate::TWILIO_FRAME_SAMPLES)
         .map(|frame| {
-            let sum_sq: i64 = frame
-                .iter()
-                .map(|&b| i64::from(crate::mulaw::decode(b)).pow(2))
-                .sum();
-            sum_sq as f32 / frame.len() as f32
+            // AC power, as the VAD measures the caller: a DC offset makes
+            // no echo.
+            let n = frame.len() as i64;
+            let (sum, sum_sq) = frame.iter().fold((0i64, 0i64), |(s, q), &b| {
+                let v = i64::from(crate::mulaw::decode(b));
+                (s + v, q + v * v)
+            });
+            (sum_sq - sum * sum / n) as f32 / n as f32
         })
         .fold(0f32, f32::max);
     power_to_dbfs(loudest)

@@ -103,6 +103,9 @@ pub(crate) struct Active {
     heard: usize,
     pipeline_done: bool,
     error_code: Option<String>,
+    /// The loudest frame of its audio so far (dBFS): how loud its echo on
+    /// the caller's leg can be.
+    pub(super) level_dbfs: Option<f32>,
 }
 
 impl Active {
@@ -116,6 +119,7 @@ impl Active {
             heard: 0,
             pipeline_done: false,
             error_code: None,
+            level_dbfs: None,
         }
     }
 
@@ -380,6 +384,8 @@ impl Call {
                     }
                     _ => {}
                 }
+                let level = voice::vad::loudest_frame_dbfs(&audio);
+                active.level_dbfs = Some(active.level_dbfs.map_or(level, |l| l.max(level)));
                 active.sentences.push(text);
                 self.pacer.push(generation, index, audio);
             }

@@ -5,6 +5,7 @@
 mod support;
 
 mod degraded;
+mod echo;
 mod failover;
 mod frames;
 mod guess;

@@ -408,3 +408,13 @@ fn once_the_agent_stops_quiet_voice_counts_again() {
     det.set_agent_level(None);
     assert_eq!(heard(&mut det, 13, -38.0), vec![TurnEvent::BargeIn]);
 }
+
+#[test]
+fn an_utterance_of_the_agents_echo_alone_is_discarded_and_offers_no_guess() {
+    let mut det = TurnDetector::default();
+    det.set_agent_level(Some(-18.0));
+    // Voice at the echo's level (-38 dBFS < -18 - 20 + 6), for a second.
+    let mut events = heard(&mut det, 50, -38.0);
+    events.extend(silence(&mut det, 40));
+    assert_eq!(events, [TurnEvent::SpeechStarted, TurnEvent::Discarded]);
+}

@@ -291,6 +291,9 @@ pub struct FakeTts {
     pub delay: Duration,
     pub ms_per_char: usize,
     pub fail: AtomicBool,
+    /// Audio that swings (a square wave) instead of a constant: it has a
+    /// level, so its echo can be heard on the caller's leg.
+    pub tone: AtomicBool,
     pub cached_calls: AtomicUsize,
     /// (text, fill byte) of every synthesis.
     pub said: Mutex<Vec<(String, u8)>>,
@@ -302,6 +305,7 @@ impl FakeTts {
             delay: Duration::from_millis(delay_ms),
             ms_per_char,
             fail: AtomicBool::new(false),
+            tone: AtomicBool::new(false),
             cached_calls: AtomicUsize::new(0),
             said: Mutex::new(Vec::new()),
         }
@@ -337,10 +341,14 @@ impl TextToSpeech for FakeTts {
         // 0x10.. keeps clear of 0xFF (silence) and repeats only after 200 lines.
         let fill = 0x10 + (said.len() % 200) as u8;
         said.push((text.to_owned(), fill));
-        Ok(Bytes::from(vec![
-            fill;
-            text.chars().count() * self.ms_per_char * 8
-        ]))
+        let len = text.chars().count() * self.ms_per_char * 8;
+        if self.tone.load(Ordering::SeqCst) {
+            // A square wave at about -20 dBFS, a voice's level on the line.
+            let (up, down) = (voice::mulaw::encode(3000), voice::mulaw::encode(-3000));
+            let swing = (0..len).map(|i| if i % 2 == 0 { up } else { down });
+            return Ok(Bytes::from(swing.collect::<Vec<u8>>()));
+        }
+        Ok(Bytes::from(vec![fill; len]))
     }
 
     async fn synthesize_cached(

@@ -265,6 +265,19 @@ impl TestCall {
         }
     }
 
+    /// The caller's leg carries speech `attenuation_db` quieter than
+    /// [`TestCall::speak`] for `ms` (the agent's own echo, say).
+    pub async fn speak_quietly(&mut self, ms: u64, attenuation_db: f64) {
+        let gain = 10f64.powf(-attenuation_db / 20.0);
+        for _ in 0..ms / FRAME_MS {
+            let frame: Vec<u8> = speech_frame(self.frames_sent)
+                .into_iter()
+                .map(|b| voice::mulaw::encode((f64::from(voice::mulaw::decode(b)) * gain) as i16))
+                .collect();
+            self.audio(frame).await;
+        }
+    }
+
     /// The caller is silent for `ms`, in real time.
     pub async fn silence(&mut self, ms: u64) {
         for _ in 0..ms / FRAME_MS {
