@@ -78,6 +78,9 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `JOB_WORKERS`: background jobs this process runs at once.
     pub job_workers: usize,
+    /// `TURN_GUESS_AFTER_MS`: a caller's pause this long starts the reply
+    /// as a held guess; 0 waits for the end of the turn.
+    pub turn_guess_after_ms: u32,
 }
 
 /// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
@@ -272,6 +275,7 @@ impl Config {
             shutdown_tail,
             trusted_proxies,
             job_workers,
+            turn_guess_after_ms,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
         let spool_dir = section::spool_dir(&vars, &database_url);
@@ -303,6 +307,7 @@ impl Config {
             shutdown_tail,
             trusted_proxies,
             job_workers,
+            turn_guess_after_ms,
         };
         Ok((config, degraded.into_vec()))
     }
@@ -383,6 +388,22 @@ mod tests {
         let err = load(&[("TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/40")]).unwrap_err();
         assert_eq!(err.variable, "TRUSTED_PROXIES");
         assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
+    }
+
+    #[test]
+    fn turn_guesses_start_after_250_ms_by_default_zero_turns_them_off_and_junk_is_refused() {
+        assert_eq!(load(&[]).unwrap().0.turn_guess_after_ms, 250);
+        assert_eq!(
+            load(&[("TURN_GUESS_AFTER_MS", "0")])
+                .unwrap()
+                .0
+                .turn_guess_after_ms,
+            0
+        );
+        for bad in ["-1", "soon", "5000"] {
+            let err = load(&[("TURN_GUESS_AFTER_MS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "TURN_GUESS_AFTER_MS", "{bad}");
+        }
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub(super) struct Server {
     pub shutdown_tail: Duration,
     pub trusted_proxies: TrustedProxies,
     pub job_workers: usize,
+    pub turn_guess_after_ms: u32,
 }
 
 pub(super) fn server(vars: &Vars) -> Section<Server> {
@@ -127,6 +128,16 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
         job_workers: match vars.parse_or("JOB_WORKERS", super::DEFAULT_JOB_WORKERS)? {
             0 => return Err(invalid("JOB_WORKERS", "at least one worker is needed")),
             n => n,
+        },
+        // A guess needs a pause shorter than any end-of-turn wait.
+        turn_guess_after_ms: match vars.parse_or("TURN_GUESS_AFTER_MS", 250_u32)? {
+            ms @ 0..=1000 => ms,
+            _ => {
+                return Err(invalid(
+                    "TURN_GUESS_AFTER_MS",
+                    "0 (off) to 1000 ms, shorter than the end-of-turn wait",
+                ));
+            }
         },
         // Unset believes no forwarded header: the TCP peer is the client.
         trusted_proxies: match vars.get("TRUSTED_PROXIES") {

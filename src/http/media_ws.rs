@@ -239,6 +239,7 @@ async fn run_stream(
         voice: business.voice.as_ref().map(ToString::to_string),
         turn: voice::TurnConfig {
             end_silence_ms: business.end_of_turn_ms.get(),
+            guess_after_ms: state.config.turn_guess_after_ms,
             ..voice::TurnConfig::default()
         },
         endpoint: voice::EndpointBounds {
