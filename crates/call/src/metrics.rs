@@ -109,6 +109,9 @@ pub(crate) fn log_turn(call_sid: &str, business_id: i64, record: &TurnRecord) {
         endpointing_ms = record.endpointing_ms,
         mode = "stream",
         barge_in = record.barge_in,
+        guesses = record.guesses,
+        wasted_calls = record.wasted_calls,
+        speculative = record.speculative,
         error_code = record.error_code.as_deref(),
         "turn_metrics"
     );
