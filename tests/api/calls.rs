@@ -367,12 +367,7 @@ async fn beyond_its_call_limit_a_business_sends_new_callers_to_the_recording() {
         max_concurrent_calls: agentlocator::domain::settings::MaxConcurrentCalls::new(1),
         ..Default::default()
     };
-    app.state
-        .directory
-        .update(&app.state.db, biz, &one)
-        .await
-        .unwrap()
-        .unwrap();
+    crate::webhooks::change_business(&app, biz, &one).await;
     let mut first = open_stream(&app, TOKEN, first_sid, &biz.to_string())
         .await
         .unwrap();

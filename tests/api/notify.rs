@@ -23,12 +23,7 @@ async fn notifying_business(app: &TestApp, channel: &str, numbers: &[&str]) -> i
         notify_to: Some(serde_json::from_value(serde_json::json!(numbers)).unwrap()),
         ..Default::default()
     };
-    app.state
-        .directory
-        .update(&app.state.db, b.id, &change)
-        .await
-        .unwrap()
-        .unwrap();
+    crate::webhooks::change_business(app, b.id, &change).await;
     b.id
 }
 

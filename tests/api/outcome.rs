@@ -61,12 +61,7 @@ async fn a_voicemail_ends_with_the_models_summary_and_an_open_follow_up() {
         ),
         ..Default::default()
     };
-    app.state
-        .directory
-        .update(&app.state.db, b.id, &categories)
-        .await
-        .unwrap()
-        .unwrap();
+    crate::webhooks::change_business(&app, b.id, &categories).await;
     let sid = new_sid();
     twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
     twiml(&app, "/webhook/stream_ended", &in_progress(&sid)).await;

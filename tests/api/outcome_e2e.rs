@@ -108,13 +108,7 @@ impl World {
             enable_recording_fallback: Some(true),
             ..Default::default()
         };
-        self.app
-            .state
-            .directory
-            .update(&self.app.state.db, b.id, &change)
-            .await
-            .unwrap()
-            .unwrap();
+        crate::webhooks::change_business(&self.app, b.id, &change).await;
         b.id
     }
 

@@ -28,12 +28,7 @@ async fn transferring_business(app: &TestApp, phone: &str) -> i64 {
         transfer_number: Some(Some(PhoneNumber::parse(TRANSFER_TO).unwrap())),
         ..Default::default()
     };
-    app.state
-        .directory
-        .update(&app.state.db, b.id, &change)
-        .await
-        .unwrap()
-        .unwrap();
+    crate::webhooks::change_business(app, b.id, &change).await;
     b.id
 }
 

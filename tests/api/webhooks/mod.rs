@@ -175,9 +175,15 @@ pub async fn set_flags(app: &TestApp, id: i64, stream: bool, fallback: bool) {
         enable_recording_fallback: Some(fallback),
         ..AdminChange::default()
     };
+    change_business(app, id, &patch).await;
+}
+
+/// Changes a business's settings as the admin API does (through the
+/// directory, so this instance sees the change at once).
+pub async fn change_business(app: &TestApp, id: i64, change: &AdminChange) {
     app.state
         .directory
-        .update(&app.state.db, id, &patch)
+        .update(&app.state.db, id, change)
         .await
         .unwrap()
         .unwrap();

@@ -18,7 +18,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::Call;
 use super::turns::{Active, Kind, ReplyState};
-use crate::pipeline::{PipelineMsg, ReplyJob, spawn_reply};
+use crate::pipeline::{PipelineMsg, spawn_reply};
 
 /// A reply started on a guess that the caller's turn is over.
 pub(crate) struct Guess {
@@ -50,24 +50,11 @@ impl Call {
             return;
         }
         self.drop_guess("superseded");
-        let now = Instant::now();
-        let quiet_since = now
-            .checked_sub(std::time::Duration::from_millis(u64::from(
-                self.setup.turn.guess_after_ms,
-            )))
-            .unwrap_or(now);
-        let generation = self.next_generation();
         let (go, go_rx) = watch::channel(false);
         let audio = Bytes::from(audio);
-        let job = ReplyJob {
-            generation,
-            audio: audio.clone(),
-            voiced_ms,
-            messages: self.history.to_messages(),
-            voice: self.setup.voice.clone(),
-            quiet_since,
-            go: Some(go_rx),
-        };
+        let guess_after_ms = self.setup.turn.guess_after_ms;
+        let job = self.reply_job(audio.clone(), voiced_ms, guess_after_ms, Some(go_rx));
+        let generation = job.generation;
         let task = spawn_reply(job, self.providers.clone(), self.pipe_tx.clone());
         self.turn_guesses += 1;
         tracing::debug!(generation, voiced_ms, "turn_guess");

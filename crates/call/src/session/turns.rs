@@ -147,6 +147,28 @@ pub(crate) struct Carry {
 }
 
 impl Call {
+    /// The job of a reply to `audio`, the caller quiet for `quiet_ms` by now.
+    pub(super) fn reply_job(
+        &mut self,
+        audio: Bytes,
+        voiced_ms: u32,
+        quiet_ms: u32,
+        go: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> ReplyJob {
+        let now = Instant::now();
+        ReplyJob {
+            generation: self.next_generation(),
+            audio,
+            voiced_ms,
+            messages: self.history.to_messages(),
+            voice: self.setup.voice.clone(),
+            quiet_since: now
+                .checked_sub(Duration::from_millis(u64::from(quiet_ms)))
+                .unwrap_or(now),
+            go,
+        }
+    }
+
     pub(super) fn next_generation(&mut self) -> u32 {
         self.generation = self.generation.wrapping_add(1);
         self.generation
@@ -288,20 +310,13 @@ impl Call {
             _ => (audio, voiced_ms, started_at),
         };
         let audio = Bytes::from(audio);
-        let generation = self.next_generation();
-        let job = ReplyJob {
-            generation,
-            audio: audio.clone(),
+        let job = self.reply_job(
+            audio.clone(),
             voiced_ms,
-            messages: self.history.to_messages(),
-            voice: self.setup.voice.clone(),
-            quiet_since: now
-                .checked_sub(Duration::from_millis(u64::from(
-                    self.setup.turn.end_silence_ms,
-                )))
-                .unwrap_or(now),
-            go: None,
-        };
+            self.setup.turn.end_silence_ms,
+            None,
+        );
+        let generation = job.generation;
         let task = spawn_reply(job, self.providers.clone(), self.pipe_tx.clone());
         let mut reply = ReplyState::new(
             started_at,

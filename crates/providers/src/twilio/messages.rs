@@ -225,26 +225,8 @@ impl TwilioMessagesClient {
     /// (401/403 are [`ProviderError::Unauthorized`]); all are permanent.
     pub async fn send(&self, msg: &OutboundMessage) -> Result<SentMessage, ProviderError> {
         let form = msg.form()?;
-        let call = async {
-            let resp = self
-                .http
-                .post(&self.url)
-                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-                .form(&form)
-                .send()
-                .await?;
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            // A body that fails to arrive must not hide the status.
-            let body = read_capped(resp, ANSWER_MAX_BYTES).await;
-            if status.is_success() {
-                return body;
-            }
-            Err(answer_error(status, &headers, &body.unwrap_or_default()))
-        };
-        let body = tokio::time::timeout(self.try_timeout, call)
-            .await
-            .map_err(|_| ProviderError::Timeout)??;
+        let request = self.http.post(&self.url).form(&form);
+        let body = self.exchange(request, ANSWER_MAX_BYTES).await?;
         serde_json::from_slice(&body)
             .map_err(|e| ProviderError::Malformed(format!("message answer: {e}")))
     }
@@ -261,25 +243,11 @@ impl TwilioMessagesClient {
         to: &str,
         marker: &str,
     ) -> Result<Option<SentMessage>, ProviderError> {
-        let call = async {
-            let resp = self
-                .http
-                .get(&self.url)
-                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-                .query(&[("To", to), ("PageSize", "50")])
-                .send()
-                .await?;
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = read_capped(resp, LIST_MAX_BYTES).await;
-            if status.is_success() {
-                return body;
-            }
-            Err(answer_error(status, &headers, &body.unwrap_or_default()))
-        };
-        let body = tokio::time::timeout(self.try_timeout, call)
-            .await
-            .map_err(|_| ProviderError::Timeout)??;
+        let request = self
+            .http
+            .get(&self.url)
+            .query(&[("To", to), ("PageSize", "50")]);
+        let body = self.exchange(request, LIST_MAX_BYTES).await?;
         let page: MessagePage = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::Malformed(format!("message list: {e}")))?;
         Ok(page
@@ -290,6 +258,35 @@ impl TwilioMessagesClient {
                 sid: m.sid,
                 status: m.status,
             }))
+    }
+}
+
+impl TwilioMessagesClient {
+    /// Sends one request with the account's Basic credentials within the
+    /// per-try deadline; a 2xx answer's body (at most `cap` bytes), else
+    /// Twilio's refusal mapped by [`answer_error`].
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        cap: u64,
+    ) -> Result<bytes::Bytes, ProviderError> {
+        let call = async {
+            let resp = request
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+                .send()
+                .await?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            // A body that fails to arrive must not hide the status.
+            let body = read_capped(resp, cap).await;
+            if status.is_success() {
+                return body;
+            }
+            Err(answer_error(status, &headers, &body.unwrap_or_default()))
+        };
+        tokio::time::timeout(self.try_timeout, call)
+            .await
+            .map_err(|_| ProviderError::Timeout)?
     }
 }
 
