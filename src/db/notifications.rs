@@ -104,6 +104,30 @@ pub async fn for_call(db: &Db, call_sid: &str) -> Result<Vec<Notification>, sqlx
         .collect()
 }
 
+/// The notifications of several calls (a page of the call list), in one
+/// query; each call's in `to_number` order.
+pub async fn for_calls(db: &Db, call_sids: &[&str]) -> Result<Vec<Notification>, sqlx::Error> {
+    if call_sids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only numbered placeholders are written into the text; the SIDs are bound.
+    let placeholders: Vec<String> = (1..=call_sids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notification WHERE call_sid IN ({}) ORDER BY call_sid, to_number",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for sid in call_sids {
+        query = query.bind(*sid);
+    }
+    query
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(Notification::from_row)
+        .collect()
+}
+
 /// Twilio accepted the message: its SID and `sent`.
 pub async fn mark_sent(
     db: &Db,

@@ -220,6 +220,12 @@ async fn the_openapi_document_describes_the_inbox_and_the_follow_up_body() {
         1000
     );
     assert!(schemas["FollowUpItem"]["properties"]["urgency"].is_object());
+    // A call in the list: the call's fields and its notifications.
+    let item = schemas["CallListItem"].to_string();
+    assert!(
+        item.contains("notifications") && item.contains("CallView"),
+        "{item}"
+    );
     let list = &spec["paths"]["/api/crm/followups"]["get"];
     assert!(
         list["parameters"]
@@ -264,7 +270,7 @@ async fn a_rerun_of_the_outcome_job_does_not_reopen_a_follow_up_marked_done() {
 }
 
 #[tokio::test]
-async fn the_call_detail_shows_the_owners_notifications_and_how_far_each_got() {
+async fn the_call_detail_and_the_call_list_show_the_owners_notifications_and_how_far_each_got() {
     let f = Fixture::spawn().await;
     let id = call_with_outcome(&f, &f.a, 1, "משה ביקש הצעת מחיר.", "high", "open").await;
     let detail = f.api(&f.a.owner).get(&format!("/api/crm/calls/{id}")).await;
@@ -290,4 +296,14 @@ async fn the_call_detail_shows_the_owners_notifications_and_how_far_each_got() {
     assert_eq!(sent[0]["channel"], "sms");
     assert_eq!(sent[0]["to_number"], "+972501111111");
     assert_eq!(sent[0]["status"], "queued");
+
+    // The call list shows each call's notifications too, and only its own.
+    let other = call_with_outcome(&f, &f.a, 2, "דנה שאלה על מחירים.", "low", "none").await;
+    let list = f.api(&f.a.owner).get("/api/crm/calls").await;
+    let items = list.json["items"].as_array().unwrap();
+    let item = |id: i64| items.iter().find(|c| c["id"] == id).unwrap();
+    assert_eq!(item(id)["summary"], "משה ביקש הצעת מחיר.");
+    assert_eq!(item(id)["notifications"][0]["to_number"], "+972501111111");
+    assert_eq!(item(id)["notifications"][0]["status"], "queued");
+    assert_eq!(item(other)["notifications"], json!([]));
 }

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::views::{
-    ActAs, CallDetail, CallView, FollowUpItem, FollowUpQuery, FollowUpUpdate, PageParams, Paged,
+    ActAs, CallDetail, CallListItem, CallView, FollowUpItem, FollowUpQuery, FollowUpUpdate,
+    PageParams, Paged,
 };
 use crate::db::crm::{self, CallFilter};
 use crate::db::notifications;
@@ -101,7 +102,7 @@ impl CallQuery {
 #[utoipa::path(get, path = "/api/crm/calls", tag = "crm",
     security(("bearer" = [])), params(CallQuery, ActAs),
     responses(
-        (status = 200, body = Paged<CallView>),
+        (status = 200, body = Paged<CallListItem>),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
     ))]
@@ -109,7 +110,7 @@ pub async fn list_calls(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiQuery(query): ApiQuery<CallQuery>,
-) -> Result<Json<Paged<CallView>>, ApiError> {
+) -> Result<Json<Paged<CallListItem>>, ApiError> {
     let page = PageParams {
         limit: query.limit,
         offset: query.offset,
@@ -117,6 +118,25 @@ pub async fn list_calls(
     .page()?;
     let filter = query.filter()?;
     let found = crm::list_calls(&state.db, &tenant, &filter, page).await?;
+    // One query for the page's notifications, not one per call.
+    let sids: Vec<&str> = found.items.iter().map(|c| c.call_sid.as_str()).collect();
+    let mut sent: std::collections::HashMap<String, Vec<notifications::Notification>> =
+        std::collections::HashMap::new();
+    for n in notifications::for_calls(&state.db, &sids).await? {
+        sent.entry(n.call_sid.clone()).or_default().push(n);
+    }
+    let items = found
+        .items
+        .into_iter()
+        .map(|call| CallListItem {
+            notifications: sent.remove(&call.call_sid).unwrap_or_default(),
+            call,
+        })
+        .collect();
+    let found = crm::Paged {
+        items,
+        total: found.total,
+    };
     Ok(Json(Paged::from_db(found, page)))
 }
 

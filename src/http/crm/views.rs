@@ -110,6 +110,16 @@ pub struct Utterance {
     pub turn_id: Option<i64>,
 }
 
+/// A call in the call list, with the messages sent to the owner about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallListItem {
+    #[serde(flatten)]
+    pub call: CallView,
+    /// The messages sent to the owner about this call, with their delivery
+    /// status.
+    pub notifications: Vec<Notification>,
+}
+
 /// A call with its transcript and turns.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CallDetail {
