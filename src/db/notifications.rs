@@ -94,14 +94,7 @@ pub async fn get(
 
 /// Every notification of a call, by number.
 pub async fn for_call(db: &Db, call_sid: &str) -> Result<Vec<Notification>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM notification WHERE call_sid = $1 ORDER BY to_number");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(call_sid)
-        .fetch_all(&db.pool)
-        .await?
-        .iter()
-        .map(Notification::from_row)
-        .collect()
+    for_calls(db, &[call_sid]).await
 }
 
 /// The notifications of several calls (a page of the call list), in one
