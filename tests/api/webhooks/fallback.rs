@@ -194,7 +194,7 @@ async fn a_recorded_message_is_transcribed_by_the_background_job_and_stored() {
     assert_eq!(status, 200);
 
     app.state.background_settled().await;
-    agentlocator::jobs::drain(&app.state).await.unwrap();
+    crate::webhooks::drain_all(&app).await;
 
     let call = calls::get_by_sid(&app.state.db, &sid)
         .await

@@ -140,8 +140,11 @@ pub async fn twiml(app: &TestApp, path: &str, params: &[(String, String)]) -> (u
 /// Registers the business every test calls.
 /// Runs every job, retries included, with no backoff: a retry a server
 /// worker scheduled for later, or a backstop queued for later, is brought
-/// forward.
+/// forward. Writes a slow database sent to the spool (a loaded machine
+/// can miss a webhook's budget) are landed first, so their jobs run too.
 pub async fn drain_all(app: &TestApp) {
+    let replay = app.state.spool.replay(&app.state.db).await;
+    assert!(replay.stopped.is_none(), "{replay:?}");
     let quick = agentlocator::jobs::WorkerOptions {
         backoff_base: std::time::Duration::ZERO,
         ..agentlocator::jobs::WorkerOptions::default()
