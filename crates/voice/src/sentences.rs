@@ -8,7 +8,8 @@
 //! abbreviations (`Dr.`, `מס.`). A terminator only ends a sentence when
 //! followed by whitespace; `!`, `?`, `…`, `;`, `׃` and newlines at the very
 //! end of the text so far are final at once, while `.` and `:` wait for one
-//! more character because they are the ambiguous ones. Fragments shorter
+//! more character because they are the ambiguous ones — except a `.` after a
+//! Hebrew word, which is neither a decimal point nor inside a dotted name. Fragments shorter
 //! than `min_chars` ("כן!", "1.") join the next sentence instead of becoming
 //! a choppy TTS request of their own. Before the first sentence is out, a
 //! long clause may also end at a comma (`first_clause_chars`), which trims
@@ -115,6 +116,16 @@ fn ends_with_abbreviation(text: &str) -> bool {
     ABBREVIATIONS.contains(&lower.as_str())
 }
 
+/// Whether the last word of `text` is written in Hebrew letters only
+/// (niqqud, geresh and gershayim allowed, as in `צה״ל`).
+fn ends_with_hebrew_word(text: &str) -> bool {
+    let word = text.rsplit(char::is_whitespace).next().unwrap_or("");
+    word.chars().any(|c| matches!(c, 'א'..='ת'))
+        && word
+            .chars()
+            .all(|c| matches!(c, '\u{0591}'..='\u{05F4}' | '\'' | '"'))
+}
+
 /// Collapses whitespace runs (newlines included) to single spaces.
 fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -206,7 +217,12 @@ impl SentenceSplitter {
                         .chars()
                         .next_back()
                         .is_some_and(|p| p.is_ascii_digit());
-                    let ambiguous = matches!(c, '.' | ':') || (is_comma(c) && prev_digit);
+                    // A period after a Hebrew word cannot be a decimal
+                    // point or part of a dotted name: it ends the sentence
+                    // now, a token sooner (~33 ms at 30 tokens/s).
+                    let ambiguous = (c == '.' && !ends_with_hebrew_word(&buf[..at]))
+                        || c == ':'
+                        || (is_comma(c) && prev_digit);
                     if ambiguous {
                         self.scan_from = at;
                         return Scan::Wait;

@@ -23,11 +23,27 @@ fn a_hebrew_question_is_emitted_the_moment_its_question_mark_arrives() {
 }
 
 #[test]
-fn a_period_waits_for_one_more_character() {
+fn a_period_after_a_number_or_a_latin_word_waits_for_one_more_character() {
     let mut s = SentenceSplitter::default();
-    assert!(s.push("התור נקבע למחר בעשר.").is_empty());
-    assert_eq!(s.push(" תודה"), ["התור נקבע למחר בעשר."]);
-    assert_eq!(s.finish().as_deref(), Some("תודה"));
+    assert!(s.push("התור נקבע למחר בשעה 10.").is_empty());
+    assert_eq!(s.push(" תודה"), ["התור נקבע למחר בשעה 10."]);
+    assert!(s.push(" רבה, כתבו לנו ב-Gmail.").is_empty());
+    assert_eq!(s.push(" ביי"), ["תודה רבה, כתבו לנו ב-Gmail."]);
+    assert_eq!(s.finish().as_deref(), Some("ביי"));
+}
+
+#[test]
+fn a_period_after_a_hebrew_word_ends_the_sentence_the_moment_it_arrives() {
+    let mut s = SentenceSplitter::default();
+    assert!(s.push("שלום, תודה שפנית").is_empty());
+    assert_eq!(s.push(" אלינו."), ["שלום, תודה שפנית אלינו."]);
+    assert_eq!(s.push(" אני מתנדב בצה״ל."), ["אני מתנדב בצה״ל."]);
+    // An abbreviation still waits for what follows it.
+    assert!(s.push(" התור בחדר מס.").is_empty());
+    assert_eq!(
+        s.push(" 5 בקומה השנייה."),
+        ["התור בחדר מס. 5 בקומה השנייה."]
+    );
 }
 
 #[test]
