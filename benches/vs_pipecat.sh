@@ -4,7 +4,8 @@
 # concurrent calls of caller-he.wav (looped, DURATION seconds each) against
 # AgentLocator, then against pipecat_server.py, both with fake providers at
 # STT 300 ms, LLM 300 ms + 30 tokens/s, TTS 150 ms, end of turn 600 ms
-# (AgentLocator: end_of_turn_ms; Pipecat: Silero stop 0.2 s + 0.6 s timeout).
+# (AgentLocator: end_of_turn_ms; Pipecat: Silero stop 0.2 s + 0.6 s timeout),
+# and the same reply text.
 #
 # Usage: benches/vs_pipecat.sh            (N=15 DURATION=30 RUNS=3)
 # AgentLocator's own knobs pass through the environment, e.g.
@@ -37,7 +38,12 @@ print(f'{sys.argv[2]:<13} calls={d["calls_completed"]}/{d["calls_attempted"]} re
 PY
 }
 
-"$BIN" fake-providers --port "$FAKE_PORT" --write-credentials "$work/google.json" >"$work/fake.log" 2>&1 &
+# Both fake models stream the same words: the reply Pipecat's fake LLM says,
+# read from its source, so the first sentence is as long in both.
+ANSWER=$(sed -n 's/^LLM_TEXT = "\(.*\)"$/\1/p' "$PEERS/pipecat_server.py")
+[ -n "$ANSWER" ] || { echo "LLM_TEXT not found in $PEERS/pipecat_server.py" >&2; exit 1; }
+"$BIN" fake-providers --port "$FAKE_PORT" --write-credentials "$work/google.json" \
+  --answer "$ANSWER" >"$work/fake.log" 2>&1 &
 sleep 1
 export OPENAI_API_KEY=sk-fake OPENAI_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1 \
   GOOGLE_TTS_BASE_URL=http://127.0.0.1:$FAKE_PORT GOOGLE_APPLICATION_CREDENTIALS=$work/google.json \

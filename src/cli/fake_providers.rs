@@ -28,6 +28,11 @@ pub struct Opts {
     /// Synthesis latency, ms.
     #[arg(long, default_value_t = 150)]
     pub tts_ms: u64,
+    /// What the model says at every turn (default: a receptionist's
+    /// answers, one per turn of the conversation). A benchmark beside a
+    /// peer gives both fake models the same words.
+    #[arg(long)]
+    pub answer: Option<String>,
     /// Write a Google service-account file whose token_uri is this fake.
     #[arg(long)]
     pub write_credentials: Option<PathBuf>,
@@ -65,7 +70,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         llm_tokens_per_s: opts.llm_tokens_per_s,
         tts_ms: opts.tts_ms,
     };
-    callsim::fake::serve(listener, lat)
+    callsim::fake::serve_answering(listener, lat, opts.answer)
         .await
         .context("serving the fake providers")
 }

@@ -102,6 +102,9 @@ impl FakeLatencies {
 struct Fake {
     lat: FakeLatencies,
     transcriptions: AtomicUsize,
+    /// Said to every turn instead of [`ANSWERS`], so that a benchmark can
+    /// give a peer's fake model and this one the same words to stream.
+    answer: Option<String>,
 }
 
 /// The fake providers' routes: `/v1/audio/transcriptions`,
@@ -113,9 +116,15 @@ struct Fake {
 /// `GOOGLE_TTS_BASE_URL=http://HOST` and `TWILIO_API_BASE_URL=http://HOST`
 /// point at the same listener.
 pub fn router(lat: FakeLatencies) -> Router {
+    router_answering(lat, None)
+}
+
+/// [`router`] whose model says `answer` (when given) at every turn.
+pub fn router_answering(lat: FakeLatencies, answer: Option<String>) -> Router {
     let state = Arc::new(Fake {
         lat,
         transcriptions: AtomicUsize::new(0),
+        answer,
     });
     Router::new()
         .route("/v1/audio/transcriptions", post(transcribe))
@@ -134,7 +143,19 @@ pub fn router(lat: FakeLatencies) -> Router {
 /// # Errors
 /// When accepting connections fails.
 pub async fn serve(listener: tokio::net::TcpListener, lat: FakeLatencies) -> io::Result<()> {
-    axum::serve(listener, router(lat)).await
+    serve_answering(listener, lat, None).await
+}
+
+/// [`serve`] with [`router_answering`].
+///
+/// # Errors
+/// When accepting connections fails.
+pub async fn serve_answering(
+    listener: tokio::net::TcpListener,
+    lat: FakeLatencies,
+    answer: Option<String>,
+) -> io::Result<()> {
+    axum::serve(listener, router_answering(lat, answer)).await
 }
 
 fn openai_error(status: StatusCode, message: &str) -> Response {
@@ -209,7 +230,10 @@ async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
         .iter()
         .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .count();
-    let answer = ANSWERS[user_turns.saturating_sub(1) % ANSWERS.len()];
+    let answer = fake
+        .answer
+        .as_deref()
+        .unwrap_or(ANSWERS[user_turns.saturating_sub(1) % ANSWERS.len()]);
     let tokens = tokens(answer);
     let lat = fake.lat;
     let start = Instant::now();

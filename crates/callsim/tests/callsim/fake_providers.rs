@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use agentlocator_callsim::FakeLatencies;
-use agentlocator_callsim::fake::serve;
+use agentlocator_callsim::fake::{serve, serve_answering};
 use base64::Engine as _;
 use futures::StreamExt as _;
 use providers::{
@@ -176,6 +176,28 @@ async fn a_non_streamed_chat_is_one_json_completion() {
     assert!(is_hebrew(
         body["choices"][0]["message"]["content"].as_str().unwrap()
     ));
+}
+
+#[tokio::test]
+async fn a_fake_given_an_answer_says_it_at_every_turn() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let answer = "שלום, תודה שפנית אלינו. מה נוח לך?";
+    tokio::spawn(serve_answering(
+        listener,
+        FakeLatencies::instant(),
+        Some(answer.into()),
+    ));
+    let mut cfg = OpenAiConfig::new("sk-fake".to_owned().into(), "gpt-4o-mini", "whisper-1");
+    cfg.base_url = format!("{base}/v1");
+    let chat = OpenAiChat::new(cfg, reqwest::Client::new());
+    let mut messages = vec![ChatMessage::user("שלום")];
+    for _ in 0..2 {
+        let (said, _) = ask(&chat, messages.clone()).await;
+        assert_eq!(said, answer);
+        messages.push(ChatMessage::assistant(said));
+        messages.push(ChatMessage::user("ומה עוד?"));
+    }
 }
 
 #[tokio::test]
