@@ -44,6 +44,12 @@ pub struct TurnConfig {
     /// Silence after speech at which the utterance so far is offered as a
     /// guess ([`TurnEvent::Paused`]), long before the end of turn; 0: never.
     pub guess_after_ms: u32,
+    /// Once a pause has begun, how long voice must last without a break
+    /// to end it: a shorter blip is a clatter or a noise peak, not the
+    /// caller going on. The end of turn waits for a blip in progress to
+    /// fail, so this can delay an end by at most its own length. 0: any
+    /// voiced frame ends a pause.
+    pub resume_ms: u32,
 }
 
 impl Default for TurnConfig {
@@ -58,6 +64,7 @@ impl Default for TurnConfig {
             echo_margin_db: 6,
             pre_roll_ms: 200,
             guess_after_ms: 250,
+            resume_ms: RESUME_MS,
         }
     }
 }
@@ -132,6 +139,10 @@ pub struct TurnDetector {
     /// with too few is the agent's own echo.
     voiced_above_echo: u64,
     silence_run: u64,
+    /// See [`TurnConfig::resume_ms`], in samples.
+    resume: u64,
+    /// Voiced samples in a row heard in a pause, not yet `resume` long.
+    resume_run: u64,
     /// While the agent talks: the level (dBFS) a frame must exceed to
     /// count towards a barge-in.
     echo_gate_dbfs: Option<f32>,
@@ -150,6 +161,9 @@ impl Default for TurnDetector {
 /// Initial capacity of an utterance buffer: 5 s covers most answers on a
 /// phone call without regrowing.
 const TYPICAL_UTTERANCE_MS: u32 = 5_000;
+
+/// Default of [`TurnConfig::resume_ms`].
+const RESUME_MS: u32 = 120;
 
 impl TurnDetector {
     /// Creates a detector. A zero sample rate or max length is raised to
@@ -178,6 +192,8 @@ impl TurnDetector {
             barge_run: 0,
             voiced_above_echo: 0,
             silence_run: 0,
+            resume: samples(config.resume_ms),
+            resume_run: 0,
             echo_gate_dbfs: None,
             barge_in_sent: false,
             end_pending: false,
@@ -263,7 +279,13 @@ impl TurnDetector {
         }
 
         let above_echo = self.above_echo(level_dbfs);
+        let (voiced, held_back) = self.resumes(voiced, mulaw.len() as u64);
         let overflow = self.append(mulaw, voiced, above_echo);
+        // The frames that waited for the pause to end were voice after all.
+        self.voiced += held_back;
+        if above_echo {
+            self.voiced_above_echo += held_back;
+        }
         if let Some(rest) = overflow {
             let event = self.finish_utterance();
             self.feed_ring(rest);
@@ -278,7 +300,9 @@ impl TurnDetector {
                 self.barge_in_sent = true;
                 return Some(TurnEvent::BargeIn);
             }
-        } else if self.silence_run >= self.end_silence_now {
+        } else if self.silence_run >= self.end_silence_now && self.resume_run == 0 {
+            // A blip in progress might be the caller going on: its outcome
+            // decides, which costs at most `resume_ms` of delay.
             return Some(self.finish_utterance());
         } else if self.guess_after > 0
             && !self.paused
@@ -348,9 +372,32 @@ impl TurnDetector {
         self.barge_run = 0;
         self.voiced_above_echo = 0;
         self.silence_run = 0;
+        self.resume_run = 0;
         self.barge_in_sent = false;
         self.paused = false;
         self.end_silence_now = self.end_silence;
+    }
+
+    /// Whether a VAD-voiced frame of an open utterance counts as voice.
+    ///
+    /// In a pause, only once voice has lasted `resume_ms` without a break:
+    /// street and café noise trip the VAD in short peaks (clatter, a swell's
+    /// crest, a babble syllable), and without this each one would restart
+    /// the end-of-turn wait. A caller going on talks for longer than that.
+    /// Also returns, once voice ends a pause, how many samples before this
+    /// frame it waited for: they were voice, for the utterance's counts.
+    fn resumes(&mut self, voiced: bool, n: u64) -> (bool, u64) {
+        if self.silence_run == 0 || !voiced {
+            self.resume_run = 0;
+            return (voiced, 0);
+        }
+        self.resume_run += n;
+        if self.resume_run < self.resume {
+            return (false, 0);
+        }
+        let held_back = self.resume_run - n;
+        self.resume_run = 0;
+        (true, held_back)
     }
 
     fn above_echo(&self, level_dbfs: f32) -> bool {

@@ -245,6 +245,7 @@ fn zero_valued_config_still_makes_progress() {
         echo_margin_db: 0,
         pre_roll_ms: 0,
         guess_after_ms: 0,
+        resume_ms: 0,
     };
     let mut det = TurnDetector::new(config);
     assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));
@@ -252,6 +253,44 @@ fn zero_valued_config_still_makes_progress() {
         det.push(&[4], true),
         Some(TurnEvent::UtteranceEnded { .. })
     ));
+}
+
+#[test]
+fn a_blip_in_the_pause_after_speech_does_not_restart_the_wait_but_speech_does() {
+    let frame = [0xFFu8; 160];
+    let config = TurnConfig {
+        end_silence_ms: 600,
+        resume_ms: 120,
+        ..TurnConfig::default()
+    };
+    let run = |pattern: &[(bool, usize)]| {
+        let mut det = TurnDetector::new(config.clone());
+        let mut frames = 0;
+        for &(voiced, n) in pattern {
+            for _ in 0..n {
+                frames += 1;
+                if matches!(
+                    det.push(&frame, voiced),
+                    Some(TurnEvent::UtteranceEnded { .. })
+                ) {
+                    return Some(frames);
+                }
+            }
+        }
+        None
+    };
+    // 1 s of speech, 300 ms of pause, a 100 ms clatter, then quiet: the
+    // turn ends 600 ms after the speech, as if the clatter were not there.
+    assert_eq!(
+        run(&[(true, 50), (false, 15), (true, 5), (false, 40)]),
+        Some(80)
+    );
+    // The same pause followed by 200 ms of voice: the caller went on, so
+    // the wait starts again after it.
+    assert_eq!(
+        run(&[(true, 50), (false, 15), (true, 10), (false, 40)]),
+        Some(105)
+    );
 }
 
 proptest! {

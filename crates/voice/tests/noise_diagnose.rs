@@ -1,0 +1,179 @@
+//! Why a turn stays open in noise: for each utterance of the noise set
+//! whose end is not detected on time, the voiced runs the VAD reports after
+//! the true end, with their level against the caller's speech level and
+//! the tracked floor, and their zero-crossing rate.
+//!
+//! A diagnostic, not a gate: ignored by default, run it with
+//! `cargo test -p agentlocator-voice --test noise_diagnose -- --ignored --nocapture`.
+
+use agentlocator_voice::noise::{self, NoiseFamily};
+use agentlocator_voice::{Vad, mulaw, wav};
+
+const CALLER: &[u8] = include_bytes!("fixtures/caller-he.wav");
+const SHALOM: &[u8] = include_bytes!("fixtures/shalom.wav");
+const RATE: usize = 8_000;
+const FRAME: usize = agentlocator_voice::TWILIO_FRAME_SAMPLES;
+
+fn pcm(fixture: &[u8]) -> Vec<i16> {
+    wav::decode_mono_8k(&wav::parse(fixture).unwrap()).unwrap()
+}
+
+fn secs(s: f32) -> usize {
+    (s * RATE as f32) as usize
+}
+
+fn zcr(frame: &[i16]) -> f32 {
+    let crossings = frame
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    crossings as f32 / frame.len() as f32
+}
+
+/// Peak normalised autocorrelation over 2.5–12.5 ms lags (80–400 Hz pitch).
+fn periodicity(frame: &[i16]) -> f32 {
+    let mean = frame.iter().map(|&s| f32::from(s)).sum::<f32>() / frame.len() as f32;
+    let x: Vec<f32> = frame.iter().map(|&s| f32::from(s) - mean).collect();
+    let mut best = 0f32;
+    for lag in 20..=100.min(x.len() - 1) {
+        let (mut xy, mut xx, mut yy) = (0f32, 0f32, 0f32);
+        for i in 0..x.len() - lag {
+            xy += x[i] * x[i + lag];
+            xx += x[i] * x[i];
+            yy += x[i + lag] * x[i + lag];
+        }
+        best = best.max(xy / (xx * yy).sqrt().max(1e-9));
+    }
+    best
+}
+
+/// One voiced frame: level, floor, crossing rate.
+struct Voiced {
+    frame: usize,
+    level: f32,
+    floor: f32,
+    zcr: f32,
+    periodicity: f32,
+}
+
+#[test]
+#[ignore = "diagnostic: prints, asserts nothing"]
+fn print_what_the_vad_calls_voice_after_each_utterance_ends() {
+    let caller = pcm(CALLER);
+    let mut shalom = vec![0i16; secs(2.0)];
+    shalom.extend(pcm(SHALOM));
+    shalom.extend(vec![0i16; secs(2.0)]);
+    let babble = {
+        let mut out = Vec::new();
+        out.extend_from_slice(&caller[secs(3.0)..secs(7.48)]);
+        out.extend_from_slice(&caller[secs(12.76)..secs(16.28)]);
+        let s = pcm(SHALOM);
+        out.extend_from_slice(&s[secs(0.5)..s.len() - secs(0.5)]);
+        let gain = 10f32.powf(-18.0 / 20.0) * 32768.0 / noise::active_rms(&out);
+        out.iter()
+            .map(|&s| noise::to_i16(f32::from(s) * gain))
+            .collect::<Vec<_>>()
+    };
+    let shalom_end = {
+        let p: Vec<f32> = shalom
+            .chunks(FRAME)
+            .map(|f| f.iter().map(|&s| f32::from(s).powi(2)).sum::<f32>() / f.len() as f32)
+            .collect();
+        let loud = p.iter().copied().fold(0f32, f32::max);
+        (p.iter().rposition(|&x| x > loud * 1e-4).unwrap() + 1) * FRAME
+    };
+    for family in [NoiseFamily::Street, NoiseFamily::Cafe] {
+        for snr in [20.0f32, 10.0] {
+            for seed in 0..3u64 {
+                let cases: [(&str, &[i16], Vec<usize>); 2] = [
+                    ("caller", &caller, vec![secs(7.48), secs(16.28)]),
+                    ("shalom", &shalom, vec![shalom_end]),
+                ];
+                for (name, speech, ends) in cases {
+                    let raw = family.generate(speech.len(), seed * 31 + snr as u64, &babble);
+                    let mixed = noise::mix_at_snr(speech, &raw, snr);
+                    let mut vad = Vad::default();
+                    let mut enc = Vec::new();
+                    let mut dec = Vec::new();
+                    let mut voiced = Vec::new();
+                    // The caller's level: mean power of the clean speech's
+                    // active frames, in the mixed signal's scale.
+                    let caller_db = 20.0 * (noise::active_rms(speech) / 32768.0).log10();
+                    for (i, f) in mixed.chunks(FRAME).enumerate() {
+                        enc.clear();
+                        mulaw::encode_into(f, &mut enc);
+                        dec.clear();
+                        mulaw::decode_into(&enc, &mut dec);
+                        let floor = vad.noise_floor_dbfs();
+                        if vad.push(&dec) {
+                            voiced.push(Voiced {
+                                frame: i,
+                                level: vad.last_energy_dbfs(),
+                                floor,
+                                zcr: zcr(&dec),
+                                periodicity: periodicity(&dec),
+                            });
+                        }
+                    }
+                    let mut inside: Vec<f32> = voiced
+                        .iter()
+                        .filter(|v| v.level > caller_db - 10.0)
+                        .filter(|v| {
+                            ends.iter()
+                                .any(|&e| v.frame * FRAME < e && v.frame * FRAME + secs(3.0) > e)
+                        })
+                        .map(|v| v.periodicity)
+                        .collect();
+                    inside.sort_by(f32::total_cmp);
+                    if !inside.is_empty() {
+                        let q = |p: f32| inside[((inside.len() - 1) as f32 * p) as usize];
+                        println!(
+                            "{} {snr} seed {seed} {name}: speech periodicity p10 {:.2} p25 {:.2} p50 {:.2}",
+                            family.name(),
+                            q(0.1),
+                            q(0.25),
+                            q(0.5)
+                        );
+                    }
+                    for end in ends {
+                        let from = end / FRAME;
+                        let after: Vec<&Voiced> = voiced
+                            .iter()
+                            .filter(|v| v.frame >= from && v.frame < from + 100)
+                            .collect();
+                        println!(
+                            "{} {snr} seed {seed} {name} end {:.2}s caller {caller_db:.1} dBFS:",
+                            family.name(),
+                            end as f32 / RATE as f32
+                        );
+                        let mut k = 0;
+                        while k < after.len() {
+                            let mut j = k;
+                            while j + 1 < after.len() && after[j + 1].frame == after[j].frame + 1 {
+                                j += 1;
+                            }
+                            let run = &after[k..=j];
+                            let max = run.iter().map(|v| v.level).fold(f32::MIN, f32::max);
+                            let zc = run.iter().map(|v| v.zcr).sum::<f32>() / run.len() as f32;
+                            let pmax = run.iter().map(|v| v.periodicity).fold(0f32, f32::max);
+                            let pmean =
+                                run.iter().map(|v| v.periodicity).sum::<f32>() / run.len() as f32;
+                            println!(
+                                "  +{:>4} ms run {:>4} ms  max {:>6.1} dB (caller {:>5.1}, floor {:>5.1})  zcr {:.2} per mean {:.2} max {:.2}",
+                                (run[0].frame - from) * 20,
+                                run.len() * 20,
+                                max,
+                                max - caller_db,
+                                max - run[0].floor,
+                                zc,
+                                pmean,
+                                pmax
+                            );
+                            k = j + 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
