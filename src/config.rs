@@ -391,8 +391,8 @@ mod tests {
     }
 
     #[test]
-    fn turn_guesses_start_after_250_ms_by_default_zero_turns_them_off_and_junk_is_refused() {
-        assert_eq!(load(&[]).unwrap().0.turn_guess_after_ms, 250);
+    fn turn_guesses_start_after_200_ms_by_default_zero_turns_them_off_and_junk_is_refused() {
+        assert_eq!(load(&[]).unwrap().0.turn_guess_after_ms, 200);
         assert_eq!(
             load(&[("TURN_GUESS_AFTER_MS", "0")])
                 .unwrap()

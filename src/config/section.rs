@@ -130,7 +130,10 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
             n => n,
         },
         // A guess needs a pause shorter than any end-of-turn wait.
-        turn_guess_after_ms: match vars.parse_or("TURN_GUESS_AFTER_MS", 250_u32)? {
+        turn_guess_after_ms: match vars.parse_or(
+            "TURN_GUESS_AFTER_MS",
+            voice::TurnConfig::default().guess_after_ms,
+        )? {
             ms @ 0..=1000 => ms,
             _ => {
                 return Err(invalid(

@@ -63,7 +63,7 @@ impl Default for TurnConfig {
             echo_return_loss_db: 20,
             echo_margin_db: 6,
             pre_roll_ms: 200,
-            guess_after_ms: 250,
+            guess_after_ms: 200,
             resume_ms: RESUME_MS,
         }
     }
