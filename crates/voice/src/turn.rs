@@ -302,10 +302,13 @@ impl TurnDetector {
             }
         } else if self.silence_run >= self.end_silence_now && self.resume_run == 0 {
             // A blip in progress might be the caller going on: its outcome
-            // decides, which costs at most `resume_ms` of delay.
+            // decides, which costs at most `resume_ms` of delay. The guess
+            // below waits for it too: voice held back in a short pause is
+            // most often the caller's next word.
             return Some(self.finish_utterance());
         } else if self.guess_after > 0
             && !self.paused
+            && self.resume_run == 0
             && self.silence_run >= self.guess_after
             && self.voiced_above_echo >= self.min_speech.max(1)
         {

@@ -372,6 +372,21 @@ fn speaking_again_after_a_pause_makes_the_guess_stale_and_the_next_pause_guesses
 }
 
 #[test]
+fn a_pause_shorter_than_the_guess_wait_offers_no_guess_when_the_caller_goes_on() {
+    let mut det = TurnDetector::default();
+    speech(&mut det, 25);
+    // 100 ms between two words: the next word's first frames are held back
+    // until they last `resume_ms`, but they are not more pause.
+    assert_eq!(silence(&mut det, 5), []);
+    assert_eq!(speech(&mut det, 25), []);
+    let events = silence(&mut det, 11);
+    let [TurnEvent::Paused { voiced_ms, .. }] = events.as_slice() else {
+        panic!("expected one Paused after the real pause, got {events:?}");
+    };
+    assert_eq!(*voiced_ms, 1000);
+}
+
+#[test]
 fn no_guess_is_offered_for_a_blip_shorter_than_min_speech() {
     let mut det = TurnDetector::default();
     speech(&mut det, 10); // 200 ms < 250 ms
