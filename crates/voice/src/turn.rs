@@ -50,6 +50,14 @@ pub struct TurnConfig {
     /// fail, so this can delay an end by at most its own length. 0: any
     /// voiced frame ends a pause.
     pub resume_ms: u32,
+    /// In the pause after the caller has spoken (once the VAD has called a
+    /// frame silence), a voiced frame more than this many dB below the
+    /// utterance's running active speech level (see
+    /// [`TurnDetector::push_heard`]) does not count as the caller going on:
+    /// it is silence for the end-of-turn wait. Café babble and traffic keep the
+    /// VAD voiced after the caller stops, but well below the caller's own
+    /// level. Only frames pushed with a level are gated; 0: off.
+    pub quiet_gate_db: u32,
 }
 
 impl Default for TurnConfig {
@@ -65,6 +73,7 @@ impl Default for TurnConfig {
             pre_roll_ms: 200,
             guess_after_ms: 200,
             resume_ms: RESUME_MS,
+            quiet_gate_db: QUIET_GATE_DB,
         }
     }
 }
@@ -146,6 +155,13 @@ pub struct TurnDetector {
     /// While the agent talks: the level (dBFS) a frame must exceed to
     /// count towards a barge-in.
     echo_gate_dbfs: Option<f32>,
+    /// Sum of the linear powers (full scale = 1) of the utterance's voiced
+    /// frames counted into its active level, and how many: the running
+    /// active speech level is their mean.
+    active_power_sum: f32,
+    active_frames: u32,
+    /// [`TurnConfig::quiet_gate_db`] as a power ratio; 0: off.
+    quiet_gate: f32,
     barge_in_sent: bool,
     /// The max length was reached on a frame that already reported
     /// something; the end is reported on the next push.
@@ -164,6 +180,17 @@ const TYPICAL_UTTERANCE_MS: u32 = 5_000;
 
 /// Default of [`TurnConfig::resume_ms`].
 const RESUME_MS: u32 = 120;
+
+/// Default of [`TurnConfig::quiet_gate_db`].
+/// Measured on the noise set (BENCHMARKS.md): P.56's 15.9 dB, or 20, cuts
+/// off clean Hebrew whose quiet stretches sit 17–25 dB under the active
+/// level as the VAD's high-passed level reads them; 22 is the least that
+/// cuts off nothing.
+const QUIET_GATE_DB: u32 = 22;
+
+/// P.56's margin between the active speech level and the threshold below
+/// which a frame is not counted into it, as a power ratio (15.9 dB).
+const ACTIVE_MARGIN: f32 = 38.904_514;
 
 impl TurnDetector {
     /// Creates a detector. A zero sample rate or max length is raised to
@@ -195,6 +222,12 @@ impl TurnDetector {
             resume: samples(config.resume_ms),
             resume_run: 0,
             echo_gate_dbfs: None,
+            active_power_sum: 0.0,
+            active_frames: 0,
+            quiet_gate: match config.quiet_gate_db {
+                0 => 0.0,
+                db => 10f32.powf(db as f32 / 10.0),
+            },
             barge_in_sent: false,
             end_pending: false,
             config,
@@ -245,8 +278,16 @@ impl TurnDetector {
     }
 
     /// Feeds one frame of mu-law audio with its VAD decision and its level
-    /// in dBFS (e.g. [`crate::Vad::last_energy_dbfs`]), which only the
-    /// barge-in echo gate reads.
+    /// in dBFS (e.g. [`crate::Vad::last_energy_dbfs`]), which the barge-in
+    /// echo gate and the quiet gate read.
+    ///
+    /// The quiet gate ([`TurnConfig::quiet_gate_db`]): the utterance's
+    /// active speech level is tracked as P.56 does, the mean power of its
+    /// voiced frames within 15.9 dB of that mean; in a pause, a voiced frame
+    /// more than `quiet_gate_db` below it is taken as unvoiced. Speech that
+    /// runs on without a pause is never gated: a quiet stretch of the
+    /// caller's own is not noise. A non-finite level (as from
+    /// [`TurnDetector::push`]) is never gated.
     ///
     /// Returns at most one event. Empty frames are ignored. If one frame
     /// both starts an utterance and fills `max_utterance_ms` (only possible
@@ -268,6 +309,7 @@ impl TurnDetector {
                 return None;
             }
             self.start_utterance();
+            self.track_active_level(level_dbfs);
             let above_echo = self.above_echo(level_dbfs);
             if let Some(rest) = self.append(mulaw, true, above_echo) {
                 self.end_pending = true;
@@ -279,7 +321,12 @@ impl TurnDetector {
         }
 
         let above_echo = self.above_echo(level_dbfs);
+        // Only in a pause: see `TurnConfig::quiet_gate_db`.
+        let voiced = voiced && !(self.silence_run > 0 && self.below_caller(level_dbfs));
         let (voiced, held_back) = self.resumes(voiced, mulaw.len() as u64);
+        if voiced {
+            self.track_active_level(level_dbfs);
+        }
         let overflow = self.append(mulaw, voiced, above_echo);
         // The frames that waited for the pause to end were voice after all.
         self.voiced += held_back;
@@ -376,6 +423,8 @@ impl TurnDetector {
         self.voiced_above_echo = 0;
         self.silence_run = 0;
         self.resume_run = 0;
+        self.active_power_sum = 0.0;
+        self.active_frames = 0;
         self.barge_in_sent = false;
         self.paused = false;
         self.end_silence_now = self.end_silence;
@@ -401,6 +450,34 @@ impl TurnDetector {
         let held_back = self.resume_run - n;
         self.resume_run = 0;
         (true, held_back)
+    }
+
+    /// Counts a voiced frame's level into the utterance's active level,
+    /// unless it is more than P.56's margin below it (a quiet consonant
+    /// would otherwise drag the level down towards the noise).
+    fn track_active_level(&mut self, level_dbfs: f32) {
+        if !level_dbfs.is_finite() {
+            return;
+        }
+        let power = 10f32.powf(level_dbfs / 10.0);
+        if self.active_frames > 0 {
+            let active = self.active_power_sum / self.active_frames as f32;
+            if power * ACTIVE_MARGIN < active {
+                return;
+            }
+        }
+        self.active_power_sum += power;
+        self.active_frames += 1;
+    }
+
+    /// Whether a frame at `level_dbfs` is more than the quiet gate below
+    /// the utterance's active level: noise under the caller, not the caller.
+    fn below_caller(&self, level_dbfs: f32) -> bool {
+        if self.quiet_gate == 0.0 || self.active_frames == 0 || !level_dbfs.is_finite() {
+            return false;
+        }
+        let active = self.active_power_sum / self.active_frames as f32;
+        10f32.powf(level_dbfs / 10.0) * self.quiet_gate < active
     }
 
     fn above_echo(&self, level_dbfs: f32) -> bool {

@@ -6,6 +6,9 @@
 //! A diagnostic, not a gate: ignored by default, run it with
 //! `cargo test -p agentlocator-voice --test noise_diagnose -- --ignored --nocapture`.
 
+#[path = "support/p56.rs"]
+mod p56;
+
 use agentlocator_voice::noise::{self, NoiseFamily};
 use agentlocator_voice::{Vad, mulaw, wav};
 
@@ -74,19 +77,17 @@ fn print_what_the_vad_calls_voice_after_each_utterance_ends() {
             .map(|&s| noise::to_i16(f32::from(s) * gain))
             .collect::<Vec<_>>()
     };
-    let shalom_end = {
-        let p: Vec<f32> = shalom
-            .chunks(FRAME)
-            .map(|f| f.iter().map(|&s| f32::from(s).powi(2)).sum::<f32>() / f.len() as f32)
-            .collect();
-        let loud = p.iter().copied().fold(0f32, f32::max);
-        (p.iter().rposition(|&x| x > loud * 1e-4).unwrap() + 1) * FRAME
-    };
+    // The ends the noise set judges against: P.56 on the clean audio,
+    // caller-he.wav split into its two utterances in the pause at 10 s.
+    let p56_end = |pcm: &[i16]| p56::activity(pcm, FRAME).unwrap().end;
+    let split = secs(10.0);
+    let caller_ends = vec![p56_end(&caller[..split]), split + p56_end(&caller[split..])];
+    let shalom_end = p56_end(&shalom);
     for family in [NoiseFamily::Street, NoiseFamily::Cafe] {
         for snr in [20.0f32, 10.0] {
             for seed in 0..3u64 {
                 let cases: [(&str, &[i16], Vec<usize>); 2] = [
-                    ("caller", &caller, vec![secs(7.48), secs(16.28)]),
+                    ("caller", &caller, caller_ends.clone()),
                     ("shalom", &shalom, vec![shalom_end]),
                 ];
                 for (name, speech, ends) in cases {

@@ -7,9 +7,15 @@
 //! (b) end of turn: Hebrew utterances in the same noise; each end must be
 //! detected within the configured wait + 100 ms.
 //!
-//! `fixtures/caller-he.wav` (8 kHz PCM16, 21.7 s) has Hebrew speech at
-//! 3.00–7.48 s and 12.76–16.28 s. Run with `--nocapture` for the table:
+//! `fixtures/caller-he.wav` (8 kHz PCM16, 21.7 s) has two Hebrew utterances,
+//! around 3.0–7.5 s and 12.8–16.3 s. Where each starts and ends is found
+//! on the clean file by ITU-T P.56 (`support/p56.rs`), not by eye: a turn
+//! ended before that end cut the caller off, one ended more than 100 ms
+//! after the wait was late. Run with `--nocapture` for the table:
 //! `cargo test -p agentlocator-voice --test noise_set -- --nocapture`.
+
+#[path = "support/p56.rs"]
+mod p56;
 
 use agentlocator_voice::noise::{self, NoiseFamily, Rng};
 use agentlocator_voice::resample::resample;
@@ -21,23 +27,32 @@ const RATE: usize = 8_000;
 const FRAME: usize = agentlocator_voice::TWILIO_FRAME_SAMPLES;
 /// The business's end-of-turn silence the set is judged against.
 const END_SILENCE_MS: u32 = 600;
-/// Where caller-he.wav's two utterances end, in seconds.
-const CALLER_ENDS: [f32; 2] = [7.48, 16.28];
+/// Where caller-he.wav is split into its two utterances, in seconds: in
+/// the 5 s pause between them, so that P.56 measures each on its own.
+const CALLER_SPLIT: f32 = 10.0;
 const SNRS: [f32; 3] = [20.0, 10.0, 5.0];
 const REPLIES: usize = 200;
 /// Loudness of the agent's TTS on its own leg (active RMS, dBFS).
 const AGENT_DBFS: f32 = -18.0;
 /// Where the end-of-turn target at SNR ≥ 10 dB is not met yet: passing-car
-/// swells (street, 10 dB) and babble (café) hold the VAD voiced for longer
-/// than the 120 ms a pause needs to end (`TurnConfig::resume_ms`), and no
-/// level cue tells them from the fixtures' quiet tails (down to 16 dB below
-/// the caller's active level), which the truth counts as speech. Printed,
-/// not asserted; a family that starts passing must be taken off the list.
+/// swells (street, 10 dB) and babble (café) keep the VAD voiced after the
+/// caller stops. The quiet gate (`TurnConfig::quiet_gate_db`) ignores such
+/// voice in a pause only when it is 22 dB under the caller's level, since
+/// clean Hebrew of the fixtures has stretches 17–25 dB under it that P.56
+/// counts as speech; café babble sits 4–17 dB under. Printed, not
+/// asserted; a family that starts passing must be taken off the list.
 const KNOWN_END_GAPS: [(NoiseFamily, f32); 3] = [
     (NoiseFamily::Street, 10.0),
     (NoiseFamily::Cafe, 20.0),
     (NoiseFamily::Cafe, 10.0),
 ];
+/// Where a turn still ends inside the caller's speech at SNR ≥ 10 dB:
+/// street at 10 dB buries caller-he.wav's first utterance's last second
+/// (−35…−44 dBFS, P.56-active) under noise at about −30 dBFS, so no VAD
+/// hears it and the turn ends at 6.1–6.2 s instead of 7.48 s (the same
+/// with or without `resume_ms` and the quiet gate). Printed, not asserted;
+/// taken off the list once it passes.
+const KNOWN_CUT_OFFS: [(NoiseFamily, f32); 1] = [(NoiseFamily::Street, 10.0)];
 
 fn pcm(fixture: &[u8]) -> Vec<i16> {
     wav::decode_mono_8k(&wav::parse(fixture).unwrap()).unwrap()
@@ -242,24 +257,33 @@ fn false_barge_ins(family: NoiseFamily, snr_db: f32, gated: bool, ear: Ear) -> u
 #[derive(Debug, Default)]
 struct EndFigures {
     ends: usize,
+    /// Ends detected after an utterance started and before it ended.
+    cut_offs: usize,
     on_time: usize,
     delays_ms: Vec<u32>,
 }
 
-/// Where the speech in `pcm` ends, in samples: the end of the last 20 ms
-/// frame within 40 dB of the loudest.
-fn measured_end(pcm: &[i16]) -> usize {
-    let powers: Vec<f32> = pcm
-        .chunks(FRAME)
-        .map(|f| f.iter().map(|&s| f32::from(s).powi(2)).sum::<f32>() / f.len() as f32)
-        .collect();
-    let loudest = powers.iter().copied().fold(0f32, f32::max);
-    let last = powers.iter().rposition(|&p| p > loudest * 1e-4).unwrap();
-    (last + 1) * FRAME
+/// An utterance's first and one-past-last sample.
+type Span = (usize, usize);
+
+/// Where each utterance of `pcm` starts and ends (P.56 on the clean
+/// audio), `pcm` split at `splits` (samples) into one utterance each.
+fn utterances(pcm: &[i16], splits: &[usize]) -> Vec<Span> {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(splits);
+    bounds.push(pcm.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let a = p56::activity(&pcm[w[0]..w[1]], FRAME).expect("an utterance in each part");
+            (w[0] + a.start, w[0] + a.end)
+        })
+        .collect()
 }
 
-/// (b): when each utterance's end is detected, for 10 noise seeds.
-fn end_detection(family: NoiseFamily, snr_db: f32, ear: Ear) -> EndFigures {
+/// The two fixtures as the end-of-turn set uses them, with their
+/// utterances' (start, end) in samples.
+fn end_cases() -> [(Vec<i16>, Vec<Span>); 2] {
     let caller = pcm(CALLER);
     let shalom = {
         let raw = pcm(SHALOM);
@@ -268,18 +292,27 @@ fn end_detection(family: NoiseFamily, snr_db: f32, ear: Ear) -> EndFigures {
         padded.extend(vec![0i16; secs(2.0)]);
         padded
     };
-    let shalom_end = measured_end(&shalom);
+    let caller_utterances = utterances(&caller, &[secs(CALLER_SPLIT)]);
+    let shalom_utterances = utterances(&shalom, &[]);
+    [(caller, caller_utterances), (shalom, shalom_utterances)]
+}
+
+/// (b): when each utterance's end is detected, for 10 noise seeds (`None`:
+/// once, on the clean audio).
+fn end_detection(noisy: Option<(NoiseFamily, f32)>, ear: Ear) -> EndFigures {
     let babble = babble();
     let mut figures = EndFigures::default();
     let bound = END_SILENCE_MS + 100;
-    for seed in 0..10u64 {
-        let cases: [(&[i16], Vec<usize>); 2] = [
-            (&caller, CALLER_ENDS.iter().map(|&s| secs(s)).collect()),
-            (&shalom, vec![shalom_end]),
-        ];
-        for (speech, ends) in cases {
-            let raw = family.generate(speech.len(), seed * 31 + snr_db as u64, &babble);
-            let mixed = noise::mix_at_snr(speech, &raw, snr_db);
+    let seeds = if noisy.is_some() { 10 } else { 1 };
+    for seed in 0..seeds {
+        for (speech, utterances) in end_cases() {
+            let mixed = match noisy {
+                Some((family, snr_db)) => {
+                    let raw = family.generate(speech.len(), seed * 31 + snr_db as u64, &babble);
+                    noise::mix_at_snr(&speech, &raw, snr_db)
+                }
+                None => speech.clone(),
+            };
             let mut hearing = Hearing::new(ear);
             let wide = widen(&mixed, ear);
             let detected: Vec<usize> = mixed
@@ -290,8 +323,10 @@ fn end_detection(family: NoiseFamily, snr_db: f32, ear: Ear) -> EndFigures {
                     _ => None,
                 })
                 .collect();
-            for end in ends {
+            for (start, end) in utterances {
                 figures.ends += 1;
+                // A turn ended while the caller was still speaking.
+                figures.cut_offs += detected.iter().filter(|&&d| d > start && d < end).count();
                 let delay = detected
                     .iter()
                     .find(|&&d| d >= end)
@@ -309,10 +344,38 @@ fn end_detection(family: NoiseFamily, snr_db: f32, ear: Ear) -> EndFigures {
 }
 
 #[test]
-fn street_car_and_cafe_noise_neither_barge_in_nor_hold_the_turn_open() {
+fn the_truth_is_p56_activity_and_clean_speech_is_neither_cut_off_nor_late() {
+    for (speech, utterances) in end_cases() {
+        for (start, end) in utterances {
+            println!(
+                "P.56 utterance {:.2}–{:.2} s of {:.2} s",
+                start as f32 / RATE as f32,
+                end as f32 / RATE as f32,
+                speech.len() as f32 / RATE as f32
+            );
+        }
+    }
+    let clean = end_detection(None, Ear::Ours);
     println!(
-        "\n{:<7} {:>6} | {:>17} {:>17} | {:>13} {:>10} {:>10}",
-        "noise", "SNR dB", "false barge-in", "(no echo gate)", "ends on time", "mean ms", "max ms"
+        "clean: {}/{} on time, {} cut-offs, delays {:?} ms",
+        clean.on_time, clean.ends, clean.cut_offs, clean.delays_ms
+    );
+    assert_eq!(clean.cut_offs, 0, "a turn ended inside clean speech");
+    assert_eq!(clean.on_time, clean.ends, "{clean:?}");
+}
+
+#[test]
+fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
+    println!(
+        "\n{:<7} {:>6} | {:>17} {:>17} | {:>13} {:>8} {:>10} {:>10}",
+        "noise",
+        "SNR dB",
+        "false barge-in",
+        "(no echo gate)",
+        "ends on time",
+        "cut-offs",
+        "mean ms",
+        "max ms"
     );
     let mut failures = Vec::new();
     for family in NoiseFamily::ALL {
@@ -321,17 +384,18 @@ fn street_car_and_cafe_noise_neither_barge_in_nor_hold_the_turn_open() {
                 false_barge_ins: false_barge_ins(family, snr, true, Ear::Ours),
                 ungated: false_barge_ins(family, snr, false, Ear::Ours),
             };
-            let ends = end_detection(family, snr, Ear::Ours);
+            let ends = end_detection(Some((family, snr)), Ear::Ours);
             let mean = ends.delays_ms.iter().sum::<u32>() / ends.delays_ms.len().max(1) as u32;
             let max = ends.delays_ms.iter().copied().max().unwrap_or(0);
             println!(
-                "{:<7} {:>6} | {:>13}/{REPLIES} {:>13}/{REPLIES} | {:>10}/{:<2} {:>10} {:>10}",
+                "{:<7} {:>6} | {:>13}/{REPLIES} {:>13}/{REPLIES} | {:>10}/{:<2} {:>8} {:>10} {:>10}",
                 family.name(),
                 snr,
                 barge.false_barge_ins,
                 barge.ungated,
                 ends.on_time,
                 ends.ends,
+                ends.cut_offs,
                 mean,
                 max
             );
@@ -343,12 +407,33 @@ fn street_car_and_cafe_noise_neither_barge_in_nor_hold_the_turn_open() {
                         barge.false_barge_ins
                     ));
                 }
-                if ends.on_time < ends.ends && !KNOWN_END_GAPS.contains(&(family, snr)) {
+                let known_cut_offs = KNOWN_CUT_OFFS.contains(&(family, snr));
+                if ends.cut_offs > 0 && !known_cut_offs {
+                    failures.push(format!(
+                        "{} at {snr} dB: {} cut-offs",
+                        family.name(),
+                        ends.cut_offs
+                    ));
+                }
+                if ends.cut_offs == 0 && known_cut_offs {
+                    failures.push(format!(
+                        "{} at {snr} dB cuts no one off: take it off KNOWN_CUT_OFFS",
+                        family.name()
+                    ));
+                }
+                let known = KNOWN_END_GAPS.contains(&(family, snr));
+                if ends.on_time < ends.ends && !known {
                     failures.push(format!(
                         "{} at {snr} dB: {}/{} ends on time",
                         family.name(),
                         ends.on_time,
                         ends.ends
+                    ));
+                }
+                if ends.on_time == ends.ends && known {
+                    failures.push(format!(
+                        "{} at {snr} dB meets the target: take it off KNOWN_END_GAPS",
+                        family.name()
                     ));
                 }
             }
@@ -372,7 +457,7 @@ fn earshot_on_the_same_noise_is_measured_beside_our_vad() {
     for family in NoiseFamily::ALL {
         for snr in SNRS {
             let barge = false_barge_ins(family, snr, true, Ear::Earshot);
-            let ends = end_detection(family, snr, Ear::Earshot);
+            let ends = end_detection(Some((family, snr)), Ear::Earshot);
             let mean = ends.delays_ms.iter().sum::<u32>() / ends.delays_ms.len().max(1) as u32;
             let max = ends.delays_ms.iter().copied().max().unwrap_or(0);
             println!(

@@ -246,6 +246,7 @@ fn zero_valued_config_still_makes_progress() {
         pre_roll_ms: 0,
         guess_after_ms: 0,
         resume_ms: 0,
+        quiet_gate_db: 0,
     };
     let mut det = TurnDetector::new(config);
     assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));
@@ -471,4 +472,79 @@ fn an_utterance_of_the_agents_echo_alone_is_discarded_and_offers_no_guess() {
     let mut events = heard(&mut det, 50, -38.0);
     events.extend(silence(&mut det, 40));
     assert_eq!(events, [TurnEvent::SpeechStarted, TurnEvent::Discarded]);
+}
+
+/// Frame by frame, when each event of `events` came.
+fn heard_at(det: &mut TurnDetector, count: usize, level_dbfs: f32) -> Vec<(usize, TurnEvent)> {
+    (0..count)
+        .filter_map(|i| Some((i, det.push_heard(&[0x10; FRAME], true, level_dbfs)?)))
+        .collect()
+}
+
+#[test]
+fn voice_far_below_the_callers_level_in_a_pause_ends_the_turn_on_time() {
+    let mut det = no_guesses();
+    // The caller at -20 dBFS, a frame the VAD calls silence, then café
+    // babble at -45 dBFS that it calls voice: 25 dB down, past the gate.
+    heard(&mut det, 50, -20.0);
+    assert!(silence(&mut det, 1).is_empty());
+    // 40 frames: a new utterance would start on the next (onsets are not
+    // gated; the echo gate and min_speech_ms deal with those).
+    let events = heard_at(&mut det, 40, -45.0);
+    assert_eq!(events.len(), 2);
+    // 600 ms of silence: the silent frame and 29 gated ones.
+    assert_eq!(events[0].0, 28);
+    assert_eq!(events[1], (29, TurnEvent::SpeechStarted));
+    let (_, speech_ms, voiced_ms) = ended(&events[0].1);
+    assert_eq!((speech_ms, voiced_ms), (1_000, 1_000));
+}
+
+#[test]
+fn quiet_syllables_within_the_gate_keep_the_turn_open() {
+    let mut det = no_guesses();
+    heard(&mut det, 50, -20.0);
+    silence(&mut det, 1);
+    // 18 dB down: a quiet syllable, still the caller.
+    assert!(heard(&mut det, 100, -38.0).is_empty());
+    assert!(det.is_speaking());
+}
+
+#[test]
+fn voice_continuing_from_speech_is_not_gated_only_voice_after_a_pause_is() {
+    let mut det = no_guesses();
+    heard(&mut det, 50, -20.0);
+    // No pause began: a long quiet stretch is still the caller talking.
+    assert!(heard(&mut det, 100, -50.0).is_empty());
+    assert!(det.is_speaking());
+}
+
+#[test]
+fn the_quiet_gate_is_off_at_zero_and_for_frames_without_a_level() {
+    let mut det = TurnDetector::new(TurnConfig {
+        guess_after_ms: 0,
+        quiet_gate_db: 0,
+        ..TurnConfig::default()
+    });
+    heard(&mut det, 50, -20.0);
+    silence(&mut det, 1);
+    assert!(heard(&mut det, 100, -60.0).is_empty());
+    let mut det = no_guesses();
+    heard(&mut det, 50, -20.0);
+    silence(&mut det, 1);
+    assert!(
+        speech(&mut det, 100).is_empty(),
+        "push() has no level to gate"
+    );
+}
+
+#[test]
+fn quiet_frames_are_not_counted_into_the_callers_level() {
+    let mut det = no_guesses();
+    heard(&mut det, 10, -20.0);
+    // More than 15.9 dB under the active level: not counted into it (as
+    // P.56), so a long quiet stretch cannot lower the gate onto the noise.
+    // Counted, the level would be -24.6 dBFS and the gate -46.6.
+    heard(&mut det, 20, -37.0);
+    assert!(det.below_caller(-42.5));
+    assert!(!det.below_caller(-41.5));
 }
