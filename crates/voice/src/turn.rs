@@ -148,6 +148,10 @@ pub struct TurnDetector {
     /// with too few is the agent's own echo.
     voiced_above_echo: u64,
     silence_run: u64,
+    /// Samples since the VAD itself last heard voice, before the quiet gate
+    /// and the resume rule: a guess needs a pause the caller really made,
+    /// not voice that only does not keep the turn open.
+    quiet_run: u64,
     /// See [`TurnConfig::resume_ms`], in samples.
     resume: u64,
     /// Voiced samples in a row heard in a pause, not yet `resume` long.
@@ -219,6 +223,7 @@ impl TurnDetector {
             barge_run: 0,
             voiced_above_echo: 0,
             silence_run: 0,
+            quiet_run: 0,
             resume: samples(config.resume_ms),
             resume_run: 0,
             echo_gate_dbfs: None,
@@ -321,6 +326,11 @@ impl TurnDetector {
         }
 
         let above_echo = self.above_echo(level_dbfs);
+        self.quiet_run = if voiced {
+            0
+        } else {
+            self.quiet_run + mulaw.len() as u64
+        };
         // Only in a pause: see `TurnConfig::quiet_gate_db`.
         let voiced = voiced && !(self.silence_run > 0 && self.below_caller(level_dbfs));
         let (voiced, held_back) = self.resumes(voiced, mulaw.len() as u64);
@@ -349,14 +359,14 @@ impl TurnDetector {
             }
         } else if self.silence_run >= self.end_silence_now && self.resume_run == 0 {
             // A blip in progress might be the caller going on: its outcome
-            // decides, which costs at most `resume_ms` of delay. The guess
-            // below waits for it too: voice held back in a short pause is
-            // most often the caller's next word.
+            // decides, which costs at most `resume_ms` of delay.
             return Some(self.finish_utterance());
         } else if self.guess_after > 0
             && !self.paused
-            && self.resume_run == 0
-            && self.silence_run >= self.guess_after
+            // Quiet or held-back voice ends a turn but starts no guess: it
+            // is most often the caller's next word or a quiet stretch of
+            // theirs, and each guess they talk past wastes requests.
+            && self.quiet_run >= self.guess_after
             && self.voiced_above_echo >= self.min_speech.max(1)
         {
             self.paused = true;
@@ -422,6 +432,7 @@ impl TurnDetector {
         self.barge_run = 0;
         self.voiced_above_echo = 0;
         self.silence_run = 0;
+        self.quiet_run = 0;
         self.resume_run = 0;
         self.active_power_sum = 0.0;
         self.active_frames = 0;

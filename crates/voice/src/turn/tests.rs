@@ -500,6 +500,20 @@ fn voice_far_below_the_callers_level_in_a_pause_ends_the_turn_on_time() {
 }
 
 #[test]
+fn voice_under_the_quiet_gate_ends_the_turn_but_starts_no_guess() {
+    let mut det = TurnDetector::default();
+    heard(&mut det, 50, -20.0);
+    assert!(silence(&mut det, 1).is_empty());
+    // 25 dB down: not the caller going on, but not a pause they made
+    // either, so no transcription is spent on it.
+    let events = heard_at(&mut det, 29, -45.0);
+    assert!(
+        matches!(events.as_slice(), [(28, TurnEvent::UtteranceEnded { .. })]),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn quiet_syllables_within_the_gate_keep_the_turn_open() {
     let mut det = no_guesses();
     heard(&mut det, 50, -20.0);
