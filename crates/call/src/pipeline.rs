@@ -553,12 +553,24 @@ async fn model_round(
 ) -> Round {
     let mut text = String::new();
     let mut calls = Vec::new();
-    let mut fill_at =
-        (after_tool && speaker.tts.is_enabled()).then(|| speaker.quiet_since + FIRST_SOUND_WITHIN);
+    // After a tool the model needs its first token and sentence again: a
+    // filler keeps the cadence the tool's fillers had (the first within
+    // FIRST_SOUND_WITHIN of the caller's last word, later ones FILLER_AFTER
+    // past what is playing), else a tool ending just before its next filler
+    // leaves the caller a silence of a filler gap plus the model's latency.
+    let said_before = speaker.delivered;
+    let mut fill_at = (after_tool && speaker.tts.is_enabled() && speaker.fillers < MAX_FILLERS)
+        .then(|| {
+            if said_before == 0 {
+                speaker.quiet_since + FIRST_SOUND_WITHIN
+            } else {
+                speaker.heard_by + FILLER_AFTER
+            }
+        });
     loop {
         tokio::select! {
             biased;
-            () = sleep_until_some(fill_at), if fill_at.is_some() && speaker.delivered == 0 && speaker.pending.is_empty() => {
+            () = sleep_until_some(fill_at), if fill_at.is_some() && speaker.delivered == said_before && speaker.pending.is_empty() => {
                 speaker.filler();
                 fill_at = None;
             }

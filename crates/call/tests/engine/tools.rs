@@ -104,6 +104,30 @@ async fn a_three_second_tool_gets_a_filler_within_700_ms_and_the_caller_never_wa
 }
 
 #[tokio::test(start_paused = true)]
+async fn however_long_the_tool_the_caller_never_waits_much_longer_than_a_filler_gap() {
+    // Tools ending at every point of the filler cadence, including just
+    // before a filler is due, when only the model's answer is left to come.
+    for tool_ms in (1_000..=4_000).step_by(50) {
+        let (fakes, tools) = calling("take_message", ANSWER, FakeTools::new(tool_ms));
+        let mut providers = fakes.providers();
+        providers.tools = Some(tools);
+        let mut call = start(Options::new(providers));
+        call.silence(2000).await; // the greeting
+        call.speak(1000).await;
+        let spoke_until = Instant::now();
+        call.silence(tool_ms + 4000).await;
+        call.stop().await;
+        let (_, log, _) = call.finish().await;
+        let frames = frames_after(&log, spoke_until);
+        let longest = frames.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(
+            longest <= Duration::from_millis(1_100),
+            "a {tool_ms} ms tool left a silence of {longest:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_quick_tool_is_answered_without_any_filler() {
     let (fakes, tools) = calling("take_message", ANSWER, FakeTools::new(100));
     let mut providers = fakes.providers();
