@@ -59,53 +59,14 @@ PORT=${PORT:-7712}
 FAKE_PORT=${FAKE_PORT:-7711}
 AUDIO=${AUDIO:-crates/voice/tests/fixtures/shalom.wav}
 case $SHAPE in burst | sustained) ;; *) echo "SHAPE must be burst or sustained" >&2; exit 2 ;; esac
-case $DB in sqlite | postgres) ;; *) echo "DB must be sqlite or postgres" >&2; exit 2 ;; esac
-if [ -z "${PIN:-}" ]; then
-  if [ "$(nproc)" -ge 2 ]; then PIN=1; else PIN=0; fi
-fi
-if [ "$PIN" = 1 ]; then
-  ON_SERVER_CPU=(taskset -c 0)
-  ON_LOAD_CPU=(taskset -c 1)
-else
-  ON_SERVER_CPU=()
-  ON_LOAD_CPU=()
-fi
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q -p agentlocator
-  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/agentlocator
-fi
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 AUDIO_ARGS=()
 for f in $AUDIO; do AUDIO_ARGS+=(--audio "$f"); done
-[ -n "${KEEP:-}" ] && mkdir -p "$KEEP"
-
-WORK=$(mktemp -d)
-PG_DB=
-SERVER=
-cleanup() {
-  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; fi
-  if [ -n "${FAKES:-}" ]; then kill "$FAKES" 2>/dev/null || true; fi
-  wait 2>/dev/null || true
-  if [ -n "$PG_DB" ]; then
-    psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-# 1,000 calls are 2,000 sockets on each side, plus the database's files.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 TICK=$(getconf CLK_TCK)
 cpu_s() { awk -v hz="$TICK" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-
-"${ON_LOAD_CPU[@]}" "$BIN" fake-providers --port "$FAKE_PORT" \
-  --write-credentials "$WORK/google.json" ${FAKE_ARGS:-} >"$WORK/fakes.log" 2>&1 &
-FAKES=$!
-export OPENAI_API_KEY=sk-fake OPENAI_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1 \
-  GOOGLE_TTS_BASE_URL=http://127.0.0.1:$FAKE_PORT GOOGLE_APPLICATION_CREDENTIALS=$WORK/google.json \
-  TWILIO_AUTH_TOKEN=bench-token TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 \
-  PUBLIC_BASE_URL=http://127.0.0.1:$PORT PORT=$PORT
-for _ in $(seq 1 50); do [ -s "$WORK/google.json" ] && break; sleep 0.1; done
 
 EXTRA_SIM=()
 [ "$SHAPE" = sustained ] && EXTRA_SIM=(--duration-s "$DURATION_S")
@@ -115,14 +76,7 @@ EXTRA_SIM=()
 run_once() {
   local n=$1 run=$2 dir=$WORK/run
   rm -rf "$dir" && mkdir -p "$dir"
-  if [ "$DB" = postgres ]; then
-    PG_DB=bench_$$_${n}_$run
-    psql -q "$PG_URL/postgres" -c "CREATE DATABASE $PG_DB"
-    DATABASE_URL=$PG_URL/$PG_DB
-  else
-    DATABASE_URL="sqlite://$dir/bench.db?mode=rwc"
-  fi
-  export DATABASE_URL LOG_DIR=$dir/logs SPOOL_DIR=$dir/spool
+  fresh_database "bench_$$_${n}_$run" "$dir"
   # One business per 250 calls (each may stream 500 at once), as a
   # platform's traffic spreads over many businesses; the calls dial their
   # numbers in turn.
@@ -136,14 +90,7 @@ run_once() {
       { cat "$dir/setup.log" >&2; exit 1; }
     TO_ARGS+=(--to "$phone")
   done
-  "${ON_SERVER_CPU[@]}" "$BIN" serve >"$dir/serve.log" 2>&1 &
-  SERVER=$!
-  local up=
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && up=1 && break
-    sleep 0.1
-  done
-  [ -n "$up" ] || { echo "server did not start; its log:" >&2; cat "$dir/serve.log" >&2; exit 1; }
+  start_server "$dir"
 
   local base_rss base_cpu base_lines
   base_rss=$(status_kb "$SERVER" VmRSS)
@@ -164,12 +111,7 @@ run_once() {
   cpu=$(awk -v a="$(cpu_s "$SERVER")" -v b="$base_cpu" 'BEGIN { printf "%.2f", a - b }')
   peak=$(status_kb "$SERVER" VmHWM)
   warn=$(tail -n +"$((base_lines + 1))" "$dir/serve.log" | grep -cE '"level": ?"(WARN|ERROR)"' || true)
-  kill "$SERVER" && wait "$SERVER" 2>/dev/null || true
-  SERVER=
-  if [ "$DB" = postgres ]; then
-    psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
-    PG_DB=
-  fi
+  stop_server
   if [ -n "${KEEP:-}" ]; then
     local tag=${SHAPE}_${DB}_${n}_run$run
     cp "$dir/summary.json" "$KEEP/$tag.json"

@@ -48,48 +48,8 @@ FAKE_PORT=${FAKE_PORT:-7721}
 AUDIO=${AUDIO:-crates/voice/tests/fixtures/shalom.wav}
 OWNER=+972521111111
 PHONE=+97235559901
-case $DB in sqlite | postgres) ;; *) echo "DB must be sqlite or postgres" >&2; exit 2 ;; esac
-if [ -z "${PIN:-}" ]; then
-  if [ "$(nproc)" -ge 2 ]; then PIN=1; else PIN=0; fi
-fi
-if [ "$PIN" = 1 ]; then
-  ON_SERVER_CPU=(taskset -c 0)
-  ON_LOAD_CPU=(taskset -c 1)
-else
-  ON_SERVER_CPU=()
-  ON_LOAD_CPU=()
-fi
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q -p agentlocator
-  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/agentlocator
-fi
-[ -n "${KEEP:-}" ] && mkdir -p "$KEEP"
-
-WORK=$(mktemp -d)
-PG_DB=
-SERVER=
-cleanup() {
-  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; fi
-  if [ -n "${FAKES:-}" ]; then kill "$FAKES" 2>/dev/null || true; fi
-  wait 2>/dev/null || true
-  if [ -n "$PG_DB" ]; then
-    psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-"${ON_LOAD_CPU[@]}" "$BIN" fake-providers --port "$FAKE_PORT" \
-  --write-credentials "$WORK/google.json" ${FAKE_ARGS:-} >"$WORK/fakes.log" 2>&1 &
-FAKES=$!
-export OPENAI_API_KEY=sk-fake OPENAI_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1 \
-  GOOGLE_TTS_BASE_URL=http://127.0.0.1:$FAKE_PORT GOOGLE_APPLICATION_CREDENTIALS=$WORK/google.json \
-  TWILIO_AUTH_TOKEN=bench-token TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 \
-  TWILIO_API_BASE_URL=http://127.0.0.1:$FAKE_PORT \
-  PUBLIC_BASE_URL=http://127.0.0.1:$PORT PORT=$PORT
-unset TWILIO_SMS_FROM
-for _ in $(seq 1 50); do [ -s "$WORK/google.json" ] && break; sleep 0.1; done
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 # The rows of one run's calls as "id<TAB>ended_at" lines.
 ended_rows() {
@@ -107,27 +67,13 @@ EOF
 run_once() {
   local run=$1 dir=$WORK/run
   rm -rf "$dir" && mkdir -p "$dir"
-  if [ "$DB" = postgres ]; then
-    PG_DB=bench_notify_$$_$run
-    psql -q "$PG_URL/postgres" -c "CREATE DATABASE $PG_DB"
-    DATABASE_URL=$PG_URL/$PG_DB
-  else
-    DATABASE_URL="sqlite://$dir/bench.db?mode=rwc"
-  fi
-  export DATABASE_URL LOG_DIR=$dir/logs SPOOL_DIR=$dir/spool
+  fresh_database "bench_notify_$$_$run" "$dir"
   local id
   id=$("$BIN" business create --name "Notify bench" --phone "$PHONE" 2>>"$dir/setup.log" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p') ||
     { cat "$dir/setup.log" >&2; exit 1; }
   "$BIN" business update "$id" --max-concurrent-calls 500 --notify-channel sms \
     --notify-to "[\"$OWNER\"]" >>"$dir/setup.log" 2>&1 || { cat "$dir/setup.log" >&2; exit 1; }
-  "${ON_SERVER_CPU[@]}" "$BIN" serve >"$dir/serve.log" 2>&1 &
-  SERVER=$!
-  local up=
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && up=1 && break
-    sleep 0.1
-  done
-  [ -n "$up" ] || { echo "server did not start; its log:" >&2; cat "$dir/serve.log" >&2; exit 1; }
+  start_server "$dir"
 
   # Messages of earlier runs stay at the fake (their call ids repeat):
   # only those accepted from now on count.
@@ -147,12 +93,7 @@ run_once() {
   done
   curl -sf "http://127.0.0.1:$FAKE_PORT/fake/messages" >"$dir/messages.json"
   ended_rows "$dir" >"$dir/ended.tsv"
-  kill "$SERVER" && wait "$SERVER" 2>/dev/null || true
-  SERVER=
-  if [ "$DB" = postgres ]; then
-    psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
-    PG_DB=
-  fi
+  stop_server
 
   local lateness
   lateness=$(jq -r 'select(.event == "summary") |
