@@ -175,6 +175,21 @@ pub async fn create_user(app: &TestApp, role: Role, business_id: Option<i64>) ->
     }
 }
 
+/// A call's detail (`GET /api/crm/calls/{id}`) as its business's owner
+/// reads it.
+pub async fn call_detail_as_owner(app: &TestApp, sid: &str) -> serde_json::Value {
+    let call = agentlocator::db::calls::get_by_sid(&app.state.db, sid)
+        .await
+        .unwrap()
+        .unwrap();
+    let owner = create_user(app, Role::Owner, call.business_id).await;
+    let got = Api::new(app, Some(&owner.token))
+        .get(&format!("/api/crm/calls/{}", call.id))
+        .await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    got.json
+}
+
 /// A session for `user_id` that expires `ttl` from now (negative: already expired).
 pub async fn mint_session(app: &TestApp, user_id: i64, ttl: time::Duration) -> String {
     let issued = token::issue();

@@ -90,20 +90,6 @@ async fn name_caller(app: &TestApp, b: &Business, phone: &str, name: &str) -> i6
     id
 }
 
-/// The call's detail as its owner reads it.
-async fn detail(app: &TestApp, sid: &str) -> Value {
-    let call = calls::get_by_sid(&app.state.db, sid)
-        .await
-        .unwrap()
-        .unwrap();
-    let owner = create_user(app, Role::Owner, call.business_id).await;
-    let got = Api::new(app, Some(&owner.token))
-        .get(&format!("/api/crm/calls/{}", call.id))
-        .await;
-    assert_eq!(got.status, 200, "{}", got.text);
-    got.json
-}
-
 #[tokio::test]
 async fn a_transfer_while_open_dials_the_human_with_a_whisper_naming_the_caller() {
     let app = spawn().await;
@@ -251,7 +237,7 @@ async fn a_message_is_stored_on_the_call_and_the_customer_while_the_call_goes_on
         Some("מחר בבוקר")
     );
 
-    let shown = detail(&app, &sid).await;
+    let shown = crate::crm_support::call_detail_as_owner(&app, &sid).await;
     assert_eq!(shown["message"]["message"], "שיחזרו אליי לגבי התור");
     assert_eq!(shown["message"]["preferred_time"], "מחר בבוקר");
 }
@@ -424,7 +410,7 @@ async fn the_tools_a_turn_ran_are_stored_with_it_and_shown_in_the_call_detail() 
         speculative: true,
     };
     calls::insert_turn(&app.state.db, &turn).await.unwrap();
-    let shown = detail(&app, &sid).await;
+    let shown = crate::crm_support::call_detail_as_owner(&app, &sid).await;
     assert_eq!(
         shown["turns"][0]["tools"],
         json!([{"name": "business_hours", "arguments": "{}", "result": "{\"open\":true}", "duration_ms": 12}])

@@ -2,12 +2,10 @@
 //! engine arms answers `stream_ended`, the human hears the whisper, and the
 //! dial's outcome reaches the call detail. Runs on both backends.
 
-use agentlocator::auth::Role;
 use agentlocator::domain::{CallAction, PhoneNumber};
 use agentlocator::http::webhooks::TRANSFER_FAILED_HE;
 use sqlx::Row;
 
-use crate::crm_support::{Api, create_user};
 use crate::helpers::TestApp;
 use crate::webhooks::{
     BUSINESS_PHONE, ElementExt, PUBLIC, TOKEN, business, call_params, in_progress, new_sid,
@@ -79,16 +77,7 @@ fn whisper_path(xml: &str) -> String {
 
 /// The `transfer` of the call's detail, as its owner reads it.
 async fn transfer_in_detail(app: &TestApp, sid: &str) -> serde_json::Value {
-    let call = agentlocator::db::calls::get_by_sid(&app.state.db, sid)
-        .await
-        .unwrap()
-        .unwrap();
-    let owner = create_user(app, Role::Owner, call.business_id).await;
-    let got = Api::new(app, Some(&owner.token))
-        .get(&format!("/api/crm/calls/{}", call.id))
-        .await;
-    assert_eq!(got.status, 200, "{}", got.text);
-    got.json["transfer"].clone()
+    crate::crm_support::call_detail_as_owner(app, sid).await["transfer"].clone()
 }
 
 async fn transfer_ended(app: &TestApp, sid: &str, dial_status: &str) -> crate::webhooks::Element {
