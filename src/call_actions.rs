@@ -206,16 +206,11 @@ async fn read_row(
     deadline: tokio::time::Instant,
     read: impl Future<Output = Result<Option<ArmedAction>, sqlx::Error>>,
 ) -> Option<ArmedAction> {
-    match tokio::time::timeout_at(deadline, read).await {
-        Ok(Ok(armed)) => armed,
-        Ok(Err(e)) => {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    match db::budget::by_deadline(deadline, left, read).await {
+        Ok(armed) => armed,
+        Err(e) => {
             tracing::error!(error = %e, "could not read the call's armed action; none applies");
-            None
-        }
-        Err(_) => {
-            tracing::error!(
-                "the database did not say in time whether an action is armed; none applies"
-            );
             None
         }
     }

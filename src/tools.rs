@@ -291,14 +291,10 @@ impl BusinessTools {
             .state
             .call_actions
             .arm(&self.state.db, &self.call_sid, action);
-        match tokio::time::timeout(DB_BUDGET, arming).await {
-            Ok(Ok(_)) => true,
-            Ok(Err(e)) => {
+        match db::budget::within(DB_BUDGET, arming).await {
+            Ok(_) => true,
+            Err(e) => {
                 tracing::error!(error = %e, "could not store the call's end action");
-                false
-            }
-            Err(_) => {
-                tracing::error!("the database did not store the call's end action in time");
                 false
             }
         }
@@ -345,14 +341,10 @@ impl BusinessTools {
             preferred_time: blank_to_none(args.preferred_time),
             taken_at: Timestamp::now().to_string(),
         };
-        match tokio::time::timeout(DB_BUDGET, self.store_message(&taken)).await {
-            Ok(Ok(())) => Run::ok(json!({"ok": true})),
-            Ok(Err(e)) => {
+        match db::budget::within(DB_BUDGET, self.store_message(&taken)).await {
+            Ok(()) => Run::ok(json!({"ok": true})),
+            Err(e) => {
                 tracing::error!(error = %e, "could not store the caller's message");
-                Run::refused(json!({"ok": false, "error": "unavailable"}))
-            }
-            Err(_) => {
-                tracing::error!("the database did not store the caller's message in time");
                 Run::refused(json!({"ok": false, "error": "unavailable"}))
             }
         }

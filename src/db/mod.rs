@@ -1,6 +1,7 @@
 //! The database: one pool over SQLite or PostgreSQL, the migration runner, and
 //! the queries grouped by table (one query text serves both backends).
 
+pub mod budget;
 pub mod business;
 pub mod call_actions;
 pub mod calls;

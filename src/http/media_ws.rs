@@ -367,14 +367,10 @@ async fn returning_caller(
 ) -> Option<ReturningCaller> {
     let phone = caller?.to_string();
     let lookup = customers::returning_caller(&state.db, business.id, &phone, call_sid);
-    match tokio::time::timeout(DB_BUDGET, lookup).await {
-        Ok(Ok(known)) => known,
-        Ok(Err(e)) => {
+    match crate::db::budget::within(DB_BUDGET, lookup).await {
+        Ok(known) => known,
+        Err(e) => {
             tracing::error!(error = %e, "could not look the caller up; greeting them as anyone");
-            None
-        }
-        Err(_) => {
-            tracing::warn!("the database did not find the caller in time; greeting them as anyone");
             None
         }
     }

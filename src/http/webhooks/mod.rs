@@ -248,14 +248,7 @@ pub fn media_stream_url_at(base: &url::Url) -> String {
     url.to_string()
 }
 
-/// Why a database step of a webhook did not give an answer.
-#[derive(Debug, thiserror::Error)]
-pub enum DbTrouble {
-    #[error("database did not answer within the webhook's {0:?} budget")]
-    Timeout(Duration),
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-}
+pub use crate::db::budget::DbTrouble;
 
 /// The database deadline of one webhook request ([`DB_BUDGET`] in total).
 pub struct Budget {
@@ -279,10 +272,7 @@ impl Budget {
         &self,
         step: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, DbTrouble> {
-        match tokio::time::timeout_at(self.deadline, step).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(DbTrouble::Timeout(DB_BUDGET)),
-        }
+        crate::db::budget::by_deadline(self.deadline, DB_BUDGET, step).await
     }
 }
 
