@@ -16,7 +16,6 @@
 pub mod endpoint;
 pub mod gibberish;
 pub mod mulaw;
-pub mod noise;
 pub mod resample;
 pub mod sentences;
 pub mod turn;

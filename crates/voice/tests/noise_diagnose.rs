@@ -6,11 +6,13 @@
 //! A diagnostic, not a gate: ignored by default, run it with
 //! `cargo test -p agentlocator-voice --test noise_diagnose -- --ignored --nocapture`.
 
+#[path = "support/noise.rs"]
+mod noise;
 #[path = "support/p56.rs"]
 mod p56;
 
-use agentlocator_voice::noise::{self, NoiseFamily};
 use agentlocator_voice::{Vad, mulaw, wav};
+use noise::NoiseFamily;
 
 const CALLER: &[u8] = include_bytes!("fixtures/caller-he.wav");
 const SHALOM: &[u8] = include_bytes!("fixtures/shalom.wav");

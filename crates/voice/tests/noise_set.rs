@@ -14,12 +14,14 @@
 //! after the wait was late. Run with `--nocapture` for the table:
 //! `cargo test -p agentlocator-voice --test noise_set -- --nocapture`.
 
+#[path = "support/noise.rs"]
+mod noise;
 #[path = "support/p56.rs"]
 mod p56;
 
-use agentlocator_voice::noise::{self, NoiseFamily, Rng};
 use agentlocator_voice::resample::resample;
 use agentlocator_voice::{TurnConfig, TurnDetector, TurnEvent, Vad, VadConfig, mulaw, wav};
+use noise::{NoiseFamily, Rng};
 
 const CALLER: &[u8] = include_bytes!("fixtures/caller-he.wav");
 const SHALOM: &[u8] = include_bytes!("fixtures/shalom.wav");

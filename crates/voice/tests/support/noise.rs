@@ -1,6 +1,6 @@
 //! Deterministic synthetic background noise at 8 kHz (street, car, café) and SNR mixing, for testing turn-taking under noise.
 //!
-//! Nothing here runs on a call: the families exist so that the VAD and the
+//! Test support, never compiled into the service: the families exist so that the VAD and the
 //! turn detector can be measured on the same noise every run (a seed fully
 //! determines the output), without checking recordings into the tree. Each
 //! family imitates what fools an energy detector on a real line:
@@ -17,7 +17,7 @@
 use std::f32::consts::TAU;
 
 /// The sample rate of everything generated here.
-pub const SAMPLE_RATE: u32 = crate::TWILIO_SAMPLE_RATE;
+pub const SAMPLE_RATE: u32 = agentlocator_voice::TWILIO_SAMPLE_RATE;
 
 /// A kind of background noise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,7 +260,7 @@ pub fn cafe(samples: usize, seed: u64, babble: &[i16]) -> Vec<f32> {
 /// and every SNR easier, than it is).
 pub fn active_rms(speech: &[i16]) -> f32 {
     let frames: Vec<f32> = speech
-        .chunks(crate::TWILIO_FRAME_SAMPLES)
+        .chunks(agentlocator_voice::TWILIO_FRAME_SAMPLES)
         .map(|f| f.iter().map(|&s| f32::from(s).powi(2)).sum::<f32>() / f.len() as f32)
         .collect();
     let loudest = frames.iter().copied().fold(0f32, f32::max);
