@@ -46,6 +46,14 @@ struct Inner {
 
 impl Inner {
     fn put(&mut self, business: Business) -> Arc<Business> {
+        // A refresh may have read its rows before an update through this
+        // instance committed: the older row must not undo the change.
+        // (Stamps are fixed-width UTC text, so they compare as times.)
+        if let Some(known) = self.by_id.get(&business.id)
+            && known.updated_at > business.updated_at
+        {
+            return known.clone();
+        }
         let business = Arc::new(business);
         if let Some(old) = self.by_id.insert(business.id, business.clone())
             && old.phone_number != business.phone_number

@@ -102,6 +102,46 @@ async fn a_change_made_through_this_instance_answers_the_next_call_at_once() {
 }
 
 #[tokio::test]
+async fn a_refresh_that_read_a_row_from_before_an_update_does_not_undo_the_update() {
+    let (app, _dir) = app_with_providers().await;
+    let biz = register(&app, "מספרת הדר", "+97235550905").await;
+    app.state.directory.refresh(&app.state.db).await.unwrap();
+    let categories = AdminChange {
+        categories: Some(serde_json::from_value(serde_json::json!(["קביעת תור"])).unwrap()),
+        ..AdminChange::default()
+    };
+    let updated = app
+        .state
+        .directory
+        .update(&app.state.db, biz.id, &categories)
+        .await
+        .unwrap()
+        .unwrap();
+    // What a refresh whose read began just before the update committed
+    // gets: the row as it was, stamped a moment earlier.
+    let earlier = agentlocator::domain::Timestamp::parse(updated.updated_at.as_deref().unwrap())
+        .unwrap()
+        .shifted(-time::Duration::milliseconds(1));
+    sqlx::query("UPDATE business SET categories = $1, updated_at = $2 WHERE id = $3")
+        .bind(serde_json::to_string(&biz.categories).unwrap())
+        .bind(earlier.to_string())
+        .bind(biz.id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    app.state.directory.refresh(&app.state.db).await.unwrap();
+
+    let known = app
+        .state
+        .directory
+        .by_id(&app.state.db, biz.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(known.categories, updated.categories);
+}
+
+#[tokio::test]
 async fn a_change_made_elsewhere_shows_at_the_next_refresh_even_a_number_moving_between_businesses()
 {
     let (app, _dir) = app_with_providers().await;
