@@ -444,6 +444,58 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Writes the end-of-turn set's mixed lines (8 kHz PCM16 WAV) and a
+/// `truth.json` with each file's utterances, so that a detector outside
+/// this crate (Pipecat's Silero, `benches/silero_noise_set.py`) is
+/// judged on exactly the audio and the truth this test uses:
+/// `NOISE_SET_DUMP=/tmp/noise-set cargo test -p agentlocator-voice --test noise_set -- --ignored dump`.
+#[test]
+#[ignore = "writes files; run by benches/silero_noise_set.sh"]
+fn dump_the_end_of_turn_set_for_other_detectors() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("NOISE_SET_DUMP").expect("NOISE_SET_DUMP names the directory to write"),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    let babble = babble();
+    let mut truth = Vec::new();
+    let mut lines = vec![None];
+    for family in NoiseFamily::ALL {
+        for snr in SNRS {
+            lines.push(Some((family, snr)));
+        }
+    }
+    for noisy in lines {
+        let seeds = if noisy.is_some() { 10 } else { 1 };
+        for seed in 0..seeds {
+            for (case, (speech, utterances)) in end_cases().into_iter().enumerate() {
+                let (name, mixed) = match noisy {
+                    Some((family, snr_db)) => {
+                        let raw = family.generate(speech.len(), seed * 31 + snr_db as u64, &babble);
+                        let name = format!("{}-{snr_db}-{seed}-{case}.wav", family.name());
+                        (name, noise::mix_at_snr(&speech, &raw, snr_db))
+                    }
+                    None => (format!("clean-{case}.wav"), speech.clone()),
+                };
+                std::fs::write(dir.join(&name), wav::write_pcm16(&mixed, RATE as u32)).unwrap();
+                let spans: Vec<String> = utterances
+                    .iter()
+                    .map(|(start, end)| format!("[{start},{end}]"))
+                    .collect();
+                let (family, snr) = noisy.map_or(("clean", 0.0), |(f, s)| (f.name(), s));
+                truth.push(format!(
+                    r#"{{"file":"{name}","family":"{family}","snr_db":{snr},"utterances":[{}]}}"#,
+                    spans.join(",")
+                ));
+            }
+        }
+    }
+    let json = format!(
+        r#"{{"sample_rate":{RATE},"end_silence_ms":{END_SILENCE_MS},"lines":[{}]}}"#,
+        truth.join(",")
+    );
+    std::fs::write(dir.join("truth.json"), json).unwrap();
+}
+
 /// The same set with `earshot` deciding instead of our VAD, so that the
 /// choice of detector is measured rather than assumed (see BENCHMARKS.md).
 /// A comparison, not a gate on this crate: run it with
