@@ -247,6 +247,8 @@ fn zero_valued_config_still_makes_progress() {
         guess_after_ms: 0,
         resume_ms: 0,
         quiet_gate_db: 0,
+        quiet_hold_ms: 0,
+        quiet_hold_db: 0,
     };
     let mut det = TurnDetector::new(config);
     assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));
@@ -518,17 +520,55 @@ fn quiet_syllables_within_the_gate_keep_the_turn_open() {
     let mut det = no_guesses();
     heard(&mut det, 50, -20.0);
     silence(&mut det, 1);
-    // 18 dB down: a quiet syllable, still the caller.
-    assert!(heard(&mut det, 100, -38.0).is_empty());
+    // 18 dB down: quiet syllables, still the caller (for 1.2 s, inside
+    // the quiet hold).
+    assert!(heard(&mut det, 60, -38.0).is_empty());
     assert!(det.is_speaking());
+}
+
+#[test]
+fn quiet_voice_holds_the_turn_open_no_longer_than_the_quiet_hold_after_the_last_clear_frame() {
+    let mut det = no_guesses();
+    heard(&mut det, 50, -20.0);
+    // Babble 18 dB under the caller (not counted into their level, as
+    // P.56 counts nothing 15.9 dB under it), right after their last word
+    // and with no pause: the quiet gate never acts, the hold does. 1.8 s
+    // is 90 frames from the last clear one.
+    let events = heard_at(&mut det, 120, -38.0);
+    let first = events.first().map(|(at, event)| (*at, ended(event).1));
+    assert_eq!(first, Some((89, 2_800)), "ended 1.8 s after the caller");
+    assert_eq!(events[1], (90, TurnEvent::SpeechStarted));
+}
+
+#[test]
+fn a_clear_word_inside_quiet_voice_restarts_the_quiet_hold() {
+    let mut det = no_guesses();
+    heard(&mut det, 50, -20.0);
+    assert!(heard(&mut det, 80, -38.0).is_empty());
+    // 9 dB under: the caller, clear enough.
+    assert!(heard(&mut det, 1, -29.0).is_empty());
+    assert!(heard(&mut det, 80, -38.0).is_empty());
+    assert!(det.is_speaking());
+}
+
+#[test]
+fn the_quiet_hold_never_ends_a_turn_before_the_wait_in_force() {
+    let mut det = no_guesses();
+    heard(&mut det, 50, -20.0);
+    // The endpointing rules asked for 2.5 s (digits being dictated).
+    det.set_end_silence_ms(2_500);
+    let events = heard_at(&mut det, 140, -38.0);
+    let first = events.first().map(|(at, event)| (*at, ended(event).1));
+    assert_eq!(first, Some((124, 3_500)), "ended 2.5 s after the caller");
 }
 
 #[test]
 fn voice_continuing_from_speech_is_not_gated_only_voice_after_a_pause_is() {
     let mut det = no_guesses();
     heard(&mut det, 50, -20.0);
-    // No pause began: a long quiet stretch is still the caller talking.
-    assert!(heard(&mut det, 100, -50.0).is_empty());
+    // No pause began: a quiet stretch is still the caller talking (for
+    // 1.2 s, inside the quiet hold).
+    assert!(heard(&mut det, 60, -50.0).is_empty());
     assert!(det.is_speaking());
 }
 
@@ -537,6 +577,7 @@ fn the_quiet_gate_is_off_at_zero_and_for_frames_without_a_level() {
     let mut det = TurnDetector::new(TurnConfig {
         guess_after_ms: 0,
         quiet_gate_db: 0,
+        quiet_hold_ms: 0,
         ..TurnConfig::default()
     });
     heard(&mut det, 50, -20.0);
