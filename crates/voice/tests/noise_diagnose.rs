@@ -180,3 +180,110 @@ fn print_what_the_vad_calls_voice_after_each_utterance_ends() {
         }
     }
 }
+
+/// The VAD's 200 Hz high-pass (two DC-blocking sections, pole 0.85), in
+/// floating point: what the detector can hear of a signal.
+fn high_passed(signal: impl Iterator<Item = f32>) -> Vec<f32> {
+    let mut state = [(0f32, 0f32); 2];
+    signal
+        .map(|mut x| {
+            for (last_in, last_out) in &mut state {
+                let y = x - *last_in + 0.85 * *last_out;
+                (*last_in, *last_out) = (x, y);
+                x = y;
+            }
+            x
+        })
+        .collect()
+}
+
+fn power(frame: &[f32]) -> f32 {
+    frame.iter().map(|x| x * x).sum::<f32>() / frame.len().max(1) as f32
+}
+
+fn percentile(values: &mut [f32], p: f32) -> f32 {
+    values.sort_by(f32::total_cmp);
+    values[((values.len() - 1) as f32 * p) as usize]
+}
+
+/// How much of the callers' speech no detector can hear: per family and
+/// SNR, the share of caller-he.wav's P.56-active frames (clean level over
+/// -60 dBFS) whose clean power, high-passed as the VAD hears it, is under
+/// the noise's in the same frame (local SNR < 0 dB); and, for street at
+/// 10 dB, whether pitch periodicity tells the quiet stretch of its first
+/// utterance (5.4–7.48 s) from the noise alone (8.2–12 s).
+#[test]
+#[ignore = "diagnostic: prints, asserts nothing"]
+fn print_how_much_of_the_callers_speech_lies_under_the_noise() {
+    let caller = pcm(CALLER);
+    let babble = {
+        let mut out = Vec::new();
+        out.extend_from_slice(&caller[secs(3.0)..secs(7.48)]);
+        out.extend_from_slice(&caller[secs(12.76)..secs(16.28)]);
+        let s = pcm(SHALOM);
+        out.extend_from_slice(&s[secs(0.5)..s.len() - secs(0.5)]);
+        let gain = 10f32.powf(-18.0 / 20.0) * 32768.0 / noise::active_rms(&out);
+        out.iter()
+            .map(|&s| noise::to_i16(f32::from(s) * gain))
+            .collect::<Vec<_>>()
+    };
+    let split = secs(10.0);
+    let spans: Vec<(usize, usize)> = [(0, split), (split, caller.len())]
+        .iter()
+        .map(|&(a, b)| {
+            let act = p56::activity(&caller[a..b], FRAME).unwrap();
+            (a + act.start, a + act.end)
+        })
+        .collect();
+    let clean = high_passed(caller.iter().map(|&s| f32::from(s)));
+    for family in NoiseFamily::ALL {
+        for snr in [20.0f32, 10.0] {
+            let (mut under, mut active) = (0usize, 0usize);
+            let (mut quiet_stretch, mut noise_alone) = (Vec::new(), Vec::new());
+            for seed in 0..10u64 {
+                let raw = family.generate(caller.len(), seed * 31 + snr as u64, &babble);
+                let scaled = noise::scale_to_snr(&raw, noise::active_rms(&caller), snr);
+                let heard_noise = high_passed(scaled.iter().copied());
+                for &(start, end) in &spans {
+                    for f in start / FRAME..end.div_ceil(FRAME) {
+                        let (a, b) = (f * FRAME, ((f + 1) * FRAME).min(caller.len()));
+                        let speech = power(&clean[a..b]);
+                        if 10.0 * (speech / (32768.0 * 32768.0)).max(1e-12).log10() < -60.0 {
+                            continue;
+                        }
+                        active += 1;
+                        under += usize::from(speech < power(&heard_noise[a..b]));
+                    }
+                }
+                if family == NoiseFamily::Street && snr == 10.0 {
+                    let mixed = noise::mix_at_snr(&caller, &raw, snr);
+                    let line = high_passed(mixed.iter().map(|&s| f32::from(s)));
+                    let frames = |from: f32, to: f32| {
+                        (secs(from) / FRAME..secs(to) / FRAME)
+                            .map(|f| f * FRAME..(f + 1) * FRAME)
+                            .collect::<Vec<_>>()
+                    };
+                    let periodic = |r: std::ops::Range<usize>| {
+                        let frame: Vec<i16> = line[r].iter().map(|&x| noise::to_i16(x)).collect();
+                        periodicity(&frame)
+                    };
+                    quiet_stretch.extend(frames(5.4, 7.48).into_iter().map(periodic));
+                    noise_alone.extend(frames(8.2, 12.0).into_iter().map(periodic));
+                }
+            }
+            println!(
+                "{} {snr} dB: {:.0}% of the caller's P.56-active frames are under the noise",
+                family.name(),
+                100.0 * under as f32 / active.max(1) as f32
+            );
+            if !quiet_stretch.is_empty() {
+                println!(
+                    "  periodicity: quiet stretch median {:.2}; noise alone median {:.2}, p90 {:.2}",
+                    percentile(&mut quiet_stretch, 0.5),
+                    percentile(&mut noise_alone, 0.5),
+                    percentile(&mut noise_alone, 0.9)
+                );
+            }
+        }
+    }
+}
