@@ -24,13 +24,16 @@
 //! open; a pause now needs 120 ms of voice to end ([`crate::turn`]), which
 //! drops the short peaks but not babble.
 //!
-//! `earshot` 1.2 was measured on the same set and the same turn detector
-//! (line upsampled to 16 kHz with [`crate::resample`]): no false barge-in
-//! either, but fewer ends on time everywhere — street 0/30 at 20 dB and
-//! 7/30 at 10 dB (ours 30 and 23), car 20/30 and 6/30 (ours 30 and 30;
-//! its ends come 100–170 ms after ours, past the 700 ms bound),
-//! café 0/30, where at 10 dB it never ends a turn at all (babble *is*
-//! voice to it). So it is not worth its resampler and re-buffering.
+//! `earshot` 1.2 and the WebRTC VAD (libfvad, `webrtc-vad` 0.4, modes
+//! 0–3) were measured on the same set and the same turn detector
+//! (BENCHMARKS.md): no false barge-in either, and none ends more turns on
+//! time across the set. earshot ends fewer everywhere (street 2/30 at 20
+//! dB, car 14/30 at 10 dB; ours 30 and 30). WebRTC's quality mode cuts
+//! off fewer callers in street noise (3 against 16 at 10 dB) but ends
+//! fewer street and car turns on time, and its aggressive mode ends more
+//! café turns at 20 dB (12/30 against 2) but cuts callers off in car
+//! noise. In café babble at 10 dB both hold every turn open until the
+//! line ends (babble *is* voice to them); ours lets go in its dips.
 //!
 //! # How it decides
 //! - **Energy**: the frame's power after a 200 Hz high-pass (no DC, no
