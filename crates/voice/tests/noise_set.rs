@@ -54,13 +54,14 @@ const KNOWN_END_GAPS: [(NoiseFamily, f32); 3] = [
 /// one off may end, past the caller's end (ms). Measured 4,340 (café,
 /// 20 dB) and 3,320 (café, 10 dB) with the quiet hold; 12,100 before it.
 const HELD_OPEN_MAX_MS: u32 = 4_500;
-/// Where a turn still ends inside the caller's speech at SNR ≥ 10 dB:
-/// street at 10 dB buries caller-he.wav's first utterance's last second
-/// (−35…−44 dBFS, P.56-active) under noise at about −30 dBFS, so no VAD
-/// hears it and the turn ends at 6.1–6.2 s instead of 7.48 s (the same
-/// with or without `resume_ms` and the quiet gate). Printed, not asserted;
-/// taken off the list once it passes.
-const KNOWN_CUT_OFFS: [(NoiseFamily, f32); 1] = [(NoiseFamily::Street, 10.0)];
+/// Where a turn still ends inside the caller's speech at SNR ≥ 10 dB, and
+/// how many such ends at most: street at 10 dB buries much of
+/// caller-he.wav's first utterance's last second (−35…−44 dBFS,
+/// P.56-active) under noise at about −30 dBFS. The speech bands
+/// (`VadConfig::band_steady_db`) hear part of it: 9 cut-offs in 30
+/// utterances, 16 without them. More fails the test; none means the
+/// family must be taken off the list.
+const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize); 1] = [(NoiseFamily::Street, 10.0, 9)];
 
 fn pcm(fixture: &[u8]) -> Vec<i16> {
     wav::decode_mono_8k(&wav::parse(fixture).unwrap()).unwrap()
@@ -438,8 +439,12 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
                         barge.false_barge_ins
                     ));
                 }
-                let known_cut_offs = KNOWN_CUT_OFFS.contains(&(family, snr));
-                if ends.cut_offs > 0 && !known_cut_offs {
+                let allowed = KNOWN_CUT_OFFS
+                    .iter()
+                    .find(|(f, s, _)| (*f, *s) == (family, snr))
+                    .map(|&(_, _, most)| most);
+                let known_cut_offs = allowed.is_some();
+                if ends.cut_offs > allowed.unwrap_or(0) {
                     failures.push(format!(
                         "{} at {snr} dB: {} cut-offs",
                         family.name(),

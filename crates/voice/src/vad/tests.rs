@@ -214,6 +214,9 @@ fn extreme_configs_and_samples_do_not_panic() {
         hangover_ms: u32::MAX,
         floor_window_ms: 0,
         initial_floor_dbfs: f32::NEG_INFINITY,
+        band_threshold_db: f32::NAN,
+        band_min_energy_dbfs: f32::NEG_INFINITY,
+        band_steady_db: 100.0,
     };
     let mut vad = Vad::new(config);
     vad.push(&[i16::MIN; 4000]);
@@ -276,4 +279,64 @@ fn the_loudest_frame_sets_the_level_of_agent_audio() {
     // it does not pull the level down.
     assert!((-23.0..-19.0).contains(&level), "{level}");
     assert!(loudest_frame_dbfs(&[]) <= -119.0);
+}
+
+/// A steady tone at `hz`.
+fn tone(count: usize, hz: f64, amplitude: f64) -> Vec<i16> {
+    (0..count * FRAME)
+        .map(|i| (amplitude * (std::f64::consts::TAU * hz * i as f64 / 8000.0).sin()) as i16)
+        .collect()
+}
+
+/// Traffic noise: white noise through a leaky integrator (brown, falling
+/// 6 dB an octave from about 25 Hz), loud low down and faint at 1–3 kHz.
+fn traffic(noise: &mut Noise, count: usize, amplitude: f64) -> Vec<i16> {
+    let mut state = 0.0;
+    (0..count * FRAME)
+        .map(|_| {
+            state = 0.98 * state + 0.02 * f64::from(noise.sample(amplitude));
+            (state * 8.0) as i16
+        })
+        .collect()
+}
+
+fn without_bands() -> Vad {
+    Vad::new(VadConfig {
+        band_steady_db: 0.0,
+        ..VadConfig::default()
+    })
+}
+
+/// Syllables: `count` frames of which 10 in every 15 carry a steady tone
+/// at `hz` and 5 are gaps (the pauses between syllables).
+fn syllables(count: usize, hz: f64, amplitude: f64) -> Vec<i16> {
+    tone(count, hz, amplitude)
+        .chunks(FRAME)
+        .enumerate()
+        .flat_map(|(i, f)| {
+            let on = i % 15 < 10;
+            f.iter().map(move |&s| if on { s } else { 0 })
+        })
+        .collect()
+}
+
+#[test]
+fn a_quiet_voice_under_steady_rumble_is_heard_in_a_speech_band() {
+    // Traffic at about -31 dBFS, then 3 s of syllables at 1.6 kHz 10 dB
+    // under it: the whole band barely moves, the 1600 Hz band rises well
+    // over its floor.
+    let mut noise = Noise(21);
+    let mut audio = traffic(&mut noise, 250, 2000.0);
+    let traffic_then = traffic(&mut noise, 150, 2000.0);
+    audio.extend(mix(&traffic_then, &syllables(150, 1600.0, 400.0)));
+    let with = decisions(&mut Vad::default(), &audio);
+    let without = decisions(&mut without_bands(), &audio);
+    // (Its first second is a step up from silence; the floors learn it.)
+    assert!(
+        with[150..250].iter().all(|v| !v),
+        "steady rumble alone is not speech"
+    );
+    let heard = |d: &[bool]| (250..400).filter(|i| (i - 250) % 15 < 10 && d[*i]).count();
+    assert!(heard(&with) >= 95, "bands heard {} of 100", heard(&with));
+    assert_eq!(heard(&without), 0, "the whole band alone hears nothing");
 }
