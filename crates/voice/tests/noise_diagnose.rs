@@ -68,17 +68,7 @@ fn print_what_the_vad_calls_voice_after_each_utterance_ends() {
     let mut shalom = vec![0i16; secs(2.0)];
     shalom.extend(pcm(SHALOM));
     shalom.extend(vec![0i16; secs(2.0)]);
-    let babble = {
-        let mut out = Vec::new();
-        out.extend_from_slice(&caller[secs(3.0)..secs(7.48)]);
-        out.extend_from_slice(&caller[secs(12.76)..secs(16.28)]);
-        let s = pcm(SHALOM);
-        out.extend_from_slice(&s[secs(0.5)..s.len() - secs(0.5)]);
-        let gain = 10f32.powf(-18.0 / 20.0) * 32768.0 / noise::active_rms(&out);
-        out.iter()
-            .map(|&s| noise::to_i16(f32::from(s) * gain))
-            .collect::<Vec<_>>()
-    };
+    let babble = noise::fixture_speech(&caller, &pcm(SHALOM), -18.0);
     // The ends the noise set judges against: P.56 on the clean audio,
     // caller-he.wav split into its two utterances in the pause at 10 s.
     let p56_end = |pcm: &[i16]| p56::activity(pcm, FRAME).unwrap().end;
@@ -216,17 +206,7 @@ fn percentile(values: &mut [f32], p: f32) -> f32 {
 #[ignore = "diagnostic: prints, asserts nothing"]
 fn print_how_much_of_the_callers_speech_lies_under_the_noise() {
     let caller = pcm(CALLER);
-    let babble = {
-        let mut out = Vec::new();
-        out.extend_from_slice(&caller[secs(3.0)..secs(7.48)]);
-        out.extend_from_slice(&caller[secs(12.76)..secs(16.28)]);
-        let s = pcm(SHALOM);
-        out.extend_from_slice(&s[secs(0.5)..s.len() - secs(0.5)]);
-        let gain = 10f32.powf(-18.0 / 20.0) * 32768.0 / noise::active_rms(&out);
-        out.iter()
-            .map(|&s| noise::to_i16(f32::from(s) * gain))
-            .collect::<Vec<_>>()
-    };
+    let babble = noise::fixture_speech(&caller, &pcm(SHALOM), -18.0);
     let split = secs(10.0);
     let spans: Vec<(usize, usize)> = [(0, split), (split, caller.len())]
         .iter()

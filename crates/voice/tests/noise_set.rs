@@ -206,16 +206,7 @@ fn wide_frame(wide: &[i16], i: usize) -> &[i16] {
 
 /// The speech the fixtures hold, pauses cut out: what the fake agent says.
 fn agent_voice() -> Vec<i16> {
-    let caller = pcm(CALLER);
-    let shalom = pcm(SHALOM);
-    let mut out = Vec::new();
-    out.extend_from_slice(&caller[secs(3.0)..secs(7.48)]);
-    out.extend_from_slice(&caller[secs(12.76)..secs(16.28)]);
-    out.extend_from_slice(&shalom[secs(0.5)..shalom.len() - secs(0.5)]);
-    let gain = 10f32.powf(AGENT_DBFS / 20.0) * 32768.0 / noise::active_rms(&out);
-    out.iter()
-        .map(|&s| noise::to_i16(f32::from(s) * gain))
-        .collect()
+    noise::fixture_speech(&pcm(CALLER), &pcm(SHALOM), AGENT_DBFS)
 }
 
 /// The café's crowd talks without the fixtures' long pauses.

@@ -32,15 +32,20 @@ fn voiced(count: usize, amplitude: f64) -> Vec<i16> {
         .collect()
 }
 
-/// Low-passed (brown-ish) noise: rumble with a low crossing rate.
-fn rumble(noise: &mut Noise, count: usize, amplitude: f64) -> Vec<i16> {
+/// White noise through a one-pole low-pass at `pole`, times `gain`.
+fn low_passed(noise: &mut Noise, count: usize, amplitude: f64, pole: f64, gain: f64) -> Vec<i16> {
     let mut state = 0.0;
     (0..count * FRAME)
         .map(|_| {
-            state = 0.85 * state + 0.15 * f64::from(noise.sample(amplitude));
-            (state * 3.0) as i16
+            state = pole * state + (1.0 - pole) * f64::from(noise.sample(amplitude));
+            (state * gain) as i16
         })
         .collect()
+}
+
+/// Low-passed (brown-ish) noise: rumble with a low crossing rate.
+fn rumble(noise: &mut Noise, count: usize, amplitude: f64) -> Vec<i16> {
+    low_passed(noise, count, amplitude, 0.85, 3.0)
 }
 
 fn mix(a: &[i16], b: &[i16]) -> Vec<i16> {
@@ -291,13 +296,7 @@ fn tone(count: usize, hz: f64, amplitude: f64) -> Vec<i16> {
 /// Traffic noise: white noise through a leaky integrator (brown, falling
 /// 6 dB an octave from about 25 Hz), loud low down and faint at 1–3 kHz.
 fn traffic(noise: &mut Noise, count: usize, amplitude: f64) -> Vec<i16> {
-    let mut state = 0.0;
-    (0..count * FRAME)
-        .map(|_| {
-            state = 0.98 * state + 0.02 * f64::from(noise.sample(amplitude));
-            (state * 8.0) as i16
-        })
-        .collect()
+    low_passed(noise, count, amplitude, 0.98, 8.0)
 }
 
 fn without_bands() -> Vad {

@@ -255,6 +255,20 @@ pub fn cafe(samples: usize, seed: u64, babble: &[i16]) -> Vec<f32> {
     out
 }
 
+/// The speech of the project's two fixtures with their pauses cut out
+/// (caller-he.wav's utterances at 3.0–7.48 s and 12.76–16.28 s, shalom.wav
+/// less half a second each end), scaled to `active_dbfs` of active level:
+/// what the noise set's fake agent says and its café crowd talks.
+pub fn fixture_speech(caller: &[i16], shalom: &[i16], active_dbfs: f32) -> Vec<i16> {
+    let at = |s: f32| (s * SAMPLE_RATE as f32) as usize;
+    let mut out = Vec::new();
+    out.extend_from_slice(&caller[at(3.0)..at(7.48)]);
+    out.extend_from_slice(&caller[at(12.76)..at(16.28)]);
+    out.extend_from_slice(&shalom[at(0.5)..shalom.len() - at(0.5)]);
+    let gain = 10f32.powf(active_dbfs / 20.0) * 32768.0 / active_rms(&out);
+    out.iter().map(|&s| to_i16(f32::from(s) * gain)).collect()
+}
+
 /// RMS of `speech` over its active part: 20 ms frames within 30 dB of its
 /// loudest frame (pauses and padding would otherwise make it look quieter,
 /// and every SNR easier, than it is).
