@@ -267,3 +267,60 @@ fn print_how_much_of_the_callers_speech_lies_under_the_noise() {
         }
     }
 }
+
+/// A band's frame powers: RBJ band-pass (0 dB peak, Q 1.4) at `centre_hz`,
+/// as the VAD's speech bands filter (`vad/bands.rs`).
+fn band_powers(line: &[f32], centre_hz: f32) -> Vec<f32> {
+    let w0 = std::f32::consts::TAU * centre_hz / RATE as f32;
+    let alpha = w0.sin() / (2.0 * 1.4);
+    let (b0, a1, a2) = (
+        alpha / (1.0 + alpha),
+        -2.0 * w0.cos() / (1.0 + alpha),
+        (1.0 - alpha) / (1.0 + alpha),
+    );
+    let (mut x1, mut x2, mut y1, mut y2) = (0f32, 0f32, 0f32, 0f32);
+    let filtered: Vec<f32> = line
+        .iter()
+        .map(|&x| {
+            let y = b0 * (x - x2) - a1 * y1 - a2 * y2;
+            (x2, x1, y2, y1) = (x1, x, y1, y);
+            y
+        })
+        .collect();
+    filtered.chunks(FRAME).map(power).collect()
+}
+
+/// How steady each family's noise is in the VAD's speech bands: over 4 s
+/// windows of the noise alone (one a second, 10 seeds), the median of the
+/// spread between a window's quietest frame and its 20th percentile, in
+/// dB. The bands count only where it is at most `VadConfig::band_steady_db`.
+#[test]
+#[ignore = "diagnostic: prints, asserts nothing"]
+fn print_how_steady_each_noise_is_in_the_speech_bands() {
+    let caller = pcm(CALLER);
+    let babble = noise::fixture_speech(&caller, &pcm(SHALOM), -18.0);
+    let window = 200;
+    for family in NoiseFamily::ALL {
+        for snr in [20.0f32, 10.0] {
+            let mut line = String::new();
+            for centre in [400.0, 800.0, 1600.0, 3000.0] {
+                let mut spreads = Vec::new();
+                for seed in 0..10u64 {
+                    let raw = family.generate(caller.len(), seed * 31 + snr as u64, &babble);
+                    let scaled = noise::scale_to_snr(&raw, noise::active_rms(&caller), snr);
+                    let levels: Vec<f32> = band_powers(&scaled, centre)
+                        .iter()
+                        .map(|p| 10.0 * p.max(1e-3).log10())
+                        .collect();
+                    for start in (0..levels.len().saturating_sub(window)).step_by(50) {
+                        let mut w = levels[start..start + window].to_vec();
+                        let min = percentile(&mut w, 0.0);
+                        spreads.push(percentile(&mut w, 0.2) - min);
+                    }
+                }
+                line += &format!(" {centre} Hz {:.1}", percentile(&mut spreads, 0.5));
+            }
+            println!("{} {snr} dB: spread in dB by band:{line}", family.name());
+        }
+    }
+}

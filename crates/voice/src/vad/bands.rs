@@ -13,8 +13,8 @@
 //! every turn open. A band therefore counts only while its levels over
 //! the last 4 s are steady: the 20th percentile within
 //! [`VadConfig::band_steady_db`] of the minimum. Measured on the noise
-//! set's noise alone (dumped lines, 4 s windows): street and car 2–4 dB,
-//! café 10–13 dB.
+//! set's noise alone (median over 4 s windows, `tests/noise_diagnose.rs`):
+//! street and car 2–4 dB, café 11–15 dB.
 
 use super::{FULL_SCALE, MinTracker, VadConfig, db_to_power_ratio, ms_to_samples, power_to_dbfs};
 

@@ -27,7 +27,7 @@ fn steady_noise_is_steady_and_a_crowds_levels_are_not() {
     let traffic = levels(LEVEL_FRAMES, |_| -50.0 + 3.0 * u.next());
     assert!(traffic.is_steady(5.0));
     // A crowd: seldom near its quietest, so its 20th percentile sits
-    // about 8 dB over its minimum (babble measured 10–13 dB).
+    // about 8 dB over its minimum (babble measured 11–15 dB).
     let crowd = levels(LEVEL_FRAMES, |_| -50.0 + 18.0 * u.next().sqrt());
     assert!(!crowd.is_steady(5.0));
 }
