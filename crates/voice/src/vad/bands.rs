@@ -8,13 +8,14 @@
 //! is [`VadConfig::band_threshold_db`] above that floor.
 //!
 //! Minimum statistics is only a fair noise estimate when the noise is
-//! steady: café babble is speech too, and its band levels swing 10–19 dB
-//! over their minimum, so in babble the bands would hear the crowd and hold
-//! every turn open. A band therefore counts only while its levels over
-//! the last 4 s are steady: the 20th percentile within
-//! [`VadConfig::band_steady_db`] of the minimum. Measured on the noise
-//! set's noise alone (median over 4 s windows, `tests/noise_diagnose.rs`):
-//! street and car 2–4 dB, café 11–15 dB.
+//! steady: café babble is speech too, seldom near its quietest, so the
+//! bands would hear the crowd and hold every turn open. A band therefore
+//! counts only while its levels over the last 4 s are steady: the 20th
+//! percentile within [`VadConfig::band_steady_db`] of the minimum. On the
+//! noise set's noise alone (median over 4 s windows,
+//! `tests/noise_diagnose.rs`) that spread is 2–4 dB for street and car and
+//! 11–15 dB for café babble. A caller talking with the usual pauses keeps
+//! it low: the pauses show the noise.
 
 use super::{FULL_SCALE, MinTracker, VadConfig, db_to_power_ratio, ms_to_samples, power_to_dbfs};
 
