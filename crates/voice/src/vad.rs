@@ -140,10 +140,11 @@ impl MinTracker {
     }
 
     fn reset(&mut self) {
-        *self = Self {
-            block_samples: self.block_samples,
-            ..Self::new(0, self.initial)
-        };
+        self.fill = 0;
+        self.block_min = f32::INFINITY;
+        self.blocks = [self.initial; FLOOR_BLOCKS];
+        self.next = 0;
+        self.blocks_min = self.initial;
     }
 
     /// The least power of the window so far.

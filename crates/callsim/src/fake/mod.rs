@@ -120,7 +120,7 @@ pub fn router(lat: FakeLatencies) -> Router {
 }
 
 /// [`router`] whose model says `answer` (when given) at every turn.
-pub fn router_answering(lat: FakeLatencies, answer: Option<String>) -> Router {
+fn router_answering(lat: FakeLatencies, answer: Option<String>) -> Router {
     let state = Arc::new(Fake {
         lat,
         transcriptions: AtomicUsize::new(0),
@@ -146,7 +146,7 @@ pub async fn serve(listener: tokio::net::TcpListener, lat: FakeLatencies) -> io:
     serve_answering(listener, lat, None).await
 }
 
-/// [`serve`] with [`router_answering`].
+/// [`serve`], with the model saying `answer` (when given) at every turn.
 ///
 /// # Errors
 /// When accepting connections fails.

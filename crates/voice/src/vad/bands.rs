@@ -79,6 +79,11 @@ impl Bands {
             return false;
         };
         let powers = filters.powers(frame);
+        filters.since_judged += 1;
+        let judge = filters.since_judged >= JUDGE_EVERY;
+        if judge {
+            filters.since_judged = 0;
+        }
         let mut heard = false;
         for (band, power) in filters.bands.iter_mut().zip(powers) {
             heard |= band.steady
@@ -86,9 +91,7 @@ impl Bands {
                 && power > band.floor.floor() * self.threshold_ratio;
             band.floor.push(power, n);
             band.levels.push(power_to_dbfs(power));
-            band.since_judged += 1;
-            if band.since_judged >= JUDGE_EVERY {
-                band.since_judged = 0;
+            if judge {
                 band.steady = band.levels.is_steady(self.steady_db);
             }
         }
@@ -109,6 +112,8 @@ struct Filters {
     x: [f32; 2],
     y1: [f32; BANDS],
     y2: [f32; BANDS],
+    /// Frames since the bands' steadiness was last judged.
+    since_judged: u8,
     bands: [Band; BANDS],
 }
 
@@ -118,7 +123,6 @@ struct Band {
     floor: MinTracker,
     levels: Levels,
     steady: bool,
-    since_judged: u8,
 }
 
 impl Filters {
@@ -139,7 +143,6 @@ impl Filters {
             floor: MinTracker::new(window_samples, initial_floor),
             levels: Levels::new(),
             steady: false,
-            since_judged: 0,
         };
         Self {
             b0,
@@ -148,6 +151,7 @@ impl Filters {
             x: [0.0; 2],
             y1: [0.0; BANDS],
             y2: [0.0; BANDS],
+            since_judged: 0,
             bands: std::array::from_fn(|_| band.clone()),
         }
     }
@@ -156,11 +160,11 @@ impl Filters {
         self.x = [0.0; 2];
         self.y1 = [0.0; BANDS];
         self.y2 = [0.0; BANDS];
+        self.since_judged = 0;
         for band in &mut self.bands {
             band.floor.reset();
             band.levels = Levels::new();
             band.steady = false;
-            band.since_judged = 0;
         }
     }
 
