@@ -12,7 +12,7 @@ mod noise;
 mod p56;
 
 use agentlocator_voice::{Vad, mulaw, wav};
-use noise::NoiseFamily;
+use noise::{NoiseFamily, band_powers, high_passed, power};
 
 const CALLER: &[u8] = include_bytes!("fixtures/caller-he.wav");
 const SHALOM: &[u8] = include_bytes!("fixtures/shalom.wav");
@@ -171,26 +171,6 @@ fn print_what_the_vad_calls_voice_after_each_utterance_ends() {
     }
 }
 
-/// The VAD's 200 Hz high-pass (two DC-blocking sections, pole 0.85), in
-/// floating point: what the detector can hear of a signal.
-fn high_passed(signal: impl Iterator<Item = f32>) -> Vec<f32> {
-    let mut state = [(0f32, 0f32); 2];
-    signal
-        .map(|mut x| {
-            for (last_in, last_out) in &mut state {
-                let y = x - *last_in + 0.85 * *last_out;
-                (*last_in, *last_out) = (x, y);
-                x = y;
-            }
-            x
-        })
-        .collect()
-}
-
-fn power(frame: &[f32]) -> f32 {
-    frame.iter().map(|x| x * x).sum::<f32>() / frame.len().max(1) as f32
-}
-
 fn percentile(values: &mut [f32], p: f32) -> f32 {
     values.sort_by(f32::total_cmp);
     values[((values.len() - 1) as f32 * p) as usize]
@@ -268,28 +248,6 @@ fn print_how_much_of_the_callers_speech_lies_under_the_noise() {
     }
 }
 
-/// A band's frame powers: RBJ band-pass (0 dB peak, Q 1.4) at `centre_hz`,
-/// as the VAD's speech bands filter (`vad/bands.rs`).
-fn band_powers(line: &[f32], centre_hz: f32) -> Vec<f32> {
-    let w0 = std::f32::consts::TAU * centre_hz / RATE as f32;
-    let alpha = w0.sin() / (2.0 * 1.4);
-    let (b0, a1, a2) = (
-        alpha / (1.0 + alpha),
-        -2.0 * w0.cos() / (1.0 + alpha),
-        (1.0 - alpha) / (1.0 + alpha),
-    );
-    let (mut x1, mut x2, mut y1, mut y2) = (0f32, 0f32, 0f32, 0f32);
-    let filtered: Vec<f32> = line
-        .iter()
-        .map(|&x| {
-            let y = b0 * (x - x2) - a1 * y1 - a2 * y2;
-            (x2, x1, y2, y1) = (x1, x, y1, y);
-            y
-        })
-        .collect();
-    filtered.chunks(FRAME).map(power).collect()
-}
-
 /// How steady each family's noise is in the VAD's speech bands: over 4 s
 /// windows of the noise alone (one a second, 10 seeds), the median of the
 /// spread between a window's quietest frame and its 20th percentile, in
@@ -308,7 +266,7 @@ fn print_how_steady_each_noise_is_in_the_speech_bands() {
                 for seed in 0..10u64 {
                     let raw = family.generate(caller.len(), seed * 31 + snr as u64, &babble);
                     let scaled = noise::scale_to_snr(&raw, noise::active_rms(&caller), snr);
-                    let levels: Vec<f32> = band_powers(&scaled, centre)
+                    let levels: Vec<f32> = band_powers(&scaled, centre, FRAME)
                         .iter()
                         .map(|p| 10.0 * p.max(1e-3).log10())
                         .collect();

@@ -309,6 +309,49 @@ pub fn mix_at_snr(speech: &[i16], noise: &[f32], snr_db: f32) -> Vec<i16> {
         .collect()
 }
 
+/// The VAD's 200 Hz high-pass (two DC-blocking sections, pole 0.85), in
+/// floating point: what the detector can hear of a signal.
+pub fn high_passed(signal: impl Iterator<Item = f32>) -> Vec<f32> {
+    let mut state = [(0f32, 0f32); 2];
+    signal
+        .map(|mut x| {
+            for (last_in, last_out) in &mut state {
+                let y = x - *last_in + 0.85 * *last_out;
+                (*last_in, *last_out) = (x, y);
+                x = y;
+            }
+            x
+        })
+        .collect()
+}
+
+/// Mean power of a frame.
+pub fn power(frame: &[f32]) -> f32 {
+    frame.iter().map(|x| x * x).sum::<f32>() / frame.len().max(1) as f32
+}
+
+/// A band's powers in `frame`-sample frames: RBJ band-pass (0 dB peak,
+/// Q 1.4) at `centre_hz`, as the VAD's speech bands filter (`vad/bands.rs`).
+pub fn band_powers(line: &[f32], centre_hz: f32, frame: usize) -> Vec<f32> {
+    let w0 = TAU * centre_hz / SAMPLE_RATE as f32;
+    let alpha = w0.sin() / (2.0 * 1.4);
+    let (b0, a1, a2) = (
+        alpha / (1.0 + alpha),
+        -2.0 * w0.cos() / (1.0 + alpha),
+        (1.0 - alpha) / (1.0 + alpha),
+    );
+    let (mut x1, mut x2, mut y1, mut y2) = (0f32, 0f32, 0f32, 0f32);
+    let filtered: Vec<f32> = line
+        .iter()
+        .map(|&x| {
+            let y = b0 * (x - x2) - a1 * y1 - a2 * y2;
+            (x2, x1, y2, y1) = (x1, x, y1, y);
+            y
+        })
+        .collect();
+    filtered.chunks(frame).map(power).collect()
+}
+
 /// Rounds and saturates to a 16-bit sample.
 pub fn to_i16(x: f32) -> i16 {
     x.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
