@@ -25,6 +25,9 @@ use noise::{NoiseFamily, Rng};
 
 const CALLER: &[u8] = include_bytes!("fixtures/caller-he.wav");
 const SHALOM: &[u8] = include_bytes!("fixtures/shalom.wav");
+/// Six utterances by six other espeak-ng voices, never tuned on
+/// (`fixtures/make-held-out-he.sh`).
+const HELD_OUT: &[u8] = include_bytes!("fixtures/held-out-he.wav");
 const RATE: usize = 8_000;
 const FRAME: usize = agentlocator_voice::TWILIO_FRAME_SAMPLES;
 /// The business's end-of-turn silence the set is judged against.
@@ -51,9 +54,10 @@ const KNOWN_END_GAPS: [(NoiseFamily, f32); 3] = [
     (NoiseFamily::Cafe, 10.0),
 ];
 /// How late, at most, a turn of a [`KNOWN_END_GAPS`] family that cuts no
-/// one off may end, past the caller's end (ms). Measured 4,340 (café,
-/// 20 dB) and 3,320 (café, 10 dB) with the quiet hold; 12,100 before it.
-const HELD_OPEN_MAX_MS: u32 = 4_500;
+/// one off may end, past the caller's end (ms). Measured 2,160 (café,
+/// 20 dB) and 3,320 (café, 10 dB) with the quiet hold over 400 ms and the
+/// P.56 level; 4,340 with a frame-by-frame hold, 12,100 with none.
+const HELD_OPEN_MAX_MS: u32 = 3_500;
 /// Where a turn still ends inside the caller's speech at SNR ≥ 10 dB, and
 /// how many such ends at most: street at 10 dB buries much of
 /// caller-he.wav's first utterance's last second (−35…−44 dBFS,
@@ -62,6 +66,14 @@ const HELD_OPEN_MAX_MS: u32 = 4_500;
 /// utterances, 16 without them. More fails the test; none means the
 /// family must be taken off the list.
 const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize); 1] = [(NoiseFamily::Street, 10.0, 9)];
+
+/// How many cut-offs [`KNOWN_CUT_OFFS`] lets `family` at `snr`, if listed.
+fn known_cut_offs(family: NoiseFamily, snr: f32) -> Option<usize> {
+    KNOWN_CUT_OFFS
+        .iter()
+        .find(|(f, s, _)| (*f, *s) == (family, snr))
+        .map(|&(_, _, most)| most)
+}
 
 fn pcm(fixture: &[u8]) -> Vec<i16> {
     wav::decode_mono_8k(&wav::parse(fixture).unwrap()).unwrap()
@@ -305,6 +317,18 @@ struct EndFigures {
     delays_ms: Vec<u32>,
 }
 
+impl EndFigures {
+    /// The mean delay of the ends detected, in ms.
+    fn mean_ms(&self) -> u32 {
+        self.delays_ms.iter().sum::<u32>() / self.delays_ms.len().max(1) as u32
+    }
+
+    /// The longest delay, in ms.
+    fn max_ms(&self) -> u32 {
+        self.delays_ms.iter().copied().max().unwrap_or(0)
+    }
+}
+
 /// An utterance's first and one-past-last sample.
 type Span = (usize, usize);
 
@@ -323,9 +347,12 @@ fn utterances(pcm: &[i16], splits: &[usize]) -> Vec<Span> {
         .collect()
 }
 
+/// Speech and where its utterances are.
+type Case = (Vec<i16>, Vec<Span>);
+
 /// The two fixtures as the end-of-turn set uses them, with their
 /// utterances' (start, end) in samples.
-fn end_cases() -> [(Vec<i16>, Vec<Span>); 2] {
+fn end_cases() -> [Case; 2] {
     let caller = pcm(CALLER);
     let shalom = {
         let raw = pcm(SHALOM);
@@ -384,25 +411,48 @@ fn audible_frames(speech: &[i16], utterances: &[Span], noise: &[f32], margin_db:
     audible
 }
 
-/// (b): when each utterance's end is detected, for 10 noise seeds (`None`:
-/// once, on the clean audio).
-fn end_detection(noisy: Option<(NoiseFamily, f32)>, ear: Ear) -> EndFigures {
+/// The held-out speech, split into its utterances in the middle of each
+/// stretch of 2 s or more of digital silence.
+fn held_out_cases() -> [Case; 1] {
+    let speech = pcm(HELD_OUT);
+    let mut splits = Vec::new();
+    let mut silent_from = None;
+    for (i, frame) in speech.chunks(FRAME).enumerate() {
+        let silent = frame.iter().all(|&s| s.unsigned_abs() < 8);
+        match (silent, silent_from) {
+            (true, None) => silent_from = Some(i),
+            (false, Some(from)) => {
+                if from > 0 && (i - from) * FRAME >= secs(2.0) {
+                    splits.push((from + i) / 2 * FRAME);
+                }
+                silent_from = None;
+            }
+            _ => {}
+        }
+    }
+    let utterances = utterances(&speech, &splits);
+    [(speech, utterances)]
+}
+
+/// (b): when each utterance of `cases` ends is detected, for 10 noise
+/// seeds (`None`: once, on the clean audio).
+fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) -> EndFigures {
     let babble = babble();
     let mut figures = EndFigures::default();
     let bound = END_SILENCE_MS + 100;
     let seeds = if noisy.is_some() { 10 } else { 1 };
     for seed in 0..seeds {
-        for (speech, utterances) in end_cases() {
+        for (speech, utterances) in cases {
             let (mixed, noise) = match noisy {
                 Some((family, snr_db)) => {
                     let raw = family.generate(speech.len(), seed * 31 + snr_db as u64, &babble);
-                    let scaled = noise::scale_to_snr(&raw, noise::active_rms(&speech), snr_db);
-                    (noise::mix_at_snr(&speech, &raw, snr_db), scaled)
+                    let scaled = noise::scale_to_snr(&raw, noise::active_rms(speech), snr_db);
+                    (noise::mix_at_snr(speech, &raw, snr_db), scaled)
                 }
                 None => (speech.clone(), vec![0.0; speech.len()]),
             };
             let audible = match ear {
-                Ear::Oracle(margin_db) => audible_frames(&speech, &utterances, &noise, margin_db),
+                Ear::Oracle(margin_db) => audible_frames(speech, utterances, &noise, margin_db),
                 _ => Vec::new(),
             };
             let mut hearing = Hearing::new(ear);
@@ -418,7 +468,7 @@ fn end_detection(noisy: Option<(NoiseFamily, f32)>, ear: Ear) -> EndFigures {
                     }
                 })
                 .collect();
-            for (start, end) in utterances {
+            for &(start, end) in utterances {
                 figures.ends += 1;
                 // A turn ended while the caller was still speaking.
                 figures.cut_offs += detected.iter().filter(|&&d| d > start && d < end).count();
@@ -450,7 +500,7 @@ fn the_truth_is_p56_activity_and_clean_speech_is_neither_cut_off_nor_late() {
             );
         }
     }
-    let clean = end_detection(None, Ear::Ours);
+    let clean = end_detection(&end_cases(), None, Ear::Ours);
     println!(
         "clean: {}/{} on time, {} cut-offs, delays {:?} ms",
         clean.on_time, clean.ends, clean.cut_offs, clean.delays_ms
@@ -479,9 +529,8 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
                 false_barge_ins: false_barge_ins(family, snr, true, Ear::Ours),
                 ungated: false_barge_ins(family, snr, false, Ear::Ours),
             };
-            let ends = end_detection(Some((family, snr)), Ear::Ours);
-            let mean = ends.delays_ms.iter().sum::<u32>() / ends.delays_ms.len().max(1) as u32;
-            let max = ends.delays_ms.iter().copied().max().unwrap_or(0);
+            let ends = end_detection(&end_cases(), Some((family, snr)), Ear::Ours);
+            let (mean, max) = (ends.mean_ms(), ends.max_ms());
             println!(
                 "{:<7} {:>6} | {:>13}/{REPLIES} {:>13}/{REPLIES} | {:>10}/{:<2} {:>8} {:>10} {:>10}",
                 family.name(),
@@ -502,10 +551,7 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
                         barge.false_barge_ins
                     ));
                 }
-                let allowed = KNOWN_CUT_OFFS
-                    .iter()
-                    .find(|(f, s, _)| (*f, *s) == (family, snr))
-                    .map(|&(_, _, most)| most);
+                let allowed = known_cut_offs(family, snr);
                 let known_cut_offs = allowed.is_some();
                 if ends.cut_offs > allowed.unwrap_or(0) {
                     failures.push(format!(
@@ -614,7 +660,7 @@ fn other_detectors_on_the_same_noise_are_measured_beside_our_vad() {
         ("webrtc mode 3", Ear::WebRtc(3)),
     ];
     for (name, ear) in ears {
-        let clean = end_detection(None, ear);
+        let clean = end_detection(&end_cases(), None, ear);
         println!(
             "\n{name}: clean {}/{} on time, {} cut-offs, delays {:?} ms\n{:<7} {:>6} | {:>17} | {:>13} {:>8} {:>10} {:>10}",
             clean.on_time,
@@ -633,9 +679,8 @@ fn other_detectors_on_the_same_noise_are_measured_beside_our_vad() {
         for family in NoiseFamily::ALL {
             for snr in SNRS {
                 let barge = false_barge_ins(family, snr, true, ear);
-                let ends = end_detection(Some((family, snr)), ear);
-                let mean = ends.delays_ms.iter().sum::<u32>() / ends.delays_ms.len().max(1) as u32;
-                let max = ends.delays_ms.iter().copied().max().unwrap_or(0);
+                let ends = end_detection(&end_cases(), Some((family, snr)), ear);
+                let (mean, max) = (ends.mean_ms(), ends.max_ms());
                 println!(
                     "{:<7} {:>6} | {:>13}/{REPLIES} | {:>10}/{:<2} {:>8} {:>10} {:>10}",
                     family.name(),
@@ -667,7 +712,7 @@ fn an_oracle_that_hears_the_caller_wherever_they_are_over_the_noise_bounds_every
         "\n{:<7} {:>6} | {:>28} | {:>28} | {:>28} | {:>28}",
         "noise", "SNR dB", "heard from +3 dB", "from 0 dB", "from -3 dB", "from -6 dB"
     );
-    let clean = end_detection(None, Ear::Oracle(0));
+    let clean = end_detection(&end_cases(), None, Ear::Oracle(0));
     assert!(
         clean.on_time == clean.ends && clean.cut_offs == 0,
         "the oracle fails clean speech: {clean:?}"
@@ -677,8 +722,9 @@ fn an_oracle_that_hears_the_caller_wherever_they_are_over_the_noise_bounds_every
             let cells: Vec<String> = [3, 0, -3, -6]
                 .into_iter()
                 .map(|margin| {
-                    let ends = end_detection(Some((family, snr)), Ear::Oracle(margin));
-                    let max = ends.delays_ms.iter().copied().max().unwrap_or(0);
+                    let ends =
+                        end_detection(&end_cases(), Some((family, snr)), Ear::Oracle(margin));
+                    let max = ends.max_ms();
                     format!(
                         "{:>2}/{} on time, {:>2} cut, max {:>4}",
                         ends.on_time, ends.ends, ends.cut_offs, max
@@ -688,4 +734,56 @@ fn an_oracle_that_hears_the_caller_wherever_they_are_over_the_noise_bounds_every
             println!("{:<7} {:>6} | {}", family.name(), snr, cells.join(" | "));
         }
     }
+}
+
+/// The detector's settings were measured on the fixtures; here it hears
+/// six other voices and sentences, with pauses of 250–350 ms inside four
+/// of them, in the same noise, judged the same way. What it must not do
+/// on them: cut a caller off on a clean line, or in street or car noise
+/// at SNR ≥ 10 dB more often than [`KNOWN_CUT_OFFS`] lets the fixtures,
+/// or hold a café turn at 20 dB open longer than [`HELD_OPEN_MAX_MS`].
+/// The rest is printed for BENCHMARKS.md:
+/// `cargo test --release -p agentlocator-voice --test noise_set -- --nocapture held_out`.
+#[test]
+fn held_out_speakers_are_not_cut_off_and_their_cafe_turns_end_within_the_bound() {
+    let cases = held_out_cases();
+    assert_eq!(cases[0].1.len(), 6, "six utterances: {:?}", cases[0].1);
+    let clean = end_detection(&cases, None, Ear::Ours);
+    println!(
+        "\nheld-out clean: {}/{} on time, {} cut-offs, delays {:?} ms",
+        clean.on_time, clean.ends, clean.cut_offs, clean.delays_ms
+    );
+    let mut failures = Vec::new();
+    if clean.cut_offs > 0 {
+        failures.push(format!("clean: {} cut-offs", clean.cut_offs));
+    }
+    for family in NoiseFamily::ALL {
+        for snr in SNRS {
+            let ends = end_detection(&cases, Some((family, snr)), Ear::Ours);
+            let (mean, max) = (ends.mean_ms(), ends.max_ms());
+            println!(
+                "held-out {:<7} {:>4} dB | {:>2}/{} on time, {:>2} cut-offs, mean {:>5} ms, max {:>5} ms",
+                family.name(),
+                snr,
+                ends.on_time,
+                ends.ends,
+                ends.cut_offs,
+                mean,
+                max
+            );
+            let name = format!("{} at {snr} dB", family.name());
+            let allowed = known_cut_offs(family, snr).unwrap_or(0);
+            match family {
+                _ if snr < 10.0 => {}
+                NoiseFamily::Street | NoiseFamily::Car if ends.cut_offs > allowed => {
+                    failures.push(format!("{name}: {} cut-offs", ends.cut_offs));
+                }
+                NoiseFamily::Cafe if snr >= 20.0 && max > HELD_OPEN_MAX_MS => {
+                    failures.push(format!("{name}: a turn held open {max} ms"));
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -1,0 +1,204 @@
+//! The caller's level: their active speech level over an utterance (ITU-T P.56 method B on a histogram of its voiced frames' levels), and the line's level over the last 400 ms.
+//!
+//! P.56's level A is the mean power of the frames above A less 15.9 dB,
+//! found coming down from the loudest frame. Kept as a histogram and
+//! solved again from the whole utterance on every frame, a stretch of
+//! noise the VAD called voice before the caller spoke (café babble, where
+//! a call's first "utterance" starts on the crowd) drops out of the level
+//! once the caller's louder speech is in: a running mean would keep it
+//! for good and take later babble for the caller.
+
+/// P.56's margin between the active level and the threshold below which a
+/// frame is not counted into it, as a power ratio (15.9 dB).
+const MARGIN: f32 = 38.904_514;
+
+/// Levels are kept in 1 dB bins from -120 dBFS up to +7 dBFS.
+const BINS: usize = 128;
+const LOWEST_DBFS: f32 = -120.0;
+
+/// An utterance's voiced levels and the P.56 level they give.
+#[derive(Debug, Clone)]
+pub(super) struct ActiveLevel {
+    counts: [u32; BINS],
+    /// Sum of the linear powers (full scale = 1) that fell in each bin.
+    powers: [f32; BINS],
+    /// The loudest bin with a frame in it: solving starts there.
+    loudest: usize,
+    /// The level solved from them; 0 before any frame.
+    level: f32,
+}
+
+impl ActiveLevel {
+    pub(super) fn new() -> Self {
+        Self {
+            counts: [0; BINS],
+            powers: [0.0; BINS],
+            loudest: 0,
+            level: 0.0,
+        }
+    }
+
+    /// Forgets every frame, for a new utterance.
+    pub(super) fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    /// The active level as a linear power (full scale = 1); `None` before
+    /// any frame.
+    pub(super) fn power(&self) -> Option<f32> {
+        (self.level > 0.0).then_some(self.level)
+    }
+
+    /// Counts a voiced frame at `level_dbfs` in; a non-finite level is
+    /// ignored.
+    pub(super) fn push(&mut self, level_dbfs: f32) {
+        if !level_dbfs.is_finite() {
+            return;
+        }
+        // Saturating float-to-int cast: below -120 dBFS is bin 0.
+        let bin = ((level_dbfs - LOWEST_DBFS).floor() as usize).min(BINS - 1);
+        let power = 10f32.powf(level_dbfs / 10.0);
+        self.counts[bin] += 1;
+        self.powers[bin] += power;
+        self.loudest = self.loudest.max(bin);
+        // A frame under the margin is not counted into the level and
+        // cannot move it: most of a pause's frames skip the solving.
+        if power * MARGIN >= self.level {
+            self.level = self.solve();
+        }
+    }
+
+    /// Comes down the bins from the loudest, taking each one in while its
+    /// frames' mean power is within the margin of the mean of those above:
+    /// P.56's largest fixed point, in one pass with no logarithm.
+    fn solve(&self) -> f32 {
+        let (mut sum, mut count) = (0f32, 0u32);
+        for bin in (0..=self.loudest).rev() {
+            let n = self.counts[bin];
+            if n == 0 {
+                continue;
+            }
+            if count > 0 && self.powers[bin] / n as f32 * MARGIN < sum / count as f32 {
+                break;
+            }
+            sum += self.powers[bin];
+            count += n;
+        }
+        if count == 0 { 0.0 } else { sum / count as f32 }
+    }
+}
+
+/// Frames over which [`RecentLevel`] averages: 400 ms of Twilio's 20 ms.
+const RECENT_FRAMES: usize = 20;
+
+/// The mean power of the last [`RECENT_FRAMES`] frames. Single frames of
+/// café babble peak near a caller's level; their mean over 400 ms stays
+/// near the crowd's, while a caller's words lift it.
+#[derive(Debug, Clone)]
+pub(super) struct RecentLevel {
+    powers: [f32; RECENT_FRAMES],
+    next: usize,
+    len: usize,
+}
+
+impl RecentLevel {
+    pub(super) fn new() -> Self {
+        Self {
+            powers: [0.0; RECENT_FRAMES],
+            next: 0,
+            len: 0,
+        }
+    }
+
+    /// Forgets every frame, for a new utterance.
+    pub(super) fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Counts a frame at `level_dbfs` in. A frame without a level
+    /// (infinite) makes the mean infinite until it has fallen out.
+    pub(super) fn push(&mut self, level_dbfs: f32) {
+        self.powers[self.next] = 10f32.powf(level_dbfs / 10.0);
+        self.next = (self.next + 1) % RECENT_FRAMES;
+        self.len = (self.len + 1).min(RECENT_FRAMES);
+    }
+
+    /// The mean level of the frames kept, in dBFS (`-inf` before any).
+    pub(super) fn dbfs(&self) -> f32 {
+        let sum: f32 = self.powers[..self.len].iter().sum();
+        10.0 * (sum / self.len.max(1) as f32).log10()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dbfs(power: f32) -> f32 {
+        10.0 * power.log10()
+    }
+
+    #[test]
+    fn steady_speech_is_its_own_level() {
+        let mut level = ActiveLevel::new();
+        assert_eq!(level.power(), None);
+        for _ in 0..50 {
+            level.push(-24.0);
+        }
+        assert!((dbfs(level.power().unwrap()) + 24.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn babble_heard_before_the_caller_spoke_drops_out_of_the_level() {
+        let mut level = ActiveLevel::new();
+        // Two seconds of crowd the VAD took for voice, then the caller,
+        // 16 dB louder, for a little over two seconds.
+        for _ in 0..100 {
+            level.push(-40.0);
+        }
+        assert!((dbfs(level.power().unwrap()) + 40.0).abs() < 0.01);
+        for _ in 0..120 {
+            level.push(-24.0);
+        }
+        let db = dbfs(level.power().unwrap());
+        assert!((db + 24.0).abs() < 0.01, "level {db} dBFS");
+    }
+
+    #[test]
+    fn quiet_syllables_within_the_margin_count_and_room_tone_under_it_does_not() {
+        let mut level = ActiveLevel::new();
+        for _ in 0..50 {
+            level.push(-20.0);
+            level.push(-30.0);
+            level.push(-60.0);
+        }
+        // The mean power of -20 and -30 dBFS frames: -22.6 dBFS.
+        let db = dbfs(level.power().unwrap());
+        assert!((db + 22.6).abs() < 0.1, "level {db} dBFS");
+    }
+
+    #[test]
+    fn a_level_outside_the_bins_is_counted_at_their_edge_and_nan_is_not() {
+        let mut level = ActiveLevel::new();
+        level.push(f32::NAN);
+        level.push(f32::NEG_INFINITY);
+        assert_eq!(level.power(), None);
+        level.push(-200.0);
+        level.push(30.0);
+        assert!(level.power().is_some());
+    }
+
+    #[test]
+    fn the_recent_level_is_the_mean_power_of_the_last_400_ms() {
+        let mut recent = RecentLevel::new();
+        recent.push(-20.0);
+        assert!((recent.dbfs() + 20.0).abs() < 0.01);
+        // One frame at -20 among twenty: a mean 13 dB down.
+        for _ in 0..19 {
+            recent.push(-60.0);
+        }
+        assert!((recent.dbfs() + 33.0).abs() < 0.1, "{}", recent.dbfs());
+        recent.push(-60.0);
+        assert!((recent.dbfs() + 60.0).abs() < 0.01, "{}", recent.dbfs());
+    }
+}
