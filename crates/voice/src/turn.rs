@@ -225,6 +225,17 @@ const QUIET_GATE_DB: u32 = 22;
 const QUIET_HOLD_MS: u32 = 1_800;
 const QUIET_HOLD_DB: u32 = 10;
 
+/// A frame's level as a linear power (full scale = 1), converted once per
+/// frame for every rule that compares levels. A frame pushed without a
+/// level (non-finite) is infinitely loud: never under the caller.
+fn level_power(level_dbfs: f32) -> f32 {
+    if level_dbfs.is_finite() {
+        10f32.powf(level_dbfs / 10.0)
+    } else {
+        f32::INFINITY
+    }
+}
+
 impl TurnDetector {
     /// Creates a detector. A zero sample rate or max length is raised to
     /// the smallest workable value instead of failing.
@@ -346,7 +357,7 @@ impl TurnDetector {
                 return None;
             }
             self.start_utterance();
-            self.track_active_level(level_dbfs);
+            self.active.push(level_dbfs, level_power(level_dbfs));
             let above_echo = self.above_echo(level_dbfs);
             if let Some(rest) = self.append(mulaw, true, above_echo) {
                 self.end_pending = true;
@@ -358,9 +369,10 @@ impl TurnDetector {
         }
 
         let above_echo = self.above_echo(level_dbfs);
-        self.recent.push(level_dbfs);
+        let power = level_power(level_dbfs);
+        self.recent.push(power);
         self.since_clear =
-            if voiced && !self.under_caller(self.recent.dbfs(), self.quiet_hold_ratio) {
+            if voiced && !self.under_caller(self.recent.power(), self.quiet_hold_ratio) {
                 0
             } else {
                 self.since_clear + mulaw.len() as u64
@@ -371,10 +383,10 @@ impl TurnDetector {
             self.quiet_run + mulaw.len() as u64
         };
         // Only in a pause: see `TurnConfig::quiet_gate_db`.
-        let voiced = voiced && !(self.silence_run > 0 && self.below_caller(level_dbfs));
+        let voiced = voiced && !(self.silence_run > 0 && self.below_caller(power));
         let (voiced, held_back) = self.resumes(voiced, mulaw.len() as u64);
         if voiced {
-            self.track_active_level(level_dbfs);
+            self.active.push(level_dbfs, power);
         }
         let overflow = self.append(mulaw, voiced, above_echo);
         // The frames that waited for the pause to end were voice after all.
@@ -506,25 +518,20 @@ impl TurnDetector {
         (true, held_back)
     }
 
-    /// Counts a voiced frame's level into the utterance's active level.
-    fn track_active_level(&mut self, level_dbfs: f32) {
-        self.active.push(level_dbfs);
+    /// Whether a frame of linear `power` (see [`level_power`]) is more
+    /// than the quiet gate below the utterance's active level: noise under
+    /// the caller, not the caller.
+    fn below_caller(&self, power: f32) -> bool {
+        self.quiet_gate != 0.0 && self.under_caller(power, self.quiet_gate)
     }
 
-    /// Whether a frame at `level_dbfs` is more than the quiet gate below
-    /// the utterance's active level: noise under the caller, not the caller.
-    fn below_caller(&self, level_dbfs: f32) -> bool {
-        self.quiet_gate != 0.0 && self.under_caller(level_dbfs, self.quiet_gate)
-    }
-
-    /// Whether a frame at `level_dbfs` is more than `ratio` (a power
-    /// ratio) under the utterance's active level. A frame without a level,
-    /// or before any level is known, is not.
-    fn under_caller(&self, level_dbfs: f32, ratio: f32) -> bool {
-        let Some(active) = self.active.power() else {
-            return false;
-        };
-        level_dbfs.is_finite() && 10f32.powf(level_dbfs / 10.0) * ratio < active
+    /// Whether linear `power` is more than `ratio` (a power ratio) under
+    /// the utterance's active level. No level (infinite power), or no
+    /// active level yet, is not.
+    fn under_caller(&self, power: f32, ratio: f32) -> bool {
+        self.active
+            .power()
+            .is_some_and(|active| power * ratio < active)
     }
 
     fn above_echo(&self, level_dbfs: f32) -> bool {

@@ -49,15 +49,14 @@ impl ActiveLevel {
         (self.level > 0.0).then_some(self.level)
     }
 
-    /// Counts a voiced frame at `level_dbfs` in; a non-finite level is
-    /// ignored.
-    pub(super) fn push(&mut self, level_dbfs: f32) {
+    /// Counts a voiced frame at `level_dbfs`, whose linear power (full
+    /// scale = 1) is `power`, in; a non-finite level is ignored.
+    pub(super) fn push(&mut self, level_dbfs: f32, power: f32) {
         if !level_dbfs.is_finite() {
             return;
         }
         // Saturating float-to-int cast: below -120 dBFS is bin 0.
         let bin = ((level_dbfs - LOWEST_DBFS).floor() as usize).min(BINS - 1);
-        let power = 10f32.powf(level_dbfs / 10.0);
         self.counts[bin] += 1;
         self.powers[bin] += power;
         self.loudest = self.loudest.max(bin);
@@ -115,18 +114,19 @@ impl RecentLevel {
         *self = Self::new();
     }
 
-    /// Counts a frame at `level_dbfs` in. A frame without a level
-    /// (infinite) makes the mean infinite until it has fallen out.
-    pub(super) fn push(&mut self, level_dbfs: f32) {
-        self.powers[self.next] = 10f32.powf(level_dbfs / 10.0);
+    /// Counts a frame of linear `power` (full scale = 1) in. A frame
+    /// without a level (infinite) makes the mean infinite until it has
+    /// fallen out.
+    pub(super) fn push(&mut self, power: f32) {
+        self.powers[self.next] = power;
         self.next = (self.next + 1) % RECENT_FRAMES;
         self.len = (self.len + 1).min(RECENT_FRAMES);
     }
 
-    /// The mean level of the frames kept, in dBFS (`-inf` before any).
-    pub(super) fn dbfs(&self) -> f32 {
+    /// The mean power of the frames kept (0 before any).
+    pub(super) fn power(&self) -> f32 {
         let sum: f32 = self.powers[..self.len].iter().sum();
-        10.0 * (sum / self.len.max(1) as f32).log10()
+        sum / self.len.max(1) as f32
     }
 }
 
@@ -138,12 +138,21 @@ mod tests {
         10.0 * power.log10()
     }
 
+    fn linear(dbfs: f32) -> f32 {
+        10f32.powf(dbfs / 10.0)
+    }
+
+    /// Counts a frame at `dbfs` in, as the turn detector does.
+    fn push(level: &mut ActiveLevel, dbfs: f32) {
+        level.push(dbfs, linear(dbfs));
+    }
+
     #[test]
     fn steady_speech_is_its_own_level() {
         let mut level = ActiveLevel::new();
         assert_eq!(level.power(), None);
         for _ in 0..50 {
-            level.push(-24.0);
+            push(&mut level, -24.0);
         }
         assert!((dbfs(level.power().unwrap()) + 24.0).abs() < 0.01);
     }
@@ -154,11 +163,11 @@ mod tests {
         // Two seconds of crowd the VAD took for voice, then the caller,
         // 16 dB louder, for a little over two seconds.
         for _ in 0..100 {
-            level.push(-40.0);
+            push(&mut level, -40.0);
         }
         assert!((dbfs(level.power().unwrap()) + 40.0).abs() < 0.01);
         for _ in 0..120 {
-            level.push(-24.0);
+            push(&mut level, -24.0);
         }
         let db = dbfs(level.power().unwrap());
         assert!((db + 24.0).abs() < 0.01, "level {db} dBFS");
@@ -168,9 +177,9 @@ mod tests {
     fn quiet_syllables_within_the_margin_count_and_room_tone_under_it_does_not() {
         let mut level = ActiveLevel::new();
         for _ in 0..50 {
-            level.push(-20.0);
-            level.push(-30.0);
-            level.push(-60.0);
+            push(&mut level, -20.0);
+            push(&mut level, -30.0);
+            push(&mut level, -60.0);
         }
         // The mean power of -20 and -30 dBFS frames: -22.6 dBFS.
         let db = dbfs(level.power().unwrap());
@@ -180,25 +189,33 @@ mod tests {
     #[test]
     fn a_level_outside_the_bins_is_counted_at_their_edge_and_nan_is_not() {
         let mut level = ActiveLevel::new();
-        level.push(f32::NAN);
-        level.push(f32::NEG_INFINITY);
+        push(&mut level, f32::NAN);
+        push(&mut level, f32::NEG_INFINITY);
         assert_eq!(level.power(), None);
-        level.push(-200.0);
-        level.push(30.0);
+        push(&mut level, -200.0);
+        push(&mut level, 30.0);
         assert!(level.power().is_some());
     }
 
     #[test]
     fn the_recent_level_is_the_mean_power_of_the_last_400_ms() {
         let mut recent = RecentLevel::new();
-        recent.push(-20.0);
-        assert!((recent.dbfs() + 20.0).abs() < 0.01);
+        recent.push(linear(-20.0));
+        assert!((dbfs(recent.power()) + 20.0).abs() < 0.01);
         // One frame at -20 among twenty: a mean 13 dB down.
         for _ in 0..19 {
-            recent.push(-60.0);
+            recent.push(linear(-60.0));
         }
-        assert!((recent.dbfs() + 33.0).abs() < 0.1, "{}", recent.dbfs());
-        recent.push(-60.0);
-        assert!((recent.dbfs() + 60.0).abs() < 0.01, "{}", recent.dbfs());
+        assert!(
+            (dbfs(recent.power()) + 33.0).abs() < 0.1,
+            "{}",
+            dbfs(recent.power())
+        );
+        recent.push(linear(-60.0));
+        assert!(
+            (dbfs(recent.power()) + 60.0).abs() < 0.01,
+            "{}",
+            dbfs(recent.power())
+        );
     }
 }

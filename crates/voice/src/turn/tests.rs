@@ -632,8 +632,8 @@ fn quiet_frames_are_not_counted_into_the_callers_level() {
     // P.56), so a long quiet stretch cannot lower the gate onto the noise.
     // Counted, the level would be -24.6 dBFS and the gate -46.6.
     heard(&mut det, 20, -37.0);
-    assert!(det.below_caller(-42.5));
-    assert!(!det.below_caller(-41.5));
+    assert!(det.below_caller(level_power(-42.5)));
+    assert!(!det.below_caller(level_power(-41.5)));
 }
 
 #[test]
