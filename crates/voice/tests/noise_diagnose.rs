@@ -261,7 +261,7 @@ fn print_how_steady_each_noise_is_in_the_speech_bands() {
     for family in NoiseFamily::ALL {
         for snr in [20.0f32, 10.0] {
             let mut line = String::new();
-            for centre in [400.0, 800.0, 1600.0, 3000.0] {
+            for centre in noise::BAND_CENTRES_HZ {
                 let mut spreads = Vec::new();
                 for seed in 0..10u64 {
                     let raw = family.generate(caller.len(), seed * 31 + snr as u64, &babble);

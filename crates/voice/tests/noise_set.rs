@@ -366,9 +366,6 @@ fn end_cases() -> [Case; 2] {
     [(caller, caller_utterances), (shalom, shalom_utterances)]
 }
 
-/// The speech bands' centres (`vad/bands.rs`).
-const BAND_CENTRES_HZ: [f32; 4] = [400.0, 800.0, 1600.0, 3000.0];
-
 /// Clean speech quieter than this (dBFS) is room tone, not the caller.
 const AUDIBLE_MIN_DBFS: f32 = -60.0;
 
@@ -388,7 +385,7 @@ fn audible_frames(speech: &[i16], utterances: &[Span], noise: &[f32], margin_db:
     let views = |x: &[f32]| -> Vec<Vec<f32>> {
         std::iter::once(hp(x))
             .chain(
-                BAND_CENTRES_HZ
+                noise::BAND_CENTRES_HZ
                     .iter()
                     .map(|&c| noise::band_powers(x, c, FRAME)),
             )
@@ -434,6 +431,23 @@ fn held_out_cases() -> [Case; 1] {
     [(speech, utterances)]
 }
 
+/// `speech` as the line carries it in `noisy` (noise family and SNR) for
+/// noise seed `seed`, and the noise alone as mixed in (silence when
+/// `noisy` is `None`).
+fn noisy_line(
+    speech: &[i16],
+    noisy: Option<(NoiseFamily, f32)>,
+    seed: u64,
+    babble: &[i16],
+) -> (Vec<i16>, Vec<f32>) {
+    let Some((family, snr_db)) = noisy else {
+        return (speech.to_vec(), vec![0.0; speech.len()]);
+    };
+    let raw = family.generate(speech.len(), seed * 31 + snr_db as u64, babble);
+    let scaled = noise::scale_to_snr(&raw, noise::active_rms(speech), snr_db);
+    (noise::add(speech, &scaled), scaled)
+}
+
 /// (b): when each utterance of `cases` ends is detected, for 10 noise
 /// seeds (`None`: once, on the clean audio).
 fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) -> EndFigures {
@@ -443,14 +457,7 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
     let seeds = if noisy.is_some() { 10 } else { 1 };
     for seed in 0..seeds {
         for (speech, utterances) in cases {
-            let (mixed, noise) = match noisy {
-                Some((family, snr_db)) => {
-                    let raw = family.generate(speech.len(), seed * 31 + snr_db as u64, &babble);
-                    let scaled = noise::scale_to_snr(&raw, noise::active_rms(speech), snr_db);
-                    (noise::mix_at_snr(speech, &raw, snr_db), scaled)
-                }
-                None => (speech.clone(), vec![0.0; speech.len()]),
-            };
+            let (mixed, noise) = noisy_line(speech, noisy, seed, &babble);
             let audible = match ear {
                 Ear::Oracle(margin_db) => audible_frames(speech, utterances, &noise, margin_db),
                 _ => Vec::new(),
@@ -617,13 +624,12 @@ fn dump_the_end_of_turn_set_for_other_detectors() {
         let seeds = if noisy.is_some() { 10 } else { 1 };
         for seed in 0..seeds {
             for (case, (speech, utterances)) in end_cases().into_iter().enumerate() {
-                let (name, mixed) = match noisy {
+                let (mixed, _) = noisy_line(&speech, noisy, seed, &babble);
+                let name = match noisy {
                     Some((family, snr_db)) => {
-                        let raw = family.generate(speech.len(), seed * 31 + snr_db as u64, &babble);
-                        let name = format!("{}-{snr_db}-{seed}-{case}.wav", family.name());
-                        (name, noise::mix_at_snr(&speech, &raw, snr_db))
+                        format!("{}-{snr_db}-{seed}-{case}.wav", family.name())
                     }
-                    None => (format!("clean-{case}.wav"), speech.clone()),
+                    None => format!("clean-{case}.wav"),
                 };
                 std::fs::write(dir.join(&name), wav::write_pcm16(&mixed, RATE as u32)).unwrap();
                 let spans: Vec<String> = utterances

@@ -298,16 +298,25 @@ pub fn scale_to_snr(noise: &[f32], speech_rms: f32, snr_db: f32) -> Vec<f32> {
 /// `speech` plus `noise` (repeated if shorter) at `snr_db`, where the
 /// speech level is its [`active_rms`]. Saturates at 16 bits.
 pub fn mix_at_snr(speech: &[i16], noise: &[f32], snr_db: f32) -> Vec<i16> {
+    add(speech, &scale_to_snr(noise, active_rms(speech), snr_db))
+}
+
+/// `speech` plus `noise` as it is (repeated if shorter). Saturates at
+/// 16 bits.
+pub fn add(speech: &[i16], noise: &[f32]) -> Vec<i16> {
     if noise.is_empty() {
         return speech.to_vec();
     }
-    let scaled = scale_to_snr(noise, active_rms(speech), snr_db);
     speech
         .iter()
-        .zip(scaled.iter().cycle())
+        .zip(noise.iter().cycle())
         .map(|(&s, n)| to_i16(f32::from(s) + n))
         .collect()
 }
+
+/// The VAD's speech bands' centres (`vad/bands.rs`), for measuring what
+/// those bands hear.
+pub const BAND_CENTRES_HZ: [f32; 4] = [400.0, 800.0, 1600.0, 3000.0];
 
 /// The VAD's 200 Hz high-pass (two DC-blocking sections, pole 0.85), in
 /// floating point: what the detector can hear of a signal.
