@@ -216,7 +216,7 @@ fn print_how_much_of_the_callers_speech_lies_under_the_noise() {
                     }
                 }
                 if family == NoiseFamily::Street && snr == 10.0 {
-                    let mixed = noise::mix_at_snr(&caller, &raw, snr);
+                    let mixed = noise::add(&caller, &scaled);
                     let line = high_passed(mixed.iter().map(|&s| f32::from(s)));
                     let frames = |from: f32, to: f32| {
                         (secs(from) / FRAME..secs(to) / FRAME)
