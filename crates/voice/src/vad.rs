@@ -11,9 +11,10 @@
 //! noise floor, and the residual false triggers (hold music, coughs, clicks)
 //! are handled downstream anyway: the turn detector discards blips shorter
 //! than `min_speech_ms`, and the transcript filter drops Whisper's
-//! hallucinations. So this module keeps the decision cheap (no allocation;
-//! one integer pass over the frame, and one more through four band filters
-//! run side by side: about 1.1 µs per 20 ms frame) and explainable.
+//! hallucinations. So this module keeps the decision cheap (no allocation
+//! per frame; one integer pass over the frame, one more through four band
+//! filters run side by side, and one 256-point FFT: about 2 µs per 20 ms
+//! frame, 1.1 µs without the FFT) and explainable.
 //!
 //! Measured on the project's noise set (`tests/noise_set.rs`: street, car
 //! and café noise at 20/10/5 dB SNR, see `BENCHMARKS.md`), a 200 Hz
@@ -25,15 +26,18 @@
 //! open; a pause now needs 120 ms of voice to end ([`crate::turn`]), which
 //! drops the short peaks but not babble. Four speech bands
 //! ([`bands`]) hear a caller's quiet words under steady street noise: at
-//! 10 dB SNR 29 of 30 ends on time and 9 cut-offs, from 23 and 16.
+//! 10 dB SNR 29 of 30 ends on time and 9 cut-offs, from 23 and 16. A fine
+//! spectrum ([`spectrum`]) hears most of the rest in the caller's
+//! harmonics: 30 of 30 and 1 cut-off.
 //!
 //! `earshot` 1.2 and the WebRTC VAD (libfvad, `webrtc-vad` 0.4, modes
 //! 0–3) were measured on the same set and the same turn detector
 //! (BENCHMARKS.md): no false barge-in either, and none ends more turns on
 //! time across the set. earshot ends fewer everywhere (street 2/30 at 20
-//! dB, car 14/30 at 10 dB; ours 30 and 30). WebRTC's quality mode cuts
-//! off fewer callers in street noise (3 against our 9 at 10 dB) but ends
-//! fewer street and car turns on time, and its aggressive mode ends more
+//! dB, car 14/30 at 10 dB; ours 30 and 30). WebRTC's quality mode cut
+//! off fewer callers in street noise than our bands alone (3 against 9 at
+//! 10 dB; with the spectrum ours cuts off 1) and ends fewer street and
+//! car turns on time, and its aggressive mode ends more
 //! café turns at 20 dB (12/30 against 2) but cuts callers off in car
 //! noise. In café babble at 10 dB both hold every turn open until the
 //! line ends (babble *is* voice to them); ours lets go in its dips.
@@ -49,6 +53,10 @@
 //! - **Speech bands**: a frame is also energetic when one of four bands
 //!   (400–3000 Hz) is `band_threshold_db` over that band's own floor,
 //!   while the band's noise is steady (see [`bands`]).
+//! - **Spectrum**: or when its 31 Hz bins from 300 Hz to 3.4 kHz, each
+//!   over its own noise tracked frame by frame, make speech likely by
+//!   `spectrum_threshold`, while the noise is steady and the frame is over
+//!   `min_energy_dbfs` (see [`spectrum`]).
 //! - **Zero-crossing rate**: speech *onset* also needs a crossing rate below
 //!   `max_onset_zcr`. Voiced sounds (vowels, 100–1000 Hz energy) cross
 //!   rarely; broadband noise bursts and clicks cross about every other
@@ -85,8 +93,14 @@ pub struct VadConfig {
     pub band_min_energy_dbfs: f32,
     /// The bands count only while the line's noise is steady in them: a
     /// spread of at most this many dB between a band's quietest frame and
-    /// its 20th percentile over the last 4 s. 0 turns the bands off.
+    /// its 20th percentile over the last 4 s. 0 turns the bands off, and
+    /// the spectrum with them.
     pub band_steady_db: f32,
+    /// How likely a frame's fine spectrum must make speech for the frame
+    /// to count as energetic when neither the whole band nor a band is:
+    /// the mean log-likelihood ratio of speech over noise per bin, in nats
+    /// (see [`spectrum`]). 0 turns the spectrum off.
+    pub spectrum_threshold: f32,
 }
 
 impl Default for VadConfig {
@@ -103,6 +117,7 @@ impl Default for VadConfig {
             band_threshold_db: 10.0,
             band_min_energy_dbfs: -50.0,
             band_steady_db: 5.0,
+            spectrum_threshold: 1.0,
         }
     }
 }
@@ -190,8 +205,8 @@ fn ms_to_samples(ms: u32, sample_rate: u32) -> u64 {
 
 /// An adaptive energy + zero-crossing voice activity detector.
 ///
-/// Holds only fixed-size state (no heap), so it is `Send`, cheap to create
-/// per call, and never allocates per frame.
+/// Allocates only when created (the spectrum's buffers, about 4 kB), so it
+/// is `Send`, cheap to create per call, and never allocates per frame.
 #[derive(Debug, Clone)]
 pub struct Vad {
     threshold_ratio: f32,
@@ -201,6 +216,7 @@ pub struct Vad {
     hangover_left: u64,
     floor: MinTracker,
     bands: bands::Bands,
+    spectrum: Option<spectrum::Spectrum>,
     voiced: bool,
     last_power: f32,
     /// The two high-pass sections' last input and output.
@@ -230,6 +246,7 @@ impl Vad {
                 initial_floor,
             ),
             bands: bands::Bands::new(&config, sample_rate, initial_floor),
+            spectrum: spectrum::Spectrum::new(&config, sample_rate),
             voiced: false,
             last_power: 0.0,
             high_pass: [(0, 0); 2],
@@ -241,6 +258,9 @@ impl Vad {
         self.hangover_left = 0;
         self.floor.reset();
         self.bands.reset();
+        if let Some(spectrum) = &mut self.spectrum {
+            spectrum.reset();
+        }
         self.voiced = false;
         self.last_power = 0.0;
         self.high_pass = [(0, 0); 2];
@@ -294,9 +314,18 @@ impl Vad {
         let threshold = self
             .min_power
             .max(self.floor.floor() * self.threshold_ratio);
-        // The bands run on every frame: their floors must follow the line.
+        // The bands and the spectrum run on every frame: their noise
+        // estimates must follow the line.
         let in_a_band = self.bands.push(frame, n);
-        let energetic = power > threshold || in_a_band;
+        let steady = self.bands.any_steady();
+        let in_the_spectrum = self
+            .spectrum
+            .as_mut()
+            .is_some_and(|spectrum| spectrum.push(frame, steady));
+        // The spectrum hears faint harmonics; under the absolute floor
+        // they are a fade or room tone, not the caller.
+        let energetic =
+            power > threshold || in_a_band || (in_the_spectrum && power > self.min_power);
         let active = if self.voiced {
             energetic
         } else {
@@ -371,5 +400,6 @@ pub fn loudest_frame_dbfs(mulaw: &[u8]) -> f32 {
 }
 
 mod bands;
+mod spectrum;
 #[cfg(test)]
 mod tests;

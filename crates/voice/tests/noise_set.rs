@@ -39,20 +39,16 @@ const SNRS: [f32; 3] = [20.0, 10.0, 5.0];
 const REPLIES: usize = 200;
 /// Loudness of the agent's TTS on its own leg (active RMS, dBFS).
 const AGENT_DBFS: f32 = -18.0;
-/// Where the end-of-turn target at SNR ≥ 10 dB is not met yet: passing-car
-/// swells (street, 10 dB) and babble (café) keep the VAD voiced after the
-/// caller stops. The quiet gate (`TurnConfig::quiet_gate_db`) ignores such
+/// Where the end-of-turn target at SNR ≥ 10 dB is not met yet: babble
+/// (café) keeps the VAD voiced after the caller stops. The quiet gate (`TurnConfig::quiet_gate_db`) ignores such
 /// voice in a pause only when it is 22 dB under the caller's level, since
 /// clean Hebrew of the fixtures has stretches 17–25 dB under it that P.56
 /// counts as speech; café babble sits 4–17 dB under. The quiet hold
 /// (`TurnConfig::quiet_hold_ms`) bounds how late such a turn ends, see
 /// [`HELD_OPEN_MAX_MS`]. A family that starts passing must be taken off
 /// the list.
-const KNOWN_END_GAPS: [(NoiseFamily, f32); 3] = [
-    (NoiseFamily::Street, 10.0),
-    (NoiseFamily::Cafe, 20.0),
-    (NoiseFamily::Cafe, 10.0),
-];
+const KNOWN_END_GAPS: [(NoiseFamily, f32); 2] =
+    [(NoiseFamily::Cafe, 20.0), (NoiseFamily::Cafe, 10.0)];
 /// How late, at most, a turn of a [`KNOWN_END_GAPS`] family that cuts no
 /// one off may end, past the caller's end (ms). Measured 2,160 (café,
 /// 20 dB) and 3,320 (café, 10 dB) with the quiet hold over 400 ms and the
@@ -62,17 +58,21 @@ const HELD_OPEN_MAX_MS: u32 = 3_500;
 /// how many such ends at most: street at 10 dB buries much of
 /// caller-he.wav's first utterance's last second (−35…−44 dBFS,
 /// P.56-active) under noise at about −30 dBFS. The speech bands
-/// (`VadConfig::band_steady_db`) hear part of it: 9 cut-offs in 30
-/// utterances, 16 without them. More fails the test; none means the
-/// family must be taken off the list.
-const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize); 1] = [(NoiseFamily::Street, 10.0, 9)];
+/// (`VadConfig::band_steady_db`) and the fine spectrum
+/// (`VadConfig::spectrum_threshold`) hear most of it: 1 cut-off in 30
+/// utterances, 9 with the bands alone, 16 with neither. The last number
+/// is the held-out set's (60 utterances): 3, 7 with the bands alone. More
+/// fails the test; none on the fixtures means the family must be taken
+/// off the list.
+const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize, usize); 1] = [(NoiseFamily::Street, 10.0, 1, 3)];
 
-/// How many cut-offs [`KNOWN_CUT_OFFS`] lets `family` at `snr`, if listed.
-fn known_cut_offs(family: NoiseFamily, snr: f32) -> Option<usize> {
+/// How many cut-offs [`KNOWN_CUT_OFFS`] lets `family` at `snr` on the
+/// fixtures and on the held-out set, if listed.
+fn known_cut_offs(family: NoiseFamily, snr: f32) -> Option<(usize, usize)> {
     KNOWN_CUT_OFFS
         .iter()
-        .find(|(f, s, _)| (*f, *s) == (family, snr))
-        .map(|&(_, _, most)| most)
+        .find(|(f, s, ..)| (*f, *s) == (family, snr))
+        .map(|&(_, _, fixtures, held_out)| (fixtures, held_out))
 }
 
 fn pcm(fixture: &[u8]) -> Vec<i16> {
@@ -558,7 +558,7 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
                         barge.false_barge_ins
                     ));
                 }
-                let allowed = known_cut_offs(family, snr);
+                let allowed = known_cut_offs(family, snr).map(|(fixtures, _)| fixtures);
                 let known_cut_offs = allowed.is_some();
                 if ends.cut_offs > allowed.unwrap_or(0) {
                     failures.push(format!(
@@ -746,7 +746,7 @@ fn an_oracle_that_hears_the_caller_wherever_they_are_over_the_noise_bounds_every
 /// six other voices and sentences, with pauses of 250–350 ms inside four
 /// of them, in the same noise, judged the same way. What it must not do
 /// on them: cut a caller off on a clean line, or in street or car noise
-/// at SNR ≥ 10 dB more often than [`KNOWN_CUT_OFFS`] lets the fixtures,
+/// at SNR ≥ 10 dB more often than [`KNOWN_CUT_OFFS`] lets it,
 /// or hold a café turn at 20 dB open longer than [`HELD_OPEN_MAX_MS`].
 /// The rest is printed for BENCHMARKS.md:
 /// `cargo test --release -p agentlocator-voice --test noise_set -- --nocapture held_out`.
@@ -778,7 +778,7 @@ fn held_out_speakers_are_not_cut_off_and_their_cafe_turns_end_within_the_bound()
                 max
             );
             let name = format!("{} at {snr} dB", family.name());
-            let allowed = known_cut_offs(family, snr).unwrap_or(0);
+            let allowed = known_cut_offs(family, snr).map_or(0, |(_, held_out)| held_out);
             match family {
                 _ if snr < 10.0 => {}
                 NoiseFamily::Street | NoiseFamily::Car if ends.cut_offs > allowed => {

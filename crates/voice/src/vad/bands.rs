@@ -76,6 +76,13 @@ impl Bands {
         }
     }
 
+    /// Whether one band or more judges the line's noise steady now.
+    pub(super) fn any_steady(&self) -> bool {
+        self.filters
+            .as_ref()
+            .is_some_and(|filters| filters.bands.iter().any(|band| band.steady))
+    }
+
     /// Filters one frame of `n` samples through every band and learns from
     /// it; whether a steady band found it well above its floor.
     pub(super) fn push(&mut self, frame: &[i16], n: u64) -> bool {

@@ -222,6 +222,7 @@ fn extreme_configs_and_samples_do_not_panic() {
         band_threshold_db: f32::NAN,
         band_min_energy_dbfs: f32::NEG_INFINITY,
         band_steady_db: 100.0,
+        spectrum_threshold: f32::NAN,
     };
     let mut vad = Vad::new(config);
     vad.push(&[i16::MIN; 4000]);
@@ -338,4 +339,95 @@ fn a_quiet_voice_under_steady_rumble_is_heard_in_a_speech_band() {
     let heard = |d: &[bool]| (250..400).filter(|i| (i - 250) % 15 < 10 && d[*i]).count();
     assert!(heard(&with) >= 95, "bands heard {} of 100", heard(&with));
     assert_eq!(heard(&without), 0, "the whole band alone hears nothing");
+}
+
+/// Voiced speech as the spectrum sees it: harmonics of a pitch that
+/// glides ±10% around `f0` three times a second (as intonation does, so
+/// no harmonic sits in one bin for long), up to 3.4 kHz, the k-th weaker
+/// by `1/k^slope`, at about `amplitude` in 16-bit units.
+fn voice(count: usize, f0: f64, slope: f64, amplitude: f64) -> Vec<i16> {
+    let harmonics = (3400.0 / (f0 * 1.1)) as usize;
+    let mut phase = 0.0;
+    (0..count * FRAME)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let pitch = f0 * (1.0 + 0.1 * (std::f64::consts::TAU * 3.0 * t).sin());
+            phase += std::f64::consts::TAU * pitch / 8000.0;
+            let v: f64 = (1..=harmonics)
+                .map(|k| (phase * k as f64).sin() / (k as f64).powf(slope))
+                .sum();
+            (amplitude * v) as i16
+        })
+        .collect()
+}
+
+fn without_spectrum() -> Vad {
+    Vad::new(VadConfig {
+        spectrum_threshold: 0.0,
+        ..VadConfig::default()
+    })
+}
+
+#[test]
+fn a_voice_9_db_under_traffic_noise_is_heard_in_its_harmonics_and_the_noise_alone_is_not() {
+    // Traffic at about -31 dBFS falls 6 dB an octave; the voice's
+    // harmonics fall 3 dB an octave, so over 1 kHz they stand out of the
+    // noise bin by bin while the whole band and each octave band stay
+    // within a few dB of their floors.
+    let mut noise = Noise(33);
+    let mut audio = traffic(&mut noise, 250, 2000.0);
+    let traffic_then = traffic(&mut noise, 100, 2000.0);
+    let voice = voice(100, 200.0, 0.5, 1000.0);
+    let gain = (power(&traffic_then) / power(&voice) / 10f64.powf(0.9)).sqrt();
+    let voice: Vec<i16> = voice
+        .iter()
+        .map(|&s| (f64::from(s) * gain) as i16)
+        .collect();
+    audio.extend(mix(&traffic_then, &voice));
+    let with = decisions(&mut Vad::default(), &audio);
+    let without = decisions(&mut without_spectrum(), &audio);
+    let voiced = |d: &[bool], frames: std::ops::Range<usize>| frames.filter(|&i| d[i]).count();
+    // (Its first second is a step up from silence; the floors learn it.)
+    assert_eq!(voiced(&with, 150..250), 0, "traffic alone is not speech");
+    assert!(
+        voiced(&with, 250..350) >= 95,
+        "the spectrum heard {} of 100",
+        voiced(&with, 250..350)
+    );
+    assert_eq!(
+        voiced(&without, 250..350),
+        0,
+        "the bands alone hear nothing"
+    );
+}
+
+#[test]
+fn a_crowd_of_talkers_is_not_heard_in_the_spectrum_since_its_levels_are_never_steady() {
+    // Three talkers at once over a quiet line, each in syllables of 100-300 ms: harmonics
+    // everywhere, and levels never steady, so the spectrum must leave the
+    // crowd to the other cues.
+    let mut noise = Noise(34);
+    let frames = 400;
+    let mut crowd = noise.frames(frames, 60.0);
+    for f0 in [110.0, 170.0, 230.0] {
+        let talker = voice(frames, f0, 0.5, 300.0);
+        let mut frame = 0;
+        while frame < frames {
+            let syllable = 5 + (noise.sample(1000.0).unsigned_abs() as usize % 11);
+            let on = noise.sample(1000.0) > 0;
+            for i in frame * FRAME..((frame + syllable).min(frames)) * FRAME {
+                if on {
+                    crowd[i] = crowd[i].saturating_add(talker[i]);
+                }
+            }
+            frame += syllable;
+        }
+    }
+    let with = decisions(&mut Vad::default(), &crowd);
+    let without = decisions(&mut without_spectrum(), &crowd);
+    assert_eq!(with, without);
+}
+
+fn power(signal: &[i16]) -> f64 {
+    signal.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / signal.len() as f64
 }
