@@ -14,7 +14,8 @@
 //! hallucinations. So this module keeps the decision cheap (no allocation
 //! per frame; one integer pass over the frame, one more through four band
 //! filters run side by side, and one 256-point FFT: about 2 µs per 20 ms
-//! frame, 1.1 µs without the FFT) and explainable.
+//! frame, 1.1 µs without the FFT; a frame of near silence skips both) and
+//! explainable.
 //!
 //! Measured on the project's noise set (`tests/noise_set.rs`: street, car
 //! and café noise at 20/10/5 dB SNR, see `BENCHMARKS.md`), a 200 Hz
@@ -195,6 +196,17 @@ fn db_to_power_ratio(db: f32) -> f32 {
     10f32.powf(db / 10.0)
 }
 
+/// The power of a level in dBFS, clamped to -120..0 dBFS.
+fn dbfs_to_power(dbfs: f32) -> f32 {
+    FULL_SCALE * db_to_power_ratio(dbfs.clamp(-120.0, 0.0))
+}
+
+/// A frame this many dB under the quietest level any cue counts (the
+/// whole band's `min_energy_dbfs`, a band's `band_min_energy_dbfs`) is
+/// silence to the bands and the spectrum: with the defaults, -70 dBFS,
+/// about a mu-law step of hiss.
+const QUIET_UNDER_DB: f32 = 20.0;
+
 fn power_to_dbfs(power: f32) -> f32 {
     10.0 * (power / FULL_SCALE).max(1e-12).log10()
 }
@@ -211,6 +223,9 @@ fn ms_to_samples(ms: u32, sample_rate: u32) -> u64 {
 pub struct Vad {
     threshold_ratio: f32,
     min_power: f32,
+    /// Frames at or under this power are silence to the bands and the
+    /// spectrum (see [`Vad::push`]).
+    quiet_power: f32,
     max_onset_zcr: f32,
     hangover_samples: u64,
     hangover_left: u64,
@@ -233,11 +248,13 @@ impl Vad {
     /// Creates a detector; nonsensical values are clamped rather than rejected.
     pub fn new(config: VadConfig) -> Self {
         let sample_rate = config.sample_rate.max(1);
-        let initial_floor =
-            FULL_SCALE * db_to_power_ratio(config.initial_floor_dbfs.clamp(-120.0, 0.0));
+        let initial_floor = dbfs_to_power(config.initial_floor_dbfs);
+        let min_power = dbfs_to_power(config.min_energy_dbfs);
+        let band_min_power = dbfs_to_power(config.band_min_energy_dbfs);
         Self {
             threshold_ratio: db_to_power_ratio(config.threshold_db.clamp(0.0, 60.0)),
-            min_power: FULL_SCALE * db_to_power_ratio(config.min_energy_dbfs.clamp(-120.0, 0.0)),
+            min_power,
+            quiet_power: min_power.min(band_min_power) * db_to_power_ratio(-QUIET_UNDER_DB),
             max_onset_zcr: config.max_onset_zcr.clamp(0.0, 1.0),
             hangover_samples: ms_to_samples(config.hangover_ms, sample_rate),
             hangover_left: 0,
@@ -314,14 +331,28 @@ impl Vad {
         let threshold = self
             .min_power
             .max(self.floor.floor() * self.threshold_ratio);
-        // The bands and the spectrum run on every frame: their noise
-        // estimates must follow the line.
-        let in_a_band = self.bands.push(frame, n);
+        // The bands and the spectrum learn from every frame: their noise
+        // estimates must follow the line. A frame far under every cue's
+        // floor is silence to them, and they learn it without filtering or
+        // a transform: most of a call's frames are the caller listening,
+        // and on a quiet line the filters and the FFT were four fifths of
+        // the VAD's cost (BENCHMARKS.md, "inbound path").
+        let quiet = ac_power <= self.quiet_power;
+        let in_a_band = if quiet {
+            self.bands.push_quiet(frame, n, ac_power);
+            false
+        } else {
+            self.bands.push(frame, n)
+        };
         let steady = self.bands.any_steady();
-        let in_the_spectrum = self
-            .spectrum
-            .as_mut()
-            .is_some_and(|spectrum| spectrum.push(frame, steady));
+        let in_the_spectrum = self.spectrum.as_mut().is_some_and(|spectrum| {
+            if quiet {
+                spectrum.push_quiet(frame, steady);
+                false
+            } else {
+                spectrum.push(frame, steady)
+            }
+        });
         // The spectrum hears faint harmonics; under the absolute floor
         // they are a fade or room tone, not the caller.
         let energetic =

@@ -17,7 +17,9 @@
 //! 11–15 dB for café babble. A caller talking with the usual pauses keeps
 //! it low: the pauses show the noise.
 
-use super::{FULL_SCALE, MinTracker, VadConfig, db_to_power_ratio, ms_to_samples, power_to_dbfs};
+use super::{
+    MinTracker, VadConfig, db_to_power_ratio, dbfs_to_power, ms_to_samples, power_to_dbfs,
+};
 
 /// Centre of each band, in Hz.
 const CENTRES_HZ: [f32; 4] = [400.0, 800.0, 1600.0, 3000.0];
@@ -64,8 +66,7 @@ impl Bands {
         Self {
             filters,
             threshold_ratio: db_to_power_ratio(config.band_threshold_db.clamp(0.0, 60.0)),
-            min_power: FULL_SCALE
-                * db_to_power_ratio(config.band_min_energy_dbfs.clamp(-120.0, 0.0)),
+            min_power: dbfs_to_power(config.band_min_energy_dbfs),
             steady_db,
         }
     }
@@ -90,6 +91,26 @@ impl Bands {
             return false;
         };
         let powers = filters.powers(frame);
+        self.learn(powers, n)
+    }
+
+    /// Learns from a frame too quiet for any band to hear (see
+    /// [`super::Vad::push`]) without filtering it: each band's power is
+    /// taken as the frame's whole `power`, which no band-pass can exceed,
+    /// and the filters rest, their ringing long died away.
+    pub(super) fn push_quiet(&mut self, frame: &[i16], n: u64, power: f32) {
+        if let Some(filters) = &mut self.filters {
+            filters.rest(frame);
+            self.learn([power; BANDS], n);
+        }
+    }
+
+    /// Each band's floor, levels and steadiness learn from this frame's
+    /// `powers`; whether a steady band found it well above its floor.
+    fn learn(&mut self, powers: [f32; BANDS], n: u64) -> bool {
+        let Some(filters) = &mut self.filters else {
+            return false;
+        };
         filters.since_judged += 1;
         let judge = filters.since_judged >= JUDGE_EVERY;
         if judge {
@@ -177,6 +198,19 @@ impl Filters {
             band.levels = Levels::new();
             band.steady = false;
         }
+    }
+
+    /// Leaves the filters as a quiet frame would: its last two samples as
+    /// the inputs, and no ringing.
+    fn rest(&mut self, frame: &[i16]) {
+        let x2 = match frame {
+            [.., before_last, _] => f32::from(*before_last),
+            _ => self.x[0],
+        };
+        let x1 = frame.last().map_or(self.x[0], |&s| f32::from(s));
+        self.x = [x1, x2];
+        self.y1 = [0.0; BANDS];
+        self.y2 = [0.0; BANDS];
     }
 
     /// The frame's power in each band, leaving out its first quarter: a

@@ -37,7 +37,7 @@ use std::sync::{Arc, OnceLock};
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-use super::{FULL_SCALE, VadConfig, db_to_power_ratio, ms_to_samples};
+use super::{VadConfig, dbfs_to_power, ms_to_samples};
 
 /// Samples per spectrum: 32 ms at 8 kHz, long enough to resolve the
 /// harmonics of a low male voice (about 100 Hz apart) in 31 Hz bins.
@@ -111,6 +111,8 @@ pub(super) struct Spectrum {
     hold_samples: u64,
     /// Samples since a band was last judged steady.
     since_steady: u64,
+    /// Quiet frames not yet learned from (see [`Spectrum::push_quiet`]).
+    quiet_frames: u32,
 }
 
 impl std::fmt::Debug for Spectrum {
@@ -139,9 +141,7 @@ impl Spectrum {
         // the windowed spectrum: its power per sample times the window's
         // energy.
         let window_energy: f32 = window().iter().map(|w| w * w).sum();
-        let min_noise = FULL_SCALE
-            * db_to_power_ratio(config.band_min_energy_dbfs.clamp(-120.0, 0.0))
-            * window_energy;
+        let min_noise = dbfs_to_power(config.band_min_energy_dbfs) * window_energy;
         let hold_samples = ms_to_samples(STEADY_HOLD_MS, sample_rate);
         Some(Self {
             input: fft.make_input_vec(),
@@ -159,6 +159,7 @@ impl Spectrum {
             threshold,
             hold_samples,
             since_steady: hold_samples,
+            quiet_frames: 0,
         })
     }
 
@@ -168,11 +169,12 @@ impl Spectrum {
         self.presence.fill(0.0);
         self.learned = false;
         self.since_steady = self.hold_samples;
+        self.quiet_frames = 0;
     }
 
-    /// Learns from one frame; whether its bins make speech likely while
-    /// the line's noise is steady (`steady`: a band judges it so now).
-    pub(super) fn push(&mut self, frame: &[i16], steady: bool) -> bool {
+    /// Keeps the frame's samples for the next spectrum, and whether the
+    /// noise was steady.
+    fn take(&mut self, frame: &[i16], steady: bool) {
         let n = frame.len().min(FFT_LEN);
         self.history.copy_within(n.., 0);
         for (h, &s) in self.history[FFT_LEN - n..]
@@ -181,6 +183,53 @@ impl Spectrum {
         {
             *h = f32::from(s);
         }
+        self.since_steady = if steady {
+            0
+        } else {
+            self.since_steady.saturating_add(frame.len() as u64)
+        };
+    }
+
+    /// Learns from a frame too quiet for the cue to count (see
+    /// [`super::Vad::push`]) without its spectrum: every bin of such a
+    /// frame lies far under the bins' least noise, so each bin learns what
+    /// a bin of silence teaches (see [`Spectrum::learn_quiet_frames`]).
+    pub(super) fn push_quiet(&mut self, frame: &[i16], steady: bool) {
+        self.take(frame, steady);
+        if !self.learned {
+            self.noise.fill(self.min_noise);
+            self.learned = true;
+            return;
+        }
+        // Counted now, learned when a frame is next heard: on a quiet line
+        // that is never, and the bins are not touched at all.
+        self.quiet_frames = self.quiet_frames.saturating_add(1);
+    }
+
+    /// Learns what the quiet frames since the last heard one teach each
+    /// bin. A bin with no power has presence p = 1 / (1 + gain), so each
+    /// such frame keeps `NOISE_SMOOTHING + (1 - NOISE_SMOOTHING) * p` of
+    /// the bin's noise, down to its floor, and moves its smoothed presence
+    /// towards p: k frames at once are those steps to the k-th power.
+    fn learn_quiet_frames(&mut self) {
+        let k = std::mem::take(&mut self.quiet_frames);
+        if k == 0 {
+            return;
+        }
+        let k = i32::try_from(k).unwrap_or(i32::MAX);
+        let p = 1.0 / (2.0 + XI_SPEECH);
+        let kept_noise = (NOISE_SMOOTHING + (1.0 - NOISE_SMOOTHING) * p).powi(k);
+        let kept_presence = PRESENCE_SMOOTHING.powi(k);
+        for (noise, presence) in self.noise.iter_mut().zip(&mut self.presence) {
+            *noise = (*noise * kept_noise).max(self.min_noise);
+            *presence = p + (*presence - p) * kept_presence;
+        }
+    }
+
+    /// Learns from one frame; whether its bins make speech likely while
+    /// the line's noise is steady (`steady`: a band judges it so now).
+    pub(super) fn push(&mut self, frame: &[i16], steady: bool) -> bool {
+        self.take(frame, steady);
         for ((x, h), w) in self.input.iter_mut().zip(&self.history).zip(window()) {
             *x = h * w;
         }
@@ -188,11 +237,7 @@ impl Spectrum {
         let _ = self
             .fft
             .process_with_scratch(&mut self.input, &mut self.output, &mut self.scratch);
-        self.since_steady = if steady {
-            0
-        } else {
-            self.since_steady.saturating_add(frame.len() as u64)
-        };
+        self.learn_quiet_frames();
         let spectrum = &self.output[self.bins.clone()];
         if !self.learned {
             for (noise, bin) in self.noise.iter_mut().zip(spectrum) {
@@ -253,5 +298,51 @@ impl Spectrum {
         }
         let likely = evidence / self.bins.len().max(1) as f32 > self.threshold;
         likely && self.since_steady < self.hold_samples
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_frames_learned_at_once_teach_each_bin_what_silent_frames_taught_one_by_one() {
+        let config = VadConfig::default();
+        let mut one_by_one = Spectrum::new(&config, 8_000).expect("the spectrum is on");
+        // Hiss with a tone in it, so the bins' noise and presence differ.
+        let mut state = 1u32;
+        let mut hiss = |i: usize| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let tone = 3_000.0 * (i as f32 * 0.7).sin();
+            (f32::from((state >> 20) as u16) - 2_048.0 + tone) as i16
+        };
+        let loud: Vec<Vec<i16>> = (0..40)
+            .map(|f| (0..160).map(|i| hiss(f * 160 + i)).collect())
+            .collect();
+        let silence = [0i16; 160];
+        for frame in &loud[..30] {
+            one_by_one.push(frame, true);
+        }
+        // The first silent frame's spectrum still holds the loud one's
+        // last 96 samples; from the next on, the spectrum is silence.
+        one_by_one.push(&silence, true);
+        let mut at_once = one_by_one.clone();
+        for _ in 0..12 {
+            one_by_one.push(&silence, true);
+            at_once.push_quiet(&silence, true);
+        }
+        for frame in &loud[30..] {
+            assert_eq!(
+                one_by_one.push(frame, true),
+                at_once.push(frame, true),
+                "the same decision"
+            );
+            for (a, b) in one_by_one.noise.iter().zip(&at_once.noise) {
+                assert!((a / b - 1.0).abs() < 1e-3, "noise {a} against {b}");
+            }
+            for (a, b) in one_by_one.presence.iter().zip(&at_once.presence) {
+                assert!((a - b).abs() < 1e-3, "presence {a} against {b}");
+            }
+        }
     }
 }
