@@ -334,9 +334,9 @@ impl Vad {
         // The bands and the spectrum learn from every frame: their noise
         // estimates must follow the line. A frame far under every cue's
         // floor is silence to them, and they learn it without filtering or
-        // a transform: most of a call's frames are the caller listening,
-        // and on a quiet line the filters and the FFT were four fifths of
-        // the VAD's cost (BENCHMARKS.md, "inbound path").
+        // a transform: many of a call's frames are the caller listening,
+        // and the filters and the FFT are most of the VAD's cost
+        // (BENCHMARKS.md, "inbound path").
         let quiet = ac_power <= self.quiet_power;
         let in_a_band = if quiet {
             self.bands.push_quiet(frame, n, ac_power);
