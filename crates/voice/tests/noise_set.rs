@@ -40,8 +40,9 @@ const REPLIES: usize = 200;
 /// Loudness of the agent's TTS on its own leg (active RMS, dBFS).
 const AGENT_DBFS: f32 = -18.0;
 /// Where the end-of-turn target at SNR ≥ 10 dB is not met yet: babble
-/// (café) keeps the VAD voiced after the caller stops. The quiet gate (`TurnConfig::quiet_gate_db`) ignores such
-/// voice in a pause only when it is 22 dB under the caller's level, since
+/// (café) keeps the VAD voiced after the caller stops. The quiet gate
+/// (`TurnConfig::quiet_gate_db`) ignores such voice in a pause only when
+/// it is 22 dB under the caller's level, since
 /// clean Hebrew of the fixtures has stretches 17–25 dB under it that P.56
 /// counts as speech; café babble sits 4–17 dB under. The quiet hold
 /// (`TurnConfig::quiet_hold_ms`) bounds how late such a turn ends, see
