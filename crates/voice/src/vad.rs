@@ -293,51 +293,44 @@ impl Vad {
             return self.voiced;
         }
         let n = frame.len() as u64;
+        let nf = n as f32;
         // Integer accumulation: exact, and faster than floats per sample.
         // i64 cannot overflow: 2^30 per sample times any realistic frame.
-        let mut sum: i64 = 0;
-        let mut sum_sq: i64 = 0;
-        let mut filtered_sq: i64 = 0;
-        let mut crossings: u32 = 0;
-        let mut previous_negative = frame[0] < 0;
-        let mut high_pass = self.high_pass;
-        for &s in frame {
-            let s64 = i64::from(s);
-            sum += s64;
-            sum_sq += s64 * s64;
-            let mut x = i32::from(s);
-            for (last_in, last_out) in &mut high_pass {
-                let y = x - *last_in + ((*last_out * HIGH_PASS_POLE) >> 8);
-                (*last_in, *last_out) = (x, y);
-                x = y;
-            }
-            filtered_sq += i64::from(x) * i64::from(x);
-            let negative = s < 0;
-            crossings += u32::from(negative != previous_negative);
-            previous_negative = negative;
-        }
-        self.high_pass = high_pass;
-        let nf = n as f32;
+        let (sum, sum_sq) = frame.iter().fold((0i64, 0i64), |(sum, sum_sq), &s| {
+            let s = i64::from(s);
+            (sum + s, sum_sq + s * s)
+        });
         let mean = sum as f32 / nf;
-        // AC power: a DC offset on the line is not speech. The high-passed
-        // power drops rumble; the lower of the two also drops the filter's
-        // own ringing after a step (a burst ending in silence, an offset
-        // appearing), which is energy the input does not have.
+        // AC power: a DC offset on the line is not speech.
         let ac_power = (sum_sq as f32 / nf - mean * mean).max(0.0);
-        let power = ac_power.min(filtered_sq as f32 / nf);
-        let zcr = crossings as f32 / nf;
+        // A frame far under every cue's floor is silence to all of them
+        // (see `quiet_power`): it skips the high-pass, the bands' filters
+        // and the FFT, which are most of the VAD's cost, and many of a
+        // call's frames are the caller listening (BENCHMARKS.md, "inbound
+        // path"). Its power stands in for the high-passed one: both are
+        // 20 dB under the absolute floor, where a frame is never speech
+        // and, as a noise floor, sets no threshold (unless
+        // `threshold_db` is over 20).
+        let quiet = ac_power <= self.quiet_power;
+        let (power, zcr) = if quiet {
+            self.rest_high_pass(frame);
+            (ac_power, 0.0)
+        } else {
+            let (filtered, crossings) = self.high_pass(frame);
+            // The high-passed power drops rumble; the lower of the two
+            // also drops the filter's own ringing after a step (a burst
+            // ending in silence, an offset appearing), which is energy
+            // the input does not have.
+            (ac_power.min(filtered / nf), crossings as f32 / nf)
+        };
         self.last_power = power;
 
         let threshold = self
             .min_power
             .max(self.floor.floor() * self.threshold_ratio);
         // The bands and the spectrum learn from every frame: their noise
-        // estimates must follow the line. A frame far under every cue's
-        // floor is silence to them, and they learn it without filtering or
-        // a transform: many of a call's frames are the caller listening,
-        // and the filters and the FFT are most of the VAD's cost
-        // (BENCHMARKS.md, "inbound path").
-        let quiet = ac_power <= self.quiet_power;
+        // estimates must follow the line. A quiet frame they learn
+        // without filtering or a transform.
         let in_a_band = if quiet {
             self.bands.push_quiet(frame, n, ac_power);
             false
@@ -378,6 +371,37 @@ impl Vad {
         // over even 40 ms cut utterances short on the noise set.)
         self.floor.push(power, n);
         self.voiced
+    }
+
+    /// Runs the two high-pass sections over `frame`: the filtered
+    /// frame's summed power, and how often the input crossed zero.
+    fn high_pass(&mut self, frame: &[i16]) -> (f32, u32) {
+        let mut filtered_sq: i64 = 0;
+        let mut crossings: u32 = 0;
+        let mut previous_negative = frame[0] < 0;
+        let mut high_pass = self.high_pass;
+        for &s in frame {
+            let mut x = i32::from(s);
+            for (last_in, last_out) in &mut high_pass {
+                let y = x - *last_in + ((*last_out * HIGH_PASS_POLE) >> 8);
+                (*last_in, *last_out) = (x, y);
+                x = y;
+            }
+            filtered_sq += i64::from(x) * i64::from(x);
+            let negative = s < 0;
+            crossings += u32::from(negative != previous_negative);
+            previous_negative = negative;
+        }
+        self.high_pass = high_pass;
+        (filtered_sq as f32, crossings)
+    }
+
+    /// Leaves the high-pass as a quiet frame would: its last sample as
+    /// the first section's input, and no ringing (a quiet frame's own is
+    /// a few sample steps, gone within a frame).
+    fn rest_high_pass(&mut self, frame: &[i16]) {
+        let last = frame.last().map_or(0, |&s| i32::from(s));
+        self.high_pass = [(last, 0), (0, 0)];
     }
 
     /// The last decision returned by [`Vad::push`].
