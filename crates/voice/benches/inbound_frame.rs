@@ -101,6 +101,24 @@ fn bench(c: &mut Criterion) {
     }
 
     {
+        // A server at load: a thousand calls' VADs take a frame each in
+        // turn, so no call's state is still in the cache when its next
+        // frame comes, as under the sustained load benchmark. Each call
+        // starts at its own place in the fixture.
+        let calls = 1_000;
+        let mut vads: Vec<Vad> = (0..calls).map(|_| Vad::default()).collect();
+        let mut i = 0;
+        group.bench_function("vad_push_across_1000_calls", |b| {
+            b.iter(|| {
+                let call = i % calls;
+                let frame = (i / calls + call * 7) % pcm_frames.len();
+                i += 1;
+                black_box(vads[call].push(black_box(&pcm_frames[frame])))
+            })
+        });
+    }
+
+    {
         // Decisions precomputed so this measures the state machine alone.
         let mut vad = Vad::default();
         let decisions: Vec<bool> = pcm_frames.iter().map(|f| vad.push(f)).collect();
