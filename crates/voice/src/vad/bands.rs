@@ -122,9 +122,11 @@ impl Bands {
                 && power > self.min_power
                 && power > band.floor.floor() * self.threshold_ratio;
             band.floor.push(power, n);
-            band.levels.push(power_to_dbfs(power));
-            if judge {
-                band.steady = band.levels.is_steady(self.steady_db);
+        }
+        filters.levels.push(powers.map(power_to_dbfs));
+        if judge {
+            for (lane, band) in filters.bands.iter_mut().enumerate() {
+                band.steady = filters.levels.is_steady(lane, self.steady_db);
             }
         }
         heard
@@ -147,13 +149,13 @@ struct Filters {
     /// Frames since the bands' steadiness was last judged.
     since_judged: u8,
     bands: [Band; BANDS],
+    levels: Levels<BANDS>,
 }
 
-/// What one band has learned of the line.
+/// What one band has learned of the line, besides its levels.
 #[derive(Debug, Clone)]
 struct Band {
     floor: MinTracker,
-    levels: Levels,
     steady: bool,
 }
 
@@ -173,7 +175,6 @@ impl Filters {
         }
         let band = Band {
             floor: MinTracker::new(window_samples, initial_floor),
-            levels: Levels::new(),
             steady: false,
         };
         Self {
@@ -185,6 +186,7 @@ impl Filters {
             y2: [0.0; BANDS],
             since_judged: 0,
             bands: std::array::from_fn(|_| band.clone()),
+            levels: Levels::new(),
         }
     }
 
@@ -195,9 +197,9 @@ impl Filters {
         self.since_judged = 0;
         for band in &mut self.bands {
             band.floor.reset();
-            band.levels = Levels::new();
             band.steady = false;
         }
+        self.levels = Levels::new();
     }
 
     /// Leaves the filters as a quiet frame would: its last two samples as
@@ -253,48 +255,62 @@ impl Filters {
     }
 }
 
-/// A band's levels over the last [`LEVEL_FRAMES`] frames, as a histogram
-/// of 1 dB bins (fixed size, no allocation).
+/// Each band's levels over the last [`LEVEL_FRAMES`] frames, as
+/// histograms of 1 dB bins (fixed size, no allocation). The bands' entries
+/// lie side by side, so a frame touches one slot of the ring and a few
+/// bins for all of them: with a thousand calls no call's state stays in
+/// the cache from one frame to the next, and a band each took the server
+/// four cache misses a frame here.
 #[derive(Debug, Clone)]
-struct Levels {
-    ring: [u8; LEVEL_FRAMES],
+struct Levels<const LANES: usize> {
     len: usize,
     next: usize,
-    counts: [u16; LEVEL_BINS],
+    ring: [[u8; LANES]; LEVEL_FRAMES],
+    /// Frames per bin: at most [`LEVEL_FRAMES`], so a byte holds it.
+    counts: [[u8; LANES]; LEVEL_BINS],
 }
 
-impl Levels {
+const _: () = assert!(LEVEL_FRAMES <= u8::MAX as usize);
+
+impl<const LANES: usize> Levels<LANES> {
     fn new() -> Self {
         Self {
-            ring: [0; LEVEL_FRAMES],
             len: 0,
             next: 0,
-            counts: [0; LEVEL_BINS],
+            ring: [[0; LANES]; LEVEL_FRAMES],
+            counts: [[0; LANES]; LEVEL_BINS],
         }
     }
 
-    fn push(&mut self, dbfs: f32) {
+    /// Counts in one frame's level in each lane.
+    fn push(&mut self, dbfs: [f32; LANES]) {
         // Saturating float-to-int cast: below -120 dBFS is bin 0.
-        let bin = ((dbfs + 120.0).round() as usize).min(LEVEL_BINS - 1) as u8;
+        let bins = dbfs.map(|dbfs| ((dbfs + 120.0).round() as usize).min(LEVEL_BINS - 1) as u8);
+        let slot = &mut self.ring[self.next];
         if self.len == LEVEL_FRAMES {
-            self.counts[usize::from(self.ring[self.next])] -= 1;
+            for (lane, &old) in slot.iter().enumerate() {
+                self.counts[usize::from(old)][lane] -= 1;
+            }
         } else {
             self.len += 1;
         }
-        self.ring[self.next] = bin;
-        self.counts[usize::from(bin)] += 1;
+        *slot = bins;
+        for (lane, &bin) in bins.iter().enumerate() {
+            self.counts[usize::from(bin)][lane] += 1;
+        }
         self.next = (self.next + 1) % LEVEL_FRAMES;
     }
 
-    /// Whether the 20th percentile is within `spread_db` of the minimum.
-    fn is_steady(&self, spread_db: f32) -> bool {
+    /// Whether `lane`'s 20th percentile is within `spread_db` of its minimum.
+    fn is_steady(&self, lane: usize, spread_db: f32) -> bool {
         if self.len < MIN_LEVEL_FRAMES {
             return false;
         }
         let want = self.len.div_ceil(5);
         let mut seen = 0;
         let mut lowest = None;
-        for (bin, &count) in self.counts.iter().enumerate() {
+        for (bin, counts) in self.counts.iter().enumerate() {
+            let count = counts[lane];
             if count == 0 {
                 continue;
             }

@@ -91,8 +91,10 @@ fn plan() -> Arc<dyn RealToComplex<f32>> {
 #[derive(Clone)]
 pub(super) struct Spectrum {
     fft: Arc<dyn RealToComplex<f32>>,
-    /// The last [`FFT_LEN`] samples, oldest first.
-    history: Vec<f32>,
+    /// The last [`FFT_LEN`] samples, a ring whose oldest sample is at
+    /// `oldest`: a frame overwrites its own length and moves nothing.
+    history: [i16; FFT_LEN],
+    oldest: usize,
     input: Vec<f32>,
     output: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
@@ -148,7 +150,8 @@ impl Spectrum {
             output: fft.make_output_vec(),
             scratch: fft.make_scratch_vec(),
             fft,
-            history: vec![0.0; FFT_LEN],
+            history: [0; FFT_LEN],
+            oldest: 0,
             noise: vec![min_noise; bins.len()],
             presence: vec![0.0; bins.len()],
             power: vec![0.0; bins.len()],
@@ -164,7 +167,8 @@ impl Spectrum {
     }
 
     pub(super) fn reset(&mut self) {
-        self.history.fill(0.0);
+        self.history = [0; FFT_LEN];
+        self.oldest = 0;
         self.noise.fill(self.min_noise);
         self.presence.fill(0.0);
         self.learned = false;
@@ -176,13 +180,11 @@ impl Spectrum {
     /// noise was steady.
     fn take(&mut self, frame: &[i16], steady: bool) {
         let n = frame.len().min(FFT_LEN);
-        self.history.copy_within(n.., 0);
-        for (h, &s) in self.history[FFT_LEN - n..]
-            .iter_mut()
-            .zip(&frame[frame.len() - n..])
-        {
-            *h = f32::from(s);
-        }
+        let newest = &frame[frame.len() - n..];
+        let (to_end, from_start) = newest.split_at(n.min(FFT_LEN - self.oldest));
+        self.history[self.oldest..self.oldest + to_end.len()].copy_from_slice(to_end);
+        self.history[..from_start.len()].copy_from_slice(from_start);
+        self.oldest = (self.oldest + n) % FFT_LEN;
         self.since_steady = if steady {
             0
         } else {
@@ -230,8 +232,18 @@ impl Spectrum {
     /// the line's noise is steady (`steady`: a band judges it so now).
     pub(super) fn push(&mut self, frame: &[i16], steady: bool) -> bool {
         self.take(frame, steady);
-        for ((x, h), w) in self.input.iter_mut().zip(&self.history).zip(window()) {
-            *x = h * w;
+        // Oldest first, in two straight runs (a chained iterator would
+        // not vectorise).
+        let (newer, older) = self.history.split_at(self.oldest);
+        let (input_older, input_newer) = self.input.split_at_mut(older.len());
+        let (window_older, window_newer) = window().split_at(older.len());
+        for (samples, input, window) in [
+            (older, input_older, window_older),
+            (newer, input_newer, window_newer),
+        ] {
+            for ((x, &h), w) in input.iter_mut().zip(samples).zip(window) {
+                *x = f32::from(h) * w;
+            }
         }
         // The buffers are the plan's own sizes, so this cannot fail.
         let _ = self
