@@ -217,7 +217,7 @@ fn ms_to_samples(ms: u32, sample_rate: u32) -> u64 {
 
 /// An adaptive energy + zero-crossing voice activity detector.
 ///
-/// Allocates only when created (the spectrum's buffers, about 4 kB), so it
+/// Allocates only when created (the spectrum's memory, about 1 kB), so it
 /// is `Send`, cheap to create per call, and never allocates per frame.
 #[derive(Debug, Clone)]
 pub struct Vad {
