@@ -259,8 +259,8 @@ impl Filters {
 /// histograms of 1 dB bins (fixed size, no allocation). The bands' entries
 /// lie side by side, so a frame touches one slot of the ring and a few
 /// bins for all of them: with a thousand calls no call's state stays in
-/// the cache from one frame to the next, and a band each took the server
-/// four cache misses a frame here.
+/// the cache from one frame to the next, and a ring and a histogram per
+/// band made a frame touch up to four cache lines per band.
 #[derive(Debug, Clone)]
 struct Levels<const LANES: usize> {
     len: usize,

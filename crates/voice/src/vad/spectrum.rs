@@ -325,6 +325,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_history_holds_the_last_samples_oldest_first_whatever_the_frame_lengths() {
+        let mut spectrum = Spectrum::new(&VadConfig::default(), 8_000).expect("the spectrum is on");
+        let mut line: Vec<i16> = vec![0; FFT_LEN];
+        let mut next = 1i16;
+        for len in [160, 80, 300, 7, 256, 1, 159, 160, 160] {
+            let frame: Vec<i16> = (0..len)
+                .map(|_| {
+                    next = next.wrapping_add(1);
+                    next
+                })
+                .collect();
+            line.extend(&frame);
+            spectrum.take(&frame, true);
+            let (newer, older) = spectrum.history.split_at(spectrum.oldest);
+            let held: Vec<i16> = older.iter().chain(newer).copied().collect();
+            assert_eq!(held, line[line.len() - FFT_LEN..], "after a frame of {len}");
+        }
+    }
+
+    #[test]
     fn the_plan_needs_no_more_scratch_than_the_stack_holds() {
         assert!(plan().get_scratch_len() <= SCRATCH_LEN);
         assert_eq!(plan().len(), FFT_LEN);
