@@ -316,7 +316,7 @@ impl Vad {
             self.rest_high_pass(frame);
             (ac_power, 0.0)
         } else {
-            let (filtered, crossings) = self.high_pass(frame);
+            let (filtered, crossings) = self.run_high_pass(frame);
             // The high-passed power drops rumble; the lower of the two
             // also drops the filter's own ringing after a step (a burst
             // ending in silence, an offset appearing), which is energy
@@ -375,7 +375,7 @@ impl Vad {
 
     /// Runs the two high-pass sections over `frame`: the filtered
     /// frame's summed power, and how often the input crossed zero.
-    fn high_pass(&mut self, frame: &[i16]) -> (f32, u32) {
+    fn run_high_pass(&mut self, frame: &[i16]) -> (f32, u32) {
         let mut filtered_sq: i64 = 0;
         let mut crossings: u32 = 0;
         let mut previous_negative = frame[0] < 0;

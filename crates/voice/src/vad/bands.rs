@@ -91,7 +91,7 @@ impl Bands {
             return false;
         };
         let powers = filters.powers(frame);
-        self.learn(powers, n)
+        self.learn(powers, powers.map(power_to_dbfs), n)
     }
 
     /// Learns from a frame too quiet for any band to hear (see
@@ -101,13 +101,14 @@ impl Bands {
     pub(super) fn push_quiet(&mut self, frame: &[i16], n: u64, power: f32) {
         if let Some(filters) = &mut self.filters {
             filters.rest(frame);
-            self.learn([power; BANDS], n);
+            self.learn([power; BANDS], [power_to_dbfs(power); BANDS], n);
         }
     }
 
     /// Each band's floor, levels and steadiness learn from this frame's
-    /// `powers`; whether a steady band found it well above its floor.
-    fn learn(&mut self, powers: [f32; BANDS], n: u64) -> bool {
+    /// `powers` (and the same as `levels_dbfs`); whether a steady band
+    /// found it well above its floor.
+    fn learn(&mut self, powers: [f32; BANDS], levels_dbfs: [f32; BANDS], n: u64) -> bool {
         let Some(filters) = &mut self.filters else {
             return false;
         };
@@ -123,7 +124,7 @@ impl Bands {
                 && power > band.floor.floor() * self.threshold_ratio;
             band.floor.push(power, n);
         }
-        filters.levels.push(powers.map(power_to_dbfs));
+        filters.levels.push(levels_dbfs);
         if judge {
             for (lane, band) in filters.bands.iter_mut().enumerate() {
                 band.steady = filters.levels.is_steady(lane, self.steady_db);
