@@ -40,13 +40,13 @@ async fn completed_stream_call(app: &TestApp) -> String {
     let b = business(app).await;
     set_flags(app, b.id, true, true).await;
     let sid = new_sid();
-    twiml(app, "/webhook/incoming_call", &call_params(&sid)).await;
-    app.state.background_settled().await;
+    answered(app, &sid).await;
     let mut completed = call_params(&sid);
     completed[4].1 = "completed".into();
     let res = post_signed(app, "/webhook/call_status", &completed).await;
     assert_eq!(res.status(), 204);
     app.state.background_settled().await;
+    land_the_spool(app).await;
     sid
 }
 
@@ -125,8 +125,7 @@ async fn without_an_llm_key_the_summary_is_the_first_sentence_of_the_transcript(
     let app = spawn().await;
     business(&app).await;
     let sid = new_sid();
-    twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
-    app.state.background_settled().await;
+    answered(&app, &sid).await;
     calls::set_transcript(&app.state.db, &sid, VOICEMAIL_HE)
         .await
         .unwrap();
@@ -135,7 +134,7 @@ async fn without_an_llm_key_the_summary_is_the_first_sentence_of_the_transcript(
         business_id: None,
     };
     outcome::enqueue(&app.state.db, &payload).await.unwrap();
-    jobs::drain(&app.state).await.unwrap();
+    drain_all(&app).await;
 
     let call = call_row(&app, &sid).await;
     assert_eq!(call.summary.as_deref(), Some("שלום, זה דני."));
@@ -153,8 +152,7 @@ async fn a_model_answering_off_schema_is_retried_and_the_third_attempt_falls_bac
     let app = spawn_with_fakes(&fakes).await;
     business(&app).await;
     let sid = new_sid();
-    twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
-    app.state.background_settled().await;
+    answered(&app, &sid).await;
     calls::set_transcript(&app.state.db, &sid, VOICEMAIL_HE)
         .await
         .unwrap();

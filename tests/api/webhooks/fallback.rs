@@ -47,8 +47,7 @@ async fn stream_ended_keeps_the_reason_the_media_socket_recorded() {
     let app = spawn().await;
     business(&app).await;
     let sid = new_sid();
-    twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
-    app.state.background_settled().await;
+    answered(&app, &sid).await;
     calls::set_mode(
         &app.state.db,
         &sid,

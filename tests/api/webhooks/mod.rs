@@ -137,14 +137,27 @@ pub async fn twiml(app: &TestApp, path: &str, params: &[(String, String)]) -> (u
     (status, parse(&body))
 }
 
-/// Registers the business every test calls.
+/// Answers a call and waits until its row is in the database: a loaded
+/// machine can miss the webhook's budget and send the row to the spool, and
+/// a test that then writes to the row directly would write to nothing.
+pub async fn answered(app: &TestApp, sid: &str) {
+    twiml(app, "/webhook/incoming_call", &call_params(sid)).await;
+    app.state.background_settled().await;
+    land_the_spool(app).await;
+}
+
+/// Lands whatever a slow database sent to the spool.
+pub async fn land_the_spool(app: &TestApp) {
+    let replay = app.state.spool.replay(&app.state.db).await;
+    assert!(replay.stopped.is_none(), "{replay:?}");
+}
+
 /// Runs every job, retries included, with no backoff: a retry a server
 /// worker scheduled for later, or a backstop queued for later, is brought
 /// forward. Writes a slow database sent to the spool (a loaded machine
 /// can miss a webhook's budget) are landed first, so their jobs run too.
 pub async fn drain_all(app: &TestApp) {
-    let replay = app.state.spool.replay(&app.state.db).await;
-    assert!(replay.stopped.is_none(), "{replay:?}");
+    land_the_spool(app).await;
     let quick = agentlocator::jobs::WorkerOptions {
         backoff_base: std::time::Duration::ZERO,
         ..agentlocator::jobs::WorkerOptions::default()
@@ -161,6 +174,7 @@ pub async fn drain_all(app: &TestApp) {
     }
 }
 
+/// Registers the business every test calls.
 pub async fn business(app: &TestApp) -> Business {
     business::create(
         &app.state.db,
