@@ -52,7 +52,7 @@ const UNKNOWN_CALL_LOOKUPS: u32 = 6;
 /// A stream starts seconds after `incoming_call`; one for a call recorded
 /// longer ago than this is a replay, not Twilio.
 const STREAM_WINDOW: Duration = Duration::from_secs(5 * 60);
-/// Frames buffered between the socket and the call task, each way. Small on
+/// Frames buffered between the call task and the socket's writer. Small on
 /// purpose: a stalled peer backs up here instead of growing memory.
 const CHANNEL_FRAMES: usize = 64;
 
@@ -95,26 +95,32 @@ async fn handshake(
         })
 }
 
+/// The socket's read half as the call reads it: each frame is read by the
+/// call's own task when it polls, with no reader task or channel between.
+struct SocketFrames(futures::stream::SplitStream<WebSocket>);
+
+impl call::FrameSource for SocketFrames {
+    // Cancel-safe: a frame is only taken off the stream in the same poll
+    // that returns it.
+    async fn recv(&mut self) -> Option<Incoming> {
+        loop {
+            return match self.0.next().await? {
+                Ok(Message::Text(t)) => Some(Incoming::Text(t.to_string())),
+                Ok(Message::Binary(b)) => Some(Incoming::Binary(b.to_vec())),
+                Ok(Message::Pong(_)) => Some(Incoming::Pong),
+                // Answered by the WebSocket layer on the next write.
+                Ok(Message::Ping(_)) => continue,
+                Ok(Message::Close(_)) | Err(_) => Some(Incoming::Close),
+            };
+        }
+    }
+}
+
 async fn serve_socket(state: AppState, socket: WebSocket) {
-    let (mut sink, mut stream) = socket.split();
-    let (in_tx, mut in_rx) = mpsc::channel::<Incoming>(CHANNEL_FRAMES);
+    let (mut sink, stream) = socket.split();
+    let mut frames = SocketFrames(stream);
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(CHANNEL_FRAMES);
 
-    let reader = tokio::spawn(async move {
-        while let Some(msg) = stream.next().await {
-            let incoming = match msg {
-                Ok(Message::Text(t)) => Incoming::Text(t.to_string()),
-                Ok(Message::Binary(b)) => Incoming::Binary(b.to_vec()),
-                Ok(Message::Pong(_)) => Incoming::Pong,
-                Ok(Message::Ping(_)) => continue,
-                Ok(Message::Close(_)) | Err(_) => break,
-            };
-            if in_tx.send(incoming).await.is_err() {
-                return;
-            }
-        }
-        let _ = in_tx.send(Incoming::Close).await;
-    });
     let writer = tokio::spawn(async move {
         // Whatever is already queued goes out in one write: the pacer's
         // opening burst, a sentence's last chunk and its mark, and a
@@ -150,14 +156,14 @@ async fn serve_socket(state: AppState, socket: WebSocket) {
         let _ = sink.close().await;
     });
 
-    match call::await_start(&mut in_rx, START_TIMEOUT).await {
+    match call::await_start(&mut frames, START_TIMEOUT).await {
         Ok(start) => {
             let span = tracing::info_span!(
                 "media_stream",
                 call_sid = %start.call_sid,
                 business_id = tracing::field::Empty,
             );
-            run_stream(state, start, in_rx, out_tx.clone())
+            run_stream(state, start, frames, out_tx.clone())
                 .instrument(span)
                 .await;
         }
@@ -172,7 +178,6 @@ async fn serve_socket(state: AppState, socket: WebSocket) {
     {
         tracing::warn!("media socket writer did not finish in time");
     }
-    reader.abort();
 }
 
 /// Why a stream is refused before the call starts.
@@ -190,7 +195,7 @@ fn refuse(out: &mpsc::Sender<Outgoing>, why: &str) {
 async fn run_stream(
     state: AppState,
     start: twilio::media::Start,
-    in_rx: mpsc::Receiver<Incoming>,
+    frames: SocketFrames,
     out_tx: mpsc::Sender<Outgoing>,
 ) {
     let Some(claimed) = start
@@ -269,7 +274,7 @@ async fn run_stream(
     let summary = call::run_call(
         setup,
         providers,
-        in_rx,
+        frames,
         out_tx,
         events_tx,
         state.calls_shutdown.child_token(),

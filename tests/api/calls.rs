@@ -474,3 +474,70 @@ async fn keys_a_caller_presses_are_counted_in_the_log_but_never_written_there() 
         "the malformed frame is still reported"
     );
 }
+
+#[tokio::test]
+async fn a_ping_on_the_media_socket_is_answered_a_binary_frame_ignored_and_the_call_goes_on() {
+    let (app, _dir) = app_with_providers().await;
+    let call_sid = "CAping0000000000000000000000000001";
+    let biz = live_call(&app, "+97235550303", call_sid).await;
+    let mut ws = open_stream(&app, TOKEN, call_sid, &biz.to_string())
+        .await
+        .unwrap();
+    assert!(greeted(&mut ws).await);
+
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    ws.send(Message::Binary(vec![0xff; 160].into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Pong(payload) = msg {
+                return payload.to_vec();
+            }
+        }
+        Vec::new()
+    })
+    .await
+    .expect("a pong comes back while the agent talks");
+    assert_eq!(pong, b"are you there");
+
+    // The call is still listening: a stop ends it as Twilio's stop does.
+    let stop = twilio::media::Inbound::Stop {
+        sequence_number: 3,
+        stop: twilio::media::Stop {
+            account_sid: "AC1".into(),
+            call_sid: call_sid.into(),
+        },
+        stream_sid: "MZ1".into(),
+    };
+    ws.send(Message::Text(stop.to_json().into())).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the stream ends after stop");
+    app.state.background_settled().await;
+
+    let lines: Vec<_> = app
+        .logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["call_sid"] == call_sid)
+        .collect();
+    let ignored = lines
+        .iter()
+        .find(|l| l["msg"] == "inbound frame ignored")
+        .expect("the binary frame is reported");
+    assert_eq!(ignored["extra"]["kind"], "binary");
+    let ended = lines
+        .iter()
+        .find(|l| l["msg"] == "media stream ended")
+        .expect("the stream's end is logged");
+    assert_eq!(ended["extra"]["end"], "Stopped");
+}

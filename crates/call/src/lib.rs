@@ -8,13 +8,14 @@
 //! barge-in, the heartbeat, per-turn metrics and failover.
 //!
 //! What does not: the WebSocket itself, signatures, tenants and the
-//! database. The service glues a socket to the [`Incoming`]/[`Outgoing`]
-//! channels and stores the [`CallEvent`]s; that keeps this crate testable
-//! frame by frame under a paused clock, with no network (STYLE habit 12).
+//! database. The service reads the socket through a [`FrameSource`], writes
+//! the [`Outgoing`] channel to it and stores the [`CallEvent`]s; that keeps
+//! this crate testable frame by frame under a paused clock, with no network
+//! (STYLE habit 12): tests feed a channel.
 //!
 //! Contract with the glue:
-//! - every text frame from the socket goes in as [`Incoming::Text`], a
-//!   close as [`Incoming::Close`]; dropping the sender also ends the call;
+//! - every text frame from the socket comes out of the source as
+//!   [`Incoming::Text`], a close as [`Incoming::Close`] or `None`;
 //! - every [`Outgoing`] is written to the socket in order; when the call
 //!   returns (or sends [`Outgoing::Close`]) the socket should be closed —
 //!   that is how a failing call is handed to Twilio's recording fallback;
@@ -39,6 +40,8 @@ pub use setup::{CallLimits, CallProviders, CallSetup};
 pub use start::{StartError, await_start};
 pub use tools::{CallEnd, CallTools, FILLER_AFTER, ToolOutput, ToolRecord};
 
+use tokio::sync::mpsc;
+
 /// A frame read from the media WebSocket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
@@ -50,6 +53,23 @@ pub enum Incoming {
     Pong,
     /// The peer closed the socket.
     Close,
+}
+
+/// Where a call's inbound frames come from. The service reads the socket
+/// itself here, so a frame reaches the call with no task or channel in
+/// between (at 50 frames a second per call, a hop each costs a server core
+/// a measurable share); tests feed an [`mpsc::Receiver`].
+pub trait FrameSource: Send {
+    /// The next frame; `None` once the socket is gone. Must be cancel-safe:
+    /// the call polls it in a `select!` and drops it whenever a timer wins,
+    /// and no frame may be lost when it does.
+    fn recv(&mut self) -> impl Future<Output = Option<Incoming>> + Send;
+}
+
+impl FrameSource for mpsc::Receiver<Incoming> {
+    fn recv(&mut self) -> impl Future<Output = Option<Incoming>> + Send {
+        mpsc::Receiver::recv(self)
+    }
 }
 
 /// A frame to write to the media WebSocket.

@@ -18,7 +18,9 @@ use crate::history::History;
 use crate::inbound::{Admitted, Gate, Ignored};
 use crate::pacer::{Flush, Outbox, Pacer, Release};
 use crate::pipeline::PipelineMsg;
-use crate::{CallEvent, CallProviders, CallSetup, CallSummary, EndReason, Incoming, Outgoing};
+use crate::{
+    CallEvent, CallProviders, CallSetup, CallSummary, EndReason, FrameSource, Incoming, Outgoing,
+};
 
 mod failover;
 mod guess;
@@ -46,7 +48,7 @@ const MAX_QUEUED_AUDIO_BYTES: usize = 80_000;
 pub async fn run_call(
     setup: CallSetup,
     providers: CallProviders,
-    inbound: mpsc::Receiver<Incoming>,
+    inbound: impl FrameSource,
     outbound: mpsc::Sender<Outgoing>,
     events: mpsc::Sender<CallEvent>,
     shutdown: CancellationToken,
@@ -64,7 +66,7 @@ pub async fn run_call(
 async fn drive(
     mut setup: CallSetup,
     providers: CallProviders,
-    mut inbound: mpsc::Receiver<Incoming>,
+    mut inbound: impl FrameSource,
     outbound: mpsc::Sender<Outgoing>,
     events: mpsc::Sender<CallEvent>,
     shutdown: CancellationToken,

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use twilio::media::{Inbound, parse_inbound};
 
-use crate::Incoming;
+use crate::{FrameSource, Incoming};
 
 /// Frames longer than this are skipped while waiting for `start`; a real
 /// `start` is a few hundred bytes plus its custom parameters.
@@ -37,7 +36,7 @@ pub enum StartError {
 /// # Errors
 /// [`StartError::Timeout`], [`StartError::Closed`] or [`StartError::Stopped`].
 pub async fn await_start(
-    inbound: &mut mpsc::Receiver<Incoming>,
+    inbound: &mut impl FrameSource,
     timeout: Duration,
 ) -> Result<twilio::media::Start, StartError> {
     let mut skipped = 0_u32;
