@@ -400,6 +400,42 @@ async fn beyond_its_call_limit_a_business_sends_new_callers_to_the_recording() {
     );
 }
 
+/// Twilio's `stop` for `call_sid` on stream MZ1.
+fn stop_frame(call_sid: &str, sequence_number: u64) -> String {
+    twilio::media::Inbound::Stop {
+        sequence_number,
+        stop: twilio::media::Stop {
+            account_sid: "AC1".into(),
+            call_sid: call_sid.into(),
+        },
+        stream_sid: "MZ1".into(),
+    }
+    .to_json()
+}
+
+/// Waits for the server to close the socket, which it does once the call
+/// has ended and logged.
+async fn closed_by_the_server(ws: &mut Socket) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the stream ends after stop");
+}
+
+/// The log lines of one call.
+fn lines_of(app: &TestApp, call_sid: &str) -> Vec<serde_json::Value> {
+    app.logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["call_sid"] == call_sid)
+        .collect()
+}
+
 #[tokio::test]
 async fn keys_a_caller_presses_are_counted_in_the_log_but_never_written_there() {
     let (app, _dir) = app_with_providers().await;
@@ -430,35 +466,13 @@ async fn keys_a_caller_presses_are_counted_in_the_log_but_never_written_there() 
         r#"{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"20","dtmf":{"track":"inbound_track","digit":4580123456789012}}"#
             .into(),
     );
-    let stop = twilio::media::Inbound::Stop {
-        sequence_number: 21,
-        stop: twilio::media::Stop {
-            account_sid: "AC1".into(),
-            call_sid: call_sid.into(),
-        },
-        stream_sid: "MZ1".into(),
-    };
-    frames.push(stop.to_json());
+    frames.push(stop_frame(call_sid, 21));
     for frame in frames {
         ws.send(Message::Text(frame.into())).await.unwrap();
     }
-    // The server closes the socket once the call has ended and logged.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(msg)) = ws.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the stream ends after stop");
+    closed_by_the_server(&mut ws).await;
 
-    let lines: Vec<_> = app
-        .logs
-        .lines()
-        .into_iter()
-        .filter(|l| l["call_sid"] == call_sid)
-        .collect();
+    let lines = lines_of(&app, call_sid);
     let counts: Vec<_> = lines
         .iter()
         .filter(|l| l["msg"] == "dtmf")
@@ -504,32 +518,13 @@ async fn a_ping_on_the_media_socket_is_answered_a_binary_frame_ignored_and_the_c
     assert_eq!(pong, b"are you there");
 
     // The call is still listening: a stop ends it as Twilio's stop does.
-    let stop = twilio::media::Inbound::Stop {
-        sequence_number: 3,
-        stop: twilio::media::Stop {
-            account_sid: "AC1".into(),
-            call_sid: call_sid.into(),
-        },
-        stream_sid: "MZ1".into(),
-    };
-    ws.send(Message::Text(stop.to_json().into())).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(msg)) = ws.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the stream ends after stop");
+    ws.send(Message::Text(stop_frame(call_sid, 3).into()))
+        .await
+        .unwrap();
+    closed_by_the_server(&mut ws).await;
     app.state.background_settled().await;
 
-    let lines: Vec<_> = app
-        .logs
-        .lines()
-        .into_iter()
-        .filter(|l| l["call_sid"] == call_sid)
-        .collect();
+    let lines = lines_of(&app, call_sid);
     let ignored = lines
         .iter()
         .find(|l| l["msg"] == "inbound frame ignored")

@@ -154,25 +154,40 @@ pub async fn land_the_spool(app: &TestApp) {
 
 /// Runs every job, retries included, with no backoff: a retry a server
 /// worker scheduled for later, or a backstop queued for later, is brought
-/// forward. Writes a slow database sent to the spool (a loaded machine
-/// can miss a webhook's budget) are landed first, so their jobs run too.
+/// forward, round after round until none is left queued (a chain such as
+/// transcription → outcome → a notification failing twice takes as many
+/// rounds as the server's own workers ran of it). Writes a slow database
+/// sent to the spool (a loaded machine can miss a webhook's budget) are
+/// landed first, so their jobs run too.
 pub async fn drain_all(app: &TestApp) {
     land_the_spool(app).await;
     let quick = agentlocator::jobs::WorkerOptions {
         backoff_base: std::time::Duration::ZERO,
         ..agentlocator::jobs::WorkerOptions::default()
     };
-    for _ in 0..3 {
+    for _ in 0..MAX_DRAIN_ROUNDS {
         sqlx::query("UPDATE job SET run_at = $1 WHERE status = 'queued'")
             .bind("2000-01-01T00:00:00.000Z")
             .execute(&app.state.db.pool)
             .await
             .unwrap();
+        // Also waits for the jobs a server worker holds.
         agentlocator::jobs::drain_with(&app.state, &quick)
             .await
             .unwrap();
+        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job WHERE status = 'queued'")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        if queued == 0 {
+            break;
+        }
     }
 }
+
+/// More rounds than any job's attempts: a job that keeps coming back
+/// cannot keep a test waiting for ever.
+const MAX_DRAIN_ROUNDS: usize = 10;
 
 /// Registers the business every test calls.
 pub async fn business(app: &TestApp) -> Business {
