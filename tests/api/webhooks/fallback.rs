@@ -33,7 +33,7 @@ async fn stream_ended_prompts_before_recording_logs_the_failover_and_sets_mode_r
     assert_eq!(failover["business_id"], b.id);
 
     // The call's mode moves beside the answer.
-    app.state.background_settled().await;
+    settled(&app).await;
     let call = calls::get_by_sid(&app.state.db, &sid)
         .await
         .unwrap()
@@ -80,7 +80,7 @@ async fn stream_ended_after_the_caller_hung_up_answers_an_empty_response() {
             .iter()
             .any(|l| l["msg"] == "stream_failover -> recording")
     );
-    app.state.background_settled().await;
+    settled(&app).await;
     let call = calls::get_by_sid(&app.state.db, &sid)
         .await
         .unwrap()

@@ -78,7 +78,7 @@ async fn incoming_call_streams_to_the_public_host_with_the_business_id_and_recor
     );
 
     // Written beside the answer.
-    app.state.background_settled().await;
+    settled(&app).await;
     let call = calls::get_by_sid(&app.state.db, &sid)
         .await
         .unwrap()
@@ -126,7 +126,7 @@ async fn the_flag_matrix_chooses_stream_recording_or_goodbye_at_both_webhooks() 
         } else {
             assert_goodbye(&ended);
         }
-        app.state.background_settled().await;
+        settled(&app).await;
         let call = calls::get_by_sid(&app.state.db, &sid)
             .await
             .unwrap()
@@ -183,7 +183,7 @@ async fn an_anonymous_caller_is_recorded_once_per_business_as_anonymous() {
         let (status, _) = twiml(&app, "/webhook/incoming_call", &params).await;
         assert_eq!(status, 200);
         // The call row is written beside the answer.
-        app.state.background_settled().await;
+        settled(&app).await;
         let call = calls::get_by_sid(&app.state.db, &sid)
             .await
             .unwrap()
@@ -208,7 +208,7 @@ async fn a_retried_incoming_call_keeps_one_call_row() {
         let (status, _) = twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
         assert_eq!(status, 200);
     }
-    app.state.background_settled().await;
+    settled(&app).await;
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM call_log WHERE call_sid = $1")
         .bind(&sid)
         .fetch_one(&app.state.db.pool)

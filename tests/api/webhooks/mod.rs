@@ -142,6 +142,12 @@ pub async fn twiml(app: &TestApp, path: &str, params: &[(String, String)]) -> (u
 /// a test that then writes to the row directly would write to nothing.
 pub async fn answered(app: &TestApp, sid: &str) {
     twiml(app, "/webhook/incoming_call", &call_params(sid)).await;
+    settled(app).await;
+}
+
+/// Waits for what the webhooks so far left behind, and lands what a slow
+/// database sent to the spool: after it, a row a webhook wrote can be read.
+pub async fn settled(app: &TestApp) {
     app.state.background_settled().await;
     land_the_spool(app).await;
 }
