@@ -111,9 +111,8 @@ async fn a_recording_posted_while_the_database_is_locked_is_answered_and_its_job
     let app = spawn_with_fakes(&fakes).await;
     business(&app).await;
     let sid = new_sid();
-    twiml(&app, "/webhook/incoming_call", &call_params(&sid)).await;
     // The call row lands (beside the answer) before the lock is taken.
-    app.state.background_settled().await;
+    answered(&app, &sid).await;
     let url = fakes.recording_url(RECORDING_SID);
 
     let stall = Stall::hold(&app.database_url).await;
