@@ -43,6 +43,15 @@ async fn voicemail(app: &TestApp, fakes: &Fakes) -> String {
     sid
 }
 
+/// The call's WARN and ERROR lines: what a failed assertion shows, since
+/// the job chain behind a missing message leaves no other trace.
+fn warnings_for(app: &TestApp, sid: &str) -> Vec<serde_json::Value> {
+    lines_for(app, sid)
+        .into_iter()
+        .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+        .collect()
+}
+
 #[tokio::test]
 async fn a_voicemail_with_sms_notifications_to_two_numbers_sends_two_hebrew_sms_once() {
     let fakes = Fakes::start(VOICEMAIL_HE).await;
@@ -52,7 +61,12 @@ async fn a_voicemail_with_sms_notifications_to_two_numbers_sends_two_hebrew_sms_
     drain_all(&app).await;
 
     let sent = fakes.seen().messages;
-    assert_eq!(sent.len(), 2, "one SMS per number: {sent:?}");
+    assert_eq!(
+        sent.len(),
+        2,
+        "one SMS per number: {sent:?}\n{:#?}",
+        warnings_for(&app, &sid)
+    );
     let mut to: Vec<&str> = sent.iter().map(|m| m["To"].as_str()).collect();
     to.sort_unstable();
     assert_eq!(to, [OWNER_1, OWNER_2]);
@@ -105,7 +119,12 @@ async fn twilio_answering_500_twice_then_201_sends_the_owner_exactly_one_sms() {
     drain_all(&app).await;
 
     let sent = fakes.seen().messages;
-    assert_eq!(sent.len(), 3, "two 500s, then the one accepted: {sent:?}");
+    assert_eq!(
+        sent.len(),
+        3,
+        "two 500s, then the one accepted: {sent:?}\n{:#?}",
+        warnings_for(&app, &sid)
+    );
     assert_eq!(fakes.seen().messages_failing, 0);
     let row = notifications::get(&app.state.db, &sid, OWNER_1)
         .await
