@@ -45,8 +45,7 @@ async fn completed_stream_call(app: &TestApp) -> String {
     completed[4].1 = "completed".into();
     let res = post_signed(app, "/webhook/call_status", &completed).await;
     assert_eq!(res.status(), 204);
-    app.state.background_settled().await;
-    land_the_spool(app).await;
+    settled(app).await;
     sid
 }
 

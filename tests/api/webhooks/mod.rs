@@ -153,7 +153,7 @@ pub async fn settled(app: &TestApp) {
 }
 
 /// Lands whatever a slow database sent to the spool.
-pub async fn land_the_spool(app: &TestApp) {
+async fn land_the_spool(app: &TestApp) {
     let replay = app.state.spool.replay(&app.state.db).await;
     assert!(replay.stopped.is_none(), "{replay:?}");
 }
@@ -161,11 +161,10 @@ pub async fn land_the_spool(app: &TestApp) {
 /// Runs every job, retries included, with no backoff: a retry a server
 /// worker scheduled for later, or a backstop queued for later, is brought
 /// forward, three rounds and then round after round until none is left
-/// queued (a chain such as
-/// transcription → outcome → a notification failing twice takes as many
-/// rounds as the server's own workers ran of it). Writes a slow database
-/// sent to the spool (a loaded machine can miss a webhook's budget) are
-/// landed first, so their jobs run too.
+/// queued (a chain such as transcription → outcome → a notification
+/// failing twice takes as many rounds as the server's own workers ran of
+/// it). Writes a slow database sent to the spool (a loaded machine can
+/// miss a webhook's budget) are landed first, so their jobs run too.
 pub async fn drain_all(app: &TestApp) {
     land_the_spool(app).await;
     let quick = agentlocator::jobs::WorkerOptions {
