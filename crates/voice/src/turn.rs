@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 
 use active::{ActiveLevel, RecentLevel};
+use room::Room;
 
 /// Endpointing thresholds, in milliseconds of audio.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,18 @@ pub struct TurnConfig {
     /// How far under the caller's active level voice still counts as the
     /// caller for [`TurnConfig::quiet_hold_ms`], in dB.
     pub quiet_hold_db: u32,
+    /// How far the line's level over 200 ms must rise over the room's
+    /// (the quietest fifth of its last 10 s), at least once, for an
+    /// utterance to be the caller's, in dB; while the agent talks, that
+    /// frame must also be over the echo gate. Café babble and traffic keep
+    /// the VAD voiced while the caller is silent: an utterance that never
+    /// stands out of the room is discarded, so it is never transcribed,
+    /// never barges in and never cuts the agent off, and one that has not
+    /// stood out for `quiet_hold_ms` is dropped then, so that the crowd
+    /// does not fill an utterance up to `max_utterance_ms`. Judged once
+    /// the line has been heard for a second, and only on frames pushed
+    /// with a level. 0: off.
+    pub stand_out_db: u32,
 }
 
 impl Default for TurnConfig {
@@ -89,6 +102,7 @@ impl Default for TurnConfig {
             quiet_gate_db: QUIET_GATE_DB,
             quiet_hold_ms: QUIET_HOLD_MS,
             quiet_hold_db: QUIET_HOLD_DB,
+            stand_out_db: STAND_OUT_DB,
         }
     }
 }
@@ -187,6 +201,15 @@ pub struct TurnDetector {
     /// Samples since the caller's last clear frame (see
     /// [`TurnConfig::quiet_hold_ms`]).
     since_clear: u64,
+    /// The line's level when the caller is silent, across utterances.
+    room: Room,
+    /// [`TurnConfig::stand_out_db`] as a power ratio; 0: off.
+    stand_out: f32,
+    /// The line stood out of the room during the utterance.
+    stood_out: bool,
+    /// Samples of the utterance the room judged and that did not stand
+    /// out of it, while none has.
+    room_span: u64,
     barge_in_sent: bool,
     /// The max length was reached on a frame that already reported
     /// something; the end is reported on the next push.
@@ -224,6 +247,14 @@ const QUIET_GATE_DB: u32 = 22;
 /// more than 10 dB under it, and those turns end at most 2.2 s late.
 const QUIET_HOLD_MS: u32 = 1_800;
 const QUIET_HOLD_DB: u32 = 10;
+
+/// Default of [`TurnConfig::stand_out_db`]. Measured on the noise set
+/// (BENCHMARKS.md): at 12 dB one stretch of café babble in 18 minutes of
+/// a silent caller stood out and became a turn, at 13 none; at 14 every
+/// caller utterance at 10 dB SNR or more still stands out, and so do all
+/// short answers of 400 ms and 26 of 27 of 250 ms in café babble at
+/// 10 dB; at 20 dB, 2 of 27 of those would.
+const STAND_OUT_DB: u32 = 14;
 
 /// A frame's level as a linear power (full scale = 1), converted once per
 /// frame for every rule that compares levels. A frame pushed without a
@@ -276,6 +307,13 @@ impl TurnDetector {
             quiet_hold: samples(config.quiet_hold_ms),
             quiet_hold_ratio: 10f32.powf(config.quiet_hold_db as f32 / 10.0),
             since_clear: 0,
+            room: Room::new(),
+            stand_out: match config.stand_out_db {
+                0 => 0.0,
+                db => 10f32.powf(db as f32 / 10.0),
+            },
+            stood_out: false,
+            room_span: 0,
             barge_in_sent: false,
             end_pending: false,
             config,
@@ -346,6 +384,8 @@ impl TurnDetector {
         if mulaw.is_empty() {
             return None;
         }
+        let power = level_power(level_dbfs);
+        self.room.push(level_dbfs, power);
         if self.end_pending {
             let event = self.finish_utterance();
             self.feed_ring(mulaw);
@@ -357,8 +397,9 @@ impl TurnDetector {
                 return None;
             }
             self.start_utterance();
-            self.active.push(level_dbfs, level_power(level_dbfs));
             let above_echo = self.above_echo(level_dbfs);
+            self.judge_room(mulaw.len() as u64, power, above_echo);
+            self.active.push(level_dbfs, power);
             if let Some(rest) = self.append(mulaw, true, above_echo) {
                 self.end_pending = true;
                 // The ring was emptied into the utterance; keep what did
@@ -369,7 +410,7 @@ impl TurnDetector {
         }
 
         let above_echo = self.above_echo(level_dbfs);
-        let power = level_power(level_dbfs);
+        self.judge_room(mulaw.len() as u64, power, above_echo);
         self.recent.push(power);
         self.since_clear =
             if voiced && !self.under_caller(self.recent.power(), self.quiet_hold_ratio) {
@@ -402,12 +443,15 @@ impl TurnDetector {
         if self.quiet_hold > 0 && self.since_clear >= self.quiet_hold.max(self.end_silence_now) {
             return Some(self.finish_utterance());
         }
+        if self.quiet_hold > 0 && self.room_span >= self.quiet_hold {
+            return Some(self.drop_the_room());
+        }
         if voiced {
             if self.paused {
                 self.paused = false;
                 return Some(TurnEvent::Resumed);
             }
-            if !self.barge_in_sent && self.barge_run >= self.barge_in {
+            if !self.barge_in_sent && self.barge_run >= self.barge_in && self.stood_out() {
                 self.barge_in_sent = true;
                 return Some(TurnEvent::BargeIn);
             }
@@ -422,6 +466,7 @@ impl TurnDetector {
             // theirs, and each guess they talk past wastes requests.
             && self.quiet_run >= self.guess_after
             && self.voiced_above_echo >= self.min_speech.max(1)
+            && !self.only_the_room()
         {
             self.paused = true;
             let mut audio = self.audio.clone();
@@ -491,6 +536,8 @@ impl TurnDetector {
         self.active.clear();
         self.recent.clear();
         self.since_clear = 0;
+        self.stood_out = false;
+        self.room_span = 0;
         self.barge_in_sent = false;
         self.paused = false;
         self.end_silence_now = self.end_silence;
@@ -534,6 +581,51 @@ impl TurnDetector {
             .is_some_and(|active| power * ratio < active)
     }
 
+    /// Judges the frame of `n` samples just pushed against the room (see
+    /// [`TurnConfig::stand_out_db`]). While the agent talks, its echo lifts
+    /// the line over the room too: only a frame also over the echo gate
+    /// can stand out then. A frame without a level (infinite `power`)
+    /// always does: there is nothing to judge it by.
+    fn judge_room(&mut self, n: u64, power: f32, above_echo: bool) {
+        if self.stand_out == 0.0 || self.stood_out {
+            return;
+        }
+        if power.is_infinite() {
+            self.stood_out = true;
+            return;
+        }
+        match self.room.stands_out(self.stand_out) {
+            Some(true) if above_echo => self.stood_out = true,
+            Some(_) => self.room_span += n,
+            None => {}
+        }
+    }
+
+    /// Whether the room judged the utterance and nothing of it stood out:
+    /// the crowd or the street, not the caller.
+    fn only_the_room(&self) -> bool {
+        !self.stood_out && self.room_span > 0
+    }
+
+    /// Whether the utterance stood out of the room (or the rule is off): a
+    /// barge-in stops the agent at once, so it waits for that proof, even
+    /// in the call's first second, before the room can judge.
+    fn stood_out(&self) -> bool {
+        self.stand_out == 0.0 || self.stood_out
+    }
+
+    /// Discards an utterance of the room alone, keeping its last
+    /// `pre_roll_ms` as the next one's pre-roll: the caller may have just
+    /// begun under it.
+    fn drop_the_room(&mut self) -> TurnEvent {
+        let tail = self
+            .audio
+            .split_off(self.audio.len().saturating_sub(self.pre_roll));
+        let event = self.finish_utterance();
+        self.feed_ring(&tail);
+        event
+    }
+
     fn above_echo(&self, level_dbfs: f32) -> bool {
         self.echo_gate_dbfs.is_none_or(|gate| level_dbfs > gate)
     }
@@ -566,7 +658,7 @@ impl TurnDetector {
         self.speaking = false;
         self.end_pending = false;
         let audio = std::mem::take(&mut self.audio);
-        if self.voiced_above_echo < self.min_speech || self.voiced == 0 {
+        if self.voiced_above_echo < self.min_speech || self.voiced == 0 || self.only_the_room() {
             return TurnEvent::Discarded;
         }
         let mut audio = audio;
@@ -592,5 +684,6 @@ impl TurnDetector {
 }
 
 mod active;
+mod room;
 #[cfg(test)]
 mod tests;

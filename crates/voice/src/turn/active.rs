@@ -13,8 +13,15 @@
 const MARGIN: f32 = 38.904_514;
 
 /// Levels are kept in 1 dB bins from -120 dBFS up to +7 dBFS.
-const BINS: usize = 128;
-const LOWEST_DBFS: f32 = -120.0;
+pub(super) const BINS: usize = 128;
+pub(super) const LOWEST_DBFS: f32 = -120.0;
+
+/// The histogram bin of a finite level in dBFS: 1 dB wide, below
+/// [`LOWEST_DBFS`] in bin 0, above the top in the last.
+pub(super) fn bin(level_dbfs: f32) -> usize {
+    // Saturating float-to-int cast: below -120 dBFS is bin 0.
+    ((level_dbfs - LOWEST_DBFS).floor() as usize).min(BINS - 1)
+}
 
 /// An utterance's voiced levels and the P.56 level they give.
 #[derive(Debug, Clone)]
@@ -55,8 +62,7 @@ impl ActiveLevel {
         if !level_dbfs.is_finite() {
             return;
         }
-        // Saturating float-to-int cast: below -120 dBFS is bin 0.
-        let bin = ((level_dbfs - LOWEST_DBFS).floor() as usize).min(BINS - 1);
+        let bin = bin(level_dbfs);
         self.counts[bin] += 1;
         self.powers[bin] += power;
         self.loudest = self.loudest.max(bin);
@@ -94,16 +100,16 @@ const RECENT_FRAMES: usize = 20;
 /// café babble peak near a caller's level; their mean over 400 ms stays
 /// near the crowd's, while a caller's words lift it.
 #[derive(Debug, Clone)]
-pub(super) struct RecentLevel {
-    powers: [f32; RECENT_FRAMES],
+pub(super) struct RecentLevel<const N: usize = RECENT_FRAMES> {
+    powers: [f32; N],
     next: usize,
     len: usize,
 }
 
-impl RecentLevel {
+impl<const N: usize> RecentLevel<N> {
     pub(super) fn new() -> Self {
         Self {
-            powers: [0.0; RECENT_FRAMES],
+            powers: [0.0; N],
             next: 0,
             len: 0,
         }
@@ -119,8 +125,8 @@ impl RecentLevel {
     /// fallen out.
     pub(super) fn push(&mut self, power: f32) {
         self.powers[self.next] = power;
-        self.next = (self.next + 1) % RECENT_FRAMES;
-        self.len = (self.len + 1).min(RECENT_FRAMES);
+        self.next = (self.next + 1) % N;
+        self.len = (self.len + 1).min(N);
     }
 
     /// The mean power of the frames kept (0 before any).
@@ -199,7 +205,7 @@ mod tests {
 
     #[test]
     fn the_recent_level_is_the_mean_power_of_the_last_400_ms() {
-        let mut recent = RecentLevel::new();
+        let mut recent: RecentLevel = RecentLevel::new();
         recent.push(linear(-20.0));
         assert!((dbfs(recent.power()) + 20.0).abs() < 0.01);
         // One frame at -20 among twenty: a mean 13 dB down.

@@ -249,6 +249,7 @@ fn zero_valued_config_still_makes_progress() {
         quiet_gate_db: 0,
         quiet_hold_ms: 0,
         quiet_hold_db: 0,
+        stand_out_db: 0,
     };
     let mut det = TurnDetector::new(config);
     assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));
@@ -418,6 +419,14 @@ fn a_wait_shortened_below_the_silence_already_heard_ends_on_the_next_frame() {
     assert_eq!(silence(&mut det, 1).len(), 1);
 }
 
+/// A second of a quiet room (-70 dBFS, no voice), as a call begins while
+/// the agent greets: what the room rule measures the line against.
+fn quiet_room(det: &mut TurnDetector) {
+    for _ in 0..50 {
+        assert_eq!(det.push_heard(&[0xFF; FRAME], false, -70.0), None);
+    }
+}
+
 /// Pushes `count` voiced 20 ms frames at `level_dbfs`.
 fn heard(det: &mut TurnDetector, count: usize, level_dbfs: f32) -> Vec<TurnEvent> {
     (0..count)
@@ -428,16 +437,27 @@ fn heard(det: &mut TurnDetector, count: usize, level_dbfs: f32) -> Vec<TurnEvent
 #[test]
 fn the_agents_own_echo_never_barges_in() {
     let mut det = TurnDetector::default();
+    quiet_room(&mut det);
     // Agent at -18 dBFS: its echo comes back 20–30 dB down, so the gate
     // sits at -18 - 20 + 6 = -32 dBFS.
     det.set_agent_level(Some(-18.0));
     let events = heard(&mut det, 150, -38.0);
-    assert_eq!(events, vec![TurnEvent::SpeechStarted]);
+    // Never over the gate, so it never stands out of the room either:
+    // dropped as the room 1.8 s in (the quiet hold), and heard afresh.
+    assert_eq!(
+        events,
+        vec![
+            TurnEvent::SpeechStarted,
+            TurnEvent::Discarded,
+            TurnEvent::SpeechStarted
+        ]
+    );
 }
 
 #[test]
 fn a_caller_talking_over_the_agent_barges_in_after_barge_in_ms() {
     let mut det = TurnDetector::default();
+    quiet_room(&mut det);
     det.set_agent_level(Some(-18.0));
     // Echo first, then the caller's voice on top of it.
     assert_eq!(heard(&mut det, 20, -38.0), vec![TurnEvent::SpeechStarted]);
@@ -449,6 +469,7 @@ fn a_caller_talking_over_the_agent_barges_in_after_barge_in_ms() {
 #[test]
 fn a_dip_to_echo_level_restarts_the_barge_in_clock() {
     let mut det = TurnDetector::default();
+    quiet_room(&mut det);
     det.set_agent_level(Some(-18.0));
     let mut events = heard(&mut det, 10, -24.0);
     events.extend(heard(&mut det, 1, -40.0));
@@ -460,6 +481,7 @@ fn a_dip_to_echo_level_restarts_the_barge_in_clock() {
 #[test]
 fn once_the_agent_stops_quiet_voice_counts_again() {
     let mut det = TurnDetector::default();
+    quiet_room(&mut det);
     det.set_agent_level(Some(-18.0));
     assert_eq!(heard(&mut det, 20, -38.0), vec![TurnEvent::SpeechStarted]);
     det.set_agent_level(None);
@@ -469,6 +491,7 @@ fn once_the_agent_stops_quiet_voice_counts_again() {
 #[test]
 fn an_utterance_of_the_agents_echo_alone_is_discarded_and_offers_no_guess() {
     let mut det = TurnDetector::default();
+    quiet_room(&mut det);
     det.set_agent_level(Some(-18.0));
     // Voice at the echo's level (-38 dBFS < -18 - 20 + 6), for a second.
     let mut events = heard(&mut det, 50, -38.0);
@@ -486,6 +509,7 @@ fn heard_at(det: &mut TurnDetector, count: usize, level_dbfs: f32) -> Vec<(usize
 #[test]
 fn voice_far_below_the_callers_level_in_a_pause_ends_the_turn_on_time() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     // The caller at -20 dBFS, a frame the VAD calls silence, then café
     // babble at -45 dBFS that it calls voice: 25 dB down, past the gate.
     heard(&mut det, 50, -20.0);
@@ -504,6 +528,7 @@ fn voice_far_below_the_callers_level_in_a_pause_ends_the_turn_on_time() {
 #[test]
 fn voice_under_the_quiet_gate_ends_the_turn_but_starts_no_guess() {
     let mut det = TurnDetector::default();
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     assert!(silence(&mut det, 1).is_empty());
     // 25 dB down: not the caller going on, but not a pause they made
@@ -518,6 +543,7 @@ fn voice_under_the_quiet_gate_ends_the_turn_but_starts_no_guess() {
 #[test]
 fn quiet_syllables_within_the_gate_keep_the_turn_open() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     silence(&mut det, 1);
     // 18 dB down: quiet syllables, still the caller (for 1.2 s, inside
@@ -529,6 +555,7 @@ fn quiet_syllables_within_the_gate_keep_the_turn_open() {
 #[test]
 fn quiet_voice_holds_the_turn_open_no_longer_than_the_quiet_hold_after_the_caller_was_last_clear() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     // Babble 18 dB under the caller (not counted into their level, as
     // P.56 counts nothing 15.9 dB under it), right after their last word
@@ -549,6 +576,7 @@ fn quiet_voice_holds_the_turn_open_no_longer_than_the_quiet_hold_after_the_calle
 #[test]
 fn a_clear_word_inside_quiet_voice_restarts_the_quiet_hold() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     assert!(heard(&mut det, 80, -38.0).is_empty());
     // A 200 ms word 4 dB under: the caller, clear enough. Without it the
@@ -561,6 +589,7 @@ fn a_clear_word_inside_quiet_voice_restarts_the_quiet_hold() {
 #[test]
 fn a_single_frame_near_the_callers_level_does_not_restart_the_quiet_hold() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     // Babble whose loudest frames, one in ten, come within 6 dB of the
     // caller: over 400 ms the crowd stays more than 10 dB under them.
@@ -581,6 +610,7 @@ fn a_single_frame_near_the_callers_level_does_not_restart_the_quiet_hold() {
 #[test]
 fn the_quiet_hold_never_ends_a_turn_before_the_wait_in_force() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     // The endpointing rules asked for 2.5 s (digits being dictated).
     det.set_end_silence_ms(2_500);
@@ -597,6 +627,7 @@ fn the_quiet_hold_never_ends_a_turn_before_the_wait_in_force() {
 #[test]
 fn voice_continuing_from_speech_is_not_gated_only_voice_after_a_pause_is() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     // No pause began: a quiet stretch is still the caller talking (for
     // 1.2 s, inside the quiet hold).
@@ -612,10 +643,12 @@ fn the_quiet_gate_is_off_at_zero_and_for_frames_without_a_level() {
         quiet_hold_ms: 0,
         ..TurnConfig::default()
     });
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     silence(&mut det, 1);
     assert!(heard(&mut det, 100, -60.0).is_empty());
     let mut det = no_guesses();
+    quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     silence(&mut det, 1);
     assert!(
@@ -627,6 +660,7 @@ fn the_quiet_gate_is_off_at_zero_and_for_frames_without_a_level() {
 #[test]
 fn quiet_frames_are_not_counted_into_the_callers_level() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     heard(&mut det, 10, -20.0);
     // More than 15.9 dB under the active level: not counted into it (as
     // P.56), so a long quiet stretch cannot lower the gate onto the noise.
@@ -639,6 +673,7 @@ fn quiet_frames_are_not_counted_into_the_callers_level() {
 #[test]
 fn a_turn_that_began_on_babble_judges_the_crowd_against_the_callers_own_level() {
     let mut det = no_guesses();
+    quiet_room(&mut det);
     // A café line: 5 s of crowd the VAD calls voice starts the utterance,
     // then the caller at -20 dBFS for 1 s, then the crowd again, 17 dB
     // under them.
@@ -651,5 +686,72 @@ fn a_turn_that_began_on_babble_judges_the_crowd_against_the_callers_own_level() 
     assert!(
         matches!(events.first(), Some((_, TurnEvent::UtteranceEnded { .. }))),
         "{events:?}"
+    );
+}
+
+/// Pushes `count` voiced frames of café babble the VAD calls voice,
+/// swinging 4 dB either way of -40 dBFS, each frame's bytes its index
+/// (from `from`), so that a test can tell where audio came from.
+fn crowd_at(det: &mut TurnDetector, from: usize, count: usize) -> Vec<(usize, TurnEvent)> {
+    (from..from + count)
+        .filter_map(|i| {
+            let level = if i % 2 == 0 { -36.0 } else { -44.0 };
+            Some((i, det.push_heard(&[i as u8; FRAME], true, level)?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_crowd_that_never_stands_out_of_the_room_is_dropped_never_a_turn_nor_a_barge_in() {
+    let mut det = TurnDetector::default();
+    // Ten seconds of a café and no caller: the crowd starts an utterance,
+    // is judged once the room has been heard for a second, and is dropped
+    // 1.8 s (the quiet hold) later, again and again.
+    let events = crowd_at(&mut det, 0, 500);
+    let dropped: Vec<usize> = events
+        .iter()
+        .filter(|(_, e)| *e == TurnEvent::Discarded)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(dropped, [138, 228, 318, 408, 498], "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|(_, e)| matches!(e, TurnEvent::SpeechStarted | TurnEvent::Discarded)),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn the_caller_over_the_crowd_stands_out_and_keeps_what_they_said_under_the_dropped_crowd() {
+    let mut det = no_guesses();
+    let events = crowd_at(&mut det, 0, 139);
+    assert_eq!(events.last(), Some(&(138, TurnEvent::Discarded)));
+    // The caller, 20 dB over the crowd, for a second, then the crowd.
+    let mut events = heard(&mut det, 50, -20.0);
+    let later = crowd_at(&mut det, 189, 150);
+    events.extend(later.into_iter().map(|(_, e)| e));
+    assert_eq!(events[..2], [TurnEvent::SpeechStarted, TurnEvent::BargeIn]);
+    let Some(TurnEvent::UtteranceEnded { audio, .. }) = events.get(2) else {
+        panic!("{events:?}");
+    };
+    // The dropped utterance's last 200 ms open this one: a caller who
+    // began under the crowd keeps their first syllable.
+    assert_eq!(audio[..FRAME], [129u8; FRAME]);
+    assert_eq!(audio[9 * FRAME..10 * FRAME], [138u8; FRAME]);
+}
+
+#[test]
+fn the_room_rule_is_off_at_zero() {
+    let mut det = TurnDetector::new(TurnConfig {
+        stand_out_db: 0,
+        quiet_hold_ms: 0,
+        ..TurnConfig::default()
+    });
+    // As before the rule: one utterance of crowd, which barges in.
+    let events = crowd_at(&mut det, 0, 500);
+    assert_eq!(
+        events,
+        [(0, TurnEvent::SpeechStarted), (12, TurnEvent::BargeIn)]
     );
 }
