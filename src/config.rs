@@ -81,6 +81,10 @@ pub struct Config {
     /// `TURN_GUESS_AFTER_MS`: a caller's pause this long starts the reply
     /// as a held guess; 0 waits for the end of the turn.
     pub turn_guess_after_ms: u32,
+    /// `TURN_STAND_OUT_DB`: how far over the line's room (its quietest
+    /// fifth of 10 s) a caller's voice must rise for an utterance to be
+    /// theirs; 0 takes whatever the VAD hears, the café's crowd included.
+    pub turn_stand_out_db: u32,
 }
 
 /// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
@@ -276,6 +280,7 @@ impl Config {
             trusted_proxies,
             job_workers,
             turn_guess_after_ms,
+            turn_stand_out_db,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
         let spool_dir = section::spool_dir(&vars, &database_url);
@@ -308,6 +313,7 @@ impl Config {
             trusted_proxies,
             job_workers,
             turn_guess_after_ms,
+            turn_stand_out_db,
         };
         Ok((config, degraded.into_vec()))
     }
@@ -403,6 +409,23 @@ mod tests {
         for bad in ["-1", "soon", "5000"] {
             let err = load(&[("TURN_GUESS_AFTER_MS", bad)]).unwrap_err();
             assert_eq!(err.variable, "TURN_GUESS_AFTER_MS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn callers_must_stand_out_14_db_over_the_room_by_default_zero_turns_it_off_and_junk_is_refused()
+    {
+        assert_eq!(load(&[]).unwrap().0.turn_stand_out_db, 14);
+        assert_eq!(
+            load(&[("TURN_STAND_OUT_DB", "0")])
+                .unwrap()
+                .0
+                .turn_stand_out_db,
+            0
+        );
+        for bad in ["-1", "loud", "41"] {
+            let err = load(&[("TURN_STAND_OUT_DB", bad)]).unwrap_err();
+            assert_eq!(err.variable, "TURN_STAND_OUT_DB", "{bad}");
         }
     }
 

@@ -83,6 +83,7 @@ pub(super) struct Server {
     pub trusted_proxies: TrustedProxies,
     pub job_workers: usize,
     pub turn_guess_after_ms: u32,
+    pub turn_stand_out_db: u32,
 }
 
 pub(super) fn server(vars: &Vars) -> Section<Server> {
@@ -139,6 +140,19 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
                 return Err(invalid(
                     "TURN_GUESS_AFTER_MS",
                     "0 (off) to 1000 ms, shorter than the end-of-turn wait",
+                ));
+            }
+        },
+        // Over 40 dB no caller on a phone line would ever stand out.
+        turn_stand_out_db: match vars.parse_or(
+            "TURN_STAND_OUT_DB",
+            voice::TurnConfig::default().stand_out_db,
+        )? {
+            db @ 0..=40 => db,
+            _ => {
+                return Err(invalid(
+                    "TURN_STAND_OUT_DB",
+                    "0 (off) to 40 dB over the room",
                 ));
             }
         },

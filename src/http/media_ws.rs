@@ -245,6 +245,7 @@ async fn run_stream(
         turn: voice::TurnConfig {
             end_silence_ms: business.end_of_turn_ms.get(),
             guess_after_ms: state.config.turn_guess_after_ms,
+            stand_out_db: state.config.turn_stand_out_db,
             ..voice::TurnConfig::default()
         },
         endpoint: voice::EndpointBounds {

@@ -2,6 +2,10 @@
 //! frames in, fake providers behind the traits, a fake Twilio playing what
 //! comes out — all on a paused clock, so every timing is exact.
 
+// The voice crate's test support (its noise families) names it by its
+// package name; here it is a dependency called `voice`.
+extern crate voice as agentlocator_voice;
+
 mod support;
 
 mod degraded;
@@ -9,6 +13,7 @@ mod echo;
 mod failover;
 mod frames;
 mod guess;
+mod noise;
 mod tools;
 mod turns;
 

@@ -278,6 +278,16 @@ impl TestCall {
         }
     }
 
+    /// The caller's leg carries `pcm` (8 kHz), in real time, as Twilio
+    /// sends it: mu-law in 20 ms frames.
+    pub async fn play(&mut self, pcm: &[i16]) {
+        for chunk in pcm.chunks(160) {
+            let mut frame = Vec::with_capacity(160);
+            voice::mulaw::encode_into(chunk, &mut frame);
+            self.audio(frame).await;
+        }
+    }
+
     /// The caller is silent for `ms`, in real time.
     pub async fn silence(&mut self, ms: u64) {
         for _ in 0..ms / FRAME_MS {
