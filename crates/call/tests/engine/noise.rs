@@ -33,7 +33,7 @@ fn cafe_line(seconds: usize, snr_db: f32, with_caller: bool) -> Vec<i16> {
     };
     speech.resize(seconds * RATE, 0);
     let crowd = noise::fixture_speech(&caller, &pcm(SHALOM), -18.0);
-    let raw = NoiseFamily::Cafe.generate(speech.len(), 7, &crowd);
+    let raw = NoiseFamily::Cafe.generate(speech.len(), 82, &crowd);
     let scaled = noise::scale_to_snr(&raw, noise::active_rms(first_utterance), snr_db);
     noise::add(&speech, &scaled)
 }
@@ -48,6 +48,9 @@ fn clears(log: &[Out]) -> usize {
 async fn a_caller_in_a_cafe_is_answered_in_full_while_the_crowd_goes_on() {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
+    // The greeting over a quiet line, then the café: the room must learn
+    // the crowd as it comes, not only a crowd that was there all along.
+    call.silence(4000).await;
     call.play(&cafe_line(16, 20.0, true)).await;
     call.stop().await;
     let (_, log, events) = call.finish().await;

@@ -1,4 +1,4 @@
-//! The room: the line's level when no one near the phone speaks (the quietest fifth of its last 10 s), against which an utterance must stand out to be the caller's.
+//! The room: the line's level when no one near the phone speaks (the quietest fifth of its last 10 s, forgotten down to 2 s after a step up), against which an utterance must stand out to be the caller's.
 //!
 //! Café babble and traffic keep a VAD voiced while the caller is silent,
 //! and an utterance of the crowd alone has its own P.56 level, so every
@@ -11,6 +11,19 @@ use super::active::{BINS, LOWEST_DBFS, RecentLevel, bin};
 
 /// Frames the room is measured over: 10 s of Twilio's 20 ms.
 const ROOM_FRAMES: usize = 500;
+/// Frames of the room's recent reading: 2 s. A crowd that starts
+/// mid-call (after a greeting over a quiet line, or a caller walking in)
+/// fills the quietest fifth of 10 s only after 8 s, and is taken for the
+/// caller until then; it fills that of 2 s in 1.6 s. When the reading of
+/// the last 2 s is [`STEP_DB`] over the long one, the room has changed and
+/// the older, quieter frames are forgotten. The short reading is not the
+/// room otherwise: in a steady crowd it swings higher than the long one,
+/// and a short answer would have to stand out of the swing
+/// (BENCHMARKS.md).
+const RECENT_FRAMES: usize = 100;
+/// How far the room's recent reading must rise over its long one to be a
+/// step, in dB.
+const STEP_DB: f32 = 10.0;
 /// Frames heard before the room is judged at all: a second. Before that
 /// every utterance is taken for the caller's.
 const MIN_FRAMES: usize = 50;
@@ -29,6 +42,8 @@ const LINE_FRAMES: usize = 10;
 pub(super) struct Room {
     /// How many of the frames kept fell in each 1 dB bin.
     counts: [u16; BINS],
+    /// The same for the last [`RECENT_FRAMES`] of them.
+    recent: [u16; BINS],
     /// The bin of each frame kept, oldest at `next` once full.
     ring: [u8; ROOM_FRAMES],
     next: usize,
@@ -44,6 +59,7 @@ impl Room {
     pub(super) fn new() -> Self {
         Self {
             counts: [0; BINS],
+            recent: [0; BINS],
             ring: [0; ROOM_FRAMES],
             next: 0,
             len: 0,
@@ -61,18 +77,34 @@ impl Room {
         }
         self.line.push(power);
         let bin = bin(level_dbfs);
+        if self.len >= RECENT_FRAMES {
+            let left = self.ring[(self.next + ROOM_FRAMES - RECENT_FRAMES) % ROOM_FRAMES];
+            self.recent[usize::from(left)] -= 1;
+        }
         if self.len == ROOM_FRAMES {
             self.counts[usize::from(self.ring[self.next])] -= 1;
         } else {
             self.len += 1;
         }
         self.counts[bin] += 1;
+        self.recent[bin] += 1;
         // BINS fits a u8.
         self.ring[self.next] = bin as u8;
         self.next = (self.next + 1) % ROOM_FRAMES;
         self.stale += 1;
         if self.stale >= REFRESH_FRAMES || self.len <= MIN_FRAMES {
-            self.level = self.read();
+            let long = read(&self.counts, self.len);
+            let recent = read(&self.recent, self.len.min(RECENT_FRAMES));
+            self.level = if recent > long * 10f32.powf(STEP_DB / 10.0) {
+                // The ring keeps every frame's bin, so the frames from
+                // before the step just stop being counted; they leave the
+                // ring unread as new frames take their places.
+                self.counts = self.recent;
+                self.len = self.len.min(RECENT_FRAMES);
+                recent
+            } else {
+                long
+            };
             self.stale = 0;
         }
     }
@@ -83,22 +115,22 @@ impl Room {
     pub(super) fn stands_out(&self, ratio: f32) -> Option<bool> {
         (self.len >= MIN_FRAMES).then(|| self.line.power() > self.level * ratio)
     }
+}
 
-    /// The level of the bin the quietest [`QUIETEST_SHARE`] of the frames
-    /// reaches up to, at the bin's middle, as a linear power.
-    fn read(&self) -> f32 {
-        let wanted = self.len.div_ceil(QUIETEST_SHARE);
-        let mut seen = 0;
-        let bin = self
-            .counts
-            .iter()
-            .position(|&n| {
-                seen += usize::from(n);
-                seen >= wanted
-            })
-            .unwrap_or(BINS - 1);
-        10f32.powf((LOWEST_DBFS + bin as f32 + 0.5) / 10.0)
-    }
+/// The level of the bin the quietest [`QUIETEST_SHARE`] of the `len`
+/// frames counted in `counts` reaches up to, at the bin's middle, as a
+/// linear power.
+fn read(counts: &[u16; BINS], len: usize) -> f32 {
+    let wanted = len.div_ceil(QUIETEST_SHARE);
+    let mut seen = 0;
+    let bin = counts
+        .iter()
+        .position(|&n| {
+            seen += usize::from(n);
+            seen >= wanted
+        })
+        .unwrap_or(BINS - 1);
+    10f32.powf((LOWEST_DBFS + bin as f32 + 0.5) / 10.0)
 }
 
 #[cfg(test)]
@@ -141,6 +173,36 @@ mod tests {
         push(&mut room, -70.0, ROOM_FRAMES);
         push(&mut room, -40.0, ROOM_FRAMES);
         assert_eq!(room.stands_out(10.0), Some(false));
+    }
+
+    #[test]
+    fn a_crowd_that_starts_mid_call_is_the_room_within_two_seconds() {
+        let mut room = Room::new();
+        // Five seconds of a quiet line, then a crowd at -40 dBFS: once more
+        // than four in five of the last 2 s are the crowd (1.62 s, read
+        // within the next 100 ms), it is the room. Over 10 s alone it
+        // would take 8 s.
+        push(&mut room, -90.0, 250);
+        push(&mut room, -40.0, 80);
+        assert_eq!(room.stands_out(10.0), Some(true));
+        push(&mut room, -40.0, 1 + usize::from(REFRESH_FRAMES));
+        assert_eq!(room.stands_out(10.0), Some(false));
+        // The quiet line before it is forgotten: the crowd stays the room
+        // (over 10 s, the quiet fifth would have come back as the crowd's
+        // quiet frames, 10 dB under it, came and went), and the counts
+        // stay whole as the ring wraps over the forgotten frames.
+        for i in 0..3 * ROOM_FRAMES {
+            push(&mut room, if i % 2 == 0 { -35.0 } else { -45.0 }, 1);
+            assert_eq!(room.stands_out(10f32.powf(1.4)), Some(false), "frame {i}");
+        }
+        assert_eq!(
+            room.counts.iter().map(|&n| usize::from(n)).sum::<usize>(),
+            ROOM_FRAMES
+        );
+        assert_eq!(
+            room.recent.iter().map(|&n| usize::from(n)).sum::<usize>(),
+            RECENT_FRAMES
+        );
     }
 
     #[test]
