@@ -73,7 +73,8 @@ pub struct TurnConfig {
     /// caller for [`TurnConfig::quiet_hold_ms`], in dB.
     pub quiet_hold_db: u32,
     /// How far the line's level over 200 ms must rise over the room's
-    /// (the quietest fifth of its last 10 s), at least once, for an
+    /// (the quietest fifth of its last 10 s; of the last 2 s once those
+    /// are 10 dB louder, a crowd that began mid-call), at least once, for an
     /// utterance to be the caller's, in dB; while the agent talks, that
     /// frame must also be over the echo gate. Café babble and traffic keep
     /// the VAD voiced while the caller is silent: an utterance that never

@@ -8,12 +8,12 @@ extern crate voice as agentlocator_voice;
 
 mod support;
 
+mod cafe;
 mod degraded;
 mod echo;
 mod failover;
 mod frames;
 mod guess;
-mod noise;
 mod tools;
 mod turns;
 
