@@ -48,10 +48,14 @@ const AGENT_DBFS: f32 = -18.0;
 /// clean Hebrew of the fixtures has stretches 17–25 dB under it that P.56
 /// counts as speech; café babble sits 4–17 dB under. The quiet hold
 /// (`TurnConfig::quiet_hold_ms`) bounds how late such a turn ends, see
-/// [`HELD_OPEN_MAX_MS`]. A family that starts passing must be taken off
-/// the list.
-const KNOWN_END_GAPS: [(NoiseFamily, f32); 2] =
-    [(NoiseFamily::Cafe, 20.0), (NoiseFamily::Cafe, 10.0)];
+/// [`HELD_OPEN_MAX_MS`]. The room (`TurnConfig::room_end_db`) ends a turn
+/// once the line falls back to the crowd's level, for a caller 18 dB or
+/// more over it: 25 of 30 café turns at 20 dB on time, none at 10 dB,
+/// where callers are nearer the crowd. The last number is the fewest ends
+/// on time the family may give; a family that starts passing must be
+/// taken off the list.
+const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 2] =
+    [(NoiseFamily::Cafe, 20.0, 25), (NoiseFamily::Cafe, 10.0, 0)];
 /// How late, at most, a turn of a [`KNOWN_END_GAPS`] family that cuts no
 /// one off may end, past the caller's end (ms). Measured 2,160 (café,
 /// 20 dB) and 3,320 (café, 10 dB) with the quiet hold over 400 ms and the
@@ -622,8 +626,12 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
                         family.name()
                     ));
                 }
-                let known = KNOWN_END_GAPS.contains(&(family, snr));
-                if ends.on_time < ends.ends && !known {
+                let floor = KNOWN_END_GAPS
+                    .iter()
+                    .find(|(f, s, _)| (*f, *s) == (family, snr))
+                    .map(|&(.., floor)| floor);
+                let known = floor.is_some();
+                if ends.on_time < floor.unwrap_or(ends.ends) {
                     failures.push(format!(
                         "{} at {snr} dB: {}/{} ends on time",
                         family.name(),

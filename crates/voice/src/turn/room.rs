@@ -24,6 +24,14 @@ const RECENT_FRAMES: usize = 100;
 /// How far the room's recent reading must rise over its long one to be a
 /// step, in dB.
 const STEP_DB: f32 = 10.0;
+/// How much each frame heard outside the caller's speech moves
+/// [`Room::fools_the_vad`]'s share: a mean over about 5 s.
+const VAD_SHARE_STEP: f32 = 1.0 / 250.0;
+/// The share of the room's frames the VAD must call voice for the room to
+/// be one it cannot find pauses in: café babble is voice to it 40 % of the
+/// time and more; street and car noise, and a quiet line, far less
+/// (BENCHMARKS.md).
+const FOOLED_SHARE: f32 = 0.4;
 /// Frames heard before the room is judged at all: a second. Before that
 /// every utterance is taken for the caller's.
 const MIN_FRAMES: usize = 50;
@@ -53,6 +61,8 @@ pub(super) struct Room {
     /// Frames pushed since `level` was read.
     stale: u8,
     line: RecentLevel<LINE_FRAMES>,
+    /// The share of the room's frames the VAD called voice, lately.
+    voiced_share: f32,
 }
 
 impl Room {
@@ -66,6 +76,7 @@ impl Room {
             level: 0.0,
             stale: 0,
             line: RecentLevel::new(),
+            voiced_share: 0.0,
         }
     }
 
@@ -107,6 +118,25 @@ impl Room {
             };
             self.stale = 0;
         }
+    }
+
+    /// Counts what the VAD made of a frame of the room (one heard while the
+    /// caller is not speaking).
+    pub(super) fn heard_by_the_vad(&mut self, voiced: bool) {
+        let voiced = if voiced { 1.0 } else { 0.0 };
+        self.voiced_share += VAD_SHARE_STEP * (voiced - self.voiced_share);
+    }
+
+    /// Whether the VAD takes this room for voice so often that it cannot
+    /// find the caller's pauses in it.
+    pub(super) fn fools_the_vad(&self) -> bool {
+        self.voiced_share > FOOLED_SHARE
+    }
+
+    /// The room's level as a linear power (full scale = 1); 0 before any
+    /// frame.
+    pub(super) fn level(&self) -> f32 {
+        self.level
     }
 
     /// Whether the line's last 200 ms stand more than `ratio` (a power

@@ -250,6 +250,7 @@ fn zero_valued_config_still_makes_progress() {
         quiet_hold_ms: 0,
         quiet_hold_db: 0,
         stand_out_db: 0,
+        room_end_db: 0,
     };
     let mut det = TurnDetector::new(config);
     assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));
@@ -754,4 +755,89 @@ fn the_room_rule_is_off_at_zero() {
         events,
         [(0, TurnEvent::SpeechStarted), (12, TurnEvent::BargeIn)]
     );
+}
+
+/// Pushes `count` voiced frames of the caller at `level_dbfs`, as
+/// [`crowd_at`] numbers them.
+fn caller_at(
+    det: &mut TurnDetector,
+    from: usize,
+    count: usize,
+    level_dbfs: f32,
+) -> Vec<(usize, TurnEvent)> {
+    (from..from + count)
+        .filter_map(|i| Some((i, det.push_heard(&[i as u8; FRAME], true, level_dbfs)?)))
+        .collect()
+}
+
+/// Frames from the caller's last until the turn ended, in a café whose
+/// crowd the VAD calls voice: 5 s of crowd, the caller at `caller_dbfs`
+/// for a second, then the crowd for 3 s.
+fn end_after_the_caller_in_a_cafe(config: TurnConfig, caller_dbfs: f32) -> Option<usize> {
+    let mut det = TurnDetector::new(config);
+    crowd_at(&mut det, 0, 250);
+    caller_at(&mut det, 250, 50, caller_dbfs);
+    crowd_at(&mut det, 300, 150)
+        .into_iter()
+        .find(|(_, e)| matches!(e, TurnEvent::UtteranceEnded { .. }))
+        .map(|(i, _)| i + 1 - 300)
+}
+
+#[test]
+fn in_a_crowd_the_vad_takes_for_voice_the_turn_ends_when_the_line_falls_back_to_the_room() {
+    // The caller 26 dB over the room (its quietest fifth: the crowd's
+    // -44 dBFS frames): once the 200 ms mean is back within 6 dB of the
+    // room, 600 ms end the turn, where the quiet hold would wait 1.8 s.
+    let config = TurnConfig {
+        guess_after_ms: 0,
+        ..TurnConfig::default()
+    };
+    assert_eq!(
+        end_after_the_caller_in_a_cafe(config.clone(), -18.0),
+        Some(39)
+    );
+    let without = TurnConfig {
+        room_end_db: 0,
+        ..config
+    };
+    assert_eq!(end_after_the_caller_in_a_cafe(without, -18.0), Some(108));
+}
+
+#[test]
+fn a_caller_less_than_18_db_over_the_room_is_not_ended_by_it() {
+    // 17.5 dB over the room: they stand out, but their quiet words would
+    // be at the room's level, so the room does not end their turn. (Nor
+    // does the quiet hold within these 3 s: the crowd, 12 dB under them,
+    // counts into their P.56 level as the seconds pass; café at 10 dB SNR
+    // is the known end-of-turn gap.)
+    let config = TurnConfig {
+        guess_after_ms: 0,
+        ..TurnConfig::default()
+    };
+    let without = TurnConfig {
+        room_end_db: 0,
+        ..config.clone()
+    };
+    assert_eq!(end_after_the_caller_in_a_cafe(config, -26.0), None);
+    assert_eq!(end_after_the_caller_in_a_cafe(without, -26.0), None);
+    // 19.5 dB over it, the room ends the turn.
+    let config = TurnConfig {
+        guess_after_ms: 0,
+        ..TurnConfig::default()
+    };
+    assert!(end_after_the_caller_in_a_cafe(config, -24.0).is_some());
+}
+
+#[test]
+fn a_room_the_vad_finds_pauses_in_never_ends_a_turn_on_its_level() {
+    // Traffic the VAD hears as noise, then the caller, then their quiet
+    // last words at the traffic's level, which the VAD hears as voice: the
+    // caller is still talking, and only the VAD's pause may end the turn.
+    let mut det = no_guesses();
+    for _ in 0..250 {
+        assert_eq!(det.push_heard(&[0x10; FRAME], false, -40.0), None);
+    }
+    heard(&mut det, 50, -18.0);
+    assert_eq!(heard(&mut det, 60, -40.0), []);
+    assert!(det.is_speaking());
 }
