@@ -50,6 +50,21 @@ impl<'a> Vars<'a> {
         }
     }
 
+    /// A number from 0 to `max`, `default` when unset; `range` says what
+    /// is allowed when it is out of it.
+    fn up_to(
+        &self,
+        variable: &'static str,
+        default: u32,
+        max: u32,
+        range: &str,
+    ) -> Result<u32, ConfigError> {
+        match self.parse_or(variable, default)? {
+            n if n <= max => Ok(n),
+            _ => Err(invalid(variable, range)),
+        }
+    }
+
     fn url_or(&self, variable: &'static str, default: &str) -> Result<Url, ConfigError> {
         parse_url(variable, &self.get_or(variable, default))
     }
@@ -131,31 +146,19 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
             n => n,
         },
         // A guess needs a pause shorter than any end-of-turn wait.
-        turn_guess_after_ms: match vars.parse_or(
+        turn_guess_after_ms: vars.up_to(
             "TURN_GUESS_AFTER_MS",
             voice::TurnConfig::default().guess_after_ms,
-        )? {
-            ms @ 0..=1000 => ms,
-            _ => {
-                return Err(invalid(
-                    "TURN_GUESS_AFTER_MS",
-                    "0 (off) to 1000 ms, shorter than the end-of-turn wait",
-                ));
-            }
-        },
+            1000,
+            "0 (off) to 1000 ms, shorter than the end-of-turn wait",
+        )?,
         // Over 40 dB no caller on a phone line would ever stand out.
-        turn_stand_out_db: match vars.parse_or(
+        turn_stand_out_db: vars.up_to(
             "TURN_STAND_OUT_DB",
             voice::TurnConfig::default().stand_out_db,
-        )? {
-            db @ 0..=40 => db,
-            _ => {
-                return Err(invalid(
-                    "TURN_STAND_OUT_DB",
-                    "0 (off) to 40 dB over the room",
-                ));
-            }
-        },
+            40,
+            "0 (off) to 40 dB over the room",
+        )?,
         // Unset believes no forwarded header: the TCP peer is the client.
         trusted_proxies: match vars.get("TRUSTED_PROXIES") {
             None => TrustedProxies::default(),

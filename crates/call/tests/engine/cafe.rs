@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use noise::NoiseFamily;
 
-use crate::support::{Options, Out, start, turns};
+use crate::support::{Options, clears, start, turns};
 use crate::{CALLER_SAYS, Fakes, REPLY_1, REPLY_2};
 
 const CALLER: &[u8] = include_bytes!("../../../voice/tests/fixtures/caller-he.wav");
@@ -36,12 +36,6 @@ fn cafe_line(seconds: usize, snr_db: f32, with_caller: bool) -> Vec<i16> {
     let raw = NoiseFamily::Cafe.generate(speech.len(), 82, &crowd);
     let scaled = noise::scale_to_snr(&raw, noise::active_rms(first_utterance), snr_db);
     noise::add(&speech, &scaled)
-}
-
-fn clears(log: &[Out]) -> usize {
-    log.iter()
-        .filter(|o| matches!(o, Out::Clear { .. }))
-        .count()
 }
 
 #[tokio::test(start_paused = true)]

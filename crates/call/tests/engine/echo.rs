@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::support::fakes::{FakeLlm, FakeStt, FakeTts, LlmReply};
-use crate::support::{Options, Out, start, turns};
+use crate::support::{Options, clears, start, turns};
 use crate::{CALLER_SAYS, Fakes};
 
 const LONG_REPLY: &[&str] = &[
@@ -24,12 +24,6 @@ fn loud_agent() -> Fakes {
     };
     fakes.tts.tone.store(true, Ordering::SeqCst);
     fakes
-}
-
-fn clears(log: &[Out]) -> usize {
-    log.iter()
-        .filter(|o| matches!(o, Out::Clear { .. }))
-        .count()
 }
 
 #[tokio::test(start_paused = true)]

@@ -366,6 +366,13 @@ pub fn media_of(log: &[Out], byte: u8) -> Vec<Instant> {
         .collect()
 }
 
+/// How many times the agent cleared Twilio's buffer: cut itself off.
+pub fn clears(log: &[Out]) -> usize {
+    log.iter()
+        .filter(|o| matches!(o, Out::Clear { .. }))
+        .count()
+}
+
 pub fn marks(log: &[Out]) -> Vec<String> {
     log.iter()
         .filter_map(|o| match o {
