@@ -89,7 +89,7 @@ pub struct TurnConfig {
     /// pause to end a turn on: once the caller has stood out of it, the
     /// line's 200 ms mean falling back to within this many dB of the room
     /// and staying there for the end-of-turn wait ends the turn. Only for
-    /// a caller at least [`ROOM_END_CLEAR_DB`] over the room: a caller
+    /// a caller at least 18 dB over the room: a caller
     /// nearer to it speaks at the room's level in their quiet words. 0: off.
     pub room_end_db: u32,
 }
@@ -282,7 +282,7 @@ const ROOM_END_DB: u32 = 6;
 /// [`TurnConfig::room_end_db`] to end their turns, in dB. Without it, café
 /// at 10 dB SNR is cut off 21 times in 30; callers there are 16–20 dB over
 /// the room, and their quiet words sit at its level.
-pub const ROOM_END_CLEAR_DB: u32 = 18;
+const ROOM_END_CLEAR_DB: u32 = 18;
 
 /// A frame's level as a linear power (full scale = 1), converted once per
 /// frame for every rule that compares levels. A frame pushed without a
@@ -497,7 +497,7 @@ impl TurnDetector {
                 self.paused = false;
                 return Some(TurnEvent::Resumed);
             }
-            if !self.barge_in_sent && self.barge_run >= self.barge_in && self.stood_out() {
+            if !self.barge_in_sent && self.barge_run >= self.barge_in && self.may_barge_in() {
                 self.barge_in_sent = true;
                 return Some(TurnEvent::BargeIn);
             }
@@ -657,7 +657,7 @@ impl TurnDetector {
     /// Whether the utterance stood out of the room (or the rule is off): a
     /// barge-in stops the agent at once, so it waits for that proof, even
     /// in the call's first second, before the room can judge.
-    fn stood_out(&self) -> bool {
+    fn may_barge_in(&self) -> bool {
         self.stand_out == 0.0 || self.stood_out
     }
 
