@@ -7,7 +7,7 @@
 
 use std::hint::black_box;
 
-use agentlocator_voice::{TWILIO_FRAME_SAMPLES, TurnDetector, Vad, mulaw, wav};
+use agentlocator_voice::{TWILIO_FRAME_SAMPLES, TurnConfig, TurnDetector, Vad, mulaw, wav};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -131,6 +131,36 @@ fn bench(c: &mut Criterion) {
                 black_box(turns.push(black_box(&frames[k]), decisions[k]))
             })
         });
+    }
+
+    {
+        // With the VAD's levels, as the call pushes frames: the room (see
+        // `TurnConfig::stand_out_db`) is measured and judged only here.
+        let mut vad = Vad::default();
+        let heard: Vec<(bool, f32)> = pcm_frames
+            .iter()
+            .map(|f| (vad.push(f), vad.last_energy_dbfs()))
+            .collect();
+        let rules_off = TurnConfig {
+            stand_out_db: 0,
+            room_end_db: 0,
+            ..TurnConfig::default()
+        };
+        for (name, config) in [
+            ("turn_push_heard", TurnConfig::default()),
+            ("turn_push_heard_room_rules_off", rules_off),
+        ] {
+            let mut turns = TurnDetector::new(config);
+            let mut i = 0;
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    let k = i % frames.len();
+                    i += 1;
+                    let (voiced, level) = heard[k];
+                    black_box(turns.push_heard(black_box(&frames[k]), voiced, level))
+                })
+            });
+        }
     }
 
     group.finish();
