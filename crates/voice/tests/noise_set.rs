@@ -50,17 +50,19 @@ const AGENT_DBFS: f32 = -18.0;
 /// (`TurnConfig::quiet_hold_ms`) bounds how late such a turn ends, see
 /// [`HELD_OPEN_MAX_MS`]. The room (`TurnConfig::room_end_db`) ends a turn
 /// once the line falls back to the crowd's level, for a caller 18 dB or
-/// more over it: 25 of 30 café turns at 20 dB on time, none at 10 dB,
-/// where callers are nearer the crowd. The last number is the fewest ends
-/// on time the family may give; a family that starts passing must be
-/// taken off the list.
+/// more over it: 25 of 30 café turns at 20 dB on time. At 10 dB, where
+/// callers are nearer the crowd, the quiet hold judged against the room
+/// (`TurnConfig::room_clear_db`) ends 10 of 30 on time, none before. The
+/// last number is the fewest ends on time the family may give; a family
+/// that starts passing must be taken off the list.
 const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 2] =
-    [(NoiseFamily::Cafe, 20.0, 25), (NoiseFamily::Cafe, 10.0, 0)];
+    [(NoiseFamily::Cafe, 20.0, 25), (NoiseFamily::Cafe, 10.0, 10)];
 /// How late, at most, a turn of a [`KNOWN_END_GAPS`] family that cuts no
-/// one off may end, past the caller's end (ms). Measured 2,160 (café,
-/// 20 dB) and 3,320 (café, 10 dB) with the quiet hold over 400 ms and the
-/// P.56 level; 4,340 with a frame-by-frame hold, 12,100 with none.
-const HELD_OPEN_MAX_MS: u32 = 3_500;
+/// one off may end, past the caller's end (ms); held-out café turns at
+/// 10 dB SNR and more too. Measured 1,980 (café, 20 dB) and 2,120 (café,
+/// 10 dB), held-out 1,880 and 1,960, since the quiet hold is judged
+/// against the room; before, 2,160 and 3,320, held-out at 10 dB 23,340.
+const HELD_OPEN_MAX_MS: u32 = 2_500;
 /// The fewest of the held-out set's 60 café ends at 20 dB that must come
 /// on time: 41 since the room ends café turns (`TurnConfig::room_end_db`),
 /// 4 before.
@@ -808,9 +810,9 @@ fn an_oracle_that_hears_the_caller_wherever_they_are_over_the_noise_bounds_every
 /// of them, in the same noise, judged the same way. What it must not do
 /// on them: cut a caller off on a clean line, or in street or car noise
 /// at SNR ≥ 10 dB more often than [`KNOWN_CUT_OFFS`] lets it, cut
-/// one off in café at 20 dB, end fewer café turns at 20 dB on time than
-/// [`HELD_OUT_CAFE_ON_TIME`], or hold one open longer than
-/// [`HELD_OPEN_MAX_MS`].
+/// one off in café at SNR ≥ 10 dB or hold one open there longer than
+/// [`HELD_OPEN_MAX_MS`], or end fewer café turns at 20 dB on time than
+/// [`HELD_OUT_CAFE_ON_TIME`].
 /// The rest is printed for BENCHMARKS.md:
 /// `cargo test --release -p agentlocator-voice --test noise_set -- --nocapture held_out`.
 #[test]
@@ -847,10 +849,10 @@ fn held_out_speakers_are_not_cut_off_and_their_cafe_turns_end_within_the_bound()
                 NoiseFamily::Street | NoiseFamily::Car if ends.cut_offs > allowed => {
                     failures.push(format!("{name}: {} cut-offs", ends.cut_offs));
                 }
-                NoiseFamily::Cafe if snr >= 20.0 && max > HELD_OPEN_MAX_MS => {
+                NoiseFamily::Cafe if max > HELD_OPEN_MAX_MS => {
                     failures.push(format!("{name}: a turn held open {max} ms"));
                 }
-                NoiseFamily::Cafe if snr >= 20.0 && ends.cut_offs > 0 => {
+                NoiseFamily::Cafe if ends.cut_offs > 0 => {
                     failures.push(format!("{name}: {} cut-offs", ends.cut_offs));
                 }
                 NoiseFamily::Cafe if snr >= 20.0 && ends.on_time < HELD_OUT_CAFE_ON_TIME => {

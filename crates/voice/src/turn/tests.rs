@@ -249,6 +249,7 @@ fn zero_valued_config_still_makes_progress() {
         quiet_gate_db: 0,
         quiet_hold_ms: 0,
         quiet_hold_db: 0,
+        room_clear_db: 0,
         stand_out_db: 0,
         room_end_db: 0,
     };
@@ -787,7 +788,8 @@ fn end_after_the_caller_in_a_cafe(config: TurnConfig, caller_dbfs: f32) -> Optio
 fn in_a_crowd_the_vad_takes_for_voice_the_turn_ends_when_the_line_falls_back_to_the_room() {
     // The caller 26 dB over the room (its quietest fifth: the crowd's
     // -44 dBFS frames): once the 200 ms mean is back within 6 dB of the
-    // room, 600 ms end the turn, where the quiet hold would wait 1.8 s.
+    // room, 600 ms end the turn, where the quiet hold would wait 1.8 s
+    // after the line was last 9 dB over the room.
     let config = TurnConfig {
         guess_after_ms: 0,
         ..TurnConfig::default()
@@ -800,16 +802,14 @@ fn in_a_crowd_the_vad_takes_for_voice_the_turn_ends_when_the_line_falls_back_to_
         room_end_db: 0,
         ..config
     };
-    assert_eq!(end_after_the_caller_in_a_cafe(without, -18.0), Some(108));
+    assert_eq!(end_after_the_caller_in_a_cafe(without, -18.0), Some(99));
 }
 
 #[test]
 fn a_caller_less_than_18_db_over_the_room_is_not_ended_by_it() {
     // 17.5 dB over the room: they stand out, but their quiet words would
-    // be at the room's level, so the room does not end their turn. (Nor
-    // does the quiet hold within these 3 s: the crowd, 12 dB under them,
-    // counts into their P.56 level as the seconds pass; café at 10 dB SNR
-    // is the known end-of-turn gap.)
+    // be at the room's level, so the room does not end their turn; the
+    // quiet hold does, as it would without the room end.
     let config = TurnConfig {
         guess_after_ms: 0,
         ..TurnConfig::default()
@@ -818,14 +818,39 @@ fn a_caller_less_than_18_db_over_the_room_is_not_ended_by_it() {
         room_end_db: 0,
         ..config.clone()
     };
-    assert_eq!(end_after_the_caller_in_a_cafe(config, -26.0), None);
-    assert_eq!(end_after_the_caller_in_a_cafe(without, -26.0), None);
-    // 19.5 dB over it, the room ends the turn.
+    assert_eq!(
+        end_after_the_caller_in_a_cafe(config.clone(), -26.0),
+        Some(99)
+    );
+    assert_eq!(end_after_the_caller_in_a_cafe(without, -26.0), Some(99));
+    // 21.5 dB over it (their P.56 level, which the crowd's louder frames
+    // pull down, still clears 18 dB), the room ends the turn.
+    assert_eq!(end_after_the_caller_in_a_cafe(config, -22.0), Some(39));
+}
+
+#[test]
+fn a_crowd_near_the_callers_level_holds_their_turn_open_only_while_the_line_stands_clear_of_the_room()
+ {
+    // The caller 17.5 dB over the room: the crowd's frames come within
+    // 15.9 dB of them and count into their P.56 level as the seconds
+    // pass, until the crowd is within the quiet hold's 10 dB of it. Only
+    // the room tells them apart: the crowd's 200 ms mean stays 5 dB over
+    // it, never 9, and the quiet hold ends the turn 1.8 s after the
+    // caller's last 200 ms.
     let config = TurnConfig {
         guess_after_ms: 0,
+        room_end_db: 0,
         ..TurnConfig::default()
     };
-    assert!(end_after_the_caller_in_a_cafe(config, -24.0).is_some());
+    assert_eq!(
+        end_after_the_caller_in_a_cafe(config.clone(), -26.0),
+        Some(99)
+    );
+    let without = TurnConfig {
+        room_clear_db: 0,
+        ..config
+    };
+    assert_eq!(end_after_the_caller_in_a_cafe(without, -26.0), None);
 }
 
 #[test]
