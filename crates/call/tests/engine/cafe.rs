@@ -1,5 +1,6 @@
 //! A caller in a café: the crowd the VAD hears while the caller is silent
-//! is never a turn, never barges in and never cancels the reply.
+//! is never a turn, never barges in, never cancels the reply and never
+//! holds the caller's turn open.
 
 #[path = "../../../voice/tests/support/noise.rs"]
 #[allow(dead_code)]
@@ -14,28 +15,34 @@ use crate::{CALLER_SAYS, Fakes, REPLY_1, REPLY_2};
 
 const CALLER: &[u8] = include_bytes!("../../../voice/tests/fixtures/caller-he.wav");
 const SHALOM: &[u8] = include_bytes!("../../../voice/tests/fixtures/shalom.wav");
+/// Six sentences by six other voices, 3 s apart (the noise set's held-out
+/// speakers): the first two end at 6.7 and 13.4 s.
+const HELD_OUT: &[u8] = include_bytes!("../../../voice/tests/fixtures/held-out-he.wav");
 const RATE: usize = 8_000;
 
 fn pcm(fixture: &[u8]) -> Vec<i16> {
     voice::wav::decode_mono_8k(&voice::wav::parse(fixture).unwrap()).unwrap()
 }
 
-/// `seconds` of a café line at `snr_db` under the caller of caller-he.wav:
-/// its first utterance (3.0–7.5 s) when `with_caller`, the crowd alone
-/// otherwise, and the crowd going on after it.
-fn cafe_line(seconds: usize, snr_db: f32, with_caller: bool) -> Vec<i16> {
-    let caller = pcm(CALLER);
-    let first_utterance = &caller[..10 * RATE];
-    let mut speech = if with_caller {
-        first_utterance.to_vec()
+/// The first utterance of caller-he.wav (3.0–7.5 s of its first 10 s).
+fn first_utterance() -> Vec<i16> {
+    pcm(CALLER)[..10 * RATE].to_vec()
+}
+
+/// `seconds` of a café line under `speech` (silence when empty), the crowd
+/// `snr_db` under the speech's level (the first utterance's when there is
+/// none), going on after it.
+fn cafe_line(speech: &[i16], seconds: usize, snr_db: f32) -> Vec<i16> {
+    let level = if speech.is_empty() {
+        noise::active_rms(&first_utterance())
     } else {
-        Vec::new()
+        noise::active_rms(speech)
     };
-    speech.resize(seconds * RATE, 0);
-    let crowd = noise::fixture_speech(&caller, &pcm(SHALOM), -18.0);
-    let raw = NoiseFamily::Cafe.generate(speech.len(), 82, &crowd);
-    let scaled = noise::scale_to_snr(&raw, noise::active_rms(first_utterance), snr_db);
-    noise::add(&speech, &scaled)
+    let mut line = speech.to_vec();
+    line.resize(seconds * RATE, 0);
+    let crowd = noise::fixture_speech(&pcm(CALLER), &pcm(SHALOM), -18.0);
+    let raw = NoiseFamily::Cafe.generate(line.len(), 82, &crowd);
+    noise::add(&line, &noise::scale_to_snr(&raw, level, snr_db))
 }
 
 #[tokio::test(start_paused = true)]
@@ -45,7 +52,7 @@ async fn a_caller_in_a_cafe_is_answered_in_full_while_the_crowd_goes_on() {
     // The greeting over a quiet line, then the café: the room must learn
     // the crowd as it comes, not only a crowd that was there all along.
     call.silence(4000).await;
-    call.play(&cafe_line(16, 20.0, true)).await;
+    call.play(&cafe_line(&first_utterance(), 16, 20.0)).await;
     call.stop().await;
     let (_, log, events) = call.finish().await;
 
@@ -65,7 +72,7 @@ async fn a_caller_in_a_cafe_is_answered_in_full_while_the_crowd_goes_on() {
 async fn twenty_seconds_of_a_cafe_with_the_caller_silent_are_no_turn_and_reach_no_provider() {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
-    call.play(&cafe_line(20, 20.0, false)).await;
+    call.play(&cafe_line(&[], 20, 20.0)).await;
     call.stop().await;
     let (_, log, events) = call.finish().await;
 
@@ -73,4 +80,30 @@ async fn twenty_seconds_of_a_cafe_with_the_caller_silent_are_no_turn_and_reach_n
     assert_eq!(turns(&events), []);
     assert_eq!(fakes.stt.calls.load(Ordering::SeqCst), 0);
     assert_eq!(fakes.llm.seen.lock().unwrap().len(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_low_voice_in_a_loud_cafe_is_answered_before_their_next_sentence() {
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(4000).await;
+    // Two sentences 3 s apart, the crowd 10 dB under them: near enough to
+    // a low voice to pass for it, unless judged against the room.
+    let two_sentences = &pcm(HELD_OUT)[..RATE * 27 / 2];
+    call.play(&cafe_line(two_sentences, 18, 10.0)).await;
+    call.stop().await;
+    let (_, _, events) = call.finish().await;
+
+    let turns = turns(&events);
+    assert_eq!(turns.len(), 2, "one turn per sentence: {turns:?}");
+    assert!(
+        turns
+            .iter()
+            .all(|t| t.user_text.as_deref() == Some(CALLER_SAYS))
+    );
+    assert_eq!(
+        turns[1].agent_text.as_deref(),
+        Some(format!("{REPLY_1} {REPLY_2}").as_str()),
+        "the second reply was played in full"
+    );
 }
