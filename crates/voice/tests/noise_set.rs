@@ -948,3 +948,86 @@ fn short_answers_stand_out_of_the_room_at_10_db_and_more() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Twice the fixtures' speech with its pauses cut out (21.7 s) after 2 s
+/// of silence, then 3 s of silence, on the line `noisy` makes of it with
+/// noise seed `seed`: when the caller stops, and when the detector ended
+/// a turn, in seconds.
+fn monologue_ends(noisy: Option<(NoiseFamily, f32)>, seed: u64) -> (f32, Vec<f32>) {
+    let speech = agent_voice();
+    let mut line = vec![0i16; secs(2.0)];
+    line.extend_from_slice(&speech);
+    line.extend_from_slice(&speech);
+    let stops = line.len() as f32 / RATE as f32;
+    line.resize(line.len() + secs(3.0), 0);
+    let (mixed, _) = noisy_line(&line, noisy, seed, &babble());
+    let mut hearing = Hearing::new(Ear::Ours);
+    let ends = mixed
+        .chunks(FRAME)
+        .enumerate()
+        .filter(|(_, f)| {
+            matches!(
+                hearing.push(f, &[], false),
+                Some(TurnEvent::UtteranceEnded { .. })
+            )
+        })
+        .map(|(i, _)| ((i + 1) * FRAME) as f32 / RATE as f32)
+        .collect();
+    (stops, ends)
+}
+
+/// A caller who talks on without a pause: their own quieter frames fill
+/// the line's quietest fifth and become the room (within 2 s, by its
+/// step rule). The rules that judge the caller against the room
+/// (`TurnConfig::room_clear_db`, `TurnConfig::room_end_db`) must still
+/// not end their turn before they stop, on a clean line or in noise. With
+/// `room_clear_db` at 11 dB instead of 9, street noise at 20 dB cuts this
+/// caller off 11.3 s in; at 18, a clean line does.
+#[test]
+fn a_caller_talking_twenty_seconds_without_a_pause_is_not_cut_off_by_the_room() {
+    let lines = [
+        None,
+        Some((NoiseFamily::Street, 20.0)),
+        Some((NoiseFamily::Car, 20.0)),
+        Some((NoiseFamily::Cafe, 20.0)),
+    ];
+    for noisy in lines {
+        let (stops, ends) = monologue_ends(noisy, 0);
+        assert!(
+            ends.len() == 1 && ends[0] >= stops,
+            "{noisy:?}: the caller talked until {stops:.2} s, turns ended at {ends:?} s"
+        );
+    }
+}
+
+/// The same monologue in every noise, 10 seeds each: how often a turn
+/// ends inside it, and whether one ends after it. For BENCHMARKS.md:
+/// `cargo test --release -p agentlocator-voice --test noise_set -- --ignored --nocapture monologues`.
+#[test]
+#[ignore = "figures for BENCHMARKS.md"]
+fn monologues_without_a_pause_in_every_noise() {
+    println!(
+        "\n{:<7} {:>6} | {:>22} {:>16}",
+        "noise", "SNR dB", "seeds cut off (times)", "ended after it"
+    );
+    for family in NoiseFamily::ALL {
+        for snr in SNRS {
+            let (mut cut, mut times, mut ended) = (0, 0, 0);
+            for seed in 0..10 {
+                let (stops, ends) = monologue_ends(Some((family, snr)), seed);
+                let inside = ends.iter().filter(|&&e| e < stops).count();
+                cut += usize::from(inside > 0);
+                times += inside;
+                ended += usize::from(ends.iter().any(|&e| e >= stops));
+            }
+            println!(
+                "{:<7} {:>6} | {:>14}/10 ({:>3}) {:>13}/10",
+                family.name(),
+                snr,
+                cut,
+                times,
+                ended
+            );
+        }
+    }
+}
