@@ -829,8 +829,7 @@ fn a_caller_less_than_18_db_over_the_room_is_not_ended_by_it() {
 }
 
 #[test]
-fn a_crowd_near_the_callers_level_holds_their_turn_open_only_while_the_line_stands_clear_of_the_room()
- {
+fn a_crowd_holds_a_quiet_callers_turn_only_while_the_line_stands_clear_of_the_room() {
     // The caller 17.5 dB over the room: the crowd's frames come within
     // 15.9 dB of them and count into their P.56 level as the seconds
     // pass, until the crowd is within the quiet hold's 10 dB of it. Only
