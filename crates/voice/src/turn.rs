@@ -504,13 +504,13 @@ impl TurnDetector {
             self.feed_ring(rest);
             return Some(event);
         }
-        // The room alone is dropped keeping its tail, whichever hold ends it
-        // first: since the quiet hold is judged against the room too, a
-        // crowd is never clear of it.
-        if self.quiet_hold > 0 && self.room_span >= self.quiet_hold {
-            return Some(self.drop_the_room());
-        }
-        if self.quiet_hold > 0 && self.since_clear >= self.quiet_hold.max(self.end_silence_now) {
+        // An utterance that has not stood out for the hold is the room's
+        // (`room_span` stops counting once it stands out); the room alone is
+        // dropped keeping its tail, whichever hold ends it.
+        if self.quiet_hold > 0
+            && (self.room_span >= self.quiet_hold
+                || self.since_clear >= self.quiet_hold.max(self.end_silence_now))
+        {
             return Some(if self.only_the_room() {
                 self.drop_the_room()
             } else {
