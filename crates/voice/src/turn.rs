@@ -46,6 +46,9 @@ pub struct TurnConfig {
     pub pre_roll_ms: u32,
     /// Silence after speech at which the utterance so far is offered as a
     /// guess ([`TurnEvent::Paused`]), long before the end of turn; 0: never.
+    /// In a room the VAD takes for voice, where it finds no silence, the
+    /// line back at the room this long is the pause (see
+    /// [`TurnConfig::room_end_db`]).
     pub guess_after_ms: u32,
     /// Once a pause has begun, how long voice must last without a break
     /// to end it: a shorter blip is a clatter or a noise peak, not the
@@ -97,9 +100,11 @@ pub struct TurnConfig {
     /// In a room the VAD takes for voice (café babble), where it finds no
     /// pause to end a turn on: once the caller has stood out of it, the
     /// line's 200 ms mean falling back to within this many dB of the room
-    /// and staying there for the end-of-turn wait ends the turn. Only for
-    /// a caller at least 18 dB over the room: a caller
-    /// nearer to it speaks at the room's level in their quiet words. 0: off.
+    /// and staying there for the end-of-turn wait ends the turn, and
+    /// staying there for `guess_after_ms` offers a guess, which the line
+    /// rising out of it again makes stale. Only for a caller at least 18 dB
+    /// over the room: a caller nearer to it speaks at the room's level in
+    /// their quiet words, which a guess there would leave out. 0: off.
     pub room_end_db: u32,
 }
 
@@ -126,6 +131,16 @@ impl Default for TurnConfig {
     }
 }
 
+/// Where a guess's pause was heard (see [`TurnEvent::Paused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pause {
+    /// The VAD heard no voice.
+    Quiet,
+    /// The line fell back to a room the VAD takes for voice (see
+    /// [`TurnConfig::room_end_db`]).
+    Room,
+}
+
 /// What a [`TurnDetector::push`] noticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnEvent {
@@ -149,15 +164,18 @@ pub enum TurnEvent {
     /// The utterance had less than `min_speech_ms` of voice and was dropped.
     Discarded,
     /// The caller has been quiet for `guess_after_ms` (with enough voice
-    /// before): the utterance so far, to transcribe and answer on the
-    /// chance that the turn is over. At most once per pause.
+    /// before), or, for a caller the room can end the turn of, the line
+    /// has been back at the room that long: the utterance so far, to
+    /// transcribe and answer on the chance that the turn is over. At most
+    /// once per pause.
     Paused {
         /// As [`TurnEvent::UtteranceEnded`]'s audio, up to now.
         audio: Vec<u8>,
         /// Time of voiced frames so far.
         voiced_ms: u32,
     },
-    /// Voice came back after a [`TurnEvent::Paused`]: that guess is stale.
+    /// Voice came back after a [`TurnEvent::Paused`], or the line rose out
+    /// of the room after one made there: that guess is stale.
     Resumed,
 }
 
@@ -175,8 +193,8 @@ pub struct TurnDetector {
     /// The end-of-turn silence of the current utterance (see
     /// [`TurnDetector::set_end_silence_ms`]).
     end_silence_now: u64,
-    /// A `Paused` was reported in the current silence.
-    paused: bool,
+    /// The pause a `Paused` was reported in, while it lasts.
+    paused: Option<Pause>,
     pre_roll: usize,
     tail: u64,
     /// The last `pre_roll` samples heard while idle.
@@ -336,7 +354,7 @@ impl TurnDetector {
             barge_in: samples(config.barge_in_ms),
             guess_after: samples(config.guess_after_ms),
             end_silence_now: samples(config.end_silence_ms).max(1),
-            paused: false,
+            paused: None,
             pre_roll,
             tail: samples(config.pre_roll_ms),
             ring: VecDeque::with_capacity(pre_roll.min(1 << 20)),
@@ -520,9 +538,16 @@ impl TurnDetector {
         if self.at_the_room >= self.end_silence_now && self.back_to_the_room() {
             return Some(self.finish_utterance());
         }
+        // A guess at the room goes stale as the line rises out of it: a
+        // swell of the crowd, or the caller's quiet words, which would not
+        // be in the guess.
+        if self.paused == Some(Pause::Room) && self.at_the_room == 0 {
+            self.paused = None;
+            return Some(TurnEvent::Resumed);
+        }
         if voiced {
-            if self.paused {
-                self.paused = false;
+            if self.paused == Some(Pause::Quiet) {
+                self.paused = None;
                 return Some(TurnEvent::Resumed);
             }
             if !self.barge_in_sent && self.barge_run >= self.barge_in && self.may_barge_in() {
@@ -533,16 +558,26 @@ impl TurnDetector {
             // A blip in progress might be the caller going on: its outcome
             // decides, which costs at most `resume_ms` of delay.
             return Some(self.finish_utterance());
-        } else if self.guess_after > 0
-            && !self.paused
-            // Quiet or held-back voice ends a turn but starts no guess: it
-            // is most often the caller's next word or a quiet stretch of
-            // theirs, and each guess they talk past wastes requests.
-            && self.quiet_run >= self.guess_after
+        }
+        // Quiet or held-back voice ends a turn but starts no guess: it is
+        // most often the caller's next word or a quiet stretch of theirs,
+        // and each guess they talk past wastes requests. So a guess waits
+        // for the VAD's own pause, or, in a room it takes for voice, for
+        // the line back at the room.
+        let pause = if self.quiet_run >= self.guess_after {
+            Some(Pause::Quiet)
+        } else if self.at_the_room >= self.guess_after && self.back_to_the_room() {
+            Some(Pause::Room)
+        } else {
+            None
+        };
+        if let Some(pause) = pause
+            && self.guess_after > 0
+            && self.paused.is_none()
             && self.voiced_above_echo >= self.min_speech.max(1)
             && !self.only_the_room()
         {
-            self.paused = true;
+            self.paused = Some(pause);
             let mut audio = self.audio.clone();
             audio.truncate(self.kept_len());
             return Some(TurnEvent::Paused {
@@ -614,7 +649,7 @@ impl TurnDetector {
         self.room_span = 0;
         self.at_the_room = 0;
         self.barge_in_sent = false;
-        self.paused = false;
+        self.paused = None;
         self.end_silence_now = self.end_silence;
     }
 

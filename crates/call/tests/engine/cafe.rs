@@ -31,8 +31,8 @@ fn first_utterance() -> Vec<i16> {
 
 /// `seconds` of a café line under `speech` (silence when empty), the crowd
 /// `snr_db` under the speech's level (the first utterance's when there is
-/// none), going on after it.
-fn cafe_line(speech: &[i16], seconds: usize, snr_db: f32) -> Vec<i16> {
+/// none), going on after it; `seed` picks the crowd.
+fn cafe_line(speech: &[i16], seconds: usize, snr_db: f32, seed: u64) -> Vec<i16> {
     let level = if speech.is_empty() {
         noise::active_rms(&first_utterance())
     } else {
@@ -41,7 +41,7 @@ fn cafe_line(speech: &[i16], seconds: usize, snr_db: f32) -> Vec<i16> {
     let mut line = speech.to_vec();
     line.resize(seconds * RATE, 0);
     let crowd = noise::fixture_speech(&pcm(CALLER), &pcm(SHALOM), -18.0);
-    let raw = NoiseFamily::Cafe.generate(line.len(), 82, &crowd);
+    let raw = NoiseFamily::Cafe.generate(line.len(), seed, &crowd);
     noise::add(&line, &noise::scale_to_snr(&raw, level, snr_db))
 }
 
@@ -52,7 +52,8 @@ async fn a_caller_in_a_cafe_is_answered_in_full_while_the_crowd_goes_on() {
     // The greeting over a quiet line, then the café: the room must learn
     // the crowd as it comes, not only a crowd that was there all along.
     call.silence(4000).await;
-    call.play(&cafe_line(&first_utterance(), 16, 20.0)).await;
+    call.play(&cafe_line(&first_utterance(), 16, 20.0, 82))
+        .await;
     call.stop().await;
     let (_, log, events) = call.finish().await;
 
@@ -68,11 +69,54 @@ async fn a_caller_in_a_cafe_is_answered_in_full_while_the_crowd_goes_on() {
     assert_eq!(turns[0].user_text.as_deref(), Some(CALLER_SAYS));
 }
 
+/// The one turn of [`first_utterance`] 6 s into a café at 20 dB (long
+/// enough for the room to show that it fools the VAD), the crowd there
+/// from the call's start, with guesses (`speculative`) or without.
+async fn a_turn_in_a_cafe(speculative: bool) -> agentlocator_call::TurnRecord {
+    let fakes = Fakes::standard();
+    let opts = if speculative {
+        Options::new(fakes.providers())
+    } else {
+        Options::unspeculative(fakes.providers())
+    };
+    let mut call = start(opts);
+    let mut speech = vec![0; 6 * RATE];
+    speech.extend(first_utterance());
+    call.play(&cafe_line(&speech, 20, 20.0, 1)).await;
+    call.stop().await;
+    let (_, _, events) = call.finish().await;
+    let mut turns = turns(&events);
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    turns.remove(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_a_cafe_the_reply_is_guessed_where_the_line_falls_back_to_the_crowd() {
+    // The VAD hears the crowd as voice and never pauses: the guess is made
+    // 200 ms after the line fell back to the crowd's level, 320 ms before
+    // that ends the turn (the end-of-turn wait less the VAD's hangover),
+    // so the reply starts that much sooner after it.
+    let plain = a_turn_in_a_cafe(false).await;
+    let guessed = a_turn_in_a_cafe(true).await;
+    assert!(guessed.speculative && !plain.speculative);
+    // Two guesses in the caller's own pauses, each dropped (its
+    // transcription wasted) as they went on, then the one answered.
+    assert_eq!((guessed.guesses, guessed.wasted_calls), (3, 2));
+    assert!(
+        plain.t_total_ms >= guessed.t_total_ms + 300,
+        "end of turn → first reply frame: {} ms with the guess, {} ms without",
+        guessed.t_total_ms,
+        plain.t_total_ms
+    );
+    assert_eq!(guessed.user_text, plain.user_text);
+    assert_eq!(guessed.agent_text, plain.agent_text);
+}
+
 #[tokio::test(start_paused = true)]
 async fn twenty_seconds_of_a_cafe_with_the_caller_silent_are_no_turn_and_reach_no_provider() {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
-    call.play(&cafe_line(&[], 20, 20.0)).await;
+    call.play(&cafe_line(&[], 20, 20.0, 82)).await;
     call.stop().await;
     let (_, log, events) = call.finish().await;
 
@@ -90,7 +134,7 @@ async fn a_low_voice_in_a_loud_cafe_is_answered_before_their_next_sentence() {
     // Two sentences 3 s apart, the crowd 10 dB under them: near enough to
     // a low voice to pass for it, unless judged against the room.
     let two_sentences = &pcm(HELD_OUT)[..RATE * 27 / 2];
-    call.play(&cafe_line(two_sentences, 18, 10.0)).await;
+    call.play(&cafe_line(two_sentences, 18, 10.0, 82)).await;
     call.stop().await;
     let (_, _, events) = call.finish().await;
 

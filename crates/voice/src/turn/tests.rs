@@ -865,3 +865,89 @@ fn a_room_the_vad_finds_pauses_in_never_ends_a_turn_on_its_level() {
     assert_eq!(heard(&mut det, 60, -40.0), []);
     assert!(det.is_speaking());
 }
+
+/// The events after the caller's last frame until their turn ended
+/// (numbered from that frame) in a café whose crowd the VAD calls voice:
+/// 5 s of crowd, the caller at -18 dBFS for a second, then what `after`
+/// pushes from frame 300 on.
+fn after_the_caller_in_a_cafe(
+    config: TurnConfig,
+    after: impl FnOnce(&mut TurnDetector) -> Vec<(usize, TurnEvent)>,
+) -> Vec<(usize, TurnEvent)> {
+    let mut det = TurnDetector::new(config);
+    crowd_at(&mut det, 0, 250);
+    caller_at(&mut det, 250, 50, -18.0);
+    let mut events = after(&mut det);
+    let end = events
+        .iter()
+        .position(|(_, e)| matches!(e, TurnEvent::UtteranceEnded { .. }));
+    events.truncate(end.map_or(0, |end| end + 1));
+    events.into_iter().map(|(i, e)| (i + 1 - 300, e)).collect()
+}
+
+/// Each event's frame and kind, without its audio.
+fn kinds(events: &[(usize, TurnEvent)]) -> Vec<(usize, &'static str)> {
+    events
+        .iter()
+        .map(|(i, e)| {
+            let kind = match e {
+                TurnEvent::Paused { .. } => "paused",
+                TurnEvent::Resumed => "resumed",
+                TurnEvent::UtteranceEnded { .. } => "ended",
+                TurnEvent::SpeechStarted => "started",
+                TurnEvent::BargeIn => "barge-in",
+                TurnEvent::Discarded => "discarded",
+            };
+            (*i, kind)
+        })
+        .collect()
+}
+
+#[test]
+fn in_a_crowd_the_vad_takes_for_voice_the_line_back_at_the_room_is_offered_as_a_guess() {
+    // The VAD never pauses in the crowd; the line's 200 ms mean back at
+    // the room for 200 ms is the pause a guess is made in, 400 ms before
+    // the room ends the turn, and the guess holds all the turn will.
+    let events = after_the_caller_in_a_cafe(TurnConfig::default(), |det| crowd_at(det, 300, 150));
+    assert_eq!(kinds(&events), [(19, "paused"), (39, "ended")]);
+    let [
+        (_, TurnEvent::Paused { audio: guess, .. }),
+        (_, TurnEvent::UtteranceEnded { audio, .. }),
+    ] = events.as_slice()
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        audio[..guess.len()],
+        guess[..],
+        "the guess is the turn so far"
+    );
+    // Without the room end, nothing in the crowd is a pause.
+    let without = TurnConfig {
+        room_end_db: 0,
+        ..TurnConfig::default()
+    };
+    let events = after_the_caller_in_a_cafe(without, |det| crowd_at(det, 300, 150));
+    assert_eq!(kinds(&events), [(99, "ended")]);
+}
+
+#[test]
+fn a_rise_out_of_the_room_makes_the_guess_stale_and_the_line_back_at_the_room_guesses_again() {
+    // After the guess, 200 ms of voice 10 dB over the crowd's loud frames
+    // (the caller's quiet words, or a swell): they are not in the guess.
+    let events = after_the_caller_in_a_cafe(TurnConfig::default(), |det| {
+        let mut events = crowd_at(det, 300, 25);
+        events.extend(caller_at(det, 325, 10, -26.0));
+        events.extend(crowd_at(det, 335, 150));
+        events
+    });
+    assert_eq!(
+        kinds(&events),
+        [
+            (19, "paused"),
+            (26, "resumed"),
+            (54, "paused"),
+            (74, "ended")
+        ]
+    );
+}
