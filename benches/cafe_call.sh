@@ -9,14 +9,16 @@
 # `agentlocator simulate-call` as one 21.7 s stretch of the caller's leg,
 # so the crowd goes on while the agent answers, as in a café.
 #
-# Usage: benches/cafe_call.sh            (SNR=20 SEEDS="0 1 2" by default)
+# Usage: benches/cafe_call.sh            (SNR=20 SEEDS="0 1 2" RULES="14 0" by default)
 #        SNR=10 SEEDS="0 1" benches/cafe_call.sh
 # Per call, one line: the rule, the seed, then from the call's call_turn
 # rows: turns (each one a transcription and an LLM request), barge_ins
 # (turns whose reply the line interrupted), cancelled (replies cut before
 # any of them played: error_code superseded), full (replies heard to the
 # end). A caller who spoke twice should get two full replies and nothing
-# else.
+# else. DETAIL=1 adds each turn: id, start, endpointing_ms, t_total_ms (its
+# end → the reply's first frame), barge_in, error_code, reply length,
+# speculative (answered from a guess), guesses, wasted_calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +35,7 @@ NOISE_SET_DUMP=$WORK/noise-set cargo test --release -q -p agentlocator-voice \
   --test noise_set -- --ignored dump >/dev/null
 
 printf "%-6s %-5s %6s %10s %10s %5s\n" rule seed turns barge_ins cancelled full
-for rule in 14 0; do
+for rule in ${RULES:-14 0}; do
   for seed in $SEEDS; do
     dir=$WORK/run
     rm -rf "$dir" && mkdir -p "$dir"
@@ -53,7 +55,8 @@ for rule in 14 0; do
       awk -v rule="$rule" -v seed="$seed" '{ printf "%-6s %-5s %6s %10s %10s %5s\n", rule, seed, $1, $2, $3, $4 }'
     if [ -n "${DETAIL:-}" ]; then
       sqlite3 "$dir/bench.db" "SELECT turn_id, started_at, endpointing_ms, t_total_ms, barge_in,
-        coalesce(error_code, '-'), length(agent_text) FROM call_turn ORDER BY turn_id"
+        coalesce(error_code, '-'), length(agent_text), speculative, guesses, wasted_calls
+        FROM call_turn ORDER BY turn_id"
     fi
   done
 done
