@@ -95,7 +95,9 @@ pub struct TurnConfig {
     /// stood out for `quiet_hold_ms` is dropped then, so that the crowd
     /// does not fill an utterance up to `max_utterance_ms`. Judged once
     /// the line has been heard for a second, and only on frames pushed
-    /// with a level. 0: off.
+    /// with a level; an utterance open when the room steps up (a crowd
+    /// that began on a quiet line) is judged again, by its loudest 200 ms,
+    /// once the room has settled. 0: off.
     pub stand_out_db: u32,
     /// In a room the VAD takes for voice (café babble), where it finds no
     /// pause to end a turn on: once the caller has stood out of it, the
@@ -249,6 +251,8 @@ pub struct TurnDetector {
     /// Samples of the utterance the room judged and that did not stand
     /// out of it, while none has.
     room_span: u64,
+    /// The line's loudest 200 ms mean in the utterance, as a power.
+    loudest: f32,
     /// [`TurnConfig::room_end_db`] as a power ratio; 0: off.
     room_end: f32,
     /// [`ROOM_END_CLEAR_DB`] as a power ratio.
@@ -382,6 +386,7 @@ impl TurnDetector {
             stand_out: power_ratio_or_off(config.stand_out_db),
             stood_out: false,
             room_span: 0,
+            loudest: 0.0,
             room_end: power_ratio_or_off(config.room_end_db),
             room_end_clear: 10f32.powf(ROOM_END_CLEAR_DB as f32 / 10.0),
             at_the_room: 0,
@@ -456,7 +461,13 @@ impl TurnDetector {
             return None;
         }
         let power = level_power(level_dbfs);
-        self.room.push(level_dbfs, power);
+        let settled = self.room.push(level_dbfs, power);
+        if self.speaking {
+            self.loudest = self.loudest.max(self.room.line());
+            if settled {
+                self.judge_again();
+            }
+        }
         if !(self.speaking && self.stood_out) {
             self.room.heard_by_the_vad(voiced);
         }
@@ -647,6 +658,7 @@ impl TurnDetector {
         self.since_clear = 0;
         self.stood_out = false;
         self.room_span = 0;
+        self.loudest = 0.0;
         self.at_the_room = 0;
         self.barge_in_sent = false;
         self.paused = None;
@@ -715,6 +727,20 @@ impl TurnDetector {
             Some(true) if above_echo => self.stood_out = true,
             Some(_) => self.room_span += n,
             None => {}
+        }
+    }
+
+    /// Judges the open utterance again once the room has settled after a
+    /// step up: a crowd that began on a quiet line stood out of it, and does
+    /// not of the room it has become. The caller who spoke before it began,
+    /// or speaks over it, still stands out of it.
+    fn judge_again(&mut self) {
+        if self.stood_out
+            && self.stand_out > 0.0
+            && self.loudest <= self.room.level() * self.stand_out
+        {
+            self.stood_out = false;
+            self.room_span = 0;
         }
     }
 

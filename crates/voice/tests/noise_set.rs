@@ -73,6 +73,15 @@ const HELD_OUT_CAFE_ON_TIME: usize = 41;
 /// line falls back to the room (`TurnConfig::room_end_db`), 3 and 5
 /// before, when the VAD's own pauses were the only ones.
 const CAFE_ANSWERED_FROM_GUESSES: (usize, usize) = (19, 49);
+/// Where noise that begins mid-call on a quiet line still makes a turn of
+/// its own at SNR ≥ 10 dB, and in how many of 10 lines at most. Street at
+/// 20 dB: a passing car's swell stands out of the quiet line and the VAD
+/// ends it within 1.3 s, before the room has learnt the street (2, as
+/// before the room judged utterances again). Café at 10 dB: one crowd's
+/// loudest swell stood 14 dB over the room it settled on (1; 10 before).
+/// More fails the test; none means the family must come off the list.
+const KNOWN_MID_CALL_TURNS: [(NoiseFamily, f32, usize); 2] =
+    [(NoiseFamily::Street, 20.0, 2), (NoiseFamily::Cafe, 10.0, 1)];
 /// Where a turn still ends inside the caller's speech at SNR ≥ 10 dB, and
 /// how many such ends at most: street at 10 dB buries much of
 /// caller-he.wav's first utterance's last second (−35…−44 dBFS,
@@ -730,6 +739,60 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
                         family.name()
                     ));
                 }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Noise that begins mid-call on a line that was quiet: the greeting
+/// heard in a quiet room, then the caller walks into the street or a café,
+/// or a car starts. For each family and SNR, 10 seeds of 4 s of silence
+/// then 20 s of the noise alone, and the turns it would have answered.
+#[test]
+fn noise_that_begins_mid_call_while_the_caller_is_silent_is_no_turn() {
+    let babble = babble();
+    let level = noise::active_rms(&pcm(CALLER));
+    let mut failures = Vec::new();
+    for family in NoiseFamily::ALL {
+        for snr in SNRS {
+            let mut turns = 0;
+            for seed in 0..10 {
+                let raw = family.generate(secs(20.0), seed * 31 + snr as u64, &babble);
+                let mut line = vec![0i16; secs(4.0)];
+                line.extend(
+                    noise::scale_to_snr(&raw, level, snr)
+                        .into_iter()
+                        .map(noise::to_i16),
+                );
+                let mut hearing = Hearing::new(Ear::Ours);
+                turns += line
+                    .chunks(FRAME)
+                    .filter(|f| {
+                        matches!(
+                            hearing.push(f, &[], false),
+                            Some(TurnEvent::UtteranceEnded { .. })
+                        )
+                    })
+                    .count();
+            }
+            println!(
+                "{:<7} {:>4} dB, beginning mid-call: {turns} turns of noise alone in 10 lines",
+                family.name(),
+                snr
+            );
+            let known = KNOWN_MID_CALL_TURNS
+                .iter()
+                .find(|(f, s, _)| (*f, *s) == (family, snr))
+                .map(|&(.., turns)| turns);
+            if snr >= 10.0 && turns > known.unwrap_or(0) {
+                failures.push(format!("{} at {snr} dB: {turns} turns", family.name()));
+            }
+            if turns == 0 && known.is_some() {
+                failures.push(format!(
+                    "{} at {snr} dB makes no turn: take it off KNOWN_MID_CALL_TURNS",
+                    family.name()
+                ));
             }
         }
     }

@@ -127,6 +127,21 @@ async fn twenty_seconds_of_a_cafe_with_the_caller_silent_are_no_turn_and_reach_n
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_crowd_that_begins_after_the_greeting_while_the_caller_is_silent_is_no_turn() {
+    // The caller walks into a café after the greeting: the crowd stands out
+    // of the quiet line it began on, until the room has learnt it.
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(4000).await;
+    call.play(&cafe_line(&[], 16, 20.0, 82)).await;
+    call.stop().await;
+    let (_, _, events) = call.finish().await;
+
+    assert_eq!(turns(&events), []);
+    assert_eq!(fakes.llm.seen.lock().unwrap().len(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_low_voice_in_a_loud_cafe_is_answered_before_their_next_sentence() {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));

@@ -21,6 +21,10 @@ const ROOM_FRAMES: usize = 500;
 /// and a short answer would have to stand out of the swing
 /// (BENCHMARKS.md).
 const RECENT_FRAMES: usize = 100;
+/// Frames after a step up at which the room has settled: the quiet frames
+/// from before the step, at most the quietest fifth of the recent reading
+/// that found it, have left that reading.
+const SETTLE_FRAMES: usize = RECENT_FRAMES / QUIETEST_SHARE;
 /// How far the room's recent reading must rise over its long one to be a
 /// step, in dB.
 const STEP_DB: f32 = 10.0;
@@ -61,6 +65,11 @@ pub(super) struct Room {
     level: f32,
     /// Frames pushed since `level` was read.
     stale: u8,
+    /// Frames pushed since the last step up, up to [`ROOM_FRAMES`]: until
+    /// then the long reading still counts the quiet frames that came just
+    /// before the step and reads low, so the room is the louder of the two
+    /// readings.
+    since_step: u16,
     line: RecentLevel<LINE_FRAMES>,
     /// The share of the room's frames the VAD called voice, lately.
     voiced_share: f32,
@@ -76,16 +85,19 @@ impl Room {
             len: 0,
             level: 0.0,
             stale: 0,
+            since_step: ROOM_FRAMES as u16,
             line: RecentLevel::new(),
             voiced_share: 0.0,
         }
     }
 
     /// Counts a frame at `level_dbfs`, of linear `power`, in; a frame
-    /// without a level (non-finite) is ignored.
-    pub(super) fn push(&mut self, level_dbfs: f32, power: f32) {
+    /// without a level (non-finite) is ignored. True on the frame the room
+    /// has settled after a step up (see [`SETTLE_FRAMES`]): what stood out
+    /// of the quieter room before may not stand out of this one.
+    pub(super) fn push(&mut self, level_dbfs: f32, power: f32) -> bool {
         if !level_dbfs.is_finite() {
-            return;
+            return false;
         }
         self.line.push(power);
         let bin = bin(level_dbfs);
@@ -103,22 +115,36 @@ impl Room {
         // BINS fits a u8.
         self.ring[self.next] = bin as u8;
         self.next = (self.next + 1) % ROOM_FRAMES;
+        self.since_step = (self.since_step + 1).min(ROOM_FRAMES as u16);
+        let settled = usize::from(self.since_step) == SETTLE_FRAMES;
         self.stale += 1;
-        if self.stale >= REFRESH_FRAMES || self.len <= MIN_FRAMES {
-            let long = read(&self.counts, self.len);
-            let recent = read(&self.recent, self.len.min(RECENT_FRAMES));
-            self.level = if recent > long * 10f32.powf(STEP_DB / 10.0) {
-                // The ring keeps every frame's bin, so the frames from
-                // before the step just stop being counted; they leave the
-                // ring unread as new frames take their places.
-                self.counts = self.recent;
-                self.len = self.len.min(RECENT_FRAMES);
-                recent
-            } else {
-                long
-            };
-            self.stale = 0;
+        if self.stale < REFRESH_FRAMES && self.len > MIN_FRAMES && !settled {
+            return false;
         }
+        self.stale = 0;
+        let long = read(&self.counts, self.len);
+        let recent = read(&self.recent, self.len.min(RECENT_FRAMES));
+        if recent > long * 10f32.powf(STEP_DB / 10.0) {
+            // The ring keeps every frame's bin, so the frames from before
+            // the step just stop being counted; they leave the ring unread
+            // as new frames take their places.
+            self.counts = self.recent;
+            self.len = self.len.min(RECENT_FRAMES);
+            self.level = recent;
+            self.since_step = 0;
+            return false;
+        }
+        self.level = if usize::from(self.since_step) < ROOM_FRAMES {
+            long.max(recent)
+        } else {
+            long
+        };
+        settled
+    }
+
+    /// The line's mean power over its last 200 ms.
+    pub(super) fn line(&self) -> f32 {
+        self.line.power()
     }
 
     /// Counts what the VAD made of a frame of the room (one heard while the
@@ -233,6 +259,30 @@ mod tests {
         assert_eq!(
             room.recent.iter().map(|&n| usize::from(n)).sum::<usize>(),
             RECENT_FRAMES
+        );
+    }
+
+    #[test]
+    fn once_settled_after_a_step_the_room_is_the_new_crowd_not_the_quiet_line_before_it() {
+        let mut room = Room::new();
+        // A quiet line, then a crowd whose frames spread over -55…-30 dBFS:
+        // the recent reading that finds the step still holds the last quiet
+        // frames, and so, for 10 s, does the long one.
+        push(&mut room, -90.0, 250);
+        let crowd = |i: usize| -55.0 + (i * 7 % 26) as f32;
+        let mut settled_at = None;
+        for i in 0..150 {
+            let dbfs = crowd(i);
+            if room.push(dbfs, 10f32.powf(dbfs / 10.0)) {
+                settled_at = Some(i);
+            }
+        }
+        // Stepped 81 frames in (read on the 85th), settled 20 later.
+        assert_eq!(settled_at, Some(104));
+        let level = 10.0 * room.level().log10();
+        assert!(
+            level > -51.0,
+            "the crowd's quietest fifth, not lower: {level}"
         );
     }
 

@@ -744,6 +744,32 @@ fn the_caller_over_the_crowd_stands_out_and_keeps_what_they_said_under_the_dropp
 }
 
 #[test]
+fn a_crowd_that_begins_on_a_quiet_line_stands_out_of_it_only_until_the_room_has_learnt_it() {
+    let mut det = no_guesses();
+    // Five seconds of a quiet line (the greeting heard in a quiet room),
+    // then ten of a café: its first utterance stood out of the quiet line,
+    // and is judged again, and dropped, once the room has settled on it.
+    for _ in 0..250 {
+        assert_eq!(det.push_heard(&[0xFF; FRAME], false, -70.0), None);
+    }
+    let events = crowd_at(&mut det, 0, 500);
+    assert!(
+        kinds(&events)
+            .iter()
+            .all(|(_, kind)| ["started", "barge-in", "discarded"].contains(kind)),
+        "{:?}",
+        kinds(&events)
+    );
+    // The caller who spoke over the quiet line just before it began keeps
+    // their turn: they stand out of the crowd too.
+    let mut det = no_guesses();
+    quiet_room(&mut det);
+    caller_at(&mut det, 0, 50, -18.0);
+    let events = crowd_at(&mut det, 50, 200);
+    assert_eq!(kinds(&events).first(), Some(&(157, "ended")));
+}
+
+#[test]
 fn the_room_rule_is_off_at_zero() {
     let mut det = TurnDetector::new(TurnConfig {
         stand_out_db: 0,
