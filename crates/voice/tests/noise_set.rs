@@ -82,6 +82,23 @@ const CAFE_ANSWERED_FROM_GUESSES: (usize, usize) = (19, 49);
 /// More fails the test; none means the family must come off the list.
 const KNOWN_MID_CALL_TURNS: [(NoiseFamily, f32, usize); 2] =
     [(NoiseFamily::Street, 20.0, 2), (NoiseFamily::Cafe, 10.0, 1)];
+/// A failure if café at 20 dB answered fewer than `fewest` of its turns
+/// from a guess (see [`CAFE_ANSWERED_FROM_GUESSES`]).
+fn too_few_answered_from_guesses(
+    family: NoiseFamily,
+    snr: f32,
+    ends: &EndFigures,
+    fewest: usize,
+) -> Option<String> {
+    ((family, snr) == (NoiseFamily::Cafe, 20.0) && ends.confirmed.len() < fewest).then(|| {
+        format!(
+            "café at 20 dB: {}/{} turns answered from a guess",
+            ends.confirmed.len(),
+            ends.ends
+        )
+    })
+}
+
 /// Where a turn still ends inside the caller's speech at SNR ≥ 10 dB, and
 /// how many such ends at most: street at 10 dB buries much of
 /// caller-he.wav's first utterance's last second (−35…−44 dBFS,
@@ -685,15 +702,12 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
                     (ends.cancelled, "replies the noise would cancel"),
                     (ends.guesses_short, "guesses answered short of the caller"),
                 ];
-                if (family, snr) == (NoiseFamily::Cafe, 20.0)
-                    && ends.confirmed.len() < CAFE_ANSWERED_FROM_GUESSES.0
-                {
-                    failures.push(format!(
-                        "café at 20 dB: {}/{} turns answered from a guess",
-                        ends.confirmed.len(),
-                        ends.ends
-                    ));
-                }
+                failures.extend(too_few_answered_from_guesses(
+                    family,
+                    snr,
+                    &ends,
+                    CAFE_ANSWERED_FROM_GUESSES.0,
+                ));
                 for (count, what) in silent_line {
                     if count > 0 {
                         failures.push(format!("{} at {snr} dB: {count} {what}", family.name()));
@@ -989,15 +1003,12 @@ fn held_out_speakers_are_not_cut_off_and_their_cafe_turns_end_within_the_bound()
                     ends.guesses_short
                 ));
             }
-            if (family, snr) == (NoiseFamily::Cafe, 20.0)
-                && ends.confirmed.len() < CAFE_ANSWERED_FROM_GUESSES.1
-            {
-                failures.push(format!(
-                    "{name}: {}/{} turns answered from a guess",
-                    ends.confirmed.len(),
-                    ends.ends
-                ));
-            }
+            failures.extend(too_few_answered_from_guesses(
+                family,
+                snr,
+                &ends,
+                CAFE_ANSWERED_FROM_GUESSES.1,
+            ));
             let allowed = known_cut_offs(family, snr).map_or(0, |(_, held_out)| held_out);
             match family {
                 _ if snr < 10.0 => {}

@@ -74,12 +74,7 @@ async fn a_caller_in_a_cafe_is_answered_in_full_while_the_crowd_goes_on() {
 /// from the call's start, with guesses (`speculative`) or without.
 async fn a_turn_in_a_cafe(speculative: bool) -> agentlocator_call::TurnRecord {
     let fakes = Fakes::standard();
-    let opts = if speculative {
-        Options::new(fakes.providers())
-    } else {
-        Options::unspeculative(fakes.providers())
-    };
-    let mut call = start(opts);
+    let mut call = start(Options::guessing(fakes.providers(), speculative));
     let mut speech = vec![0; 6 * RATE];
     speech.extend(first_utterance());
     call.play(&cafe_line(&speech, 20, 20.0, 1)).await;

@@ -23,12 +23,7 @@ fn first_frame_after(log: &[Out], from: Instant) -> Instant {
 /// without guesses, on the same fakes.
 async fn felt(speculative: bool) -> (Duration, agentlocator_call::TurnRecord) {
     let fakes = Fakes::standard();
-    let opts = if speculative {
-        Options::new(fakes.providers())
-    } else {
-        Options::unspeculative(fakes.providers())
-    };
-    let mut call = start(opts);
+    let mut call = start(Options::guessing(fakes.providers(), speculative));
     call.silence(1000).await;
     call.speak(1000).await;
     let stopped = Instant::now();

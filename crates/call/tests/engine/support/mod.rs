@@ -98,6 +98,16 @@ impl Options {
         opts
     }
 
+    /// With guesses at pauses (the default) or, `speculative` false,
+    /// without, for a test of what they change.
+    pub fn guessing(providers: CallProviders, speculative: bool) -> Self {
+        if speculative {
+            Self::new(providers)
+        } else {
+            Self::unspeculative(providers)
+        }
+    }
+
     pub fn new(providers: CallProviders) -> Self {
         Self {
             providers,
