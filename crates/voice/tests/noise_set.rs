@@ -813,6 +813,70 @@ fn noise_that_begins_mid_call_while_the_caller_is_silent_is_no_turn() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Noise that begins while the agent talks, on a line that was quiet: the
+/// caller walks out into the street mid-reply. For each family and SNR,
+/// 20 replies of 6 s after 4 s of a quiet line, the noise beginning 1–4 s
+/// into each and going on after it; a reply counts if a `BargeIn` or an
+/// end of turn comes while it plays.
+#[test]
+fn noise_that_begins_during_a_reply_neither_cuts_it_off_nor_becomes_a_turn() {
+    let babble = babble();
+    let level = noise::active_rms(&pcm(CALLER));
+    let agent = agent_voice();
+    let (reply_from, reply_to) = (secs(4.0), secs(10.0));
+    let mut failures = Vec::new();
+    for family in NoiseFamily::ALL {
+        for snr in SNRS {
+            let (mut cut, mut turns) = (0, 0);
+            for seed in 0..20 {
+                let mut rng = Rng::new(seed + 7);
+                let onset = reply_from + secs(rng.range(1.0, 4.0));
+                let mut line = vec![0f32; secs(16.0)];
+                let raw = family.generate(line.len() - onset, seed * 31 + snr as u64, &babble);
+                for (x, n) in line[onset..]
+                    .iter_mut()
+                    .zip(noise::scale_to_snr(&raw, level, snr))
+                {
+                    *x += n;
+                }
+                // The reply's echo, as in the false barge-in test.
+                let start = rng.range(0.0, (agent.len() - (reply_to - reply_from)) as f32) as usize;
+                let words = &agent[start..start + reply_to - reply_from];
+                let gain = 10f32.powf(-rng.range(20.0, 30.0) / 20.0);
+                let delay = secs(rng.range(0.04, 0.12));
+                for (x, &s) in line[reply_from + delay..].iter_mut().zip(words) {
+                    *x += f32::from(s) * gain;
+                }
+                let loudest = loudest_frame_dbfs(words);
+                let line: Vec<i16> = line.into_iter().map(noise::to_i16).collect();
+                let mut hearing = Hearing::new(Ear::Ours);
+                let mut was_cut = false;
+                for (i, frame) in line.chunks(FRAME).enumerate() {
+                    let talking = (reply_from..reply_to + delay).contains(&(i * FRAME));
+                    hearing.detector.set_agent_level(talking.then_some(loudest));
+                    let event = hearing.push(frame, &[], false);
+                    let ended = matches!(event, Some(TurnEvent::UtteranceEnded { .. }));
+                    turns += usize::from(ended);
+                    was_cut |= talking && (ended || event == Some(TurnEvent::BargeIn));
+                }
+                cut += usize::from(was_cut);
+            }
+            println!(
+                "{:<7} {:>4} dB, beginning during a reply: {cut}/20 replies cut off, {turns} turns",
+                family.name(),
+                snr
+            );
+            if snr >= 10.0 && cut + turns > 0 {
+                failures.push(format!(
+                    "{} at {snr} dB: {cut} replies cut off, {turns} turns",
+                    family.name()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// Writes the end-of-turn set's mixed lines (8 kHz PCM16 WAV) and a
 /// `truth.json` with each file's utterances, so that a detector outside
 /// this crate (Pipecat's Silero, `benches/silero_noise_set.py`) is
