@@ -877,6 +877,72 @@ fn noise_that_begins_during_a_reply_neither_cuts_it_off_nor_becomes_a_turn() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Noise that stops mid-call: the caller walks out of the café or the
+/// street into a quiet room, or the car stops, and speaks 1 or 2 s later
+/// (caller-he.wav's two utterances). For each family and SNR, 10 seeds of
+/// 10 s of the noise alone, then the quiet line and the caller.
+#[test]
+fn a_caller_who_leaves_the_noise_is_neither_cut_off_nor_kept_waiting_on_the_quiet_line() {
+    let babble = babble();
+    let caller = pcm(CALLER);
+    let level = noise::active_rms(&caller);
+    let spans = utterances(&caller, &[secs(CALLER_SPLIT)]);
+    let noisy = secs(10.0);
+    let mut failures = Vec::new();
+    for family in NoiseFamily::ALL {
+        for snr in SNRS {
+            let (mut ends, mut on_time, mut cut_offs) = (0, 0, 0);
+            for seed in 0..10 {
+                for gap in [1.0, 2.0] {
+                    // caller-he.wav speaks from 3.0 s: `gap` s after the noise.
+                    let skip = secs(3.0 - gap);
+                    let raw = family.generate(noisy, seed * 31 + snr as u64, &babble);
+                    let mut line: Vec<i16> = noise::scale_to_snr(&raw, level, snr)
+                        .into_iter()
+                        .map(noise::to_i16)
+                        .collect();
+                    line.extend(&caller[skip..]);
+                    let mut hearing = Hearing::new(Ear::Ours);
+                    let detected: Vec<usize> = line
+                        .chunks(FRAME)
+                        .enumerate()
+                        .filter_map(|(i, f)| {
+                            matches!(
+                                hearing.push(f, &[], false),
+                                Some(TurnEvent::UtteranceEnded { .. })
+                            )
+                            .then_some((i + 1) * FRAME)
+                        })
+                        .collect();
+                    for &(start, end) in &spans {
+                        let (start, end) = (start - skip + noisy, end - skip + noisy);
+                        ends += 1;
+                        cut_offs += detected.iter().filter(|&&d| d > start && d < end).count();
+                        on_time += usize::from(
+                            detected
+                                .iter()
+                                .find(|&&d| d >= end)
+                                .is_some_and(|&d| d - end <= secs(0.7)),
+                        );
+                    }
+                }
+            }
+            println!(
+                "{:<7} {:>4} dB, then quiet: {on_time}/{ends} ends on time, {cut_offs} cut-offs",
+                family.name(),
+                snr
+            );
+            if snr >= 10.0 && (cut_offs > 0 || on_time < ends) {
+                failures.push(format!(
+                    "{} at {snr} dB: {on_time}/{ends} on time, {cut_offs} cut-offs",
+                    family.name()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// Writes the end-of-turn set's mixed lines (8 kHz PCM16 WAV) and a
 /// `truth.json` with each file's utterances, so that a detector outside
 /// this crate (Pipecat's Silero, `benches/silero_noise_set.py`) is

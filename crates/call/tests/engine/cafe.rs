@@ -137,6 +137,25 @@ async fn a_crowd_that_begins_after_the_greeting_while_the_caller_is_silent_is_no
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_caller_who_walks_out_of_the_cafe_is_not_cut_off_on_the_quiet_line() {
+    // Ten seconds of a loud café, then a quiet line and, a second later,
+    // the caller's sentence, whose quiet last words sit at the level the
+    // room still remembers for the crowd.
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    let mut line = cafe_line(&[], 10, 10.0, 0);
+    line.extend(&first_utterance()[2 * RATE..]);
+    line.extend(vec![0; 3 * RATE]);
+    call.play(&line).await;
+    call.stop().await;
+    let (_, _, events) = call.finish().await;
+
+    let turns = turns(&events);
+    assert_eq!(turns.len(), 1, "the sentence was cut in two: {turns:?}");
+    assert_eq!(turns[0].user_text.as_deref(), Some(CALLER_SAYS));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_low_voice_in_a_loud_cafe_is_answered_before_their_next_sentence() {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));

@@ -1,4 +1,4 @@
-//! The room: the line's level when no one near the phone speaks (the quietest fifth of its last 10 s, forgotten down to 2 s after a step up), against which an utterance must stand out to be the caller's.
+//! The room: the line's level when no one near the phone speaks (the quietest fifth of its last 10 s, forgotten down to 2 s after a step up or down), against which an utterance must stand out to be the caller's.
 //!
 //! Café babble and traffic keep a VAD voiced while the caller is silent,
 //! and an utterance of the crowd alone has its own P.56 level, so every
@@ -28,6 +28,13 @@ const SETTLE_FRAMES: usize = RECENT_FRAMES / QUIETEST_SHARE;
 /// How far the room's recent reading must rise over its long one to be a
 /// step, in dB.
 const STEP_DB: f32 = 10.0;
+/// How far the room's recent reading must fall under its long one for the
+/// room to have gone quiet (a caller who walked out of the café), in dB.
+/// Until the quiet fills a fifth of 10 s the room still read the crowd,
+/// the caller's quiet words sat at its level, and the room end cut callers
+/// off (BENCHMARKS.md, "Noise that stops mid-call"). At 10 dB a lull of
+/// the crowd passed for it once in the held-out set; at 15 and 20, never.
+const STEP_DOWN_DB: f32 = 15.0;
 /// How much each frame heard outside the caller's speech moves
 /// [`Room::fools_the_vad`]'s share: a mean over about 5 s.
 const VAD_SHARE_STEP: f32 = 1.0 / 250.0;
@@ -132,6 +139,15 @@ impl Room {
             self.len = self.len.min(RECENT_FRAMES);
             self.level = recent;
             self.since_step = 0;
+            return false;
+        }
+        if recent * 10f32.powf(STEP_DOWN_DB / 10.0) < long {
+            // The room went quiet: forgotten as a step up is, at once, so
+            // that the caller's quiet words are not taken for it.
+            self.counts = self.recent;
+            self.len = self.len.min(RECENT_FRAMES);
+            self.level = recent;
+            self.since_step = ROOM_FRAMES as u16;
             return false;
         }
         self.level = if usize::from(self.since_step) < ROOM_FRAMES {
@@ -284,6 +300,28 @@ mod tests {
             level > -51.0,
             "the crowd's quietest fifth, not lower: {level}"
         );
+    }
+
+    #[test]
+    fn a_room_that_goes_quiet_is_quiet_within_half_a_second() {
+        let mut room = Room::new();
+        // Ten seconds of a crowd at -40 dBFS, then a quiet line: once a
+        // fifth of the last 2 s are quiet (400 ms, read within the next
+        // 100 ms) the room is the quiet line, not after 2 s of a fifth of
+        // 10 s. A caller's quiet words at -45 dBFS then stand out of it.
+        push(&mut room, -40.0, ROOM_FRAMES);
+        push(&mut room, -75.0, RECENT_FRAMES / QUIETEST_SHARE - 1);
+        push(&mut room, -45.0, LINE_FRAMES);
+        assert_eq!(room.stands_out(10f32.powf(1.4)), Some(false));
+        let mut room = Room::new();
+        push(&mut room, -40.0, ROOM_FRAMES);
+        push(
+            &mut room,
+            -75.0,
+            RECENT_FRAMES / QUIETEST_SHARE + usize::from(REFRESH_FRAMES),
+        );
+        push(&mut room, -45.0, LINE_FRAMES);
+        assert_eq!(room.stands_out(10f32.powf(1.4)), Some(true));
     }
 
     #[test]
