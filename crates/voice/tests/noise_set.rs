@@ -759,6 +759,21 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Where our detector ends a turn in `line`: the sample after each end.
+fn turn_ends(line: &[i16]) -> Vec<usize> {
+    let mut hearing = Hearing::new(Ear::Ours);
+    line.chunks(FRAME)
+        .enumerate()
+        .filter_map(|(i, frame)| {
+            matches!(
+                hearing.push(frame, &[], false),
+                Some(TurnEvent::UtteranceEnded { .. })
+            )
+            .then_some((i + 1) * FRAME)
+        })
+        .collect()
+}
+
 /// Noise that begins mid-call on a line that was quiet: the greeting
 /// heard in a quiet room, then the caller walks into the street or a café,
 /// or a car starts. For each family and SNR, 10 seeds of 4 s of silence
@@ -779,16 +794,7 @@ fn noise_that_begins_mid_call_while_the_caller_is_silent_is_no_turn() {
                         .into_iter()
                         .map(noise::to_i16),
                 );
-                let mut hearing = Hearing::new(Ear::Ours);
-                turns += line
-                    .chunks(FRAME)
-                    .filter(|f| {
-                        matches!(
-                            hearing.push(f, &[], false),
-                            Some(TurnEvent::UtteranceEnded { .. })
-                        )
-                    })
-                    .count();
+                turns += turn_ends(&line).len();
             }
             println!(
                 "{:<7} {:>4} dB, beginning mid-call: {turns} turns of noise alone in 10 lines",
@@ -902,18 +908,7 @@ fn a_caller_who_leaves_the_noise_is_neither_cut_off_nor_kept_waiting_on_the_quie
                         .map(noise::to_i16)
                         .collect();
                     line.extend(&caller[skip..]);
-                    let mut hearing = Hearing::new(Ear::Ours);
-                    let detected: Vec<usize> = line
-                        .chunks(FRAME)
-                        .enumerate()
-                        .filter_map(|(i, f)| {
-                            matches!(
-                                hearing.push(f, &[], false),
-                                Some(TurnEvent::UtteranceEnded { .. })
-                            )
-                            .then_some((i + 1) * FRAME)
-                        })
-                        .collect();
+                    let detected = turn_ends(&line);
                     for &(start, end) in &spans {
                         let (start, end) = (start - skip + noisy, end - skip + noisy);
                         ends += 1;
