@@ -15,7 +15,7 @@ const ROOM_FRAMES: usize = 500;
 /// mid-call (after a greeting over a quiet line, or a caller walking in)
 /// fills the quietest fifth of 10 s only after 8 s, and is taken for the
 /// caller until then; it fills that of 2 s in 1.6 s. When the reading of
-/// the last 2 s is [`STEP_DB`] over the long one, the room has changed and
+/// the last 2 s is [`STEP_UP`] over the long one, the room has changed and
 /// the older, quieter frames are forgotten. The short reading is not the
 /// room otherwise: in a steady crowd it swings higher than the long one,
 /// and a short answer would have to stand out of the swing
@@ -26,15 +26,16 @@ const RECENT_FRAMES: usize = 100;
 /// that found it, have left that reading.
 const SETTLE_FRAMES: usize = RECENT_FRAMES / QUIETEST_SHARE;
 /// How far the room's recent reading must rise over its long one to be a
-/// step, in dB.
-const STEP_DB: f32 = 10.0;
+/// step, as a power ratio: 10 dB.
+const STEP_UP: f32 = 10.0;
 /// How far the room's recent reading must fall under its long one for the
-/// room to have gone quiet (a caller who walked out of the café), in dB.
-/// Until the quiet fills a fifth of 10 s the room still read the crowd,
-/// the caller's quiet words sat at its level, and the room end cut callers
-/// off (BENCHMARKS.md, "Noise that stops mid-call"). At 10 dB a lull of
-/// the crowd passed for it once in the held-out set; at 15 and 20, never.
-const STEP_DOWN_DB: f32 = 15.0;
+/// room to have gone quiet (a caller who walked out of the café), as a
+/// power ratio: 15 dB. Until the quiet fills a fifth of 10 s the room
+/// still read the crowd, the caller's quiet words sat at its level, and
+/// the room end cut callers off (BENCHMARKS.md, "Noise that stops
+/// mid-call"). At 10 dB a lull of the crowd passed for it once in the
+/// held-out set; at 15 and 20, never.
+const STEP_DOWN: f32 = 31.622_776;
 /// How much each frame heard outside the caller's speech moves
 /// [`Room::fools_the_vad`]'s share: a mean over about 5 s.
 const VAD_SHARE_STEP: f32 = 1.0 / 250.0;
@@ -131,22 +132,15 @@ impl Room {
         self.stale = 0;
         let long = read(&self.counts, self.len);
         let recent = read(&self.recent, self.len.min(RECENT_FRAMES));
-        if recent > long * 10f32.powf(STEP_DB / 10.0) {
-            // The ring keeps every frame's bin, so the frames from before
-            // the step just stop being counted; they leave the ring unread
-            // as new frames take their places.
-            self.counts = self.recent;
-            self.len = self.len.min(RECENT_FRAMES);
-            self.level = recent;
+        if recent > long * STEP_UP {
+            self.step_to(recent);
             self.since_step = 0;
             return false;
         }
-        if recent * 10f32.powf(STEP_DOWN_DB / 10.0) < long {
-            // The room went quiet: forgotten as a step up is, at once, so
-            // that the caller's quiet words are not taken for it.
-            self.counts = self.recent;
-            self.len = self.len.min(RECENT_FRAMES);
-            self.level = recent;
+        if recent * STEP_DOWN < long {
+            // The room went quiet: forgotten at once as after a step up, so
+            // that the caller's quiet words are not taken for the crowd.
+            self.step_to(recent);
             self.since_step = ROOM_FRAMES as u16;
             return false;
         }
@@ -156,6 +150,16 @@ impl Room {
             long
         };
         settled
+    }
+
+    /// Forgets all but the last 2 s, whose reading `recent` the room now is.
+    /// The ring keeps every frame's bin, so the frames from before the step
+    /// just stop being counted; they leave the ring unread as new frames
+    /// take their places.
+    fn step_to(&mut self, recent: f32) {
+        self.counts = self.recent;
+        self.len = self.len.min(RECENT_FRAMES);
+        self.level = recent;
     }
 
     /// The line's mean power over its last 200 ms.
@@ -322,6 +326,12 @@ mod tests {
         );
         push(&mut room, -45.0, LINE_FRAMES);
         assert_eq!(room.stands_out(10f32.powf(1.4)), Some(true));
+    }
+
+    #[test]
+    fn the_steps_are_10_db_up_and_15_down() {
+        assert!((10.0 * STEP_UP.log10() - 10.0).abs() < 1e-4);
+        assert!((10.0 * STEP_DOWN.log10() - 15.0).abs() < 1e-4);
     }
 
     #[test]
