@@ -575,28 +575,27 @@ impl TurnDetector {
         // and each guess they talk past wastes requests. So a guess waits
         // for the VAD's own pause, or, in a room it takes for voice, for
         // the line back at the room.
-        let pause = if self.quiet_run >= self.guess_after {
-            Some(Pause::Quiet)
-        } else if self.at_the_room >= self.guess_after && self.back_to_the_room() {
-            Some(Pause::Room)
-        } else {
-            None
-        };
-        if let Some(pause) = pause
-            && self.guess_after > 0
-            && self.paused.is_none()
-            && self.voiced_above_echo >= self.min_speech.max(1)
-            && !self.only_the_room()
+        if self.guess_after == 0
+            || self.paused.is_some()
+            || self.voiced_above_echo < self.min_speech.max(1)
+            || self.only_the_room()
         {
-            self.paused = Some(pause);
-            let mut audio = self.audio.clone();
-            audio.truncate(self.kept_len());
-            return Some(TurnEvent::Paused {
-                audio,
-                voiced_ms: self.to_ms(self.voiced),
-            });
+            return None;
         }
-        None
+        let pause = if self.quiet_run >= self.guess_after {
+            Pause::Quiet
+        } else if self.at_the_room >= self.guess_after && self.back_to_the_room() {
+            Pause::Room
+        } else {
+            return None;
+        };
+        self.paused = Some(pause);
+        let mut audio = self.audio.clone();
+        audio.truncate(self.kept_len());
+        Some(TurnEvent::Paused {
+            audio,
+            voiced_ms: self.to_ms(self.voiced),
+        })
     }
 
     /// Ends the current utterance after `ms` of silence instead of the

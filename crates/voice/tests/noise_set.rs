@@ -524,9 +524,29 @@ fn noisy_line(
     let Some((family, snr_db)) = noisy else {
         return (speech.to_vec(), vec![0.0; speech.len()]);
     };
-    let raw = family.generate(speech.len(), seed * 31 + snr_db as u64, babble);
-    let scaled = noise::scale_to_snr(&raw, noise::active_rms(speech), snr_db);
+    let scaled = noise_under(
+        family,
+        snr_db,
+        seed,
+        speech.len(),
+        babble,
+        noise::active_rms(speech),
+    );
     (noise::add(speech, &scaled), scaled)
+}
+
+/// `samples` of noise `family` for seed `seed`, `snr_db` under a caller
+/// whose active level is `caller_rms`: the noise set's lines' recipe.
+fn noise_under(
+    family: NoiseFamily,
+    snr_db: f32,
+    seed: u64,
+    samples: usize,
+    babble: &[i16],
+    caller_rms: f32,
+) -> Vec<f32> {
+    let raw = family.generate(samples, seed * 31 + snr_db as u64, babble);
+    noise::scale_to_snr(&raw, caller_rms, snr_db)
 }
 
 /// (b): when each utterance of `cases` ends is detected, for 10 noise
@@ -787,10 +807,9 @@ fn noise_that_begins_mid_call_while_the_caller_is_silent_is_no_turn() {
         for snr in SNRS {
             let mut turns = 0;
             for seed in 0..10 {
-                let raw = family.generate(secs(20.0), seed * 31 + snr as u64, &babble);
                 let mut line = vec![0i16; secs(4.0)];
                 line.extend(
-                    noise::scale_to_snr(&raw, level, snr)
+                    noise_under(family, snr, seed, secs(20.0), &babble, level)
                         .into_iter()
                         .map(noise::to_i16),
                 );
@@ -838,11 +857,8 @@ fn noise_that_begins_during_a_reply_neither_cuts_it_off_nor_becomes_a_turn() {
                 let mut rng = Rng::new(seed + 7);
                 let onset = reply_from + secs(rng.range(1.0, 4.0));
                 let mut line = vec![0f32; secs(16.0)];
-                let raw = family.generate(line.len() - onset, seed * 31 + snr as u64, &babble);
-                for (x, n) in line[onset..]
-                    .iter_mut()
-                    .zip(noise::scale_to_snr(&raw, level, snr))
-                {
+                let noise = noise_under(family, snr, seed, line.len() - onset, &babble, level);
+                for (x, n) in line[onset..].iter_mut().zip(noise) {
                     *x += n;
                 }
                 // The reply's echo, as in the false barge-in test.
@@ -902,8 +918,7 @@ fn a_caller_who_leaves_the_noise_is_neither_cut_off_nor_kept_waiting_on_the_quie
                 for gap in [1.0, 2.0] {
                     // caller-he.wav speaks from 3.0 s: `gap` s after the noise.
                     let skip = secs(3.0 - gap);
-                    let raw = family.generate(noisy, seed * 31 + snr as u64, &babble);
-                    let mut line: Vec<i16> = noise::scale_to_snr(&raw, level, snr)
+                    let mut line: Vec<i16> = noise_under(family, snr, seed, noisy, &babble, level)
                         .into_iter()
                         .map(noise::to_i16)
                         .collect();
