@@ -18,13 +18,18 @@ fn silence(det: &mut TurnDetector, frames: usize) -> Vec<TurnEvent> {
     run(det, frames, false, 0xFF)
 }
 
-/// The default detector without guesses at pauses, for tests of the end
-/// of turn alone.
-fn no_guesses() -> TurnDetector {
-    TurnDetector::new(TurnConfig {
+/// The default configuration without guesses at pauses, for tests of the
+/// end of turn alone.
+fn without_guesses() -> TurnConfig {
+    TurnConfig {
         guess_after_ms: 0,
         ..TurnConfig::default()
-    })
+    }
+}
+
+/// The detector of [`without_guesses`].
+fn no_guesses() -> TurnDetector {
+    TurnDetector::new(without_guesses())
 }
 
 fn ended(event: &TurnEvent) -> (usize, u32, u32) {
@@ -816,10 +821,7 @@ fn in_a_crowd_the_vad_takes_for_voice_the_turn_ends_when_the_line_falls_back_to_
     // -44 dBFS frames): once the 200 ms mean is back within 6 dB of the
     // room, 600 ms end the turn, where the quiet hold would wait 1.8 s
     // after the line was last 9 dB over the room.
-    let config = TurnConfig {
-        guess_after_ms: 0,
-        ..TurnConfig::default()
-    };
+    let config = without_guesses();
     assert_eq!(
         end_after_the_caller_in_a_cafe(config.clone(), -18.0),
         Some(39)
@@ -836,10 +838,7 @@ fn a_caller_less_than_18_db_over_the_room_is_not_ended_by_it() {
     // 17.5 dB over the room: they stand out, but their quiet words would
     // be at the room's level, so the room does not end their turn; the
     // quiet hold does, as it would without the room end.
-    let config = TurnConfig {
-        guess_after_ms: 0,
-        ..TurnConfig::default()
-    };
+    let config = without_guesses();
     let without = TurnConfig {
         room_end_db: 0,
         ..config.clone()
@@ -863,9 +862,8 @@ fn a_crowd_holds_a_quiet_callers_turn_only_while_the_line_stands_clear_of_the_ro
     // it, never 9, and the quiet hold ends the turn 1.8 s after the
     // caller's last 200 ms.
     let config = TurnConfig {
-        guess_after_ms: 0,
         room_end_db: 0,
-        ..TurnConfig::default()
+        ..without_guesses()
     };
     assert_eq!(
         end_after_the_caller_in_a_cafe(config.clone(), -26.0),
