@@ -257,8 +257,15 @@ pub struct TurnDetector {
     room_end: f32,
     /// [`ROOM_END_CLEAR_DB`] as a power ratio.
     room_end_clear: f32,
-    /// Samples since the line was last more than `room_end` over the room.
+    /// Samples since the line was last more than `room_end` over the room
+    /// for longer than [`ROOM_GRAZE_MS`].
     at_the_room: u64,
+    /// Samples in a row the line has been over the room's `room_end`
+    /// while `at_the_room` went on counting: a graze, at most
+    /// [`ROOM_GRAZE_MS`].
+    grazing: u64,
+    /// [`ROOM_GRAZE_MS`] in samples.
+    room_graze: u64,
     barge_in_sent: bool,
     /// The max length was reached on a frame that already reported
     /// something; the end is reported on the next push.
@@ -318,6 +325,15 @@ const STAND_OUT_DB: u32 = 14;
 /// 60 (4), with no cut-off; at 4 dB 19 and 24; at 8 dB café is cut off 8
 /// times in 30 and the held-out speakers 7 in 60.
 const ROOM_END_DB: u32 = 6;
+
+/// How long the line may rise out of the room, once back at it, without
+/// restarting the room end's wait (see [`TurnConfig::room_end_db`]), in
+/// ms. Measured on the noise set (BENCHMARKS.md, "Grazing the room"):
+/// the crowd's 200 ms mean hovers at the room's ceiling and crosses it
+/// for a frame; café at 20 dB SNR then ends 26 of 30 turns on time (25
+/// without), at most 1,080 ms after the caller (1,980). Up to 60 ms
+/// gives the same; at 80 ms a caller at 20 dB is cut off.
+const ROOM_GRAZE_MS: u32 = 20;
 
 /// How far the caller's active level must be over the room for
 /// [`TurnConfig::room_end_db`] to end their turns, in dB. Without it, café
@@ -390,6 +406,8 @@ impl TurnDetector {
             room_end: power_ratio_or_off(config.room_end_db),
             room_end_clear: 10f32.powf(ROOM_END_CLEAR_DB as f32 / 10.0),
             at_the_room: 0,
+            grazing: 0,
+            room_graze: u64::from(ROOM_GRAZE_MS) * u64::from(config.sample_rate) / 1000,
             barge_in_sent: false,
             end_pending: false,
             config,
@@ -496,12 +514,7 @@ impl TurnDetector {
 
         let above_echo = self.above_echo(level_dbfs);
         self.judge_room(mulaw.len() as u64, power, above_echo);
-        self.at_the_room = match self.room.stands_out(self.room_end) {
-            Some(false) if self.room_end > 0.0 && power.is_finite() => {
-                self.at_the_room + mulaw.len() as u64
-            }
-            _ => 0,
-        };
+        self.follow_the_room(mulaw.len() as u64, power);
         self.recent.push(power);
         self.since_clear = if voiced
             && !self.under_caller(self.recent.power(), self.quiet_hold_ratio)
@@ -546,7 +559,10 @@ impl TurnDetector {
                 self.finish_utterance()
             });
         }
-        if self.at_the_room >= self.end_silence_now && self.back_to_the_room() {
+        // A graze in progress might be the caller going on: its outcome
+        // decides, as with a blip in a quiet pause.
+        if self.at_the_room >= self.end_silence_now && self.grazing == 0 && self.back_to_the_room()
+        {
             return Some(self.finish_utterance());
         }
         // A guess at the room goes stale as the line rises out of it: a
@@ -584,7 +600,10 @@ impl TurnDetector {
         }
         let pause = if self.quiet_run >= self.guess_after {
             Pause::Quiet
-        } else if self.at_the_room >= self.guess_after && self.back_to_the_room() {
+        } else if self.at_the_room >= self.guess_after
+            && self.grazing == 0
+            && self.back_to_the_room()
+        {
             Pause::Room
         } else {
             return None;
@@ -659,6 +678,7 @@ impl TurnDetector {
         self.room_span = 0;
         self.loudest = 0.0;
         self.at_the_room = 0;
+        self.grazing = 0;
         self.barge_in_sent = false;
         self.paused = None;
         self.end_silence_now = self.end_silence;
@@ -754,6 +774,32 @@ impl TurnDetector {
     /// in the call's first second, before the room can judge.
     fn may_barge_in(&self) -> bool {
         self.stand_out == 0.0 || self.stood_out
+    }
+
+    /// Counts a frame of `n` samples and linear `power` into how long the
+    /// line has been back at the room (see [`TurnConfig::room_end_db`]). A
+    /// rise out of it no longer than [`ROOM_GRAZE_MS`] is the crowd's 200
+    /// ms mean grazing the room's ceiling and does not restart the count.
+    fn follow_the_room(&mut self, n: u64, power: f32) {
+        let risen = if self.room_end > 0.0 && power.is_finite() {
+            self.room.stands_out(self.room_end)
+        } else {
+            None
+        };
+        match risen {
+            Some(false) => {
+                self.grazing = 0;
+                self.at_the_room += n;
+            }
+            Some(true) if self.at_the_room > 0 && self.grazing + n <= self.room_graze => {
+                self.grazing += n;
+                self.at_the_room += n;
+            }
+            _ => {
+                self.grazing = 0;
+                self.at_the_room = 0;
+            }
+        }
     }
 
     /// Whether the line falling back to the room ends this utterance (see

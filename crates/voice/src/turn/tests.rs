@@ -958,7 +958,8 @@ fn in_a_crowd_the_vad_takes_for_voice_the_line_back_at_the_room_is_offered_as_a_
 #[test]
 fn a_rise_out_of_the_room_makes_the_guess_stale_and_the_line_back_at_the_room_guesses_again() {
     // After the guess, 200 ms of voice 10 dB over the crowd's loud frames
-    // (the caller's quiet words, or a swell): they are not in the guess.
+    // (the caller's quiet words, or a swell): they are not in the guess,
+    // which is stale once the rise has outlasted a graze (its second frame).
     let events = after_the_caller_in_a_cafe(TurnConfig::default(), |det| {
         let mut events = crowd_at(det, 300, 25);
         events.extend(caller_at(det, 325, 10, -26.0));
@@ -969,9 +970,45 @@ fn a_rise_out_of_the_room_makes_the_guess_stale_and_the_line_back_at_the_room_gu
         kinds(&events),
         [
             (19, "paused"),
-            (26, "resumed"),
+            (27, "resumed"),
             (54, "paused"),
             (74, "ended")
+        ]
+    );
+}
+
+#[test]
+fn a_crowd_grazing_the_rooms_ceiling_for_a_frame_neither_restarts_the_wait_nor_stales_the_guess() {
+    // The crowd's 200 ms mean sits 0.9 dB under the room end's ceiling (6
+    // dB over its -44 dBFS quiet frames). A louder frame of babble lifts
+    // it 0.3 dB over for one frame, a quieter one brings it back: the
+    // turn ends and is answered from its guess as if it had not. Over it
+    // for three frames, the line has risen out of the room.
+    let graze = |det: &mut TurnDetector, frames: &[f32]| {
+        let mut events = crowd_at(det, 300, 25);
+        for (k, &level) in frames.iter().enumerate() {
+            let i = 325 + k;
+            events.extend(
+                det.push_heard(&[i as u8; FRAME], true, level)
+                    .map(|e| (i, e)),
+            );
+        }
+        events.extend(crowd_at(det, 325 + frames.len(), 150));
+        events
+    };
+    let events =
+        after_the_caller_in_a_cafe(TurnConfig::default(), |det| graze(det, &[-33.0, -50.0]));
+    assert_eq!(kinds(&events), [(19, "paused"), (39, "ended")]);
+    let events = after_the_caller_in_a_cafe(TurnConfig::default(), |det| {
+        graze(det, &[-33.0, -36.0, -44.0, -60.0])
+    });
+    assert_eq!(
+        kinds(&events),
+        [
+            (19, "paused"),
+            (27, "resumed"),
+            (38, "paused"),
+            (58, "ended")
         ]
     );
 }
