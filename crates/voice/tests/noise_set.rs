@@ -76,14 +76,18 @@ const HELD_OUT_CAFE_ON_TIME: usize = 41;
 /// before, when the VAD's own pauses were the only ones.
 const CAFE_ANSWERED_FROM_GUESSES: (usize, usize) = (19, 49);
 /// Where noise that begins mid-call on a quiet line still makes a turn of
-/// its own at SNR ≥ 10 dB, and in how many of 10 lines at most. Street at
-/// 20 dB: a passing car's swell stands out of the quiet line and the VAD
-/// ends it within 1.3 s, before the room has learnt the street (2, as
-/// before the room judged utterances again). Café at 10 dB: one crowd's
-/// loudest swell stood 14 dB over the room it settled on (1; 10 before).
-/// More fails the test; none means the family must come off the list.
-const KNOWN_MID_CALL_TURNS: [(NoiseFamily, f32, usize); 2] =
-    [(NoiseFamily::Street, 20.0, 2), (NoiseFamily::Cafe, 10.0, 1)];
+/// its own at SNR ≥ 10 dB before the room has learnt it, and in how many
+/// of 30 lines at most. Street at 20 dB: a passing car's swell stands out
+/// of the quiet line and the VAD ends it 0.8–2.1 s after the noise
+/// begins, before the room has settled on the street (9; 24 more in
+/// seeds 30–199). More fails the test; none means the family must come
+/// off the list.
+const KNOWN_MID_CALL_TURNS: [(NoiseFamily, f32, usize); 1] = [(NoiseFamily::Street, 20.0, 9)];
+/// How long after noise begins on a quiet line the room has learnt it: its
+/// step found once four fifths of its 2 s reading are the noise (1.6 s,
+/// read within 100 ms), then settled 400 ms later. A turn of the noise
+/// alone after that is the room taken for the caller.
+const ROOM_LEARNS_MS: u32 = 2_200;
 /// A failure if café at 20 dB answered fewer than `fewest` of its turns
 /// from a guess (see [`CAFE_ANSWERED_FROM_GUESSES`]).
 fn too_few_answered_from_guesses(
@@ -804,27 +808,38 @@ fn turn_ends(line: &[i16]) -> Vec<usize> {
 
 /// Noise that begins mid-call on a line that was quiet: the greeting
 /// heard in a quiet room, then the caller walks into the street or a café,
-/// or a car starts. For each family and SNR, 10 seeds of 4 s of silence
+/// or a car starts. For each family and SNR, 30 seeds of 4 s of silence
 /// then 20 s of the noise alone, and the turns it would have answered.
+/// Once the room has learnt the noise (its step found and settled,
+/// [`ROOM_LEARNS_MS`] after the noise begins) none may come at SNR ≥ 10
+/// dB; before, [`KNOWN_MID_CALL_TURNS`] bounds them.
 #[test]
 fn noise_that_begins_mid_call_while_the_caller_is_silent_is_no_turn() {
     let babble = babble();
     let level = noise::active_rms(&pcm(CALLER));
+    let onset = secs(4.0);
+    let learnt = onset + secs(ROOM_LEARNS_MS as f32 / 1000.0);
     let mut failures = Vec::new();
     for family in NoiseFamily::ALL {
         for snr in SNRS {
-            let mut turns = 0;
-            for seed in 0..10 {
-                let mut line = vec![0i16; secs(4.0)];
+            let (mut early, mut late) = (0, 0);
+            for seed in 0..30 {
+                let mut line = vec![0i16; onset];
                 line.extend(
                     noise_under(family, snr, seed, secs(20.0), &babble, level)
                         .into_iter()
                         .map(noise::to_i16),
                 );
-                turns += turn_ends(&line).len();
+                for end in turn_ends(&line) {
+                    if end <= learnt {
+                        early += 1;
+                    } else {
+                        late += 1;
+                    }
+                }
             }
             println!(
-                "{:<7} {:>4} dB, beginning mid-call: {turns} turns of noise alone in 10 lines",
+                "{:<7} {:>4} dB, beginning mid-call: {early} turns of noise alone before the room learnt it, {late} after, in 30 lines",
                 family.name(),
                 snr
             );
@@ -832,12 +847,78 @@ fn noise_that_begins_mid_call_while_the_caller_is_silent_is_no_turn() {
                 .iter()
                 .find(|(f, s, _)| (*f, *s) == (family, snr))
                 .map(|&(.., turns)| turns);
-            if snr >= 10.0 && turns > known.unwrap_or(0) {
-                failures.push(format!("{} at {snr} dB: {turns} turns", family.name()));
+            if snr >= 10.0 && (late > 0 || early > known.unwrap_or(0)) {
+                failures.push(format!(
+                    "{} at {snr} dB: {early} turns before the room learnt the noise, {late} after",
+                    family.name()
+                ));
             }
-            if turns == 0 && known.is_some() {
+            if early == 0 && known.is_some() {
                 failures.push(format!(
                     "{} at {snr} dB makes no turn: take it off KNOWN_MID_CALL_TURNS",
+                    family.name()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A caller who speaks as the noise begins: they walk into the café or
+/// the street talking, or start 0.3–4 s after. The room is still learning
+/// the noise, and judges the open utterance again as it does (see
+/// [`noise_that_begins_mid_call_while_the_caller_is_silent_is_no_turn`]);
+/// the caller must still be heard. For each family and SNR, 10 seeds × 5
+/// starts of shalom.wav after 4 s of a quiet line. Lost: no turn ends
+/// after they begin and within 5 s of their end, so they were dropped
+/// with the crowd; none may be at SNR ≥ 10 dB. Turns that end later than
+/// [`HELD_OPEN_MAX_MS`] after them are counted apart.
+#[test]
+fn a_caller_who_speaks_as_the_noise_begins_is_heard() {
+    let babble = babble();
+    let caller = pcm(SHALOM);
+    let speech = p56::activity(&caller, FRAME).expect("shalom.wav speaks");
+    let level = noise::active_rms(&caller);
+    let onset = secs(4.0);
+    let held = secs(HELD_OPEN_MAX_MS as f32 / 1000.0);
+    // Long enough for any end of their turn, short of the next turn of a
+    // crowd the room would drop.
+    let lost_after = secs(5.0);
+    let mut failures = Vec::new();
+    for family in NoiseFamily::ALL {
+        for snr in SNRS {
+            let (mut calls, mut lost, mut held_open, mut on_time, mut cut_offs) = (0, 0, 0, 0, 0);
+            for seed in 0..10 {
+                for after_s in [0.3, 0.8, 1.5, 2.5, 4.0] {
+                    let at = onset + secs(after_s);
+                    let mut line = vec![0.0; onset];
+                    line.extend(noise_under(family, snr, seed, secs(14.0), &babble, level));
+                    for (x, &s) in line[at..].iter_mut().zip(&caller) {
+                        *x += f32::from(s);
+                    }
+                    let line: Vec<i16> = line.into_iter().map(noise::to_i16).collect();
+                    let ends = turn_ends(&line);
+                    let (start, end) = (at + speech.start, at + speech.end);
+                    calls += 1;
+                    cut_offs += ends.iter().filter(|&&d| d > start && d < end).count();
+                    let turn = ends.iter().find(|&&d| d > start && d <= end + lost_after);
+                    lost += usize::from(turn.is_none());
+                    held_open += usize::from(turn.is_some_and(|&d| d > end + held));
+                    on_time += usize::from(
+                        ends.iter()
+                            .find(|&&d| d >= end)
+                            .is_some_and(|&d| d - end <= secs(0.7)),
+                    );
+                }
+            }
+            println!(
+                "{:<7} {:>4} dB, speaking as it begins: {on_time}/{calls} on time, {cut_offs} cut-offs, {held_open} held open past {HELD_OPEN_MAX_MS} ms, {lost} lost",
+                family.name(),
+                snr
+            );
+            if snr >= 10.0 && lost > 0 {
+                failures.push(format!(
+                    "{} at {snr} dB: {lost} of {calls} callers lost",
                     family.name()
                 ));
             }

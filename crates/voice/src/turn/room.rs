@@ -101,8 +101,11 @@ impl Room {
 
     /// Counts a frame at `level_dbfs`, of linear `power`, in; a frame
     /// without a level (non-finite) is ignored. True on the frame the room
-    /// has settled after a step up (see [`SETTLE_FRAMES`]): what stood out
-    /// of the quieter room before may not stand out of this one.
+    /// has settled after a step up (see [`SETTLE_FRAMES`]), and on each
+    /// reading after it while the room still follows the step (10 s): what
+    /// stood out of the quieter room before may not stand out of this one.
+    /// A crowd can take seconds to fill in (a room filling up, a first
+    /// sparse stretch of babble), and the room rises with it.
     pub(super) fn push(&mut self, level_dbfs: f32, power: f32) -> bool {
         if !level_dbfs.is_finite() {
             return false;
@@ -144,12 +147,9 @@ impl Room {
             self.since_step = ROOM_FRAMES as u16;
             return false;
         }
-        self.level = if usize::from(self.since_step) < ROOM_FRAMES {
-            long.max(recent)
-        } else {
-            long
-        };
-        settled
+        let following = usize::from(self.since_step) < ROOM_FRAMES;
+        self.level = if following { long.max(recent) } else { long };
+        following && usize::from(self.since_step) >= SETTLE_FRAMES
     }
 
     /// Forgets all but the last 2 s, whose reading `recent` the room now is.
@@ -283,27 +283,33 @@ mod tests {
     }
 
     #[test]
-    fn once_settled_after_a_step_the_room_is_the_new_crowd_not_the_quiet_line_before_it() {
+    fn once_settled_after_a_step_the_room_is_the_new_crowd_and_asks_for_judging_again_while_it_follows_it()
+     {
         let mut room = Room::new();
         // A quiet line, then a crowd whose frames spread over -55…-30 dBFS:
         // the recent reading that finds the step still holds the last quiet
         // frames, and so, for 10 s, does the long one.
         push(&mut room, -90.0, 250);
         let crowd = |i: usize| -55.0 + (i * 7 % 26) as f32;
-        let mut settled_at = None;
-        for i in 0..150 {
+        let mut judged = Vec::new();
+        for i in 0..700 {
             let dbfs = crowd(i);
             if room.push(dbfs, 10f32.powf(dbfs / 10.0)) {
-                settled_at = Some(i);
+                judged.push(i);
+            }
+            if i == 149 {
+                let level = 10.0 * room.level().log10();
+                assert!(
+                    level > -51.0,
+                    "the crowd's quietest fifth, not lower: {level}"
+                );
             }
         }
-        // Stepped 81 frames in (read on the 85th), settled 20 later.
-        assert_eq!(settled_at, Some(104));
-        let level = 10.0 * room.level().log10();
-        assert!(
-            level > -51.0,
-            "the crowd's quietest fifth, not lower: {level}"
-        );
+        // Stepped 81 frames in (read on the 85th), settled 20 later, then
+        // judged again at each reading until 10 s after the step.
+        assert_eq!(judged.first(), Some(&104));
+        assert!(judged.windows(2).all(|w| w[1] - w[0] == 5), "{judged:?}");
+        assert_eq!(judged.last(), Some(&(84 + ROOM_FRAMES - 5)));
     }
 
     #[test]

@@ -775,6 +775,36 @@ fn a_crowd_that_begins_on_a_quiet_line_stands_out_of_it_only_until_the_room_has_
 }
 
 #[test]
+fn a_crowd_that_fills_in_over_seconds_is_judged_again_as_the_room_rises_with_it() {
+    let mut det = no_guesses();
+    // A quiet line, then a café that fills in: 2.4 s of a thinner crowd
+    // (-48 and -52 dBFS, with one swell to -34) that the room steps up to
+    // and settles on, then the full crowd (-36 and -44), 8 dB up: too
+    // little for another step. The swell stood 17 dB over the room it
+    // settled on, and stands 9.5 dB over the room it becomes.
+    for _ in 0..250 {
+        assert_eq!(det.push_heard(&[0xFF; FRAME], false, -70.0), None);
+    }
+    let mut events = Vec::new();
+    for i in 0..120 {
+        let level = match i {
+            60..70 => -34.0,
+            _ if i % 2 == 0 => -48.0,
+            _ => -52.0,
+        };
+        events.extend(det.push_heard(&[0x11; FRAME], true, level).map(|e| (i, e)));
+    }
+    events.extend(crowd_at(&mut det, 120, 400));
+    assert!(
+        kinds(&events)
+            .iter()
+            .all(|(_, kind)| ["started", "barge-in", "discarded"].contains(kind)),
+        "{:?}",
+        kinds(&events)
+    );
+}
+
+#[test]
 fn the_room_rule_is_off_at_zero() {
     let mut det = TurnDetector::new(TurnConfig {
         stand_out_db: 0,
