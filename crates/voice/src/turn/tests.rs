@@ -1042,3 +1042,8 @@ fn a_crowd_grazing_the_rooms_ceiling_for_a_frame_neither_restarts_the_wait_nor_s
         ]
     );
 }
+
+#[test]
+fn an_utterance_judged_again_must_stand_3_db_less_over_the_room_than_a_fresh_one() {
+    assert!((10.0 * AGAIN_SLACK.log10() - 3.0).abs() < 1e-4);
+}
