@@ -791,6 +791,15 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Whether the first of `ends` (samples) at or after an utterance's `end`
+/// comes within the end-of-turn wait + 100 ms of it.
+fn ended_on_time(ends: &[usize], end: usize) -> bool {
+    let bound = secs((END_SILENCE_MS + 100) as f32 / 1000.0);
+    ends.iter()
+        .find(|&&d| d >= end)
+        .is_some_and(|&d| d - end <= bound)
+}
+
 /// Where our detector ends a turn in `line`: the sample after each end.
 fn turn_ends(line: &[i16]) -> Vec<usize> {
     let mut hearing = Hearing::new(Ear::Ours);
@@ -904,11 +913,7 @@ fn a_caller_who_speaks_as_the_noise_begins_is_heard() {
                     let turn = ends.iter().find(|&&d| d > start && d <= end + lost_after);
                     lost += usize::from(turn.is_none());
                     held_open += usize::from(turn.is_some_and(|&d| d > end + held));
-                    on_time += usize::from(
-                        ends.iter()
-                            .find(|&&d| d >= end)
-                            .is_some_and(|&d| d - end <= secs(0.7)),
-                    );
+                    on_time += usize::from(ended_on_time(&ends, end));
                 }
             }
             println!(
@@ -1064,8 +1069,7 @@ fn a_call_that_begins_in_the_noise_keeps_its_greeting_and_hears_the_first_turn()
                     .iter()
                     .find(|&&d| d >= end)
                     .map(|&d| (d - end) * 1000 / RATE);
-                on_time +=
-                    usize::from(delay_ms.is_some_and(|ms| ms <= END_SILENCE_MS as usize + 100));
+                on_time += usize::from(ended_on_time(&ends, end));
                 lost += usize::from(
                     ends.iter().all(|&d| d <= start)
                         || delay_ms.is_some_and(|ms| ms > HELD_OPEN_MAX_MS as usize),
@@ -1116,12 +1120,7 @@ fn a_caller_who_leaves_the_noise_is_neither_cut_off_nor_kept_waiting_on_the_quie
                         let (start, end) = (start - skip + noisy, end - skip + noisy);
                         ends += 1;
                         cut_offs += detected.iter().filter(|&&d| d > start && d < end).count();
-                        on_time += usize::from(
-                            detected
-                                .iter()
-                                .find(|&&d| d >= end)
-                                .is_some_and(|&d| d - end <= secs(0.7)),
-                        );
+                        on_time += usize::from(ended_on_time(&detected, end));
                     }
                 }
             }

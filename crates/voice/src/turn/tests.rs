@@ -429,9 +429,26 @@ fn a_wait_shortened_below_the_silence_already_heard_ends_on_the_next_frame() {
 /// A second of a quiet room (-70 dBFS, no voice), as a call begins while
 /// the agent greets: what the room rule measures the line against.
 fn quiet_room(det: &mut TurnDetector) {
-    for _ in 0..50 {
+    quiet_line(det, 50);
+}
+
+/// Pushes `frames` 20 ms frames of a quiet line the VAD hears as silence.
+fn quiet_line(det: &mut TurnDetector, frames: usize) {
+    for _ in 0..frames {
         assert_eq!(det.push_heard(&[0xFF; FRAME], false, -70.0), None);
     }
+}
+
+/// Fails unless `events` hold no turn: nothing but utterances started,
+/// barge-ins and utterances discarded.
+fn assert_no_turn(events: &[(usize, TurnEvent)]) {
+    assert!(
+        kinds(events)
+            .iter()
+            .all(|(_, kind)| ["started", "barge-in", "discarded"].contains(kind)),
+        "{:?}",
+        kinds(events)
+    );
 }
 
 /// Pushes `count` voiced 20 ms frames at `level_dbfs`.
@@ -754,17 +771,9 @@ fn a_crowd_that_begins_on_a_quiet_line_stands_out_of_it_only_until_the_room_has_
     // Five seconds of a quiet line (the greeting heard in a quiet room),
     // then ten of a café: its first utterance stood out of the quiet line,
     // and is judged again, and dropped, once the room has settled on it.
-    for _ in 0..250 {
-        assert_eq!(det.push_heard(&[0xFF; FRAME], false, -70.0), None);
-    }
+    quiet_line(&mut det, 250);
     let events = crowd_at(&mut det, 0, 500);
-    assert!(
-        kinds(&events)
-            .iter()
-            .all(|(_, kind)| ["started", "barge-in", "discarded"].contains(kind)),
-        "{:?}",
-        kinds(&events)
-    );
+    assert_no_turn(&events);
     // The caller who spoke over the quiet line just before it began keeps
     // their turn: they stand out of the crowd too.
     let mut det = no_guesses();
@@ -782,9 +791,7 @@ fn a_crowd_that_fills_in_over_seconds_is_judged_again_as_the_room_rises_with_it(
     // and settles on, then the full crowd (-36 and -44), 8 dB up: too
     // little for another step. The swell stood 17 dB over the room it
     // settled on, and stands 9.5 dB over the room it becomes.
-    for _ in 0..250 {
-        assert_eq!(det.push_heard(&[0xFF; FRAME], false, -70.0), None);
-    }
+    quiet_line(&mut det, 250);
     let mut events = Vec::new();
     for i in 0..120 {
         let level = match i {
@@ -795,13 +802,7 @@ fn a_crowd_that_fills_in_over_seconds_is_judged_again_as_the_room_rises_with_it(
         events.extend(det.push_heard(&[0x11; FRAME], true, level).map(|e| (i, e)));
     }
     events.extend(crowd_at(&mut det, 120, 400));
-    assert!(
-        kinds(&events)
-            .iter()
-            .all(|(_, kind)| ["started", "barge-in", "discarded"].contains(kind)),
-        "{:?}",
-        kinds(&events)
-    );
+    assert_no_turn(&events);
 }
 
 #[test]
