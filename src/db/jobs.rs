@@ -313,14 +313,19 @@ pub async fn get_by_dedupe_key(db: &Db, key: &str) -> Result<Option<Job>, sqlx::
         .transpose()
 }
 
-/// How many jobs are running under a lease that has not expired: work some
-/// worker is doing right now.
-pub async fn running_count(db: &Db) -> Result<i64, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT COUNT(*) AS n FROM job WHERE status = 'running' AND locked_until > $1")
-            .bind(Timestamp::now())
-            .fetch_one(&db.pool)
-            .await?;
+/// How many jobs are running under a lease that has not expired, or are due
+/// and not yet claimed: work some worker is doing, or is about to. On
+/// PostgreSQL a claim skips the rows other claims have locked, so a job in
+/// another worker's claim that has not committed yet is invisible to it;
+/// this plain read still sees that job, as queued.
+pub async fn busy_count(db: &Db) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM job \
+         WHERE (status = 'running' AND locked_until > $1) OR (status = 'queued' AND run_at <= $1)",
+    )
+    .bind(Timestamp::now())
+    .fetch_one(&db.pool)
+    .await?;
     get_int(&row, "n")
 }
 

@@ -203,8 +203,8 @@ async fn worker_loop(
 }
 
 /// Runs every job that is ready now, until none is ready and none is running
-/// under a live lease (so work a background worker holds is waited for).
-/// Jobs waiting for a later retry are left alone.
+/// under a live lease (so work a background worker holds, or is claiming,
+/// is waited for). Jobs waiting for a later retry are left alone.
 pub async fn drain(state: &AppState) -> anyhow::Result<DrainReport> {
     drain_with(state, &WorkerOptions::default()).await
 }
@@ -226,7 +226,7 @@ pub async fn drain_with(state: &AppState, options: &WorkerOptions) -> anyhow::Re
             }
             continue;
         }
-        if queue::running_count(&state.db).await? == 0 {
+        if queue::busy_count(&state.db).await? == 0 {
             return Ok(report);
         }
         anyhow::ensure!(

@@ -264,6 +264,39 @@ async fn concurrent_workers_never_claim_the_same_job() {
 }
 
 #[tokio::test]
+async fn drain_waits_for_a_due_job_that_another_workers_claim_holds_locked() {
+    let env = env(SPEECH, true).await;
+    if env.state.db.backend != agentlocator::db::Backend::Postgres {
+        // SQLite has one writer and no row locks: a claim in flight holds
+        // the whole database, and drain's own claim waits on it.
+        return;
+    }
+    let job = queue::enqueue(&env.state.db, "test", Some("held"), "{}", 3)
+        .await
+        .unwrap();
+    // Another worker's claim, between its SELECT … FOR UPDATE and its
+    // commit: drain's claim skips the row, and nothing is running yet.
+    let mut claim = env.state.db.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM job WHERE id = $1 FOR UPDATE")
+        .bind(job.id)
+        .execute(&mut *claim)
+        .await
+        .unwrap();
+    let quick = WorkerOptions {
+        max_run: Duration::from_millis(50),
+        lease: Duration::from_millis(50),
+        ..WorkerOptions::default()
+    };
+    let drained = jobs::drain_with(&env.state, &quick).await;
+    assert!(
+        drained.is_err(),
+        "drain returned while a due job was being claimed: {drained:?}"
+    );
+    claim.rollback().await.unwrap();
+    assert_eq!(jobs::drain(&env.state).await.unwrap().dead, 1);
+}
+
+#[tokio::test]
 async fn a_dedupe_key_queues_the_work_once_and_unknown_kinds_go_dead() {
     let env = env(SPEECH, true).await;
     let first = queue::enqueue(&env.state.db, "mystery", Some("same"), "{}", 3)
