@@ -648,12 +648,6 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
                 }
                 if delay.is_some_and(|ms| ms <= bound) {
                     figures.on_time += 1;
-                } else if std::env::var("LATE").is_ok() {
-                    eprintln!(
-                        "LATE {noisy:?} seed {seed} utt {:.2}-{:.2} s delay {delay:?}",
-                        start as f32 / 8000.0,
-                        end as f32 / 8000.0
-                    );
                 }
             }
         }
