@@ -572,8 +572,7 @@ impl TurnDetector {
         }
         // A graze in progress might be the caller going on: its outcome
         // decides, as with a blip in a quiet pause.
-        if self.at_the_room >= self.end_silence_now && self.grazing == 0 && self.back_to_the_room()
-        {
+        if self.back_at_the_room_for(self.end_silence_now) {
             return Some(self.finish_utterance());
         }
         // A guess at the room goes stale as the line rises out of it: a
@@ -611,10 +610,7 @@ impl TurnDetector {
         }
         let pause = if self.quiet_run >= self.guess_after {
             Pause::Quiet
-        } else if self.at_the_room >= self.guess_after
-            && self.grazing == 0
-            && self.back_to_the_room()
-        {
+        } else if self.back_at_the_room_for(self.guess_after) {
             Pause::Room
         } else {
             return None;
@@ -813,6 +809,12 @@ impl TurnDetector {
                 self.at_the_room = 0;
             }
         }
+    }
+
+    /// Whether the line has been back at the room for `samples`, no graze
+    /// in progress, and the room may end this utterance.
+    fn back_at_the_room_for(&self, samples: u64) -> bool {
+        self.at_the_room >= samples && self.grazing == 0 && self.back_to_the_room()
     }
 
     /// Whether the line falling back to the room ends this utterance (see
