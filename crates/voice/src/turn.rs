@@ -48,7 +48,8 @@ pub struct TurnConfig {
     /// guess ([`TurnEvent::Paused`]), long before the end of turn; 0: never.
     /// In a room the VAD takes for voice, where it finds no silence, the
     /// line back at the room this long is the pause (see
-    /// [`TurnConfig::room_end_db`]).
+    /// [`TurnConfig::room_end_db`]), and where the room cannot end the
+    /// turn, the quiet hold's last [`HOLD_GUESS_LEAD_MS`].
     pub guess_after_ms: u32,
     /// Once a pause has begun, how long voice must last without a break
     /// to end it: a shorter blip is a clatter or a noise peak, not the
@@ -141,6 +142,8 @@ enum Pause {
     /// The line fell back to a room the VAD takes for voice (see
     /// [`TurnConfig::room_end_db`]).
     Room,
+    /// The quiet hold is about to end the turn (see [`HOLD_GUESS_LEAD_MS`]).
+    Hold,
 }
 
 /// What a [`TurnDetector::push`] noticed.
@@ -167,9 +170,10 @@ pub enum TurnEvent {
     Discarded,
     /// The caller has been quiet for `guess_after_ms` (with enough voice
     /// before), or, for a caller the room can end the turn of, the line
-    /// has been back at the room that long: the utterance so far, to
-    /// transcribe and answer on the chance that the turn is over. At most
-    /// once per pause.
+    /// has been back at the room that long, or the quiet hold will end the
+    /// turn in [`HOLD_GUESS_LEAD_MS`]: the utterance so far, to transcribe
+    /// and answer on the chance that the turn is over. At most once per
+    /// pause.
     Paused {
         /// As [`TurnEvent::UtteranceEnded`]'s audio, up to now.
         audio: Vec<u8>,
@@ -177,7 +181,8 @@ pub enum TurnEvent {
         voiced_ms: u32,
     },
     /// Voice came back after a [`TurnEvent::Paused`], or the line rose out
-    /// of the room after one made there: that guess is stale.
+    /// of the room after one made there, or the caller was clear again
+    /// after one made on the quiet hold: that guess is stale.
     Resumed,
 }
 
@@ -266,6 +271,8 @@ pub struct TurnDetector {
     grazing: u64,
     /// [`ROOM_GRAZE_MS`] in samples.
     room_graze: u64,
+    /// [`HOLD_GUESS_LEAD_MS`] in samples.
+    hold_guess_lead: u64,
     barge_in_sent: bool,
     /// The max length was reached on a frame that already reported
     /// something; the end is reported on the next push.
@@ -346,6 +353,18 @@ const ROOM_GRAZE_MS: u32 = 20;
 /// settling); at 11 dB, 20; at 10.5 dB a crowd alone makes a turn again.
 const AGAIN_SLACK: f32 = 1.995_262_3;
 
+/// How long before the quiet hold ends a turn (see
+/// [`TurnConfig::quiet_hold_ms`]) the utterance so far is offered as a
+/// guess, in ms: in a crowd the VAD takes for voice whose caller the room
+/// cannot end the turn of (under 18 dB over it), nothing else is a pause,
+/// and the reply waited for the whole of STT, the model and TTS after the
+/// hold. Measured on the noise set (BENCHMARKS.md, "Guesses on the quiet
+/// hold"): at 300 café turns at 10 dB SNR are answered from a guess
+/// 29 times in 30 (once before), and none of 150 on fresh seeds is short
+/// of the caller; at 500, 7 in 30 are, since their last words run on
+/// 1.3–1.4 s after they were last clear of the crowd.
+const HOLD_GUESS_LEAD_MS: u32 = 300;
+
 /// How far the caller's active level must be over the room for
 /// [`TurnConfig::room_end_db`] to end their turns, in dB. Without it, café
 /// at 10 dB SNR is cut off 21 times in 30; callers there are 16–20 dB over
@@ -418,7 +437,8 @@ impl TurnDetector {
             room_end_clear: 10f32.powf(ROOM_END_CLEAR_DB as f32 / 10.0),
             at_the_room: 0,
             grazing: 0,
-            room_graze: u64::from(ROOM_GRAZE_MS) * u64::from(config.sample_rate) / 1000,
+            room_graze: samples(ROOM_GRAZE_MS),
+            hold_guess_lead: samples(HOLD_GUESS_LEAD_MS),
             barge_in_sent: false,
             end_pending: false,
             config,
@@ -561,8 +581,7 @@ impl TurnDetector {
         // (`room_span` stops counting once it stands out); the room alone is
         // dropped keeping its tail, whichever hold ends it.
         if self.quiet_hold > 0
-            && (self.room_span >= self.quiet_hold
-                || self.since_clear >= self.quiet_hold.max(self.end_silence_now))
+            && (self.room_span >= self.quiet_hold || self.since_clear >= self.held_for())
         {
             return Some(if self.only_the_room() {
                 self.drop_the_room()
@@ -578,7 +597,14 @@ impl TurnDetector {
         // A guess at the room goes stale as the line rises out of it: a
         // swell of the crowd, or the caller's quiet words, which would not
         // be in the guess.
-        if self.paused == Some(Pause::Room) && self.at_the_room == 0 {
+        // A guess on the quiet hold goes stale as the caller is clear again:
+        // they went on, louder than the crowd.
+        let stale = match self.paused {
+            Some(Pause::Room) => self.at_the_room == 0,
+            Some(Pause::Hold) => self.since_clear == 0,
+            _ => false,
+        };
+        if stale {
             self.paused = None;
             return Some(TurnEvent::Resumed);
         }
@@ -600,7 +626,7 @@ impl TurnDetector {
         // most often the caller's next word or a quiet stretch of theirs,
         // and each guess they talk past wastes requests. So a guess waits
         // for the VAD's own pause, or, in a room it takes for voice, for
-        // the line back at the room.
+        // the line back at the room, or for the quiet hold to be nearly up.
         if self.guess_after == 0
             || self.paused.is_some()
             || self.voiced_above_echo < self.min_speech.max(1)
@@ -612,6 +638,9 @@ impl TurnDetector {
             Pause::Quiet
         } else if self.back_at_the_room_for(self.guess_after) {
             Pause::Room
+        } else if self.quiet_hold > 0 && self.since_clear + self.hold_guess_lead >= self.held_for()
+        {
+            Pause::Hold
         } else {
             return None;
         };
@@ -727,6 +756,12 @@ impl TurnDetector {
         self.active
             .power()
             .is_some_and(|active| power * ratio < active)
+    }
+
+    /// How long after the caller was last clear the quiet hold ends the
+    /// turn: never before the wait in force.
+    fn held_for(&self) -> u64 {
+        self.quiet_hold.max(self.end_silence_now)
     }
 
     /// Whether the line stands clear of the room for the quiet hold (see

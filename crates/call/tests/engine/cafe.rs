@@ -69,15 +69,15 @@ async fn a_caller_in_a_cafe_is_answered_in_full_while_the_crowd_goes_on() {
     assert_eq!(turns[0].user_text.as_deref(), Some(CALLER_SAYS));
 }
 
-/// The one turn of [`first_utterance`] 6 s into a café at 20 dB (long
-/// enough for the room to show that it fools the VAD), the crowd there
-/// from the call's start, with guesses (`speculative`) or without.
-async fn a_turn_in_a_cafe(speculative: bool) -> agentlocator_call::TurnRecord {
+/// The one turn of [`first_utterance`] 6 s into a café `snr_db` under it
+/// (long enough for the room to show that it fools the VAD), the crowd
+/// there from the call's start, with guesses (`speculative`) or without.
+async fn a_turn_in_a_cafe(snr_db: f32, speculative: bool) -> agentlocator_call::TurnRecord {
     let fakes = Fakes::standard();
     let mut call = start(Options::guessing(fakes.providers(), speculative));
     let mut speech = vec![0; 6 * RATE];
     speech.extend(first_utterance());
-    call.play(&cafe_line(&speech, 20, 20.0, 1)).await;
+    call.play(&cafe_line(&speech, 20, snr_db, 1)).await;
     call.stop().await;
     let (_, _, events) = call.finish().await;
     let mut turns = turns(&events);
@@ -91,14 +91,32 @@ async fn in_a_cafe_the_reply_is_guessed_where_the_line_falls_back_to_the_crowd()
     // 200 ms after the line fell back to the crowd's level, well before
     // that ends the turn, so the reply starts sooner after it: 200 ms
     // after the end with these fakes, against 600 ms without a guess.
-    let plain = a_turn_in_a_cafe(false).await;
-    let guessed = a_turn_in_a_cafe(true).await;
+    let plain = a_turn_in_a_cafe(20.0, false).await;
+    let guessed = a_turn_in_a_cafe(20.0, true).await;
     assert!(guessed.speculative && !plain.speculative);
     // Two guesses in the caller's own pauses, each dropped (its
     // transcription wasted) as they went on, then the one answered.
     assert_eq!((guessed.guesses, guessed.wasted_calls), (3, 2));
     assert!(
         plain.t_total_ms >= guessed.t_total_ms + 380,
+        "end of turn → first reply frame: {} ms with the guess, {} ms without",
+        guessed.t_total_ms,
+        plain.t_total_ms
+    );
+    assert_eq!(guessed.user_text, plain.user_text);
+    assert_eq!(guessed.agent_text, plain.agent_text);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_a_loud_cafe_the_reply_is_guessed_before_the_quiet_hold_ends_the_turn() {
+    // 10 dB over the crowd the caller is too near it for the line's fall
+    // to end their turn; the quiet hold does, 1.8 s after they were last
+    // clear of it, and the guess comes 300 ms before that.
+    let plain = a_turn_in_a_cafe(10.0, false).await;
+    let guessed = a_turn_in_a_cafe(10.0, true).await;
+    assert!(guessed.speculative && !plain.speculative);
+    assert!(
+        plain.t_total_ms >= guessed.t_total_ms + 280,
         "end of turn → first reply frame: {} ms with the guess, {} ms without",
         guessed.t_total_ms,
         plain.t_total_ms

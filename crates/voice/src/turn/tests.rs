@@ -977,13 +977,88 @@ fn in_a_crowd_the_vad_takes_for_voice_the_line_back_at_the_room_is_offered_as_a_
         guess[..],
         "the guess is the turn so far"
     );
-    // Without the room end, nothing in the crowd is a pause.
+    // Without the room end, nothing in the crowd is a pause: only the
+    // quiet hold, nearly up, offers a guess.
     let without = TurnConfig {
         room_end_db: 0,
         ..TurnConfig::default()
     };
     let events = after_the_caller_in_a_cafe(without, |det| crowd_at(det, 300, 150));
-    assert_eq!(kinds(&events), [(99, "ended")]);
+    assert_eq!(kinds(&events), [(84, "paused"), (99, "ended")]);
+}
+
+/// The events after a caller 17.5 dB over the crowd stops (numbered from
+/// their last frame), as [`after_the_caller_in_a_cafe`]: the room cannot
+/// end their turn, so the quiet hold does, 1.8 s after they were last clear.
+fn after_a_quiet_caller_in_a_cafe(
+    after: impl FnOnce(&mut TurnDetector) -> Vec<(usize, TurnEvent)>,
+) -> Vec<(usize, TurnEvent)> {
+    let mut det = TurnDetector::default();
+    crowd_at(&mut det, 0, 250);
+    caller_at(&mut det, 250, 50, -26.0);
+    let mut events = after(&mut det);
+    let end = events
+        .iter()
+        .position(|(_, e)| matches!(e, TurnEvent::UtteranceEnded { .. }));
+    events.truncate(end.map_or(0, |end| end + 1));
+    events.into_iter().map(|(i, e)| (i + 1 - 300, e)).collect()
+}
+
+#[test]
+fn where_only_the_quiet_hold_ends_a_turn_the_turn_so_far_is_guessed_300_ms_before_it() {
+    // The VAD never pauses in the crowd and the room may not end this
+    // caller's turn: the guess comes 15 frames before the hold ends the
+    // turn, holding all the turn will.
+    let events = after_a_quiet_caller_in_a_cafe(|det| crowd_at(det, 300, 150));
+    assert_eq!(kinds(&events), [(84, "paused"), (99, "ended")]);
+    let [
+        (_, TurnEvent::Paused { audio: guess, .. }),
+        (_, TurnEvent::UtteranceEnded { audio, .. }),
+    ] = events.as_slice()
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        guess[..],
+        audio[..guess.len()],
+        "the guess is the turn so far"
+    );
+    // Without the hold, no guess either.
+    let mut det = TurnDetector::new(TurnConfig {
+        quiet_hold_ms: 0,
+        ..TurnConfig::default()
+    });
+    crowd_at(&mut det, 0, 250);
+    caller_at(&mut det, 250, 50, -26.0);
+    let events = crowd_at(&mut det, 300, 150);
+    assert!(
+        !events
+            .iter()
+            .any(|(_, e)| matches!(e, TurnEvent::Paused { .. })),
+        "{:?}",
+        kinds(&events)
+    );
+}
+
+#[test]
+fn the_caller_clear_of_the_crowd_again_makes_the_holds_guess_stale_and_the_hold_starts_over() {
+    // 200 ms of the caller after the guess: it lacks them, so it is stale
+    // at once, and the hold and its guess count again from their last frame.
+    let events = after_a_quiet_caller_in_a_cafe(|det| {
+        let mut events = crowd_at(det, 300, 90);
+        events.extend(caller_at(det, 390, 10, -26.0));
+        events.extend(crowd_at(det, 400, 150));
+        events
+    });
+    assert_eq!(
+        kinds(&events),
+        [
+            (84, "paused"),
+            (91, "resumed"),
+            (184, "paused"),
+            (199, "ended")
+        ]
+    );
 }
 
 #[test]
