@@ -59,7 +59,7 @@ const AGENT_DBFS: f32 = -18.0;
 /// give; a family that starts passing must be taken off the list.
 const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 3] = [
     (NoiseFamily::Cafe, 20.0, 66),
-    (NoiseFamily::Cafe, 10.0, 23),
+    (NoiseFamily::Cafe, 10.0, 24),
     (NoiseFamily::Street, 10.0, 85),
 ];
 /// How late, at most, a turn of a [`KNOWN_END_GAPS`] family may end, past
@@ -72,9 +72,10 @@ const HELD_OPEN_MAX_MS: u32 = 3_500;
 /// How many noise seeds each family and SNR of the end-of-turn set runs.
 const END_SEEDS: u64 = 30;
 /// The fewest of the held-out set's 180 café ends at 20 dB that must come
-/// on time: 128 on [`END_SEEDS`] seeds (41 of 60 on the first 10), since
-/// the room ends café turns (`TurnConfig::room_end_db`; 4 of 60 before).
-const HELD_OUT_CAFE_ON_TIME: usize = 128;
+/// on time: 126 on [`END_SEEDS`] seeds (41 of 60 on the first 10), since
+/// the room ends café turns (`TurnConfig::room_end_db`; 4 of 60 before);
+/// 128 while `TurnConfig::resume_ms` was 120.
+const HELD_OUT_CAFE_ON_TIME: usize = 126;
 /// The fewest café turns at an SNR that must end on a standing guess (a
 /// `Paused` with no `Resumed` after it), on the fixtures (of 90) and on
 /// the held-out set (of 180). On the first 10 seeds, at 20 dB: 29 of 30
@@ -132,9 +133,9 @@ fn too_few_answered_from_guesses(
 /// "Fresh seeds". More fails the test; none on the fixtures means the
 /// family must be taken off the list.
 const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize, usize); 3] = [
-    (NoiseFamily::Street, 10.0, 9, 9),
-    (NoiseFamily::Cafe, 20.0, 10, 7),
-    (NoiseFamily::Cafe, 10.0, 3, 3),
+    (NoiseFamily::Street, 10.0, 8, 5),
+    (NoiseFamily::Cafe, 20.0, 10, 6),
+    (NoiseFamily::Cafe, 10.0, 2, 2),
 ];
 
 /// How many cut-offs [`KNOWN_CUT_OFFS`] lets `family` at `snr` on the

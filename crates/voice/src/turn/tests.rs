@@ -266,40 +266,65 @@ fn zero_valued_config_still_makes_progress() {
     ));
 }
 
+/// The frame (1-based) whose push ended the utterance, if any, when the
+/// VAD's decisions follow `pattern` (voiced or not, for so many frames).
+fn frame_of_the_end(config: &TurnConfig, pattern: &[(bool, usize)]) -> Option<usize> {
+    let mut det = TurnDetector::new(config.clone());
+    pattern
+        .iter()
+        .flat_map(|&(voiced, n)| std::iter::repeat_n(voiced, n))
+        .enumerate()
+        .find_map(|(i, voiced)| {
+            matches!(
+                det.push(&[0xFF; FRAME], voiced),
+                Some(TurnEvent::UtteranceEnded { .. })
+            )
+            .then_some(i + 1)
+        })
+}
+
+#[test]
+fn quiet_syllables_the_vad_hears_in_runs_of_100_ms_keep_the_turn_open() {
+    // A caller's quiet last words under street noise: after a 300 ms
+    // pause the VAD hears them in runs of 100 ms with 80 ms between. Each
+    // run is the caller going on, so the wait starts again after the last.
+    let words = [
+        (true, 50),
+        (false, 15),
+        (true, 5),
+        (false, 4),
+        (true, 5),
+        (false, 4),
+        (true, 5),
+        (false, 40),
+    ];
+    let config = without_guesses();
+    assert_eq!(frame_of_the_end(&config, &words), Some(118));
+    // Held to 120 ms, each run was a blip, and the turn ended inside them.
+    let blips = TurnConfig {
+        resume_ms: 120,
+        ..config
+    };
+    assert_eq!(frame_of_the_end(&blips, &words), Some(80));
+}
+
 #[test]
 fn a_blip_in_the_pause_after_speech_does_not_restart_the_wait_but_speech_does() {
-    let frame = [0xFFu8; 160];
     let config = TurnConfig {
         end_silence_ms: 600,
         resume_ms: 120,
         ..TurnConfig::default()
     };
-    let run = |pattern: &[(bool, usize)]| {
-        let mut det = TurnDetector::new(config.clone());
-        let mut frames = 0;
-        for &(voiced, n) in pattern {
-            for _ in 0..n {
-                frames += 1;
-                if matches!(
-                    det.push(&frame, voiced),
-                    Some(TurnEvent::UtteranceEnded { .. })
-                ) {
-                    return Some(frames);
-                }
-            }
-        }
-        None
-    };
     // 1 s of speech, 300 ms of pause, a 100 ms clatter, then quiet: the
     // turn ends 600 ms after the speech, as if the clatter were not there.
     assert_eq!(
-        run(&[(true, 50), (false, 15), (true, 5), (false, 40)]),
+        frame_of_the_end(&config, &[(true, 50), (false, 15), (true, 5), (false, 40)]),
         Some(80)
     );
     // The same pause followed by 200 ms of voice: the caller went on, so
     // the wait starts again after it.
     assert_eq!(
-        run(&[(true, 50), (false, 15), (true, 10), (false, 40)]),
+        frame_of_the_end(&config, &[(true, 50), (false, 15), (true, 10), (false, 40)]),
         Some(105)
     );
 }
