@@ -60,7 +60,7 @@ const AGENT_DBFS: f32 = -18.0;
 const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 3] = [
     (NoiseFamily::Cafe, 20.0, 66),
     (NoiseFamily::Cafe, 10.0, 24),
-    (NoiseFamily::Street, 10.0, 85),
+    (NoiseFamily::Street, 10.0, 86),
 ];
 /// How late, at most, a turn of a [`KNOWN_END_GAPS`] family may end, past
 /// the end of an utterance it did not cut off (ms); held-out café turns
@@ -124,8 +124,10 @@ fn too_few_answered_from_guesses(
 /// how many such ends at most, on the fixtures (90 utterances) and on the
 /// held-out set (180). Street at 10 dB buries much of caller-he.wav's
 /// first utterance's last second (−35…−44 dBFS, P.56-active) under noise
-/// at about −30 dBFS, and the VAD hears its quiet syllables in runs
-/// shorter than `TurnConfig::resume_ms`. In café babble the line falls
+/// at about −30 dBFS; where the VAD takes the street for voice half the
+/// time, it still finds the caller's pauses there, and the room end
+/// waits for a crowd (BENCHMARKS.md, "A crowd moves, the street drifts").
+/// In café babble the line falls
 /// back to the room inside a pause of 300–560 ms in a sentence, through
 /// quiet syllables whose 200 ms mean stays within `room_end_db` of it,
 /// and the room ends the turn. The first 10 seeds, which the rules were
@@ -133,7 +135,7 @@ fn too_few_answered_from_guesses(
 /// "Fresh seeds". More fails the test; none on the fixtures means the
 /// family must be taken off the list.
 const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize, usize); 3] = [
-    (NoiseFamily::Street, 10.0, 8, 5),
+    (NoiseFamily::Street, 10.0, 2, 4),
     (NoiseFamily::Cafe, 20.0, 10, 6),
     (NoiseFamily::Cafe, 10.0, 2, 2),
 ];
@@ -1530,6 +1532,48 @@ fn monologues_without_a_pause_in_every_noise() {
                 cut,
                 times,
                 ended
+            );
+        }
+    }
+}
+
+/// How far each noise's level moves from one 20 ms frame to the next, as
+/// the room measures it (`turn::room`'s crowd rule), on 10 s of the noise
+/// alone per seed: the mean step per line, over 20 seeds.
+/// `cargo test --release -p agentlocator-voice --test noise_set -- --ignored --nocapture frame_to_frame`
+#[test]
+#[ignore = "diagnostic: prints, asserts nothing"]
+fn print_how_far_each_noise_moves_from_frame_to_frame() {
+    let babble = babble();
+    let level = noise::active_rms(&agent_voice());
+    for family in NoiseFamily::ALL {
+        for snr in SNRS {
+            let mut means: Vec<f32> = (0..20)
+                .map(|seed| {
+                    let line: Vec<i16> = noise_under(family, snr, seed, secs(10.0), &babble, level)
+                        .into_iter()
+                        .map(noise::to_i16)
+                        .collect();
+                    let mut hearing = Hearing::new(Ear::Ours);
+                    let levels: Vec<f32> = line
+                        .chunks(FRAME)
+                        .map(|frame| {
+                            hearing.push(frame, &[], false);
+                            hearing.vad.last_energy_dbfs()
+                        })
+                        .skip(100)
+                        .collect();
+                    let steps: Vec<f32> = levels.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+                    steps.iter().sum::<f32>() / steps.len() as f32
+                })
+                .collect();
+            means.sort_by(f32::total_cmp);
+            println!(
+                "{:<7} {snr:>4} dB: mean step {:.2}–{:.2} dB, median {:.2}",
+                family.name(),
+                means[0],
+                means[19],
+                means[10]
             );
         }
     }

@@ -45,6 +45,15 @@ const VAD_SHARE_STEP: f32 = 1.0 / 250.0;
 /// such a room often enough to cut its callers off 14 times in 30, at 40 %
 /// never; at 60 % café at 20 dB ended 20 of 30 turns on time, not 25.
 const FOOLED_SHARE: f32 = 0.4;
+/// How far, on average, the level of the room's frames must move from one
+/// frame to the next for it to be a crowd, in dB: talkers' syllables come
+/// and go within a few frames, traffic swells over seconds. Measured on
+/// the noise set's noise alone (BENCHMARKS.md, "A crowd moves, the street
+/// drifts"): street 0.49–0.64 dB, car 1.53–1.95, café 2.06–2.54.
+const CROWD_STEP_DB: f32 = 1.2;
+/// The largest frame-to-frame step counted into the mean, in dB: a
+/// caller's onset, or a door banging, is one step, not a crowd.
+const MAX_STEP_DB: f32 = 10.0;
 /// Frames heard before the room is judged at all: a second. Before that
 /// every utterance is taken for the caller's.
 const MIN_FRAMES: usize = 50;
@@ -81,6 +90,14 @@ pub(super) struct Room {
     line: RecentLevel<LINE_FRAMES>,
     /// The share of the room's frames the VAD called voice, lately.
     voiced_share: f32,
+    /// The level of the last frame pushed with one, in dBFS.
+    last_dbfs: Option<f32>,
+    /// How far that frame's level moved from the one before, in dB.
+    step_db: Option<f32>,
+    /// The mean of `step_db` over the room's frames, lately.
+    mean_step_db: f32,
+    /// Room frames counted into `mean_step_db`, up to `1 / VAD_SHARE_STEP`.
+    steps: u16,
 }
 
 impl Room {
@@ -96,6 +113,10 @@ impl Room {
             since_step: ROOM_FRAMES as u16,
             line: RecentLevel::new(),
             voiced_share: 0.0,
+            last_dbfs: None,
+            step_db: None,
+            mean_step_db: 0.0,
+            steps: 0,
         }
     }
 
@@ -108,8 +129,11 @@ impl Room {
     /// sparse stretch of babble), and the room rises with it.
     pub(super) fn push(&mut self, level_dbfs: f32, power: f32) -> bool {
         if !level_dbfs.is_finite() {
+            self.step_db = None;
             return false;
         }
+        self.step_db = self.last_dbfs.map(|last| (level_dbfs - last).abs());
+        self.last_dbfs = Some(level_dbfs);
         self.line.push(power);
         let bin = bin(level_dbfs);
         if self.len >= RECENT_FRAMES {
@@ -172,12 +196,23 @@ impl Room {
     pub(super) fn heard_by_the_vad(&mut self, voiced: bool) {
         let voiced = if voiced { 1.0 } else { 0.0 };
         self.voiced_share += VAD_SHARE_STEP * (voiced - self.voiced_share);
+        if let Some(step) = self.step_db {
+            // A plain mean until it covers the share's 5 s, then a running
+            // one: the room is a crowd, or not, from its first seconds.
+            self.steps = (self.steps + 1).min((1.0 / VAD_SHARE_STEP) as u16);
+            self.mean_step_db +=
+                (step.min(MAX_STEP_DB) - self.mean_step_db) / f32::from(self.steps);
+        }
     }
 
     /// Whether the VAD takes this room for voice so often that it cannot
-    /// find the caller's pauses in it.
+    /// find the caller's pauses in it, and the room is a crowd: its level
+    /// moves from frame to frame as talkers' syllables do. Street noise
+    /// at 10 dB SNR can pass the VAD's share too, and there the caller's
+    /// quiet words sit at the room's level, as in a café; but the VAD
+    /// still finds the caller's pauses there.
     pub(super) fn fools_the_vad(&self) -> bool {
-        self.voiced_share > FOOLED_SHARE
+        self.voiced_share > FOOLED_SHARE && self.mean_step_db > CROWD_STEP_DB
     }
 
     /// The room's level as a linear power (full scale = 1); 0 before any
@@ -218,6 +253,27 @@ mod tests {
         for _ in 0..frames {
             room.push(dbfs, 10f32.powf(dbfs / 10.0));
         }
+    }
+
+    /// Whether 6 s of a room the VAD calls voice throughout, its level
+    /// moving `step_db` every other frame, fools the VAD as a crowd does.
+    fn a_crowd_with_steps_of(step_db: f32) -> bool {
+        let mut room = Room::new();
+        for i in 0..300 {
+            let dbfs = if i % 2 == 0 { -40.0 } else { -40.0 + step_db };
+            room.push(dbfs, 10f32.powf(dbfs / 10.0));
+            room.heard_by_the_vad(true);
+        }
+        room.fools_the_vad()
+    }
+
+    #[test]
+    fn a_room_the_vad_calls_voice_is_a_crowd_only_if_its_level_moves_as_syllables_do() {
+        // Traffic drifts half a dB a frame; talkers' syllables jump 4.
+        assert!(!a_crowd_with_steps_of(0.5));
+        assert!(!a_crowd_with_steps_of(CROWD_STEP_DB * 0.9));
+        assert!(a_crowd_with_steps_of(CROWD_STEP_DB * 1.1));
+        assert!(a_crowd_with_steps_of(4.0));
     }
 
     #[test]

@@ -946,6 +946,26 @@ fn a_room_the_vad_finds_pauses_in_never_ends_a_turn_on_its_level() {
     assert!(det.is_speaking());
 }
 
+#[test]
+fn street_noise_the_vad_takes_for_voice_never_ends_a_turn_on_its_level() {
+    // Traffic the VAD hears as voice throughout, its level drifting by
+    // half a dB: the caller's quiet last words would sit at its level, as
+    // in a café, but it is no crowd, and only the quiet hold ends the turn.
+    let traffic = |det: &mut TurnDetector, from: usize, count: usize| -> Option<usize> {
+        (from..from + count).find(|&i| {
+            let level = if i % 2 == 0 { -40.0 } else { -40.5 };
+            matches!(
+                det.push_heard(&[i as u8; FRAME], true, level),
+                Some(TurnEvent::UtteranceEnded { .. })
+            )
+        })
+    };
+    let mut det = no_guesses();
+    assert_eq!(traffic(&mut det, 0, 250), None);
+    caller_at(&mut det, 250, 50, -18.0);
+    assert_eq!(traffic(&mut det, 300, 150).map(|i| i + 1 - 300), Some(99));
+}
+
 /// The events after the caller's last frame until their turn ended
 /// (numbered from that frame) in a café whose crowd the VAD calls voice:
 /// 5 s of crowd, the caller at -18 dBFS for a second, then what `after`
