@@ -598,11 +598,10 @@ impl TurnDetector {
         if self.back_at_the_room_for(self.end_silence_now) {
             return Some(self.finish_utterance());
         }
-        // A guess at the room goes stale as the line rises out of it: a
+        // A guess at the room goes stale as the line rises out of it (a
         // swell of the crowd, or the caller's quiet words, which would not
-        // be in the guess.
-        // A guess on the quiet hold goes stale as the caller is clear again:
-        // they went on, louder than the crowd.
+        // be in the guess); one on the quiet hold as the caller is clear of
+        // the crowd again.
         let stale = match self.paused {
             Some(Pause::Room) => self.at_the_room == 0,
             Some(Pause::Hold) => self.since_clear == 0,

@@ -93,11 +93,12 @@ pub(super) struct Room {
     /// The level of the last frame pushed with one, in dBFS.
     last_dbfs: Option<f32>,
     /// How far that frame's level moved from the one before, in dB.
-    step_db: Option<f32>,
-    /// The mean of `step_db` over the room's frames, lately.
-    mean_step_db: f32,
-    /// Room frames counted into `mean_step_db`, up to `1 / VAD_SHARE_STEP`.
-    steps: u16,
+    frame_step_db: Option<f32>,
+    /// The mean of `frame_step_db` over the room's frames, lately.
+    mean_frame_step_db: f32,
+    /// Room frames counted into `mean_frame_step_db`, up to
+    /// `1 / VAD_SHARE_STEP`.
+    frame_steps: u16,
 }
 
 impl Room {
@@ -114,9 +115,9 @@ impl Room {
             line: RecentLevel::new(),
             voiced_share: 0.0,
             last_dbfs: None,
-            step_db: None,
-            mean_step_db: 0.0,
-            steps: 0,
+            frame_step_db: None,
+            mean_frame_step_db: 0.0,
+            frame_steps: 0,
         }
     }
 
@@ -129,10 +130,10 @@ impl Room {
     /// sparse stretch of babble), and the room rises with it.
     pub(super) fn push(&mut self, level_dbfs: f32, power: f32) -> bool {
         if !level_dbfs.is_finite() {
-            self.step_db = None;
+            self.frame_step_db = None;
             return false;
         }
-        self.step_db = self.last_dbfs.map(|last| (level_dbfs - last).abs());
+        self.frame_step_db = self.last_dbfs.map(|last| (level_dbfs - last).abs());
         self.last_dbfs = Some(level_dbfs);
         self.line.push(power);
         let bin = bin(level_dbfs);
@@ -196,12 +197,12 @@ impl Room {
     pub(super) fn heard_by_the_vad(&mut self, voiced: bool) {
         let voiced = if voiced { 1.0 } else { 0.0 };
         self.voiced_share += VAD_SHARE_STEP * (voiced - self.voiced_share);
-        if let Some(step) = self.step_db {
+        if let Some(step) = self.frame_step_db {
             // A plain mean until it covers the share's 5 s, then a running
             // one: the room is a crowd, or not, from its first seconds.
-            self.steps = (self.steps + 1).min((1.0 / VAD_SHARE_STEP) as u16);
-            self.mean_step_db +=
-                (step.min(MAX_STEP_DB) - self.mean_step_db) / f32::from(self.steps);
+            self.frame_steps = (self.frame_steps + 1).min((1.0 / VAD_SHARE_STEP) as u16);
+            self.mean_frame_step_db +=
+                (step.min(MAX_STEP_DB) - self.mean_frame_step_db) / f32::from(self.frame_steps);
         }
     }
 
@@ -212,7 +213,7 @@ impl Room {
     /// quiet words sit at the room's level, as in a café; but the VAD
     /// still finds the caller's pauses there.
     pub(super) fn fools_the_vad(&self) -> bool {
-        self.voiced_share > FOOLED_SHARE && self.mean_step_db > CROWD_STEP_DB
+        self.voiced_share > FOOLED_SHARE && self.mean_frame_step_db > CROWD_STEP_DB
     }
 
     /// The room's level as a linear power (full scale = 1); 0 before any

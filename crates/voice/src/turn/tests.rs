@@ -974,9 +974,18 @@ fn after_the_caller_in_a_cafe(
     config: TurnConfig,
     after: impl FnOnce(&mut TurnDetector) -> Vec<(usize, TurnEvent)>,
 ) -> Vec<(usize, TurnEvent)> {
+    after_a_caller_at(config, -18.0, after)
+}
+
+/// As [`after_the_caller_in_a_cafe`], the caller at `caller_dbfs`.
+fn after_a_caller_at(
+    config: TurnConfig,
+    caller_dbfs: f32,
+    after: impl FnOnce(&mut TurnDetector) -> Vec<(usize, TurnEvent)>,
+) -> Vec<(usize, TurnEvent)> {
     let mut det = TurnDetector::new(config);
     crowd_at(&mut det, 0, 250);
-    caller_at(&mut det, 250, 50, -18.0);
+    caller_at(&mut det, 250, 50, caller_dbfs);
     let mut events = after(&mut det);
     let end = events
         .iter()
@@ -1010,18 +1019,7 @@ fn in_a_crowd_the_vad_takes_for_voice_the_line_back_at_the_room_is_offered_as_a_
     // the room ends the turn, and the guess holds all the turn will.
     let events = after_the_caller_in_a_cafe(TurnConfig::default(), |det| crowd_at(det, 300, 150));
     assert_eq!(kinds(&events), [(19, "paused"), (39, "ended")]);
-    let [
-        (_, TurnEvent::Paused { audio: guess, .. }),
-        (_, TurnEvent::UtteranceEnded { audio, .. }),
-    ] = events.as_slice()
-    else {
-        unreachable!()
-    };
-    assert_eq!(
-        audio[..guess.len()],
-        guess[..],
-        "the guess is the turn so far"
-    );
+    assert_the_guess_is_the_turn_so_far(&events);
     // Without the room end, nothing in the crowd is a pause: only the
     // quiet hold, nearly up, offers a guess.
     let without = TurnConfig {
@@ -1038,15 +1036,33 @@ fn in_a_crowd_the_vad_takes_for_voice_the_line_back_at_the_room_is_offered_as_a_
 fn after_a_quiet_caller_in_a_cafe(
     after: impl FnOnce(&mut TurnDetector) -> Vec<(usize, TurnEvent)>,
 ) -> Vec<(usize, TurnEvent)> {
-    let mut det = TurnDetector::default();
-    crowd_at(&mut det, 0, 250);
-    caller_at(&mut det, 250, 50, -26.0);
-    let mut events = after(&mut det);
-    let end = events
-        .iter()
-        .position(|(_, e)| matches!(e, TurnEvent::UtteranceEnded { .. }));
-    events.truncate(end.map_or(0, |end| end + 1));
-    events.into_iter().map(|(i, e)| (i + 1 - 300, e)).collect()
+    after_a_caller_at(TurnConfig::default(), -26.0, after)
+}
+
+/// From frame 300: `frames` of the crowd, 200 ms of the caller at -26
+/// dBFS, then the crowd for 3 s.
+fn a_word_in_the_crowd(det: &mut TurnDetector, frames: usize) -> Vec<(usize, TurnEvent)> {
+    let mut events = crowd_at(det, 300, frames);
+    events.extend(caller_at(det, 300 + frames, 10, -26.0));
+    events.extend(crowd_at(det, 310 + frames, 150));
+    events
+}
+
+/// Asserts that `events` are a guess, then the end of the turn, and that
+/// the guess holds all the turn's audio up to it.
+fn assert_the_guess_is_the_turn_so_far(events: &[(usize, TurnEvent)]) {
+    let [
+        (_, TurnEvent::Paused { audio: guess, .. }),
+        (_, TurnEvent::UtteranceEnded { audio, .. }),
+    ] = events
+    else {
+        panic!("a guess, then the end: {:?}", kinds(events))
+    };
+    assert_eq!(
+        audio[..guess.len()],
+        guess[..],
+        "the guess is the turn so far"
+    );
 }
 
 #[test]
@@ -1056,18 +1072,7 @@ fn where_only_the_quiet_hold_ends_a_turn_the_turn_so_far_is_guessed_300_ms_befor
     // turn, holding all the turn will.
     let events = after_a_quiet_caller_in_a_cafe(|det| crowd_at(det, 300, 150));
     assert_eq!(kinds(&events), [(84, "paused"), (99, "ended")]);
-    let [
-        (_, TurnEvent::Paused { audio: guess, .. }),
-        (_, TurnEvent::UtteranceEnded { audio, .. }),
-    ] = events.as_slice()
-    else {
-        unreachable!()
-    };
-    assert_eq!(
-        guess[..],
-        audio[..guess.len()],
-        "the guess is the turn so far"
-    );
+    assert_the_guess_is_the_turn_so_far(&events);
     // Without the hold, no guess either.
     let mut det = TurnDetector::new(TurnConfig {
         quiet_hold_ms: 0,
@@ -1089,12 +1094,7 @@ fn where_only_the_quiet_hold_ends_a_turn_the_turn_so_far_is_guessed_300_ms_befor
 fn the_caller_clear_of_the_crowd_again_makes_the_holds_guess_stale_and_the_hold_starts_over() {
     // 200 ms of the caller after the guess: it lacks them, so it is stale
     // at once, and the hold and its guess count again from their last frame.
-    let events = after_a_quiet_caller_in_a_cafe(|det| {
-        let mut events = crowd_at(det, 300, 90);
-        events.extend(caller_at(det, 390, 10, -26.0));
-        events.extend(crowd_at(det, 400, 150));
-        events
-    });
+    let events = after_a_quiet_caller_in_a_cafe(|det| a_word_in_the_crowd(det, 90));
     assert_eq!(
         kinds(&events),
         [
@@ -1111,12 +1111,8 @@ fn a_rise_out_of_the_room_makes_the_guess_stale_and_the_line_back_at_the_room_gu
     // After the guess, 200 ms of voice 10 dB over the crowd's loud frames
     // (the caller's quiet words, or a swell): they are not in the guess,
     // which is stale once the rise has outlasted a graze (its second frame).
-    let events = after_the_caller_in_a_cafe(TurnConfig::default(), |det| {
-        let mut events = crowd_at(det, 300, 25);
-        events.extend(caller_at(det, 325, 10, -26.0));
-        events.extend(crowd_at(det, 335, 150));
-        events
-    });
+    let events =
+        after_the_caller_in_a_cafe(TurnConfig::default(), |det| a_word_in_the_crowd(det, 25));
     assert_eq!(
         kinds(&events),
         [
