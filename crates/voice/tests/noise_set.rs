@@ -58,7 +58,7 @@ const AGENT_DBFS: f32 = -18.0;
 /// number is the fewest ends on time of [`END_SEEDS`] × 3 the family may
 /// give; a family that starts passing must be taken off the list.
 const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 3] = [
-    (NoiseFamily::Cafe, 20.0, 66),
+    (NoiseFamily::Cafe, 20.0, 68),
     (NoiseFamily::Cafe, 10.0, 24),
     (NoiseFamily::Street, 10.0, 86),
 ];
@@ -136,7 +136,7 @@ fn too_few_answered_from_guesses(
 /// family must be taken off the list.
 const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize, usize); 3] = [
     (NoiseFamily::Street, 10.0, 2, 4),
-    (NoiseFamily::Cafe, 20.0, 10, 6),
+    (NoiseFamily::Cafe, 20.0, 8, 6),
     (NoiseFamily::Cafe, 10.0, 2, 2),
 ];
 

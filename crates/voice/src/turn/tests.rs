@@ -1107,6 +1107,26 @@ fn the_caller_clear_of_the_crowd_again_makes_the_holds_guess_stale_and_the_hold_
 }
 
 #[test]
+fn the_caller_going_on_as_the_room_would_end_their_turn_keeps_it() {
+    // The crowd lulls to the room's level, and the caller goes on 14 dB
+    // over it on the very frame the room's wait runs out: the 200 ms mean
+    // does not show them yet, their frame does.
+    let going_on = |det: &mut TurnDetector| {
+        let mut events = crowd_at(det, 300, 28);
+        events.extend(caller_at(det, 328, 10, -44.0));
+        events.extend(caller_at(det, 338, 25, -30.0));
+        events.extend(crowd_at(det, 363, 150));
+        events
+    };
+    let events = after_the_caller_in_a_cafe(without_guesses(), going_on);
+    assert!(
+        events.last().is_some_and(|&(i, _)| i > 63),
+        "ended while the caller went on: {:?}",
+        kinds(&events)
+    );
+}
+
+#[test]
 fn a_rise_out_of_the_room_makes_the_guess_stale_and_the_line_back_at_the_room_guesses_again() {
     // After the guess, 200 ms of voice 10 dB over the crowd's loud frames
     // (the caller's quiet words, or a swell): they are not in the guess,
