@@ -38,7 +38,9 @@ const STEP_UP: f32 = 10.0;
 const STEP_DOWN: f32 = 31.622_776;
 /// How much each frame heard outside the caller's speech moves
 /// [`Room::fools_the_vad`]'s share: a mean over about 5 s.
-const VAD_SHARE_STEP: f32 = 1.0 / 250.0;
+const VAD_SHARE_STEP: f32 = 1.0 / SHARE_FRAMES as f32;
+/// The frames [`Room::fools_the_vad`]'s running means weigh most: 5 s.
+const SHARE_FRAMES: u16 = 250;
 /// The share of the room's frames the VAD must call voice for the room to
 /// be one it cannot find pauses in. Chosen on the noise set (BENCHMARKS.md,
 /// "Ending a turn on the room"): at 30 % street noise at 10 dB passed for
@@ -97,7 +99,7 @@ pub(super) struct Room {
     /// The mean of `frame_step_db` over the room's frames, lately.
     mean_frame_step_db: f32,
     /// Room frames counted into `mean_frame_step_db`, up to
-    /// `1 / VAD_SHARE_STEP`.
+    /// [`SHARE_FRAMES`].
     frame_steps: u16,
 }
 
@@ -200,7 +202,7 @@ impl Room {
         if let Some(step) = self.frame_step_db {
             // A plain mean until it covers the share's 5 s, then a running
             // one: the room is a crowd, or not, from its first seconds.
-            self.frame_steps = (self.frame_steps + 1).min((1.0 / VAD_SHARE_STEP) as u16);
+            self.frame_steps = (self.frame_steps + 1).min(SHARE_FRAMES);
             self.mean_frame_step_db +=
                 (step.min(MAX_STEP_DB) - self.mean_frame_step_db) / f32::from(self.frame_steps);
         }
