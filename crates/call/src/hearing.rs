@@ -97,6 +97,12 @@ impl Hearing {
         self.detector.set_agent_level(level_dbfs);
     }
 
+    /// Whether the caller is speaking now, not only the room (see
+    /// [`TurnDetector::hears_the_caller`]).
+    pub(crate) fn hears_the_caller(&self) -> bool {
+        self.detector.hears_the_caller()
+    }
+
     /// CPU spent on the current (or just ended) utterance's frames.
     pub(crate) fn cpu(&self) -> Duration {
         self.cpu

@@ -298,6 +298,9 @@ impl Call {
                 }
                 Flush::Empty { .. } => self.stalled_since = None,
             }
+            if self.holds_the_reply() {
+                break;
+            }
             let Some(release) = self.pacer.next(now, &self.setup.stream_sid) else {
                 break;
             };
@@ -348,7 +351,10 @@ impl Call {
         let now = Instant::now();
         let limits = &self.setup.limits;
         let candidates = [
-            if self.outbox.is_empty() {
+            if self.holds_the_reply() {
+                // The caller's next frame decides; it comes every 20 ms.
+                None
+            } else if self.outbox.is_empty() {
                 self.pacer.next_due(now)
             } else {
                 // Retry a full channel at the pacing rate.

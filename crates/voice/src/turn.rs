@@ -472,6 +472,14 @@ impl TurnDetector {
         self.speaking
     }
 
+    /// Whether the caller is speaking now: an utterance is open and has
+    /// stood out of the room (see [`TurnConfig::stand_out_db`]), as a
+    /// barge-in must. The crowd's own utterances, which never stand out,
+    /// are not the caller.
+    pub fn hears_the_caller(&self) -> bool {
+        self.speaking && self.may_barge_in()
+    }
+
     /// Samples of audio held right now (pre-roll ring or open utterance).
     pub fn buffered_samples(&self) -> usize {
         if self.speaking {

@@ -241,6 +241,18 @@ impl Call {
                     .is_some_and(|p| p + PLAYBACK_SLACK > now))
     }
 
+    /// Whether the reply must not start yet: the caller went on speaking
+    /// after their turn ended, before any of the answer left. Starting it
+    /// would talk over them until their barge-in stops it 250 ms later;
+    /// that barge-in (or their new turn's end) cancels it unheard, and a
+    /// blip the detector drops lets it go.
+    pub(super) fn holds_the_reply(&self) -> bool {
+        self.active
+            .as_ref()
+            .is_some_and(|a| matches!(a.kind, Kind::Reply(_)) && a.started == 0)
+            && self.hearing.hears_the_caller()
+    }
+
     /// The caller talks over the agent: stop talking at once, cancel the
     /// reply's work, keep in the history only what was heard.
     fn interrupt(&mut self) {

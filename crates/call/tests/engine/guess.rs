@@ -164,3 +164,34 @@ async fn with_quick_providers_a_complete_question_is_answered_before_the_configu
         "question {asked:?}, statement {said:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
+    // The turn ends after 600 ms of silence and its guessed reply would
+    // play 200 ms later; the caller goes on at 650 ms, so the reply would
+    // talk over them until their barge-in, 250 ms on.
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    call.silence(650).await;
+    let went_on = Instant::now();
+    call.speak(800).await;
+    let stopped = Instant::now();
+    call.silence(4000).await;
+    call.stop().await;
+    let (_, log, events) = call.finish().await;
+
+    assert_eq!(crate::support::clears(&log), 0, "the agent cut itself off");
+    assert!(
+        first_frame_after(&log, went_on) >= stopped,
+        "the agent spoke while the caller did"
+    );
+    let turns = turns(&events);
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    assert!(
+        turns[0].barge_in && turns[0].agent_text.is_none(),
+        "{turns:?}"
+    );
+    assert!(turns[1].agent_text.is_some(), "{turns:?}");
+}

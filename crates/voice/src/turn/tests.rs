@@ -791,6 +791,31 @@ fn the_caller_over_the_crowd_stands_out_and_keeps_what_they_said_under_the_dropp
 }
 
 #[test]
+fn the_caller_is_heard_once_they_stand_out_of_the_crowd_and_the_crowd_alone_never_is() {
+    let mut det = no_guesses();
+    // The crowd opens utterance after utterance and is never the caller.
+    for (i, _) in crowd_at(&mut det, 0, 200) {
+        assert!(!det.hears_the_caller(), "the crowd, frame {i}");
+    }
+    assert!(det.is_speaking());
+    // The caller, 20 dB over it: heard as soon as the line's 200 ms mean
+    // stands out, on their second frame.
+    heard(&mut det, 1, -20.0);
+    assert!(!det.hears_the_caller());
+    heard(&mut det, 1, -20.0);
+    assert!(det.hears_the_caller());
+    // Their turn ends on the room; the crowd that opens the next is not them.
+    let events = crowd_at(&mut det, 201, 60);
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| matches!(e, TurnEvent::UtteranceEnded { .. })),
+        "{events:?}"
+    );
+    assert!(det.is_speaking() && !det.hears_the_caller());
+}
+
+#[test]
 fn a_crowd_that_begins_on_a_quiet_line_stands_out_of_it_only_until_the_room_has_learnt_it() {
     let mut det = no_guesses();
     // Five seconds of a quiet line (the greeting heard in a quiet room),
