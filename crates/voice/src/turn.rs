@@ -472,12 +472,13 @@ impl TurnDetector {
         self.speaking
     }
 
-    /// Whether the caller is speaking now: an utterance is open and has
-    /// stood out of the room (see [`TurnConfig::stand_out_db`]), as a
-    /// barge-in must. The crowd's own utterances, which never stand out,
-    /// are not the caller.
+    /// Whether the caller is speaking now: an open utterance has stood out
+    /// of the room (see [`TurnConfig::stand_out_db`]; any utterance, with
+    /// the rule off), and its voice goes on without a break, as a
+    /// barge-in counts it. The crowd's own utterances, which never stand
+    /// out, are not the caller; nor is a blip once it stops.
     pub fn hears_the_caller(&self) -> bool {
-        self.speaking && self.may_barge_in()
+        self.speaking && self.may_barge_in() && self.barge_run > 0
     }
 
     /// Samples of audio held right now (pre-roll ring or open utterance).

@@ -245,7 +245,7 @@ impl Call {
     /// after their turn ended, before any of the answer left. Starting it
     /// would talk over them until their barge-in stops it 250 ms later;
     /// that barge-in (or their new turn's end) cancels it unheard, and a
-    /// blip the detector drops lets it go.
+    /// blip lets it go as it stops, not when it is dropped 600 ms later.
     pub(super) fn holds_the_reply(&self) -> bool {
         self.active
             .as_ref()

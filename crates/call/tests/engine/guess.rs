@@ -195,3 +195,29 @@ async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
     );
     assert!(turns[1].agent_text.is_some(), "{turns:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cough_just_after_the_turn_ends_delays_the_reply_only_while_it_lasts() {
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    call.silence(650).await;
+    // 100 ms of a cough as the guessed reply is about to play: too short
+    // to be a turn, and dropped only 600 ms after it.
+    call.speak(100).await;
+    let coughed = Instant::now();
+    call.silence(4000).await;
+    call.stop().await;
+    let (_, log, events) = call.finish().await;
+
+    let waited = first_frame_after(&log, coughed) - coughed;
+    assert!(
+        waited <= Duration::from_millis(200),
+        "the reply waited {waited:?} after the cough"
+    );
+    assert_eq!(crate::support::clears(&log), 0);
+    let turns = turns(&events);
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    assert!(!turns[0].barge_in, "{turns:?}");
+}

@@ -804,6 +804,14 @@ fn the_caller_is_heard_once_they_stand_out_of_the_crowd_and_the_crowd_alone_neve
     assert!(!det.hears_the_caller());
     heard(&mut det, 1, -20.0);
     assert!(det.hears_the_caller());
+    // A frame the VAD calls silence breaks their voice: not heard until
+    // they have gone on for the 100 ms that end a pause.
+    assert_eq!(det.push_heard(&[0xFF; FRAME], false, -50.0), None);
+    assert!(det.is_speaking() && !det.hears_the_caller());
+    heard(&mut det, 4, -20.0);
+    assert!(!det.hears_the_caller());
+    heard(&mut det, 1, -20.0);
+    assert!(det.hears_the_caller());
     // Their turn ends on the room; the crowd that opens the next is not them.
     let events = crowd_at(&mut det, 201, 60);
     assert!(
