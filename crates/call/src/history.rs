@@ -45,6 +45,28 @@ impl History {
         self.push(ChatRole::Assistant, sentence);
     }
 
+    /// Takes back `text`, the last thing [`History::push_user`] recorded,
+    /// when the turn it began is to be heard again whole (the caller went
+    /// on before any answer to it was heard). Anything else is left alone.
+    pub(crate) fn unsay_user(&mut self, text: &str) {
+        let text = text.trim();
+        let Some(last) = self.messages.back_mut() else {
+            return;
+        };
+        if text.is_empty() || last.role != ChatRole::User || !last.content.ends_with(text) {
+            return;
+        }
+        let kept = last.content.len() - text.len();
+        last.content.truncate(kept);
+        // The space `push` joined it with, if it joined an earlier turn.
+        if last.content.ends_with(' ') {
+            last.content.pop();
+        }
+        if last.content.is_empty() {
+            self.messages.pop_back();
+        }
+    }
+
     /// Notes that the agent's last message was cut short by the caller.
     pub(crate) fn mark_interrupted(&mut self) {
         if let Some(last) = self.messages.back_mut()
@@ -142,6 +164,29 @@ mod tests {
         h.mark_interrupted();
         h.mark_interrupted();
         assert_eq!(h.to_messages()[2].content, "תשובה ארוכה…");
+    }
+
+    #[test]
+    fn taking_back_what_the_caller_said_leaves_what_came_before() {
+        let mut h = History::new("sys", 10);
+        h.push_user("שלום");
+        h.push_heard("שלום, במה אפשר לעזור?");
+        h.push_user("אני רוצה");
+        h.unsay_user("אני רוצה");
+        assert_eq!(
+            roles(&h),
+            [ChatRole::System, ChatRole::User, ChatRole::Assistant]
+        );
+        // Joined to an earlier turn that got no answer: only its own part.
+        h.push_user("תור");
+        h.push_user("למחר");
+        h.unsay_user("למחר");
+        assert_eq!(h.to_messages()[3].content, "תור");
+        // Not the last thing said: nothing changes.
+        h.unsay_user("שלום");
+        h.push_heard("בטח.");
+        h.unsay_user("תור");
+        assert_eq!(h.to_messages().len(), 5);
     }
 
     #[test]

@@ -282,9 +282,23 @@ impl Call {
         let Kind::Reply(reply) = kind else {
             return;
         };
-        if !reply.transcript_seen {
-            // Nothing of this turn reached the history yet: hear it again,
-            // joined with what the caller is saying now.
+        // The caller went on before any of the answer was heard, and it
+        // did nothing (no tool ran): hear the turn again, joined with what
+        // they are saying now, as one turn, one transcript and one reply.
+        let unanswered =
+            !finished && reply.clock.first_frame_at.is_none() && reply.tools.is_empty();
+        if !reply.transcript_seen || unanswered {
+            if let Some(text) = reply.user_text.as_deref() {
+                self.history.unsay_user(text);
+            }
+            // What it spent counts as wasted on the joined turn.
+            let spent = u32::try_from(sentences.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1 + u32::from(reply.transcript_seen));
+            self.turn_guesses = self.turn_guesses.saturating_add(reply.guesses);
+            self.turn_wasted = self
+                .turn_wasted
+                .saturating_add(reply.wasted_calls.saturating_add(spent));
             self.carry = Some(Carry {
                 audio: reply.audio.clone(),
                 voiced_ms: reply.voiced_ms,

@@ -187,13 +187,31 @@ async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
         first_frame_after(&log, went_on) >= stopped,
         "the agent spoke while the caller did"
     );
+    // One turn, heard again whole: one transcription of both parts, and
+    // the model told of the caller once.
     let turns = turns(&events);
-    assert_eq!(turns.len(), 2, "{turns:?}");
+    assert_eq!(turns.len(), 1, "{turns:?}");
     assert!(
-        turns[0].barge_in && turns[0].agent_text.is_none(),
+        !turns[0].barge_in && turns[0].agent_text.is_some(),
         "{turns:?}"
     );
-    assert!(turns[1].agent_text.is_some(), "{turns:?}");
+    assert_eq!(turns[0].user_text.as_deref(), Some(CALLER_SAYS));
+    let heard = fakes.stt.heard_bytes.lock().unwrap().clone();
+    assert!(
+        *heard.last().unwrap() >= (1000 + 650 + 800) * 8,
+        "both parts sent together: {heard:?}"
+    );
+    let seen = fakes.llm.seen.lock().unwrap().clone();
+    let said: Vec<&str> = seen
+        .last()
+        .unwrap()
+        .iter()
+        .filter(|m| m.role == ChatRole::User)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(said, [CALLER_SAYS], "the first part told twice");
+    // The answer to the first part, cancelled unheard, counts as wasted.
+    assert!(turns[0].wasted_calls >= 3, "{turns:?}");
 }
 
 #[tokio::test(start_paused = true)]
