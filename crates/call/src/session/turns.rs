@@ -249,7 +249,7 @@ impl Call {
     pub(super) fn holds_the_reply(&self) -> bool {
         self.active
             .as_ref()
-            .is_some_and(|a| matches!(a.kind, Kind::Reply(_)) && a.started == 0)
+            .is_some_and(|a| matches!(&a.kind, Kind::Reply(r) if r.clock.first_frame_at.is_none()))
             && self.hearing.hears_the_caller()
     }
 

@@ -296,12 +296,14 @@ async fn print_how_long_the_agent_talks_over_callers_the_noise_cuts_off() {
             };
             reply.ttft = std::time::Duration::from_millis(ms("TTFT", 300));
             let fakes = Fakes {
-                stt: std::sync::Arc::new(FakeStt::saying(
-                    crate::CALLER_SAYS,
-                    std::time::Duration::from_millis(ms("STT", 300)),
-                )),
-                llm: std::sync::Arc::new(FakeLlm::replying(reply)),
                 tts: std::sync::Arc::new(FakeTts::new(ms("TTS", 150), 10)),
+                ..Fakes::new(
+                    FakeStt::saying(
+                        crate::CALLER_SAYS,
+                        std::time::Duration::from_millis(ms("STT", 300)),
+                    ),
+                    FakeLlm::replying(reply),
+                )
             };
             let mut call = start(Options::new(fakes.providers()));
             let began = tokio::time::Instant::now();
