@@ -97,10 +97,10 @@ impl Hearing {
         self.detector.set_agent_level(level_dbfs);
     }
 
-    /// Whether the caller is speaking now, not only the room (see
-    /// [`TurnDetector::hears_the_caller`]).
-    pub(crate) fn hears_the_caller(&self) -> bool {
-        self.detector.hears_the_caller()
+    /// Whether the caller has the floor, not only the room (see
+    /// [`TurnDetector::caller_has_the_floor`]).
+    pub(crate) fn caller_has_the_floor(&self) -> bool {
+        self.detector.caller_has_the_floor()
     }
 
     /// CPU spent on the current (or just ended) utterance's frames.

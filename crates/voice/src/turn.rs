@@ -273,6 +273,8 @@ pub struct TurnDetector {
     room_graze: u64,
     /// [`HOLD_GUESS_LEAD_MS`] in samples.
     hold_guess_lead: u64,
+    /// [`BREATH_MS`] in samples.
+    breath: u64,
     /// [`ROOM_ONSET_DB`] as a power ratio.
     room_onset: f32,
     barge_in_sent: bool,
@@ -381,6 +383,15 @@ const AGAIN_SLACK: f32 = 1.995_262_3;
 /// 1.3–1.4 s after they were last clear of the crowd.
 const HOLD_GUESS_LEAD_MS: u32 = 300;
 
+/// How long the VAD may hear no voice, after its own hangover, while a
+/// caller who went on with less than a turn's voice so far keeps the
+/// floor (see [`TurnDetector::caller_has_the_floor`]), in ms: the breaths
+/// between their words. A caller who goes on in bursts too short to barge in would
+/// otherwise have a waiting reply start in their first breath and talk
+/// over the rest (`a_caller_who_goes_on_in_short_bursts_is_not_talked_over_in_their_breaths`);
+/// the cost is that a cough delays it this much after its end.
+const BREATH_MS: u32 = 200;
+
 /// How far the caller's active level must be over the room for
 /// [`TurnConfig::room_end_db`] to end their turns, in dB. Without it, café
 /// at 10 dB SNR is cut off 21 times in 30; callers there are 16–20 dB over
@@ -455,6 +466,7 @@ impl TurnDetector {
             grazing: 0,
             room_graze: samples(ROOM_GRAZE_MS),
             hold_guess_lead: samples(HOLD_GUESS_LEAD_MS),
+            breath: samples(BREATH_MS),
             room_onset: power_ratio_or_off(ROOM_ONSET_DB),
             barge_in_sent: false,
             end_pending: false,
@@ -472,13 +484,18 @@ impl TurnDetector {
         self.speaking
     }
 
-    /// Whether the caller is speaking now: an open utterance has stood out
+    /// Whether the caller has the floor: an open utterance has stood out
     /// of the room (see [`TurnConfig::stand_out_db`]; any utterance, with
-    /// the rule off), and its voice goes on without a break, as a
-    /// barge-in counts it. The crowd's own utterances, which never stand
-    /// out, are not the caller; nor is a blip once it stops.
-    pub fn hears_the_caller(&self) -> bool {
-        self.speaking && self.may_barge_in() && self.barge_run > 0
+    /// the rule off), and either it holds `min_speech_ms` of voice, so its
+    /// end will be a turn of its own, or the VAD heard voice within the
+    /// last [`BREATH_MS`]. A reply started now would talk over the caller
+    /// and be cut when their turn ends. The crowd's own utterances, which
+    /// never stand out, never have it; a blip loses it that long after it
+    /// stops.
+    pub fn caller_has_the_floor(&self) -> bool {
+        self.speaking
+            && self.may_barge_in()
+            && (self.voiced_above_echo >= self.min_speech.max(1) || self.quiet_run < self.breath)
     }
 
     /// Samples of audio held right now (pre-roll ring or open utterance).

@@ -242,15 +242,16 @@ impl Call {
     }
 
     /// Whether the reply must not start yet: the caller went on speaking
-    /// after their turn ended, before any of the answer left. Starting it
-    /// would talk over them until their barge-in stops it 250 ms later;
-    /// that barge-in (or their new turn's end) cancels it unheard, and a
-    /// blip lets it go as it stops, not when it is dropped 600 ms later.
+    /// after their turn ended, before any of the answer left, and has the
+    /// floor. Starting it would talk over them until their barge-in, or
+    /// their new turn's end, cuts it; either now cancels it unheard. A blip
+    /// lets it go a breath after it stops, not when it is dropped 600 ms
+    /// later.
     pub(super) fn holds_the_reply(&self) -> bool {
         self.active
             .as_ref()
             .is_some_and(|a| matches!(&a.kind, Kind::Reply(r) if r.clock.first_frame_at.is_none()))
-            && self.hearing.hears_the_caller()
+            && self.hearing.caller_has_the_floor()
     }
 
     /// The caller talks over the agent: stop talking at once, cancel the

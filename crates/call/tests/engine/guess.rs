@@ -229,13 +229,45 @@ async fn a_cough_just_after_the_turn_ends_delays_the_reply_only_while_it_lasts()
     call.stop().await;
     let (_, log, events) = call.finish().await;
 
+    // The VAD's 80 ms hangover, then a breath of 200 ms.
     let waited = first_frame_after(&log, coughed) - coughed;
     assert!(
-        waited <= Duration::from_millis(200),
+        waited <= Duration::from_millis(300),
         "the reply waited {waited:?} after the cough"
     );
     assert_eq!(crate::support::clears(&log), 0);
     let turns = turns(&events);
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert!(!turns[0].barge_in, "{turns:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_who_goes_on_in_short_bursts_is_not_talked_over_in_their_breaths() {
+    // The caller goes on just after their turn ends in bursts of 120 ms,
+    // each too short to barge in (with the VAD's 80 ms hangover, 200 of
+    // the 250 ms), 150 ms apart: the reply, ready 200 ms after the end,
+    // must not start in a breath between them.
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    call.silence(650).await;
+    let went_on = Instant::now();
+    for _ in 0..4 {
+        call.speak(120).await;
+        call.silence(150).await;
+    }
+    call.speak(120).await;
+    let stopped = Instant::now();
+    call.silence(4000).await;
+    call.stop().await;
+    let (_, log, events) = call.finish().await;
+
+    assert!(
+        first_frame_after(&log, went_on) >= stopped,
+        "the agent spoke {:?} after the caller went on, before they stopped",
+        first_frame_after(&log, went_on) - went_on
+    );
+    assert_eq!(crate::support::clears(&log), 0);
+    assert_eq!(turns(&events).len(), 1, "{:?}", turns(&events));
 }
