@@ -215,7 +215,7 @@ async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_cough_just_after_the_turn_ends_delays_the_reply_only_while_it_lasts() {
+async fn a_cough_just_after_the_turn_ends_delays_the_reply_by_a_breath_not_until_it_is_dropped() {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
     call.silence(1000).await;
