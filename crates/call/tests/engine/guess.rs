@@ -165,22 +165,56 @@ async fn with_quick_providers_a_complete_question_is_answered_before_the_configu
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
-    // The turn ends after 600 ms of silence and its guessed reply would
-    // play 200 ms later; the caller goes on at 650 ms, so the reply would
-    // talk over them until their barge-in, 250 ms on.
+/// What the caller said after going on, and what the call did.
+struct WentOn {
+    fakes: Fakes,
+    log: Vec<Out>,
+    turns: Vec<agentlocator_call::TurnRecord>,
+    /// When they went on, and when they stopped again.
+    went_on: Instant,
+    stopped: Instant,
+}
+
+/// A caller who speaks a second, and 650 ms into the silence, 50 ms after
+/// their turn ended and 150 ms before its guessed reply would play, goes
+/// on in `bursts` of `burst_ms`, `gap_ms` apart.
+async fn going_on(bursts: usize, burst_ms: u64, gap_ms: u64) -> WentOn {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
     call.silence(1000).await;
     call.speak(1000).await;
     call.silence(650).await;
     let went_on = Instant::now();
-    call.speak(800).await;
+    for burst in 0..bursts {
+        if burst > 0 {
+            call.silence(gap_ms).await;
+        }
+        call.speak(burst_ms).await;
+    }
     let stopped = Instant::now();
     call.silence(4000).await;
     call.stop().await;
     let (_, log, events) = call.finish().await;
+    WentOn {
+        fakes,
+        log,
+        turns: turns(&events),
+        went_on,
+        stopped,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
+    // Without waiting, the reply would talk over them until their
+    // barge-in, 250 ms on.
+    let WentOn {
+        fakes,
+        log,
+        turns,
+        went_on,
+        stopped,
+    } = going_on(1, 800, 0).await;
 
     assert_eq!(crate::support::clears(&log), 0, "the agent cut itself off");
     assert!(
@@ -189,7 +223,6 @@ async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
     );
     // One turn, heard again whole: one transcription of both parts, and
     // the model told of the caller once.
-    let turns = turns(&events);
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert!(
         !turns[0].barge_in && turns[0].agent_text.is_some(),
@@ -216,18 +249,14 @@ async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cough_just_after_the_turn_ends_delays_the_reply_by_a_breath_not_until_it_is_dropped() {
-    let fakes = Fakes::standard();
-    let mut call = start(Options::new(fakes.providers()));
-    call.silence(1000).await;
-    call.speak(1000).await;
-    call.silence(650).await;
     // 100 ms of a cough as the guessed reply is about to play: too short
     // to be a turn, and dropped only 600 ms after it.
-    call.speak(100).await;
-    let coughed = Instant::now();
-    call.silence(4000).await;
-    call.stop().await;
-    let (_, log, events) = call.finish().await;
+    let WentOn {
+        log,
+        turns,
+        stopped: coughed,
+        ..
+    } = going_on(1, 100, 0).await;
 
     // The VAD's 80 ms hangover, then a breath of 200 ms.
     let waited = first_frame_after(&log, coughed) - coughed;
@@ -236,32 +265,22 @@ async fn a_cough_just_after_the_turn_ends_delays_the_reply_by_a_breath_not_until
         "the reply waited {waited:?} after the cough"
     );
     assert_eq!(crate::support::clears(&log), 0);
-    let turns = turns(&events);
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert!(!turns[0].barge_in, "{turns:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_caller_who_goes_on_in_short_bursts_is_not_talked_over_in_their_breaths() {
-    // The caller goes on just after their turn ends in bursts of 120 ms,
-    // each too short to barge in (with the VAD's 80 ms hangover, 200 of
-    // the 250 ms), 150 ms apart: the reply, ready 200 ms after the end,
-    // must not start in a breath between them.
-    let fakes = Fakes::standard();
-    let mut call = start(Options::new(fakes.providers()));
-    call.silence(1000).await;
-    call.speak(1000).await;
-    call.silence(650).await;
-    let went_on = Instant::now();
-    for _ in 0..4 {
-        call.speak(120).await;
-        call.silence(150).await;
-    }
-    call.speak(120).await;
-    let stopped = Instant::now();
-    call.silence(4000).await;
-    call.stop().await;
-    let (_, log, events) = call.finish().await;
+    // Bursts of 120 ms, each too short to barge in (with the VAD's 80 ms
+    // hangover, 200 of the 250 ms), 150 ms apart: the reply, ready 200 ms
+    // after the end, must not start in a breath between them.
+    let WentOn {
+        log,
+        turns,
+        went_on,
+        stopped,
+        ..
+    } = going_on(5, 120, 150).await;
 
     assert!(
         first_frame_after(&log, went_on) >= stopped,
@@ -269,5 +288,5 @@ async fn a_caller_who_goes_on_in_short_bursts_is_not_talked_over_in_their_breath
         first_frame_after(&log, went_on) - went_on
     );
     assert_eq!(crate::support::clears(&log), 0);
-    assert_eq!(turns(&events).len(), 1, "{:?}", turns(&events));
+    assert_eq!(turns.len(), 1, "{turns:?}");
 }
