@@ -165,6 +165,13 @@ pub enum TurnEvent {
         speech_ms: u32,
         /// Time of voiced frames only.
         voiced_ms: u32,
+        /// What ended it.
+        ended_by: EndedBy,
+        /// The caller's active speech level over the room's (the line's
+        /// quietest fifth), in whole dB: the signal-to-noise ratio the
+        /// turn was heard at. `None` before the room is judged (the call's
+        /// first second) or for frames pushed without a level.
+        snr_db: Option<i16>,
     },
     /// The utterance had less than `min_speech_ms` of voice and was dropped.
     Discarded,
@@ -184,6 +191,40 @@ pub enum TurnEvent {
     /// of the room after one made there, or the caller was clear again
     /// after one made on the quiet hold: that guess is stale.
     Resumed,
+}
+
+/// What ended an utterance (see [`TurnEvent::UtteranceEnded`]): in a
+/// quiet line the VAD's pause, in a crowd the VAD takes for voice one of
+/// the rules that stand in for it. A turn the quiet hold ended kept the
+/// caller waiting longer than the end-of-turn wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The VAD heard no voice for the end-of-turn wait.
+    Silence,
+    /// The line was back at the room for the end-of-turn wait (see
+    /// [`TurnConfig::room_end_db`]).
+    Room,
+    /// The caller was not clear of the crowd for the quiet hold (see
+    /// [`TurnConfig::quiet_hold_ms`]).
+    QuietHold,
+    /// The utterance reached [`TurnConfig::max_utterance_ms`].
+    MaxLength,
+    /// The stream ended ([`TurnDetector::finish`]).
+    StreamEnd,
+}
+
+impl EndedBy {
+    /// Its name in records and metrics: `silence`, `room`, `quiet_hold`,
+    /// `max_length` or `stream_end`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Silence => "silence",
+            Self::Room => "room",
+            Self::QuietHold => "quiet_hold",
+            Self::MaxLength => "max_length",
+            Self::StreamEnd => "stream_end",
+        }
+    }
 }
 
 /// The endpointing state machine for one call's inbound audio.
@@ -234,6 +275,10 @@ pub struct TurnDetector {
     echo_gate_dbfs: Option<f32>,
     /// The utterance's active speech level, from its voiced frames.
     active: ActiveLevel,
+    /// `active`'s power when the caller was last clear of the crowd (see
+    /// [`TurnConfig::quiet_hold_ms`]): what the crowd's voice after them,
+    /// counted in until the hold ends the turn, has not lowered.
+    caller_active: Option<f32>,
     /// The line's level over the utterance's last 400 ms.
     recent: RecentLevel,
     /// [`TurnConfig::quiet_gate_db`] as a power ratio; 0: off.
@@ -449,6 +494,7 @@ impl TurnDetector {
             resume_run: 0,
             echo_gate_dbfs: None,
             active: ActiveLevel::new(),
+            caller_active: None,
             recent: RecentLevel::new(),
             quiet_gate: power_ratio_or_off(config.quiet_gate_db),
             quiet_hold: samples(config.quiet_hold_ms),
@@ -564,7 +610,7 @@ impl TurnDetector {
             self.room.heard_by_the_vad(voiced);
         }
         if self.end_pending {
-            let event = self.finish_utterance();
+            let event = self.finish_utterance(EndedBy::MaxLength);
             self.feed_ring(mulaw);
             return Some(event);
         }
@@ -609,6 +655,9 @@ impl TurnDetector {
         if voiced {
             self.active.push(level_dbfs, power);
         }
+        if self.since_clear == 0 {
+            self.caller_active = self.active.power();
+        }
         let overflow = self.append(mulaw, voiced, above_echo);
         // The frames that waited for the pause to end were voice after all.
         self.voiced += held_back;
@@ -616,10 +665,15 @@ impl TurnDetector {
             self.voiced_above_echo += held_back;
         }
         if let Some(rest) = overflow {
-            let event = self.finish_utterance();
+            let event = self.finish_utterance(EndedBy::MaxLength);
             self.feed_ring(rest);
             return Some(event);
         }
+        // The VAD's own pause would end the turn on this frame: that is
+        // what ended it, whichever rule is checked first.
+        let silent_end =
+            !voiced && self.silence_run >= self.end_silence_now && self.resume_run == 0;
+        let ended_by = |rule| if silent_end { EndedBy::Silence } else { rule };
         // An utterance that has not stood out for the hold is the room's
         // (`room_span` stops counting once it stands out); the room alone is
         // dropped keeping its tail, whichever hold ends it.
@@ -629,7 +683,7 @@ impl TurnDetector {
             return Some(if self.only_the_room() {
                 self.drop_the_room()
             } else {
-                self.finish_utterance()
+                self.finish_utterance(ended_by(EndedBy::QuietHold))
             });
         }
         // A graze in progress might be the caller going on: its outcome
@@ -639,7 +693,7 @@ impl TurnDetector {
         if self.back_at_the_room_for(self.end_silence_now)
             && power <= self.room.level() * self.room_onset
         {
-            return Some(self.finish_utterance());
+            return Some(self.finish_utterance(ended_by(EndedBy::Room)));
         }
         // A guess at the room goes stale as the line rises out of it (a
         // swell of the crowd, or the caller's quiet words, which would not
@@ -663,10 +717,10 @@ impl TurnDetector {
                 self.barge_in_sent = true;
                 return Some(TurnEvent::BargeIn);
             }
-        } else if self.silence_run >= self.end_silence_now && self.resume_run == 0 {
+        } else if silent_end {
             // A blip in progress might be the caller going on: its outcome
             // decides, which costs at most `resume_ms` of delay.
-            return Some(self.finish_utterance());
+            return Some(self.finish_utterance(EndedBy::Silence));
         }
         // Quiet or held-back voice ends a turn but starts no guess: it is
         // most often the caller's next word or a quiet stretch of theirs,
@@ -712,7 +766,7 @@ impl TurnDetector {
     /// Ends the stream: an open utterance is delivered (or discarded) now.
     pub fn finish(&mut self) -> Option<TurnEvent> {
         if self.speaking {
-            Some(self.finish_utterance())
+            Some(self.finish_utterance(EndedBy::StreamEnd))
         } else {
             None
         }
@@ -754,6 +808,7 @@ impl TurnDetector {
         self.quiet_run = 0;
         self.resume_run = 0;
         self.active.clear();
+        self.caller_active = None;
         self.recent.clear();
         self.since_clear = 0;
         self.stood_out = false;
@@ -918,7 +973,8 @@ impl TurnDetector {
         let tail = self
             .audio
             .split_off(self.audio.len().saturating_sub(self.pre_roll));
-        let event = self.finish_utterance();
+        // Discarded: the room alone ended nothing.
+        let event = self.finish_utterance(EndedBy::QuietHold);
         self.feed_ring(&tail);
         event
     }
@@ -951,7 +1007,7 @@ impl TurnDetector {
         (self.span >= self.max_utterance).then_some(rest)
     }
 
-    fn finish_utterance(&mut self) -> TurnEvent {
+    fn finish_utterance(&mut self, ended_by: EndedBy) -> TurnEvent {
         self.speaking = false;
         self.end_pending = false;
         let audio = std::mem::take(&mut self.audio);
@@ -964,7 +1020,19 @@ impl TurnDetector {
             audio,
             speech_ms: self.to_ms(self.speech_end),
             voiced_ms: self.to_ms(self.voiced),
+            ended_by,
+            snr_db: self.snr_db(),
         }
+    }
+
+    /// The caller's active level, when they were last clear of the crowd,
+    /// over the room's, in whole dB, once the room is judged.
+    fn snr_db(&self) -> Option<i16> {
+        let active = self.caller_active.or(self.active.power())?;
+        let room = self.room.level();
+        (self.room.judged() && room > 0.0)
+            // `as` saturates; both lie within the level bins' 128 dB.
+            .then(|| (10.0 * (active / room).log10()).round() as i16)
     }
 
     /// The utterance's audio worth transcribing: pre-roll, speech and up to

@@ -122,6 +122,7 @@ fn one_sentence_of_hebrew_becomes_exactly_one_utterance() {
         audio,
         speech_ms,
         voiced_ms,
+        ..
     } = &events[2]
     else {
         panic!("expected an utterance, got {:?}", events[2]);

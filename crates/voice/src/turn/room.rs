@@ -228,7 +228,14 @@ impl Room {
     /// ratio) over the room; `None` until the room has been heard for
     /// [`MIN_FRAMES`].
     pub(super) fn stands_out(&self, ratio: f32) -> Option<bool> {
-        (self.len >= MIN_FRAMES).then(|| self.line.power() > self.level * ratio)
+        self.judged()
+            .then(|| self.line.power() > self.level * ratio)
+    }
+
+    /// Whether the room has been heard for [`MIN_FRAMES`], so that its
+    /// level means something.
+    pub(super) fn judged(&self) -> bool {
+        self.len >= MIN_FRAMES
     }
 }
 

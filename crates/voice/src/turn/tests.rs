@@ -38,7 +38,19 @@ fn ended(event: &TurnEvent) -> (usize, u32, u32) {
             audio,
             speech_ms,
             voiced_ms,
+            ..
         } => (audio.len(), *speech_ms, *voiced_ms),
+        other => panic!("expected UtteranceEnded, got {other:?}"),
+    }
+}
+
+/// What ended the utterance `event` ended, and the caller's level over
+/// the room it reports.
+fn ended_by(event: &TurnEvent) -> (EndedBy, Option<i16>) {
+    match event {
+        TurnEvent::UtteranceEnded {
+            ended_by, snr_db, ..
+        } => (*ended_by, *snr_db),
         other => panic!("expected UtteranceEnded, got {other:?}"),
     }
 }
@@ -914,13 +926,46 @@ fn caller_at(
 /// crowd the VAD calls voice: 5 s of crowd, the caller at `caller_dbfs`
 /// for a second, then the crowd for 3 s.
 fn end_after_the_caller_in_a_cafe(config: TurnConfig, caller_dbfs: f32) -> Option<usize> {
+    cafe_turn(config, caller_dbfs).map(|(i, _)| i + 1 - 300)
+}
+
+/// The frame that ended the caller's turn of
+/// [`end_after_the_caller_in_a_cafe`], and the event.
+fn cafe_turn(config: TurnConfig, caller_dbfs: f32) -> Option<(usize, TurnEvent)> {
     let mut det = TurnDetector::new(config);
     crowd_at(&mut det, 0, 250);
     caller_at(&mut det, 250, 50, caller_dbfs);
     crowd_at(&mut det, 300, 150)
         .into_iter()
         .find(|(_, e)| matches!(e, TurnEvent::UtteranceEnded { .. }))
-        .map(|(i, _)| i + 1 - 300)
+}
+
+#[test]
+fn each_turn_says_what_ended_it_and_how_far_the_caller_stood_over_the_room() {
+    // A quiet line: the VAD's pause, the caller 50 dB over the line.
+    let mut det = no_guesses();
+    quiet_room(&mut det);
+    heard(&mut det, 50, -20.0);
+    let end = silence(&mut det, 40).pop().unwrap();
+    assert_eq!(ended_by(&end), (EndedBy::Silence, Some(50)));
+    // A café the VAD takes for voice (its quietest fifth at -44 dBFS):
+    // the line back at the room for a caller 26 dB over it, the quiet
+    // hold for one 18 dB over it, whose level the crowd's louder frames
+    // (within P.56's 15.9 dB) pull down by 2 dB.
+    let (_, end) = cafe_turn(without_guesses(), -18.0).unwrap();
+    assert_eq!(ended_by(&end), (EndedBy::Room, Some(26)));
+    let (_, end) = cafe_turn(without_guesses(), -26.0).unwrap();
+    assert_eq!(ended_by(&end), (EndedBy::QuietHold, Some(16)));
+    // The longest utterance, and the stream's end; before the room has
+    // been heard for a second, no level over it.
+    let mut det = TurnDetector::new(TurnConfig {
+        max_utterance_ms: 1000,
+        ..TurnConfig::default()
+    });
+    let end = speech(&mut det, 50).pop().unwrap();
+    assert_eq!(ended_by(&end), (EndedBy::MaxLength, None));
+    speech(&mut det, 20);
+    assert_eq!(ended_by(&det.finish().unwrap()).0, EndedBy::StreamEnd);
 }
 
 #[test]
