@@ -21,6 +21,9 @@ const MS_BUCKETS: [f64; 16] = [
     1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0,
     5000.0, 10000.0,
 ];
+/// Signal-to-noise buckets in dB for the caller's turns: a café at 10 dB,
+/// a street at 20, a quiet line at 40 or more.
+const SNR_BUCKETS: [f64; 9] = [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 60.0];
 /// How many recent turns the quantile gauges look at.
 const RECENT_TURNS: usize = 1024;
 
@@ -46,6 +49,11 @@ pub struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ByLabel {
+    pub by: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: String,
 }
@@ -66,6 +74,10 @@ pub struct Metrics {
     pub turn_guesses_total: Counter,
     pub turn_guess_wasted_calls_total: Counter,
     pub turns_speculative_total: Counter,
+    /// Caller turns by what ended them, and the signal-to-noise ratio
+    /// they were heard at: how often noise, not a pause, ends turns.
+    pub turn_ends_total: Family<ByLabel, Counter>,
+    pub turn_snr_db: Histogram,
     pub calls_in_progress: Gauge,
     pub calls_total: Counter,
     /// Streams refused because their business was at its call limit.
@@ -114,6 +126,8 @@ impl Metrics {
             turn_guesses_total: Counter::default(),
             turn_guess_wasted_calls_total: Counter::default(),
             turns_speculative_total: Counter::default(),
+            turn_ends_total: Family::default(),
+            turn_snr_db: Histogram::new(SNR_BUCKETS),
             calls_in_progress: Gauge::default(),
             calls_total: Counter::default(),
             calls_over_capacity: Counter::default(),
@@ -154,6 +168,16 @@ impl Metrics {
             "turns_speculative",
             "Turns whose reply was a confirmed guess, prepared before the turn ended",
             m.turns_speculative_total.clone(),
+        );
+        registry.register(
+            "turn_ends",
+            "Caller turns by what ended them: silence, room (the line back at a crowd's level), quiet_hold (the caller not clear of the crowd for the hold), max_length",
+            m.turn_ends_total.clone(),
+        );
+        registry.register(
+            "turn_snr_db",
+            "The caller's speech level over the line's background, per turn, in dB",
+            m.turn_snr_db.clone(),
         );
         registry.register(
             "turn_total_ms_recent",
@@ -221,6 +245,9 @@ impl Metrics {
         for part in ["audio", "stt", "nlp", "tts", "total"] {
             let _ = m.turn_ms.get_or_create(&PartLabel { part: part.into() });
         }
+        for by in ["silence", "room", "quiet_hold", "max_length"] {
+            let _ = m.turn_ends_total.get_or_create(&ByLabel { by: by.into() });
+        }
         Self { registry, ..m }
     }
 
@@ -231,6 +258,19 @@ impl Metrics {
             .inc_by(u64::from(wasted_calls));
         if speculative {
             self.turns_speculative_total.inc();
+        }
+    }
+
+    /// Records what ended one caller turn, and its signal-to-noise ratio
+    /// if known.
+    pub fn observe_turn_end(&self, ended_by: &str, snr_db: Option<i16>) {
+        self.turn_ends_total
+            .get_or_create(&ByLabel {
+                by: ended_by.into(),
+            })
+            .inc();
+        if let Some(db) = snr_db {
+            self.turn_snr_db.observe(f64::from(db));
         }
     }
 

@@ -239,6 +239,14 @@ pub struct CallTurn {
     /// The reply was a confirmed guess, ready before the turn ended.
     #[serde(default)]
     pub speculative: bool,
+    /// What ended the caller's turn: `silence`, `room` (the line back at
+    /// a crowd's level), `quiet_hold` (the caller not clear of the crowd
+    /// for the hold) or `max_length` (`None` before it was recorded).
+    #[serde(default)]
+    pub ended_by: Option<String>,
+    /// The caller's speech level over the line's background, in dB.
+    #[serde(default)]
+    pub snr_db: Option<i64>,
 }
 
 /// One tool the agent ran during a turn, as stored with the turn.
@@ -254,7 +262,7 @@ pub struct ToolRun {
 
 pub const TURN_COLUMNS: &str = "call_sid, business_id, turn_id, started_at, mode, t_audio_ms, \
     t_stt_ms, t_nlp_ms, t_tts_ms, t_total_ms, endpointing_ms, barge_in, user_text, agent_text, \
-    error_code, tools, guesses, wasted_calls, speculative";
+    error_code, tools, guesses, wasted_calls, speculative, ended_by, snr_db";
 
 impl CallTurn {
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -282,6 +290,8 @@ impl CallTurn {
             guesses: row.try_get("guesses")?,
             wasted_calls: row.try_get("wasted_calls")?,
             speculative: get_bool(row, "speculative")?,
+            ended_by: row.try_get("ended_by")?,
+            snr_db: row.try_get("snr_db")?,
         })
     }
 }
@@ -289,7 +299,7 @@ impl CallTurn {
 /// Stores a turn; a retried write of the same turn is a no-op.
 pub async fn insert_turn(db: &Db, t: &CallTurn) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "INSERT INTO call_turn ({TURN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+        "INSERT INTO call_turn ({TURN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
          ON CONFLICT (call_sid, turn_id) DO NOTHING"
     );
     sqlx::query(AssertSqlSafe(sql))
@@ -317,6 +327,8 @@ pub async fn insert_turn(db: &Db, t: &CallTurn) -> Result<(), sqlx::Error> {
         .bind(t.guesses)
         .bind(t.wasted_calls)
         .bind(t.speculative)
+        .bind(&t.ended_by)
+        .bind(t.snr_db)
         .execute(&db.pool)
         .await?;
     Ok(())

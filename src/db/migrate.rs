@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0021_tools"),
     migration!("0022_end_of_turn_bounds"),
     migration!("0024_turn_guesses"),
+    migration!("0025_turn_ends"),
 ];
 
 /// Applies every migration not yet recorded; returns the names applied.

@@ -567,6 +567,9 @@ async fn record_events(
                 state
                     .metrics
                     .observe_guesses(t.guesses, t.wasted_calls, t.speculative);
+                state
+                    .metrics
+                    .observe_turn_end(t.ended_by.as_str(), t.snr_db);
                 if let Some(code) = &t.error_code {
                     state.metrics.provider_error(code);
                 }
@@ -582,6 +585,8 @@ async fn record_events(
                     t_tts_ms: Some(t.t_tts_ms as i64),
                     t_total_ms: Some(t.t_total_ms as i64),
                     endpointing_ms: Some(t.endpointing_ms as i64),
+                    ended_by: Some(t.ended_by.as_str().to_string()),
+                    snr_db: t.snr_db.map(i64::from),
                     barge_in: t.barge_in,
                     user_text: t.user_text,
                     agent_text: t.agent_text,
@@ -623,7 +628,7 @@ async fn record_events(
 /// Writes a turn row; one the database cannot take within [`DB_BUDGET`]
 /// waits in the spool and lands when it answers.
 async fn store_turn(state: &AppState, row: CallTurn) {
-    land_behind(state, Write::Turn(row)).await;
+    land_behind(state, Write::Turn(Box::new(row))).await;
 }
 
 /// Lands a write of the call in the database within [`DB_BUDGET`], else in

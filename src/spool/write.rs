@@ -53,8 +53,9 @@ pub enum Write {
         mode: CallMode,
         reason: Option<String>,
     },
-    /// A turn of a streamed call.
-    Turn(CallTurn),
+    /// A turn of a streamed call (boxed: it is the largest write by far,
+    /// and the spool keeps every kind in one enum).
+    Turn(Box<CallTurn>),
     /// The end of a streamed call: its outcome job, queued behind its turns
     /// so that a turn waiting in the spool is in the summary.
     Outcome(outcome::Payload),

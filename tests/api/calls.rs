@@ -99,6 +99,9 @@ async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logge
     // The pause before the end of turn started the reply as a guess.
     assert!(turn.guesses.unwrap() >= 1, "{turn:?}");
     assert!(turn.speculative, "{turn:?}");
+    // A quiet line: the VAD's pause ended the turn, heard well over the line's hiss.
+    assert_eq!(turn.ended_by.as_deref(), Some("silence"), "{turn:?}");
+    assert!(turn.snr_db.is_some_and(|db| db >= 30), "{turn:?}");
 
     let metrics_line = app
         .logs
@@ -129,6 +132,14 @@ async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logge
     );
     assert!(
         metrics.contains("agentlocator_turn_guess_wasted_calls_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"agentlocator_turn_ends_total{by="silence"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("agentlocator_turn_snr_db_count 1"),
         "{metrics}"
     );
 }

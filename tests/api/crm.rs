@@ -279,6 +279,8 @@ async fn one_call_comes_with_its_transcript_and_turn_timings() {
     let turns = got.json["turns"].as_array().unwrap();
     assert_eq!(turns.len(), 2);
     assert_eq!(turns[0]["t_total_ms"], 950);
+    assert_eq!(turns[0]["ended_by"], "room");
+    assert_eq!(turns[0]["snr_db"], 21);
     assert_eq!(turns[1]["turn_id"], 2);
     let lines: Vec<(&str, &str)> = got.json["transcript"]
         .as_array()

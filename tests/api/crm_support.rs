@@ -265,6 +265,8 @@ pub async fn create_tenancy(app: &TestApp, label: &str) -> Tenancy {
                 guesses: None,
                 wasted_calls: None,
                 speculative: false,
+                ended_by: Some("room".into()),
+                snr_db: Some(21),
             },
         )
         .await

@@ -408,6 +408,8 @@ async fn the_tools_a_turn_ran_are_stored_with_it_and_shown_in_the_call_detail() 
         guesses: Some(1),
         wasted_calls: Some(0),
         speculative: true,
+        ended_by: None,
+        snr_db: None,
     };
     calls::insert_turn(&app.state.db, &turn).await.unwrap();
     let shown = crate::crm_support::call_detail_as_owner(&app, &sid).await;

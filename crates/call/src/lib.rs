@@ -127,8 +127,18 @@ pub struct TurnRecord {
     pub t_tts_ms: u64,
     /// End of caller speech → first reply frame handed to the socket.
     pub t_total_ms: u64,
-    /// The end-of-turn silence that was waited before STT started.
+    /// The wait that ended the caller's turn before STT started: the
+    /// end-of-turn silence in force; for a turn the quiet hold ended (a
+    /// crowd the VAD takes for voice), the hold; 0 for one cut at its
+    /// longest.
     pub endpointing_ms: u64,
+    /// What ended the caller's turn: the VAD's silence, the line back at
+    /// the room, the quiet hold, or the utterance's longest.
+    pub ended_by: voice::EndedBy,
+    /// The caller's speech level over the line's background, in dB (see
+    /// [`voice::TurnEvent::UtteranceEnded`]); `None` in the call's first
+    /// second.
+    pub snr_db: Option<i16>,
     /// The caller interrupted this reply.
     pub barge_in: bool,
     /// What the caller said (after the gibberish gate); `None` when STT was

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::TurnRecord;
+use voice::EndedBy;
 
 /// The instants of one turn, filled in as it progresses.
 #[derive(Debug, Clone)]
@@ -29,6 +30,35 @@ pub(crate) struct TurnClock {
     pub first_audio_at: Option<Instant>,
     /// The first reply frame was handed to the socket.
     pub first_frame_at: Option<Instant>,
+}
+
+/// How the caller's turn was found to be over, as its record tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TurnEnd {
+    /// The wait that ended it: the end-of-turn silence (or the line's
+    /// silence at the room); the quiet hold when that ended it, since the
+    /// caller waited that long; 0 for an utterance cut at its longest.
+    pub waited_ms: u32,
+    pub ended_by: EndedBy,
+    pub snr_db: Option<i16>,
+}
+
+impl TurnEnd {
+    /// The end of a turn the detector ended `ended_by`, with the
+    /// end-of-turn wait `wait_ms` in force and a quiet hold of `hold_ms`.
+    pub(crate) fn new(ended_by: EndedBy, snr_db: Option<i16>, wait_ms: u32, hold_ms: u32) -> Self {
+        let waited_ms = match ended_by {
+            EndedBy::Silence | EndedBy::Room => wait_ms,
+            // The hold is never shorter than the wait (`TurnConfig::quiet_hold_ms`).
+            EndedBy::QuietHold => wait_ms.max(hold_ms),
+            EndedBy::MaxLength | EndedBy::StreamEnd => 0,
+        };
+        Self {
+            waited_ms,
+            ended_by,
+            snr_db,
+        }
+    }
 }
 
 /// How a turn ended, besides its timing.
@@ -63,12 +93,7 @@ impl TurnClock {
         }
     }
 
-    pub(crate) fn record(
-        &self,
-        turn_id: u32,
-        endpointing_ms: u32,
-        outcome: TurnOutcome,
-    ) -> TurnRecord {
+    pub(crate) fn record(&self, turn_id: u32, end: TurnEnd, outcome: TurnOutcome) -> TurnRecord {
         TurnRecord {
             turn_id,
             started_at: self.started_at,
@@ -81,7 +106,9 @@ impl TurnClock {
                 .first_sentence_at
                 .map_or(0, |t| ms_between(t, self.first_audio_at)),
             t_total_ms: ms_between(self.speech_end, self.first_frame_at),
-            endpointing_ms: u64::from(endpointing_ms),
+            endpointing_ms: u64::from(end.waited_ms),
+            ended_by: end.ended_by,
+            snr_db: end.snr_db,
             barge_in: outcome.barge_in,
             user_text: outcome.user_text,
             agent_text: outcome.agent_text,
@@ -107,6 +134,8 @@ pub(crate) fn log_turn(call_sid: &str, business_id: i64, record: &TurnRecord) {
         t_tts_ms = record.t_tts_ms,
         t_total_ms = record.t_total_ms,
         endpointing_ms = record.endpointing_ms,
+        ended_by = record.ended_by.as_str(),
+        snr_db = record.snr_db,
         mode = "stream",
         barge_in = record.barge_in,
         guesses = record.guesses,
@@ -128,7 +157,8 @@ mod tests {
         let mut clock = TurnClock::new(OffsetDateTime::UNIX_EPOCH, t0, ms(3));
         clock.transcript_at = Some(t0 + ms(300));
         clock.first_sentence_at = Some(t0 + ms(700));
-        let partial = clock.record(1, 600, TurnOutcome::default());
+        let end = TurnEnd::new(EndedBy::Silence, Some(30), 600, 1_800);
+        let partial = clock.record(1, end, TurnOutcome::default());
         assert_eq!(
             (partial.t_stt_ms, partial.t_nlp_ms, partial.t_tts_ms),
             (300, 400, 0)
@@ -136,7 +166,7 @@ mod tests {
         assert_eq!(partial.t_total_ms, 0);
         clock.first_audio_at = Some(t0 + ms(850));
         clock.first_frame_at = Some(t0 + ms(851));
-        let full = clock.record(2, 600, TurnOutcome::default());
+        let full = clock.record(2, end, TurnOutcome::default());
         assert_eq!(
             (
                 full.t_audio_ms,
@@ -146,5 +176,19 @@ mod tests {
             ),
             (3, 150, 851, 600)
         );
+        assert_eq!((full.ended_by, full.snr_db), (EndedBy::Silence, Some(30)));
+    }
+
+    #[test]
+    fn a_turn_the_quiet_hold_ended_reports_the_hold_as_its_wait_and_one_cut_at_its_longest_none() {
+        let waited = |by| TurnEnd::new(by, None, 600, 1_800).waited_ms;
+        assert_eq!(waited(EndedBy::Silence), 600);
+        assert_eq!(waited(EndedBy::Room), 600);
+        assert_eq!(waited(EndedBy::QuietHold), 1_800);
+        assert_eq!(
+            TurnEnd::new(EndedBy::QuietHold, None, 2_000, 1_800).waited_ms,
+            2_000
+        );
+        assert_eq!(waited(EndedBy::MaxLength), 0);
     }
 }

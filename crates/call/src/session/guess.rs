@@ -18,6 +18,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::Call;
 use super::turns::{Active, Kind, ReplyState};
+use crate::metrics::TurnEnd;
 use crate::pipeline::{PipelineMsg, spawn_reply};
 
 /// A reply started on a guess that the caller's turn is over.
@@ -126,7 +127,7 @@ impl Call {
 
     /// The turn ended with nothing said since the last pause: the guess
     /// becomes the reply and plays. False when there is no usable guess.
-    pub(super) fn confirm_guess(&mut self) -> bool {
+    pub(super) fn confirm_guess(&mut self, end: TurnEnd) -> bool {
         let Some(guess) = self.guess.take() else {
             return false;
         };
@@ -143,9 +144,7 @@ impl Call {
             now + self.setup.limits.turn_deadline,
             guess.audio,
             guess.voiced_ms,
-            self.turn_wait
-                .take()
-                .unwrap_or(self.setup.turn.end_silence_ms),
+            end,
         );
         reply.speculated(
             std::mem::take(&mut self.turn_guesses),

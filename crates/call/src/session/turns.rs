@@ -12,7 +12,7 @@ use tokio_util::task::AbortOnDropHandle;
 use voice::TurnEvent;
 
 use super::Call;
-use crate::metrics::{TurnClock, TurnOutcome, log_turn};
+use crate::metrics::{TurnClock, TurnEnd, TurnOutcome, log_turn};
 use crate::pacer::{audio_duration, parse_mark};
 use crate::pipeline::{PipelineMsg, ReplyJob, Stage, spawn_reply, spawn_say};
 use crate::{CallEvent, ToolRecord, TurnRecord};
@@ -52,8 +52,8 @@ pub(crate) struct ReplyState {
     guesses: u32,
     wasted_calls: u32,
     speculative: bool,
-    /// The end-of-turn silence waited before this reply.
-    endpointing_ms: u32,
+    /// How the caller's turn before this reply was found to be over.
+    end: TurnEnd,
 }
 
 impl ReplyState {
@@ -64,7 +64,7 @@ impl ReplyState {
         deadline: Instant,
         audio: Bytes,
         voiced_ms: u32,
-        endpointing_ms: u32,
+        end: TurnEnd,
     ) -> Self {
         Self {
             clock: TurnClock::new(started_at, speech_end, cpu),
@@ -77,7 +77,7 @@ impl ReplyState {
             guesses: 0,
             wasted_calls: 0,
             speculative: false,
-            endpointing_ms,
+            end,
         }
     }
 
@@ -219,13 +219,23 @@ impl Call {
             TurnEvent::Paused { audio, voiced_ms } => self.start_guess(audio, voiced_ms),
             TurnEvent::Resumed => self.drop_guess("resumed"),
             TurnEvent::UtteranceEnded {
-                audio, voiced_ms, ..
+                audio,
+                voiced_ms,
+                ended_by,
+                snr_db,
+                ..
             } => {
                 // A short answer over the agent ("כן", "רגע") never reaches
                 // the barge-in time but is still the caller taking the turn.
                 self.interrupt();
-                if !self.confirm_guess() {
-                    self.start_reply(audio, voiced_ms);
+                // The wait the guess's transcript chose, if it had one.
+                let wait_ms = self
+                    .turn_wait
+                    .take()
+                    .unwrap_or(self.setup.turn.end_silence_ms);
+                let end = TurnEnd::new(ended_by, snr_db, wait_ms, self.setup.turn.quiet_hold_ms);
+                if !self.confirm_guess(end) {
+                    self.start_reply(audio, voiced_ms, end);
                 }
             }
         }
@@ -317,7 +327,7 @@ impl Call {
         self.record_turn(*reply, &sentences[..heard], barge_in, error_code);
     }
 
-    fn start_reply(&mut self, audio: Vec<u8>, voiced_ms: u32) {
+    fn start_reply(&mut self, audio: Vec<u8>, voiced_ms: u32, end: TurnEnd) {
         let now = Instant::now();
         let started_at = self
             .speech_started_at
@@ -352,9 +362,7 @@ impl Call {
             now + self.setup.limits.turn_deadline,
             audio,
             voiced_ms,
-            self.turn_wait
-                .take()
-                .unwrap_or(self.setup.turn.end_silence_ms),
+            end,
         );
         reply.guesses = std::mem::take(&mut self.turn_guesses);
         reply.wasted_calls = std::mem::take(&mut self.turn_wasted);
@@ -578,9 +586,7 @@ impl Call {
             wasted_calls: reply.wasted_calls,
             speculative: reply.speculative,
         };
-        let record: TurnRecord = reply
-            .clock
-            .record(self.turns, reply.endpointing_ms, outcome);
+        let record: TurnRecord = reply.clock.record(self.turns, reply.end, outcome);
         log_turn(&self.setup.call_sid, self.setup.business_id, &record);
         self.emit(CallEvent::Turn(record));
     }

@@ -126,6 +126,31 @@ async fn in_a_loud_cafe_the_reply_is_guessed_before_the_quiet_hold_ends_the_turn
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cafe_turn_records_what_ended_it_how_long_that_waited_and_the_callers_level_over_the_crowd()
+ {
+    use voice::EndedBy;
+    let clear = a_turn_in_a_cafe(20.0, true).await;
+    let loud = a_turn_in_a_cafe(10.0, true).await;
+    // 20 dB over the crowd, the line falling back to it ends the turn
+    // after the usual wait; 10 dB over it, only the quiet hold does, and
+    // the caller waited the hold, not the 600 ms the wait says.
+    assert_eq!((clear.ended_by, clear.endpointing_ms), (EndedBy::Room, 600));
+    assert_eq!(
+        (loud.ended_by, loud.endpointing_ms),
+        (EndedBy::QuietHold, 1_800)
+    );
+    // Over the room, the crowd's quietest fifth, the caller stands some
+    // 5 dB more than over the crowd's mean, which the line was mixed at.
+    let (clear_db, loud_db) = (clear.snr_db.unwrap(), loud.snr_db.unwrap());
+    assert!((20..=30).contains(&clear_db), "{clear_db} dB");
+    assert!((10..=20).contains(&loud_db), "{loud_db} dB");
+    assert!(
+        (9..=11).contains(&(clear_db - loud_db)),
+        "the crowd 10 dB louder: {clear_db} and {loud_db} dB"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn twenty_seconds_of_a_cafe_with_the_caller_silent_are_no_turn_and_reach_no_provider() {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
