@@ -11,6 +11,7 @@
 #
 # Usage: benches/cafe_call.sh            (SNR=20 SEEDS="0 1 2" RULES="14 0" by default)
 #        SNR=10 SEEDS="0 1" benches/cafe_call.sh
+#        FAMILY=street SNR=10 RULES=14 benches/cafe_call.sh   (street or car: the same, in that noise)
 # Per call, one line: the rule, the seed, then from the call's call_turn
 # rows: turns (each one a transcription and an LLM request), barge_ins
 # (turns whose reply the line interrupted), cancelled (replies cut before
@@ -18,7 +19,9 @@
 # end). A caller who spoke twice should get two full replies and nothing
 # else. DETAIL=1 adds each turn: id, start, endpointing_ms, t_total_ms (its
 # end → the reply's first frame), barge_in, error_code, reply length,
-# speculative (answered from a guess), guesses, wasted_calls.
+# speculative (answered from a guess), guesses, wasted_calls, ended_by (what
+# ended the caller's turn), snr_db (their level over the line's quietest
+# fifth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +29,7 @@ DB=sqlite
 PORT=${PORT:-5077}
 FAKE_PORT=${FAKE_PORT:-5078}
 SNR=${SNR:-20}
+FAMILY=${FAMILY:-cafe}
 SEEDS=${SEEDS:-"0 1 2"}
 PHONE=+97235550123
 # shellcheck source=benches/lib.sh
@@ -44,7 +48,7 @@ for rule in ${RULES:-14 0}; do
       { cat "$dir/setup.log" >&2; exit 1; }
     TURN_STAND_OUT_DB=$rule start_server "$dir"
     "${ON_LOAD_CPU[@]}" "$BIN" simulate-call --url "http://127.0.0.1:$PORT" --to "$PHONE" \
-      --audio "$WORK/noise-set/cafe-$SNR-$seed-0.wav" --wait-reply-ms 8000 \
+      --audio "$WORK/noise-set/$FAMILY-$SNR-$seed-0.wav" --wait-reply-ms 8000 \
       >"$dir/sim.json" 2>>"$dir/sim.log" || true
     stop_server
     sqlite3 -separator ' ' "$dir/bench.db" \
@@ -55,7 +59,8 @@ for rule in ${RULES:-14 0}; do
       awk -v rule="$rule" -v seed="$seed" '{ printf "%-6s %-5s %6s %10s %10s %5s\n", rule, seed, $1, $2, $3, $4 }'
     if [ -n "${DETAIL:-}" ]; then
       sqlite3 "$dir/bench.db" "SELECT turn_id, started_at, endpointing_ms, t_total_ms, barge_in,
-        coalesce(error_code, '-'), length(agent_text), speculative, guesses, wasted_calls
+        coalesce(error_code, '-'), length(agent_text), speculative, guesses, wasted_calls,
+        ended_by, snr_db
         FROM call_turn ORDER BY turn_id"
     fi
   done
