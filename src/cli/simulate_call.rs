@@ -37,6 +37,11 @@ pub struct Opts {
     /// converted to 8 kHz mono mu-law).
     #[arg(long = "audio", required = true)]
     pub audio: Vec<PathBuf>,
+    /// A WAV file of where the caller is (a café, a street), looped under
+    /// the whole of the caller's line from the stream's first frame,
+    /// greeting and pauses included.
+    #[arg(long)]
+    pub background: Option<PathBuf>,
     /// Where to write what the caller heard (8 kHz mu-law WAV).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -80,6 +85,13 @@ pub struct Opts {
     pub human: HumanAnswer,
 }
 
+/// A WAV file of any rate and channels, as 8 kHz mono mu-law.
+fn read_mulaw(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let wav = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    voice::wav::to_mulaw_8k_mono(&wav)
+        .with_context(|| format!("{} is not a usable WAV file", path.display()))
+}
+
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
     let mut numbers = opts.to.into_iter();
     let to = numbers.next().unwrap_or_default();
@@ -94,10 +106,10 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     sim.duration = opts.duration_s.map(Duration::from_secs);
     sim.human = opts.human;
     for path in &opts.audio {
-        let wav = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let mulaw = voice::wav::to_mulaw_8k_mono(&wav)
-            .with_context(|| format!("{} is not a usable WAV file", path.display()))?;
-        sim.utterances.push(mulaw);
+        sim.utterances.push(read_mulaw(path)?);
+    }
+    if let Some(path) = &opts.background {
+        sim.background = read_mulaw(path)?;
     }
 
     if opts.calls > 1 {

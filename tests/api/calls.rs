@@ -144,6 +144,55 @@ async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logge
     );
 }
 
+#[tokio::test]
+async fn a_caller_on_a_street_from_the_first_frame_is_answered_and_the_turn_reads_the_street() {
+    let (app, _dir) = app_with_providers().await;
+    let phone = PhoneNumber::parse("+97235550102").unwrap();
+    business::create(
+        &app.state.db,
+        &agentlocator::domain::settings::BusinessName::parse("Pizza Shemesh").unwrap(),
+        &phone,
+    )
+    .await
+    .unwrap();
+    // Street noise 20 dB under the caller, on the line from the stream's
+    // first frame: under the greeting, the caller and the wait for the reply.
+    let caller: Vec<i16> = caller_audio()
+        .into_iter()
+        .map(voice::mulaw::decode)
+        .collect();
+    let street = crate::noise::NoiseFamily::Street.generate(8_000 * 10, 3, &[]);
+    let street = crate::noise::scale_to_snr(&street, crate::noise::active_rms(&caller), 20.0);
+    let mut opts = sim_options(&app, phone.as_str());
+    opts.background = street
+        .into_iter()
+        .map(|x| voice::mulaw::encode(crate::noise::to_i16(x)))
+        .collect();
+
+    let report = simulate_call(&opts).await.unwrap();
+    assert_eq!(report.mode, SimMode::Stream, "{report:?}");
+    assert_eq!(report.turns.len(), 1);
+    assert!(report.turns[0].caller_felt_ms.is_some(), "a reply came");
+    app.state.background_settled().await;
+    let turns = calls::turns_for_call(&app.state.db, &report.call_sid)
+        .await
+        .unwrap();
+    assert_eq!(
+        turns.len(),
+        1,
+        "the street made no turn of its own: {turns:?}"
+    );
+    let turn = &turns[0];
+    assert!(turn.user_text.as_deref().is_some_and(|t| !t.is_empty()));
+    // The street's pauses are the VAD's own, and the record reads the
+    // caller well over it, far under a silent line's.
+    assert_eq!(turn.ended_by.as_deref(), Some("silence"), "{turn:?}");
+    assert!(
+        turn.snr_db.is_some_and(|db| (20..=40).contains(&db)),
+        "{turn:?}"
+    );
+}
+
 /// Opens the media socket as Twilio would and sends `connected` + `start`.
 async fn open_stream(
     app: &TestApp,

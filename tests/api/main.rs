@@ -22,6 +22,11 @@ mod jobs_cli;
 mod logging;
 mod login_abuse;
 mod migrations;
+// The voice crate's test noise names it by its package name.
+extern crate voice as agentlocator_voice;
+#[path = "../../crates/voice/tests/support/noise.rs"]
+#[allow(dead_code)]
+mod noise;
 mod notify;
 mod notify_settings;
 mod openapi;

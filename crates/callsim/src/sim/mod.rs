@@ -104,6 +104,11 @@ pub struct SimOptions {
     pub duration: Option<Duration>,
     /// What the human does when the server transfers the call (`<Dial>`).
     pub human: HumanAnswer,
+    /// Where the caller is: raw 8 kHz mono mu-law, looped and mixed under
+    /// every frame the caller's line carries from the stream's first, the
+    /// greeting's time and the pauses included, as a café or a street is
+    /// on a real line. Empty (the default): a silent line.
+    pub background: Vec<u8>,
 }
 
 impl SimOptions {
@@ -128,6 +133,7 @@ impl SimOptions {
             keep_heard: true,
             duration: None,
             human: HumanAnswer::default(),
+            background: Vec::new(),
         }
     }
 
@@ -158,6 +164,7 @@ impl fmt::Debug for SimOptions {
             .field("keep_heard", &self.keep_heard)
             .field("duration", &self.duration)
             .field("human", &self.human)
+            .field("background", &self.background.len())
             .finish_non_exhaustive()
     }
 }

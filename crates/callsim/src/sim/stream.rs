@@ -168,6 +168,8 @@ struct Call<'o> {
     line: Option<(usize, usize)>,
     /// Per utterance, the byte offset just past its last voiced frame.
     speech_ends: Vec<usize>,
+    /// Where the next frame's background starts ([`SimOptions::background`]).
+    background_at: usize,
     phase: Phase,
     playback: Playback,
     last_arrival: Option<Instant>,
@@ -194,6 +196,7 @@ impl<'o> Call<'o> {
             t0,
             line: None,
             speech_ends: opts.utterances.iter().map(|u| speech_end(u)).collect(),
+            background_at: 0,
             phase: Phase::Listening {
                 turn: None,
                 since: t0,
@@ -303,6 +306,7 @@ impl<'o> Call<'o> {
             }
             self.line = (end < utterance.len()).then_some((turn, end));
         }
+        mix_under(&mut frame, &self.opts.background, &mut self.background_at);
         self.chunk += 1;
         let media = Inbound::Media {
             sequence_number: self.next_sequence(),
@@ -521,6 +525,23 @@ impl<'o> Call<'o> {
     }
 }
 
+/// Adds `background` (mu-law, looped from `at`, which moves on) to the
+/// mu-law `frame`, sample by sample in linear PCM, clipping at full scale.
+/// Where the caller speaks is still judged on the utterance alone (see
+/// [`speech_end`]): the background is the line, not the caller.
+fn mix_under(frame: &mut [u8], background: &[u8], at: &mut usize) {
+    if background.is_empty() {
+        return;
+    }
+    for byte in frame.iter_mut() {
+        let sum = i32::from(voice::mulaw::decode(*byte))
+            + i32::from(voice::mulaw::decode(background[*at]));
+        // Clamped to i16 first, so the cast cannot wrap.
+        *byte = voice::mulaw::encode(sum.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16);
+        *at = (*at + 1) % background.len();
+    }
+}
+
 /// The turn to say after `said` turns (its utterance is the turn modulo
 /// `utterances`), or `None` to hang up. Without a `duration` each utterance
 /// is said once; with one, the utterances come round again until the call
@@ -565,6 +586,31 @@ fn rms(mulaw: &[u8]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_background_is_mixed_under_the_callers_silence_and_speech_and_loops() {
+        let loud = voice::mulaw::encode(8000);
+        let hum = voice::mulaw::encode(1000);
+        let background = [hum, voice::mulaw::SILENCE, hum];
+        let mut at = 0;
+        // Silence carries the background as it is; speech, the sum.
+        let mut quiet = [voice::mulaw::SILENCE; 4];
+        mix_under(&mut quiet, &background, &mut at);
+        let decoded = quiet.map(voice::mulaw::decode);
+        let hum_pcm = voice::mulaw::decode(hum);
+        assert_eq!(decoded, [hum_pcm, 0, hum_pcm, hum_pcm], "looped after 3");
+        assert_eq!(at, 1);
+        let mut speech = [loud; 2];
+        mix_under(&mut speech, &background, &mut at);
+        let loud_pcm = i32::from(voice::mulaw::decode(loud));
+        let sum = i32::from(voice::mulaw::decode(speech[1]));
+        assert!((sum - (loud_pcm + i32::from(hum_pcm))).abs() < 300, "{sum}");
+        assert_eq!(voice::mulaw::decode(speech[0]), voice::mulaw::decode(loud));
+        // No background leaves the frame alone.
+        let mut frame = [loud; 2];
+        mix_under(&mut frame, &[], &mut at);
+        assert_eq!(frame, [loud; 2]);
+    }
 
     #[test]
     fn speech_ends_after_the_last_loud_frame_not_after_trailing_silence() {
