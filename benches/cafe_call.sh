@@ -12,6 +12,7 @@
 # Usage: benches/cafe_call.sh            (SNR=20 SEEDS="0 1 2" RULES="14 0" by default)
 #        SNR=10 SEEDS="0 1" benches/cafe_call.sh
 #        FAMILY=street SNR=10 RULES=14 benches/cafe_call.sh   (street or car: the same, in that noise)
+#        FROM_START=1 RULES=14 benches/cafe_call.sh          (the noise from the call's first frame)
 # Per call, one line: the rule, the seed, then from the call's call_turn
 # rows: turns (each one a transcription and an LLM request), barge_ins
 # (turns whose reply the line interrupted), cancelled (replies cut before
@@ -38,6 +39,15 @@ PHONE=+97235550123
 NOISE_SET_DUMP=$WORK/noise-set cargo test --release -q -p agentlocator-voice \
   --test noise_set -- --ignored dump >/dev/null
 
+# The noise set's mixed line, played after the greeting over a quiet line;
+# with FROM_START=1, the clean caller after the greeting and the same noise
+# under the whole call from its first frame, as a real café line is.
+if [ -n "${FROM_START:-}" ]; then
+  LINE=(--audio "$WORK/noise-set/clean-0.wav" --background "$WORK/noise-set/$FAMILY-$SNR-SEED-0-noise.wav")
+else
+  LINE=(--audio "$WORK/noise-set/$FAMILY-$SNR-SEED-0.wav")
+fi
+
 printf "%-6s %-5s %6s %10s %10s %5s\n" rule seed turns barge_ins cancelled full
 for rule in ${RULES:-14 0}; do
   for seed in $SEEDS; do
@@ -48,7 +58,7 @@ for rule in ${RULES:-14 0}; do
       { cat "$dir/setup.log" >&2; exit 1; }
     TURN_STAND_OUT_DB=$rule start_server "$dir"
     "${ON_LOAD_CPU[@]}" "$BIN" simulate-call --url "http://127.0.0.1:$PORT" --to "$PHONE" \
-      --audio "$WORK/noise-set/$FAMILY-$SNR-$seed-0.wav" --wait-reply-ms 8000 \
+      "${LINE[@]/SEED/$seed}" --wait-reply-ms 8000 \
       >"$dir/sim.json" 2>>"$dir/sim.log" || true
     stop_server
     sqlite3 -separator ' ' "$dir/bench.db" \

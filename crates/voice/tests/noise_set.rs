@@ -1269,7 +1269,7 @@ fn dump_the_end_of_turn_set_for_other_detectors() {
         let seeds = if noisy.is_some() { 10 } else { 1 };
         for seed in 0..seeds {
             for (case, (speech, utterances)) in end_cases().into_iter().enumerate() {
-                let (mixed, _) = noisy_line(&speech, noisy, seed, &babble);
+                let (mixed, noise) = noisy_line(&speech, noisy, seed, &babble);
                 let name = match noisy {
                     Some((family, snr_db)) => {
                         format!("{}-{snr_db}-{seed}-{case}.wav", family.name())
@@ -1277,6 +1277,13 @@ fn dump_the_end_of_turn_set_for_other_detectors() {
                     None => format!("clean-{case}.wav"),
                 };
                 std::fs::write(dir.join(&name), wav::write_pcm16(&mixed, RATE as u32)).unwrap();
+                if noisy.is_some() {
+                    // The noise alone, for a line that carries it from the
+                    // call's first frame (`simulate-call --background`).
+                    let noise: Vec<i16> = noise.into_iter().map(noise::to_i16).collect();
+                    let alone = name.replace(".wav", "-noise.wav");
+                    std::fs::write(dir.join(alone), wav::write_pcm16(&noise, RATE as u32)).unwrap();
+                }
                 let spans: Vec<String> = utterances
                     .iter()
                     .map(|(start, end)| format!("[{start},{end}]"))
