@@ -272,6 +272,26 @@ mod tests {
     }
 
     #[test]
+    fn a_turn_spooled_by_the_version_before_turn_ends_lands_with_them_unknown() {
+        // As an instance that spooled it during an outage, then was
+        // upgraded, finds the line on restart: no `ended_by`, no `snr_db`.
+        let line = r#"{"kind":"turn","call_sid":"CA1","business_id":7,"turn_id":1,"started_at":"2025-01-31T09:04:00.000Z","mode":"stream","t_audio_ms":3,"t_stt_ms":300,"t_nlp_ms":400,"t_tts_ms":150,"t_total_ms":860,"endpointing_ms":600,"barge_in":false,"user_text":"שלום","agent_text":"שלום, במה אפשר לעזור?","error_code":null,"guesses":1,"wasted_calls":0,"speculative":true}"#;
+        let Write::Turn(turn) = serde_json::from_str::<Write>(line).unwrap() else {
+            panic!("not a turn");
+        };
+        assert_eq!((turn.ended_by.as_deref(), turn.snr_db), (None, None));
+        assert_eq!((turn.t_total_ms, turn.speculative), (Some(860), true));
+        // And one spooled now keeps them through the line.
+        let now = Write::Turn(Box::new(calls::CallTurn {
+            ended_by: Some("quiet_hold".into()),
+            snr_db: Some(13),
+            ..*turn
+        }));
+        let line = serde_json::to_string(&now).unwrap();
+        assert_eq!(serde_json::from_str::<Write>(&line).unwrap(), now);
+    }
+
+    #[test]
     fn outages_wait_and_refusals_do_not() {
         assert!(!is_permanent(&sqlx::Error::PoolClosed));
         assert!(!is_permanent(&sqlx::Error::PoolTimedOut));
