@@ -171,7 +171,7 @@ impl Metrics {
         );
         registry.register(
             "turn_ends",
-            "Caller turns by what ended them: silence, room (the line back at a crowd's level), quiet_hold (the caller not clear of the crowd for the hold), max_length",
+            "Caller turns by what ended them: silence, room (the line back at a crowd's level), quiet_hold (the caller not clear of the crowd for the hold), max_length, stream_end",
             m.turn_ends_total.clone(),
         );
         registry.register(
@@ -245,8 +245,10 @@ impl Metrics {
         for part in ["audio", "stt", "nlp", "tts", "total"] {
             let _ = m.turn_ms.get_or_create(&PartLabel { part: part.into() });
         }
-        for by in ["silence", "room", "quiet_hold", "max_length"] {
-            let _ = m.turn_ends_total.get_or_create(&ByLabel { by: by.into() });
+        for by in voice::EndedBy::ALL {
+            let _ = m.turn_ends_total.get_or_create(&ByLabel {
+                by: by.as_str().into(),
+            });
         }
         Self { registry, ..m }
     }
@@ -263,10 +265,10 @@ impl Metrics {
 
     /// Records what ended one caller turn, and its signal-to-noise ratio
     /// if known.
-    pub fn observe_turn_end(&self, ended_by: &str, snr_db: Option<i16>) {
+    pub fn observe_turn_end(&self, ended_by: voice::EndedBy, snr_db: Option<i16>) {
         self.turn_ends_total
             .get_or_create(&ByLabel {
-                by: ended_by.into(),
+                by: ended_by.as_str().into(),
             })
             .inc();
         if let Some(db) = snr_db {

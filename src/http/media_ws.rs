@@ -567,9 +567,7 @@ async fn record_events(
                 state
                     .metrics
                     .observe_guesses(t.guesses, t.wasted_calls, t.speculative);
-                state
-                    .metrics
-                    .observe_turn_end(t.ended_by.as_str(), t.snr_db);
+                state.metrics.observe_turn_end(t.ended_by, t.snr_db);
                 if let Some(code) = &t.error_code {
                     state.metrics.provider_error(code);
                 }

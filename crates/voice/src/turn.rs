@@ -214,6 +214,15 @@ pub enum EndedBy {
 }
 
 impl EndedBy {
+    /// Every cause, in the order of [`EndedBy`]'s variants.
+    pub const ALL: [Self; 5] = [
+        Self::Silence,
+        Self::Room,
+        Self::QuietHold,
+        Self::MaxLength,
+        Self::StreamEnd,
+    ];
+
     /// Its name in records and metrics: `silence`, `room`, `quiet_hold`,
     /// `max_length` or `stream_end`.
     pub fn as_str(self) -> &'static str {
