@@ -73,11 +73,30 @@ const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 3] = [
 const HELD_OPEN_MAX_MS: u32 = 3_500;
 /// How many noise seeds each family and SNR of the end-of-turn set runs.
 const END_SEEDS: u64 = 30;
-/// The fewest of the held-out set's 180 café ends at 20 dB that must come
-/// on time: 126 on [`END_SEEDS`] seeds (41 of 60 on the first 10), since
-/// the room ends café turns (`TurnConfig::room_end_db`; 4 of 60 before);
-/// 128 while `TurnConfig::resume_ms` was 120.
-const HELD_OUT_CAFE_ON_TIME: usize = 126;
+/// The fewest of the held-out set's 180 ends that must come on time, per
+/// family at SNR ≥ 10 dB, on [`END_SEEDS`] seeds. Café at 20 dB: 126
+/// since the room ends café turns (`TurnConfig::room_end_db`; 4 of 60 on
+/// the first 10 seeds before). Car, and street at 20 dB, miss only by a
+/// fade: see [`HELD_OUT_FADE_MAX_MS`]. More on time passes; fewer fails.
+const HELD_OUT_ON_TIME: [(NoiseFamily, f32, usize); 6] = [
+    (NoiseFamily::Street, 20.0, 151),
+    (NoiseFamily::Street, 10.0, 162),
+    (NoiseFamily::Car, 20.0, 150),
+    (NoiseFamily::Car, 10.0, 146),
+    (NoiseFamily::Cafe, 20.0, 126),
+    (NoiseFamily::Cafe, 10.0, 1),
+];
+/// How late the held-out set's turns may end on a clean line, in car
+/// noise and in street noise at 20 dB (ms after the P.56 end): its fourth
+/// utterance ends in a 120 ms fade, 16–29 dB under its active level and
+/// so under P.56's threshold, that every ear hears on a clean line (ours
+/// ends that turn 720 ms after the P.56 end there, 20 ms past the bound),
+/// and in a few seeds the sixth's last syllable does the same. Nothing
+/// else in those rows is late (BENCHMARKS.md, "Held-out speakers").
+const HELD_OUT_FADE_MAX_MS: u32 = 740;
+/// Of the held-out set's 6 ends on a clean line, the fewest on time: the
+/// fourth's fade (see [`HELD_OUT_FADE_MAX_MS`]) ends it 20 ms late.
+const HELD_OUT_CLEAN_ON_TIME: usize = 5;
 /// The fewest café turns at an SNR that must end on a standing guess (a
 /// `Paused` with no `Resumed` after it), on the fixtures (of 90) and on
 /// the held-out set (of 180). On the first 10 seeds, at 20 dB: 29 of 30
@@ -1400,12 +1419,13 @@ fn an_oracle_that_hears_the_caller_wherever_they_are_over_the_noise_bounds_every
 /// on them: cut a caller off on a clean line, or in street or car noise
 /// at SNR ≥ 10 dB more often than [`KNOWN_CUT_OFFS`] lets it, cut
 /// one off in café at SNR ≥ 10 dB or hold one open there longer than
-/// [`HELD_OPEN_MAX_MS`], or end fewer café turns at 20 dB on time than
-/// [`HELD_OUT_CAFE_ON_TIME`].
+/// [`HELD_OPEN_MAX_MS`], end fewer turns on time than
+/// [`HELD_OUT_ON_TIME`] (clean: [`HELD_OUT_CLEAN_ON_TIME`]), or end one
+/// later than [`HELD_OUT_FADE_MAX_MS`] where only a fade makes turns late.
 /// The rest is printed for BENCHMARKS.md:
 /// `cargo test --release -p agentlocator-voice --test noise_set -- --nocapture held_out`.
 #[test]
-fn held_out_speakers_are_not_cut_off_and_their_cafe_turns_end_within_the_bound() {
+fn held_out_speakers_are_not_cut_off_and_their_turns_end_no_later_than_measured() {
     let cases = held_out_cases();
     assert_eq!(cases[0].1.len(), 6, "six utterances: {:?}", cases[0].1);
     let clean = end_detection(&cases, None, Ear::Ours);
@@ -1416,6 +1436,9 @@ fn held_out_speakers_are_not_cut_off_and_their_cafe_turns_end_within_the_bound()
     let mut failures = Vec::new();
     if clean.cut_offs > 0 {
         failures.push(format!("clean: {} cut-offs", clean.cut_offs));
+    }
+    if clean.on_time < HELD_OUT_CLEAN_ON_TIME || clean.max_ms() > HELD_OUT_FADE_MAX_MS {
+        failures.push(format!("clean: {:?} ms", clean.delays_ms));
     }
     for family in NoiseFamily::ALL {
         for snr in SNRS {
@@ -1452,13 +1475,23 @@ fn held_out_speakers_are_not_cut_off_and_their_cafe_turns_end_within_the_bound()
                 NoiseFamily::Cafe if ends.held_open_ms > HELD_OPEN_MAX_MS => {
                     failures.push(format!("{name}: a turn held open {} ms", ends.held_open_ms));
                 }
-                NoiseFamily::Cafe if snr >= 20.0 && ends.on_time < HELD_OUT_CAFE_ON_TIME => {
-                    failures.push(format!(
-                        "{name}: {}/{} ends on time",
-                        ends.on_time, ends.ends
-                    ));
+                NoiseFamily::Car | NoiseFamily::Street
+                    if (family, snr) != (NoiseFamily::Street, 10.0)
+                        && max > HELD_OUT_FADE_MAX_MS =>
+                {
+                    failures.push(format!("{name}: a turn ended {max} ms after the caller"));
                 }
                 _ => {}
+            }
+            let fewest = HELD_OUT_ON_TIME
+                .iter()
+                .find(|&&(f, s, _)| (f, s) == (family, snr))
+                .map_or(0, |&(.., fewest)| fewest);
+            if ends.on_time < fewest {
+                failures.push(format!(
+                    "{name}: {}/{} ends on time",
+                    ends.on_time, ends.ends
+                ));
             }
         }
     }
