@@ -1264,6 +1264,107 @@ fn a_caller_who_leaves_the_noise_is_neither_cut_off_nor_kept_waiting_on_the_quie
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Writes, for `benches/crowd_frames.py`, one CSV row per 20 ms frame of
+/// every café line of the end-of-turn set and of the held-out set, at 20
+/// and 10 dB SNR, 30 seeds each, into `CROWD_FRAMES_DIR`: what the line
+/// holds (its high-passed level, periodicity, crossing rate and the
+/// level in each speech band, all dBFS) beside the truth (whether the
+/// frame is inside a P.56 utterance, the caller's clean level and how far
+/// they stand over the noise in the best of the full band and the four
+/// bands). The study asks whether a learned mix of such cues hears the
+/// caller's quiet words under the crowd better than the level rules do
+/// (BENCHMARKS.md, "A learned score of the crowd's frames"):
+/// `CROWD_FRAMES_DIR=/tmp/crowd cargo test --release -p agentlocator-voice --test noise_set -- --ignored crowd_study`.
+#[test]
+#[ignore = "writes files; run by benches/crowd_frames.py's instructions"]
+fn write_cafe_frames_for_the_crowd_study() {
+    use std::io::Write as _;
+    let dir = std::env::var("CROWD_FRAMES_DIR").expect("CROWD_FRAMES_DIR names the directory");
+    let babble = babble();
+    let sets = [
+        ("fixtures", end_cases().to_vec()),
+        ("held-out", held_out_cases().to_vec()),
+    ];
+    for (name, cases) in &sets {
+        for snr in [20.0f32, 10.0] {
+            let path = format!("{dir}/{name}-{snr}.csv");
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            for seed in 0..END_SEEDS {
+                for (case, (speech, utterances)) in cases.iter().enumerate() {
+                    let (mixed, noise) =
+                        noisy_line(speech, Some((NoiseFamily::Cafe, snr)), seed, &babble);
+                    // The line as Twilio carries it: through mu-law.
+                    let mut law = Vec::new();
+                    mulaw::encode_into(&mixed, &mut law);
+                    let mut line = Vec::new();
+                    mulaw::decode_into(&law, &mut line);
+                    let line: Vec<f32> = line.iter().map(|&s| f32::from(s)).collect();
+                    let clean: Vec<f32> = speech.iter().map(|&s| f32::from(s)).collect();
+                    let views = |x: &[f32]| -> Vec<Vec<f32>> {
+                        std::iter::once(
+                            noise::high_passed(x.iter().copied())
+                                .chunks(FRAME)
+                                .map(noise::power)
+                                .collect(),
+                        )
+                        .chain(
+                            noise::BAND_CENTRES_HZ
+                                .iter()
+                                .map(|&c| noise::band_powers(x, c, FRAME)),
+                        )
+                        .collect()
+                    };
+                    let (heard, caller, crowd) = (views(&line), views(&clean), views(&noise));
+                    for f in 0..heard[0].len() {
+                        let at = f * FRAME;
+                        let inside = utterances.iter().any(|&(s, e)| at + FRAME > s && at < e);
+                        let over = (0..caller.len())
+                            .map(|v| dbfs(caller[v][f]) - dbfs(crowd[v][f]))
+                            .fold(f32::MIN, f32::max);
+                        let frame = &line[at..(at + FRAME).min(line.len())];
+                        let crossings = frame
+                            .windows(2)
+                            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+                            .count();
+                        let bands: Vec<String> = heard[1..]
+                            .iter()
+                            .map(|b| format!("{:.1}", dbfs(b[f])))
+                            .collect();
+                        writeln!(
+                            out,
+                            "{seed},{case},{f},{},{over:.1},{:.1},{:.1},{:.3},{:.3},{}",
+                            u8::from(inside),
+                            dbfs(caller[0][f]),
+                            dbfs(heard[0][f]),
+                            periodicity(&line[..(at + FRAME).min(line.len())]),
+                            crossings as f32 / frame.len() as f32,
+                            bands.join(",")
+                        )
+                        .unwrap();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The normalised autocorrelation's peak over pitch periods of 2.5–12.5
+/// ms (80–400 Hz) in the last 40 ms of `line`; 0 before 40 ms of it.
+fn periodicity(line: &[f32]) -> f32 {
+    let Some(x) = line.len().checked_sub(320).map(|from| &line[from..]) else {
+        return 0.0;
+    };
+    (20..=100)
+        .map(|lag| {
+            let (a, b) = (&x[lag..], &x[..x.len() - lag]);
+            let ab: f32 = a.iter().zip(b).map(|(p, q)| p * q).sum();
+            let aa: f32 = a.iter().map(|p| p * p).sum();
+            let bb: f32 = b.iter().map(|q| q * q).sum();
+            ab / (aa * bb).sqrt().max(1e-9)
+        })
+        .fold(0.0, f32::max)
+}
+
 /// Writes the end-of-turn set's mixed lines (8 kHz PCM16 WAV) and a
 /// `truth.json` with each file's utterances, so that a detector outside
 /// this crate (Pipecat's Silero, `benches/silero_noise_set.py`) is
