@@ -283,29 +283,8 @@ fn print_how_steady_each_noise_is_in_the_speech_bands() {
     }
 }
 
-/// Peak normalised cross-correlation of the `window` samples of `x`
-/// ending at `end` with the same span one pitch period earlier, over
-/// periods of 2.5–16.6 ms (60–400 Hz): how strongly one voice's pitch
-/// repeats there. Unlike [`periodicity`], both spans are full length
-/// and normalised by their own energies, so short lags gain nothing.
-fn pitch_periodicity(x: &[f32], end: usize, window: usize) -> f32 {
-    const LAGS: std::ops::RangeInclusive<usize> = 20..=133;
-    if end < window + LAGS.end() {
-        return 0.0;
-    }
-    let a = &x[end - window..end];
-    let energy_a: f32 = a.iter().map(|v| v * v).sum();
-    LAGS.map(|lag| {
-        let b = &x[end - window - lag..end - lag];
-        let energy_b: f32 = b.iter().map(|v| v * v).sum();
-        let dot: f32 = a.iter().zip(b).map(|(p, q)| p * q).sum();
-        dot / (energy_a * energy_b).sqrt().max(1e-9)
-    })
-    .fold(0.0, f32::max)
-}
-
 /// Whether pitch periodicity tells a caller from the café's crowd: per
-/// SNR, the spread of [`pitch_periodicity`] over the last 40 ms of each
+/// SNR, the spread of [`noise::pitch_periodicity`] over the last 40 ms of each
 /// frame of the line (high-passed as the VAD hears it), by what the
 /// frame holds: the caller at least as loud as the crowd, the caller
 /// 0–6 dB under it, further under, or the crowd alone. 10 seeds.
@@ -340,7 +319,7 @@ fn print_how_periodic_the_caller_and_the_crowd_are() {
                     db if db >= -6.0 => 1,
                     _ => 2,
                 };
-                by_kind[kind].push(pitch_periodicity(&line, frame.end, 2 * FRAME));
+                by_kind[kind].push(noise::pitch_periodicity(&line, frame.end, 2 * FRAME));
             }
         }
         for (values, name) in by_kind.iter_mut().zip(names) {

@@ -1336,7 +1336,11 @@ fn write_cafe_frames_for_the_crowd_study() {
                             u8::from(inside),
                             dbfs(caller[0][f]),
                             dbfs(heard[0][f]),
-                            periodicity(&line[..(at + FRAME).min(line.len())]),
+                            noise::pitch_periodicity(
+                                &line,
+                                (at + FRAME).min(line.len()),
+                                2 * FRAME
+                            ),
                             crossings as f32 / frame.len() as f32,
                             bands.join(",")
                         )
@@ -1346,23 +1350,6 @@ fn write_cafe_frames_for_the_crowd_study() {
             }
         }
     }
-}
-
-/// The normalised autocorrelation's peak over pitch periods of 2.5–12.5
-/// ms (80–400 Hz) in the last 40 ms of `line`; 0 before 40 ms of it.
-fn periodicity(line: &[f32]) -> f32 {
-    let Some(x) = line.len().checked_sub(320).map(|from| &line[from..]) else {
-        return 0.0;
-    };
-    (20..=100)
-        .map(|lag| {
-            let (a, b) = (&x[lag..], &x[..x.len() - lag]);
-            let ab: f32 = a.iter().zip(b).map(|(p, q)| p * q).sum();
-            let aa: f32 = a.iter().map(|p| p * p).sum();
-            let bb: f32 = b.iter().map(|q| q * q).sum();
-            ab / (aa * bb).sqrt().max(1e-9)
-        })
-        .fold(0.0, f32::max)
 }
 
 /// Writes the end-of-turn set's mixed lines (8 kHz PCM16 WAV) and a

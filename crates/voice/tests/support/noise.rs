@@ -361,6 +361,28 @@ pub fn band_powers(line: &[f32], centre_hz: f32, frame: usize) -> Vec<f32> {
     filtered.chunks(frame).map(power).collect()
 }
 
+/// Peak normalised cross-correlation of the `window` samples of `x`
+/// ending at `end` with the same span one pitch period earlier, over
+/// periods of 2.5–16.6 ms (60–400 Hz): how strongly one voice's pitch
+/// repeats there. Both spans are full
+/// length and normalised by their own energies, so short lags gain
+/// nothing.
+pub fn pitch_periodicity(x: &[f32], end: usize, window: usize) -> f32 {
+    const LAGS: std::ops::RangeInclusive<usize> = 20..=133;
+    if end < window + LAGS.end() {
+        return 0.0;
+    }
+    let a = &x[end - window..end];
+    let energy_a: f32 = a.iter().map(|v| v * v).sum();
+    LAGS.map(|lag| {
+        let b = &x[end - window - lag..end - lag];
+        let energy_b: f32 = b.iter().map(|v| v * v).sum();
+        let dot: f32 = a.iter().zip(b).map(|(p, q)| p * q).sum();
+        dot / (energy_a * energy_b).sqrt().max(1e-9)
+    })
+    .fold(0.0, f32::max)
+}
+
 /// Rounds and saturates to a 16-bit sample.
 pub fn to_i16(x: f32) -> i16 {
     x.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
