@@ -241,7 +241,8 @@ pub struct CallTurn {
     pub speculative: bool,
     /// What ended the caller's turn: `silence`, `room` (the line back at
     /// a crowd's level), `quiet_hold` (the caller not clear of the crowd
-    /// for the hold) or `max_length` (`None` before it was recorded).
+    /// for the hold), `max_length` or `stream_end` (`None` before it was
+    /// recorded).
     #[serde(default)]
     pub ended_by: Option<String>,
     /// The caller's speech level over the line's background, in dB.
