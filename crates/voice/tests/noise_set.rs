@@ -1280,6 +1280,7 @@ fn a_caller_who_leaves_the_noise_is_neither_cut_off_nor_kept_waiting_on_the_quie
 fn write_cafe_frames_for_the_crowd_study() {
     use std::io::Write as _;
     let dir = std::env::var("CROWD_FRAMES_DIR").expect("CROWD_FRAMES_DIR names the directory");
+    std::fs::create_dir_all(&dir).unwrap();
     let babble = babble();
     let sets = [
         ("fixtures", end_cases().to_vec()),
