@@ -10,10 +10,11 @@ over cues the detector could compute per frame separates the two better,
 and whether that would end turns on time.
 
 Input: the CSVs that crates/voice/tests/noise_set.rs
-`write_cafe_frames_for_the_crowd_study` writes (one row per 20 ms frame:
-seed, case, frame, inside a P.56 utterance, caller over noise dB, caller's
-clean level, the line's high-passed level, periodicity, crossing rate, and
-the line's level in the four speech bands):
+`write_noisy_frames_for_the_crowd_study` writes for café (one row per 20 ms
+frame: seed, case, frame, inside a P.56 utterance, caller over noise dB,
+caller's clean level, the line's high-passed level, periodicity, crossing
+rate, and the line's level in the four speech bands; then the turn
+detector's crowd cues, which benches/crowd_score_fit.py reads):
 
     CROWD_FRAMES_DIR=/tmp/crowd cargo test --release -p agentlocator-voice \
         --test noise_set -- --ignored crowd_study

@@ -52,6 +52,7 @@ impl Hearing {
                 0 => 0,
                 ms => ms.saturating_sub(hangover_ms).max(MIN_GUESS_SILENCE_MS),
             },
+            vad_hangover_ms: hangover_ms,
             ..turn
         };
         let vad = Vad::new(vad_config);
@@ -77,9 +78,12 @@ impl Hearing {
         self.pcm.clear();
         voice::mulaw::decode_into(&self.mulaw, &mut self.pcm);
         let voiced = self.vad.push(&self.pcm);
-        let event = self
-            .detector
-            .push_heard(&self.mulaw, voiced, self.vad.last_energy_dbfs());
+        let event = self.detector.push_frame(
+            &self.mulaw,
+            voiced,
+            self.vad.last_energy_dbfs(),
+            self.vad.bands_over_floor_db(),
+        );
         if matches!(event, Some(TurnEvent::SpeechStarted)) {
             self.cpu = Duration::ZERO;
         }

@@ -163,6 +163,29 @@ fn bench(c: &mut Criterion) {
         }
     }
 
+    {
+        // As the call pushes frames since the crowd score: with each speech
+        // band's level over its quiet fifth too.
+        let mut vad = Vad::default();
+        let heard: Vec<(bool, f32, Option<[f32; 4]>)> = pcm_frames
+            .iter()
+            .map(|f| {
+                let voiced = vad.push(f);
+                (voiced, vad.last_energy_dbfs(), vad.bands_over_floor_db())
+            })
+            .collect();
+        let mut turns = TurnDetector::default();
+        let mut i = 0;
+        group.bench_function("turn_push_frame", |b| {
+            b.iter(|| {
+                let k = i % frames.len();
+                i += 1;
+                let (voiced, level, bands) = heard[k];
+                black_box(turns.push_frame(black_box(&frames[k]), voiced, level, bands))
+            })
+        });
+    }
+
     group.finish();
 }
 

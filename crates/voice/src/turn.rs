@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 
 use active::{ActiveLevel, RecentLevel};
+use crowd::Crowd;
 use room::Room;
 
 /// Endpointing thresholds, in milliseconds of audio.
@@ -109,6 +110,12 @@ pub struct TurnConfig {
     /// over the room: a caller nearer to it speaks at the room's level in
     /// their quiet words, which a guess there would leave out. 0: off.
     pub room_end_db: u32,
+    /// How much `end_silence_ms` was shortened by to take the VAD's
+    /// hangover off it (the call does: the caller waits the configured
+    /// silence, not that plus the hangover). The crowd score hears where
+    /// the caller stopped without a hangover, and waits the whole silence
+    /// from there.
+    pub vad_hangover_ms: u32,
 }
 
 impl Default for TurnConfig {
@@ -130,6 +137,7 @@ impl Default for TurnConfig {
             room_clear_db: ROOM_CLEAR_DB,
             stand_out_db: STAND_OUT_DB,
             room_end_db: ROOM_END_DB,
+            vad_hangover_ms: 0,
         }
     }
 }
@@ -144,6 +152,8 @@ enum Pause {
     Room,
     /// The quiet hold is about to end the turn (see [`HOLD_GUESS_LEAD_MS`]).
     Hold,
+    /// The crowd score says the caller stopped (see `turn/crowd.rs`).
+    Crowd,
 }
 
 /// What a [`TurnDetector::push`] noticed.
@@ -177,8 +187,9 @@ pub enum TurnEvent {
     Discarded,
     /// The caller has been quiet for `guess_after_ms` (with enough voice
     /// before), or, for a caller the room can end the turn of, the line
-    /// has been back at the room that long, or the quiet hold will end the
-    /// turn in [`HOLD_GUESS_LEAD_MS`]: the utterance so far, to transcribe
+    /// has been back at the room that long, or the quiet hold or the crowd
+    /// score (`turn/crowd.rs`) may end the turn in [`HOLD_GUESS_LEAD_MS`]:
+    /// the utterance so far, to transcribe
     /// and answer on the chance that the turn is over. At most once per
     /// pause.
     Paused {
@@ -189,7 +200,8 @@ pub enum TurnEvent {
     },
     /// Voice came back after a [`TurnEvent::Paused`], or the line rose out
     /// of the room after one made there, or the caller was clear again
-    /// after one made on the quiet hold: that guess is stale.
+    /// after one made on the quiet hold, or the crowd score's evidence
+    /// fell back after one made on it: that guess is stale.
     Resumed,
 }
 
@@ -202,7 +214,8 @@ pub enum EndedBy {
     /// The VAD heard no voice for the end-of-turn wait.
     Silence,
     /// The line was back at the room for the end-of-turn wait (see
-    /// [`TurnConfig::room_end_db`]).
+    /// [`TurnConfig::room_end_db`]), or, in a room of talkers, the crowd
+    /// score heard the caller stop that long ago (`turn/crowd.rs`).
     Room,
     /// The caller was not clear of the crowd for the quiet hold (see
     /// [`TurnConfig::quiet_hold_ms`]).
@@ -303,6 +316,8 @@ pub struct TurnDetector {
     since_clear: u64,
     /// The line's level when the caller is silent, across utterances.
     room: Room,
+    /// The crowd score and the evidence that the caller stopped.
+    crowd: Crowd,
     /// [`TurnConfig::stand_out_db`] as a power ratio; 0: off.
     stand_out: f32,
     /// The line stood out of the room during the utterance.
@@ -327,6 +342,8 @@ pub struct TurnDetector {
     room_graze: u64,
     /// [`HOLD_GUESS_LEAD_MS`] in samples.
     hold_guess_lead: u64,
+    /// [`TurnConfig::vad_hangover_ms`] in samples.
+    vad_hangover: u64,
     /// [`BREATH_MS`] in samples.
     breath: u64,
     /// [`ROOM_ONSET_DB`] as a power ratio.
@@ -511,6 +528,7 @@ impl TurnDetector {
             room_clear: power_ratio_or_off(config.room_clear_db),
             since_clear: 0,
             room: Room::new(),
+            crowd: Crowd::new(),
             stand_out: power_ratio_or_off(config.stand_out_db),
             stood_out: false,
             room_span: 0,
@@ -521,6 +539,7 @@ impl TurnDetector {
             grazing: 0,
             room_graze: samples(ROOM_GRAZE_MS),
             hold_guess_lead: samples(HOLD_GUESS_LEAD_MS),
+            vad_hangover: samples(config.vad_hangover_ms),
             breath: samples(BREATH_MS),
             room_onset: power_ratio_or_off(ROOM_ONSET_DB),
             barge_in_sent: false,
@@ -604,11 +623,28 @@ impl TurnDetector {
     /// and `UtteranceEnded` on the next push, whose own audio then goes to
     /// the pre-roll of whatever comes after.
     pub fn push_heard(&mut self, mulaw: &[u8], voiced: bool, level_dbfs: f32) -> Option<TurnEvent> {
+        self.push_frame(mulaw, voiced, level_dbfs, None)
+    }
+
+    /// As [`TurnDetector::push_heard`], with how far each speech band's
+    /// level lies over its quiet fifth ([`crate::Vad::bands_over_floor_db`]),
+    /// which the crowd score reads to end turns a crowd holds open.
+    pub fn push_frame(
+        &mut self,
+        mulaw: &[u8],
+        voiced: bool,
+        level_dbfs: f32,
+        bands_db: Option<[f32; 4]>,
+    ) -> Option<TurnEvent> {
         if mulaw.is_empty() {
             return None;
         }
         let power = level_power(level_dbfs);
         let settled = self.room.push(level_dbfs, power);
+        let room_dbfs = (self.room.judged() && self.room.level() > 0.0)
+            .then(|| 10.0 * self.room.level().log10());
+        self.crowd
+            .hear(level_dbfs, room_dbfs, self.room.loud_dbfs(), bands_db);
         if self.speaking {
             self.loudest = self.loudest.max(self.room.line());
             if settled {
@@ -644,6 +680,13 @@ impl TurnDetector {
         let above_echo = self.above_echo(level_dbfs);
         self.judge_room(mulaw.len() as u64, power, above_echo);
         self.follow_the_room(mulaw.len() as u64, power);
+        // Before the caller stood out, the crowd alone is no evidence
+        // that they stopped: they had not begun.
+        if self.stood_out {
+            self.crowd.follow(mulaw.len() as u64);
+        } else {
+            self.crowd.clear();
+        }
         self.recent.push(power);
         self.since_clear = if voiced
             && !self.under_caller(self.recent.power(), self.quiet_hold_ratio)
@@ -704,6 +747,9 @@ impl TurnDetector {
         {
             return Some(self.finish_utterance(ended_by(EndedBy::Room)));
         }
+        if self.crowd_stopped_for(self.end_silence_now + self.vad_hangover) {
+            return Some(self.finish_utterance(ended_by(EndedBy::Room)));
+        }
         // A guess at the room goes stale as the line rises out of it (a
         // swell of the crowd, or the caller's quiet words, which would not
         // be in the guess); one on the quiet hold as the caller is clear of
@@ -711,6 +757,7 @@ impl TurnDetector {
         let stale = match self.paused {
             Some(Pause::Room) => self.at_the_room == 0,
             Some(Pause::Hold) => self.since_clear == 0,
+            Some(Pause::Crowd) => self.crowd.went_on(),
             _ => false,
         };
         if stale {
@@ -747,6 +794,12 @@ impl TurnDetector {
             Pause::Quiet
         } else if self.back_at_the_room_for(self.guess_after) {
             Pause::Room
+        } else if self.crowd_room()
+            && self.crowd.maybe_stopped_for().is_some_and(|since| {
+                since + self.hold_guess_lead >= self.end_silence_now + self.vad_hangover
+            })
+        {
+            Pause::Crowd
         } else if self.quiet_hold > 0 && self.since_clear + self.hold_guess_lead >= self.held_for()
         {
             Pause::Hold
@@ -825,6 +878,7 @@ impl TurnDetector {
         self.loudest = 0.0;
         self.at_the_room = 0;
         self.grazing = 0;
+        self.crowd.clear();
         self.barge_in_sent = false;
         self.paused = None;
         self.end_silence_now = self.end_silence;
@@ -962,6 +1016,30 @@ impl TurnDetector {
         self.at_the_room >= samples && self.grazing == 0 && self.back_to_the_room()
     }
 
+    /// Whether the crowd score says the caller stopped `samples` ago or
+    /// more, in a crowd room the caller stood out of.
+    fn crowd_stopped_for(&self, samples: u64) -> bool {
+        self.crowd_room()
+            && self
+                .crowd
+                .stopped_for()
+                .is_some_and(|since| since >= samples)
+    }
+
+    /// Whether the crowd score may end this utterance: the caller stood
+    /// out of a room of talkers.
+    fn crowd_room(&self) -> bool {
+        self.stood_out && self.room.is_talkers()
+    }
+
+    /// The last frame's crowd cues (see `turn/crowd.rs`), for the study
+    /// that fits the score's weights; `None` before the room and the bands
+    /// were judged, or for a frame without a level.
+    #[doc(hidden)]
+    pub fn crowd_cues(&self) -> Option<[f32; crowd::CUES]> {
+        self.crowd.cues()
+    }
+
     /// Whether the line falling back to the room ends this utterance (see
     /// [`TurnConfig::room_end_db`]): the caller stood out of a room the VAD
     /// takes for voice, and stands clear of it.
@@ -1058,6 +1136,7 @@ impl TurnDetector {
 }
 
 mod active;
+mod crowd;
 mod room;
 #[cfg(test)]
 mod tests;

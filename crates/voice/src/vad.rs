@@ -418,6 +418,15 @@ impl Vad {
     pub fn noise_floor_dbfs(&self) -> f32 {
         power_to_dbfs(self.floor.floor())
     }
+
+    /// How far the last frame's level in each of the four speech bands
+    /// (400, 800, 1600 and 3000 Hz) lies over that band's quietest fifth of
+    /// the last 4 s, in dB; `None` with the bands off or in a call's first
+    /// second. The turn detector's crowd score reads it
+    /// ([`crate::turn::TurnDetector::push_frame`]).
+    pub fn bands_over_floor_db(&self) -> Option<[f32; 4]> {
+        self.bands.over_quietest_fifth_db()
+    }
 }
 
 /// How much of a whole recording is speech, in milliseconds: the VAD run

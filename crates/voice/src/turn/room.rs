@@ -53,6 +53,18 @@ const FOOLED_SHARE: f32 = 0.4;
 /// the noise set's noise alone (BENCHMARKS.md, "A crowd moves, the street
 /// drifts"): street 0.49–0.64 dB, car 1.53–1.95, café 2.06–2.54.
 const CROWD_STEP_DB: f32 = 1.2;
+/// How far, on average, the level of the room's frames must move from one
+/// frame to the next for the crowd score to end turns in it (see
+/// `turn/crowd.rs`), in dB. The score was fitted on café babble; in car
+/// noise (steps of 1.53–1.95 dB) it took caller-he.wav's quiet last words
+/// for the car and cut the caller off 4–6 times in 90 at 1.2 and 1–2 at
+/// 1.8; café's are 2.06–2.54 (BENCHMARKS.md, "A crowd score that sums its
+/// evidence").
+const TALKERS_STEP_DB: f32 = 2.0;
+/// The share of the room's frames the VAD must call voice for the crowd
+/// score to end turns in it: car noise at 10 dB, whose pauses the VAD
+/// finds, passed the step alone now and then.
+const TALKERS_VOICED_SHARE: f32 = 0.2;
 /// The largest frame-to-frame step counted into the mean, in dB: a
 /// caller's onset, or a door banging, is one step, not a crowd.
 const MAX_STEP_DB: f32 = 10.0;
@@ -62,6 +74,9 @@ const MIN_FRAMES: usize = 50;
 /// The room's level is the frame level this share of the frames kept is
 /// under: 1 in 5.
 const QUIETEST_SHARE: usize = 5;
+/// The line's loud level is the frame level all but this share of the
+/// frames kept is under: 1 in 20.
+const LOUDEST_SHARE: usize = 20;
 /// Frames between two readings of the room from its histogram: it moves
 /// over seconds, and a reading walks the histogram.
 const REFRESH_FRAMES: u8 = 5;
@@ -82,6 +97,9 @@ pub(super) struct Room {
     len: usize,
     /// The room's level as a linear power (full scale = 1), as last read.
     level: f32,
+    /// The level the loudest [`LOUDEST_SHARE`] of the frames kept reach,
+    /// in dBFS, as last read: the caller's loud words, where there is one.
+    loud_dbfs: f32,
     /// Frames pushed since `level` was read.
     stale: u8,
     /// Frames pushed since the last step up, up to [`ROOM_FRAMES`]: until
@@ -112,6 +130,7 @@ impl Room {
             next: 0,
             len: 0,
             level: 0.0,
+            loud_dbfs: LOWEST_DBFS,
             stale: 0,
             since_step: ROOM_FRAMES as u16,
             line: RecentLevel::new(),
@@ -160,8 +179,12 @@ impl Room {
             return false;
         }
         self.stale = 0;
-        let long = read(&self.counts, self.len);
-        let recent = read(&self.recent, self.len.min(RECENT_FRAMES));
+        let long = read(&self.counts, self.len.div_ceil(QUIETEST_SHARE));
+        let recent = read(
+            &self.recent,
+            self.len.min(RECENT_FRAMES).div_ceil(QUIETEST_SHARE),
+        );
+        self.loud_dbfs = 10.0 * read(&self.counts, self.len - self.len / LOUDEST_SHARE).log10();
         if recent > long * STEP_UP {
             self.step_to(recent);
             self.since_step = 0;
@@ -214,8 +237,23 @@ impl Room {
     /// at 10 dB SNR can pass the VAD's share too, and there the caller's
     /// quiet words sit at the room's level, as in a café; but the VAD
     /// still finds the caller's pauses there.
+    /// Whether the room moves from frame to frame as a crowd of talkers
+    /// does, and more than a car's engine and rumble: over
+    /// [`TALKERS_STEP_DB`] on average, judged once the room is.
+    pub(super) fn is_talkers(&self) -> bool {
+        self.judged()
+            && self.mean_frame_step_db > TALKERS_STEP_DB
+            && self.voiced_share > TALKERS_VOICED_SHARE
+    }
+
     pub(super) fn fools_the_vad(&self) -> bool {
         self.voiced_share > FOOLED_SHARE && self.mean_frame_step_db > CROWD_STEP_DB
+    }
+
+    /// The level the line's loudest twentieth of its last 10 s reaches, in
+    /// dBFS: a caller's loud words over a crowd, the crowd's swells alone.
+    pub(super) fn loud_dbfs(&self) -> f32 {
+        self.loud_dbfs
     }
 
     /// The room's level as a linear power (full scale = 1); 0 before any
@@ -239,11 +277,9 @@ impl Room {
     }
 }
 
-/// The level of the bin the quietest [`QUIETEST_SHARE`] of the `len`
-/// frames counted in `counts` reaches up to, at the bin's middle, as a
-/// linear power.
-fn read(counts: &[u16; BINS], len: usize) -> f32 {
-    let wanted = len.div_ceil(QUIETEST_SHARE);
+/// The level of the bin the quietest `wanted` frames counted in `counts`
+/// reach up to, at the bin's middle, as a linear power.
+fn read(counts: &[u16; BINS], wanted: usize) -> f32 {
     let mut seen = 0;
     let bin = counts
         .iter()
@@ -263,6 +299,53 @@ mod tests {
         for _ in 0..frames {
             room.push(dbfs, 10f32.powf(dbfs / 10.0));
         }
+    }
+
+    #[test]
+    fn the_loud_level_is_what_the_loudest_twentieth_of_the_last_ten_seconds_reaches() {
+        let mut room = Room::new();
+        // A caller's loud words, a tenth of the line, over a quiet room.
+        for _ in 0..50 {
+            push(&mut room, -40.0, 9);
+            push(&mut room, -10.0, 1);
+        }
+        assert!(
+            (room.loud_dbfs() - -9.5).abs() < 1.0,
+            "{}",
+            room.loud_dbfs()
+        );
+        // Ten more seconds of the room alone: the words are forgotten.
+        push(&mut room, -40.0, 500);
+        assert!(
+            (room.loud_dbfs() - -39.5).abs() < 1.0,
+            "{}",
+            room.loud_dbfs()
+        );
+    }
+
+    #[test]
+    fn a_room_of_talkers_is_a_crowd_the_vad_hears_some_of_whose_level_moves_more_than_a_cars() {
+        // Steps of 3 dB, as babble's; the VAD hearing it a third of the time.
+        let mut talkers = Room::new();
+        for frame in 0..300 {
+            push(&mut talkers, if frame % 2 == 0 { -40.0 } else { -37.0 }, 1);
+            talkers.heard_by_the_vad(frame % 3 == 0);
+        }
+        assert!(talkers.is_talkers());
+        // A car's engine: steps of 1.5 dB, heard as often.
+        let mut car = Room::new();
+        for frame in 0..300 {
+            push(&mut car, if frame % 2 == 0 { -40.0 } else { -38.5 }, 1);
+            car.heard_by_the_vad(frame % 3 == 0);
+        }
+        assert!(!car.is_talkers());
+        // Talkers the VAD finds the pauses of: never voiced.
+        let mut quiet = Room::new();
+        for frame in 0..300 {
+            push(&mut quiet, if frame % 2 == 0 { -40.0 } else { -37.0 }, 1);
+            quiet.heard_by_the_vad(false);
+        }
+        assert!(!quiet.is_talkers());
     }
 
     /// Whether 6 s of a room the VAD calls voice throughout, its level

@@ -269,6 +269,7 @@ fn zero_valued_config_still_makes_progress() {
         room_clear_db: 0,
         stand_out_db: 0,
         room_end_db: 0,
+        vad_hangover_ms: 0,
     };
     let mut det = TurnDetector::new(config);
     assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));

@@ -38,8 +38,9 @@ const MIN_LEVEL_FRAMES: usize = 50;
 /// How often, in frames, a band's steadiness is judged again.
 const JUDGE_EVERY: u8 = 10;
 
-/// Levels are kept in 1 dB bins from -120 dBFS up.
+/// Levels are kept in 1 dB bins from [`LOWEST_DBFS`] up.
 const LEVEL_BINS: usize = 128;
+const LOWEST_DBFS: f32 = -120.0;
 
 /// A filter state quieter than this is set to zero at the end of a frame
 /// (see [`Filters::powers`]).
@@ -128,9 +129,21 @@ impl Bands {
         if judge {
             for (lane, band) in filters.bands.iter_mut().enumerate() {
                 band.steady = filters.levels.is_steady(lane, self.steady_db);
+                band.quietest_fifth_dbfs = filters.levels.quietest_fifth_dbfs(lane);
             }
         }
+        filters.last_dbfs = levels_dbfs;
         heard
+    }
+
+    /// How far the last frame's level in each band lies over that band's
+    /// quietest fifth of the last 4 s, in dB; `None` with the bands off or
+    /// before they have heard [`MIN_LEVEL_FRAMES`].
+    pub(super) fn over_quietest_fifth_db(&self) -> Option<[f32; BANDS]> {
+        let filters = self.filters.as_ref()?;
+        (filters.levels.len >= MIN_LEVEL_FRAMES).then(|| {
+            std::array::from_fn(|k| filters.last_dbfs[k] - filters.bands[k].quietest_fifth_dbfs)
+        })
     }
 }
 
@@ -151,6 +164,8 @@ struct Filters {
     since_judged: u8,
     bands: [Band; BANDS],
     levels: Levels<BANDS>,
+    /// The last frame's level in each band, in dBFS.
+    last_dbfs: [f32; BANDS],
 }
 
 /// What one band has learned of the line, besides its levels.
@@ -158,6 +173,8 @@ struct Filters {
 struct Band {
     floor: MinTracker,
     steady: bool,
+    /// The band's quietest fifth of the last 4 s, in dBFS, as last judged.
+    quietest_fifth_dbfs: f32,
 }
 
 impl Filters {
@@ -177,6 +194,7 @@ impl Filters {
         let band = Band {
             floor: MinTracker::new(window_samples, initial_floor),
             steady: false,
+            quietest_fifth_dbfs: LOWEST_DBFS,
         };
         Self {
             b0,
@@ -188,6 +206,7 @@ impl Filters {
             since_judged: 0,
             bands: std::array::from_fn(|_| band.clone()),
             levels: Levels::new(),
+            last_dbfs: [LOWEST_DBFS; BANDS],
         }
     }
 
@@ -199,8 +218,10 @@ impl Filters {
         for band in &mut self.bands {
             band.floor.reset();
             band.steady = false;
+            band.quietest_fifth_dbfs = LOWEST_DBFS;
         }
         self.levels = Levels::new();
+        self.last_dbfs = [LOWEST_DBFS; BANDS];
     }
 
     /// Leaves the filters as a quiet frame would: its last two samples as
@@ -286,7 +307,8 @@ impl<const LANES: usize> Levels<LANES> {
     /// Counts in one frame's level in each lane.
     fn push(&mut self, dbfs: [f32; LANES]) {
         // Saturating float-to-int cast: below -120 dBFS is bin 0.
-        let bins = dbfs.map(|dbfs| ((dbfs + 120.0).round() as usize).min(LEVEL_BINS - 1) as u8);
+        let bins =
+            dbfs.map(|dbfs| ((dbfs - LOWEST_DBFS).round() as usize).min(LEVEL_BINS - 1) as u8);
         let slot = &mut self.ring[self.next];
         if self.len == LEVEL_FRAMES {
             for (lane, &old) in slot.iter().enumerate() {
@@ -307,21 +329,26 @@ impl<const LANES: usize> Levels<LANES> {
         if self.len < MIN_LEVEL_FRAMES {
             return false;
         }
-        let want = self.len.div_ceil(5);
+        let lowest = self.counts.iter().position(|counts| counts[lane] > 0);
+        lowest.is_some_and(|lowest| (self.quietest_fifth_bin(lane) - lowest) as f32 <= spread_db)
+    }
+
+    /// `lane`'s 20th percentile, in dBFS.
+    fn quietest_fifth_dbfs(&self, lane: usize) -> f32 {
+        LOWEST_DBFS + self.quietest_fifth_bin(lane) as f32
+    }
+
+    /// The bin `lane`'s quietest fifth of the frames kept reaches up to.
+    fn quietest_fifth_bin(&self, lane: usize) -> usize {
+        let want = self.len.div_ceil(5).max(1);
         let mut seen = 0;
-        let mut lowest = None;
-        for (bin, counts) in self.counts.iter().enumerate() {
-            let count = counts[lane];
-            if count == 0 {
-                continue;
-            }
-            let lowest = *lowest.get_or_insert(bin);
-            seen += usize::from(count);
-            if seen >= want {
-                return (bin - lowest) as f32 <= spread_db;
-            }
-        }
-        false
+        self.counts
+            .iter()
+            .position(|counts| {
+                seen += usize::from(counts[lane]);
+                seen >= want
+            })
+            .unwrap_or(LEVEL_BINS - 1)
     }
 }
 

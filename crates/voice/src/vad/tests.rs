@@ -431,3 +431,29 @@ fn a_crowd_of_talkers_is_not_heard_in_the_spectrum_since_its_levels_are_never_st
 fn power(signal: &[i16]) -> f64 {
     signal.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / signal.len() as f64
 }
+
+#[test]
+fn after_a_second_each_speech_band_reports_how_far_a_frame_stands_over_its_quiet_fifth() {
+    let mut vad = Vad::default();
+    let mut noise = Noise(7);
+    for frame in noise.frames(49, 300.0).chunks(FRAME) {
+        vad.push(frame);
+        assert_eq!(vad.bands_over_floor_db(), None);
+    }
+    for frame in noise.frames(51, 300.0).chunks(FRAME) {
+        vad.push(frame);
+    }
+    let steady = vad.bands_over_floor_db().expect("judged after a second");
+    assert!(steady.iter().all(|db| db.abs() < 6.0), "{steady:?}");
+    // A 1600 Hz tone over the same noise stands out in its own band most.
+    let tone: Vec<i16> = (0..FRAME)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            (8000.0 * (std::f64::consts::TAU * 1600.0 * t).sin()) as i16
+        })
+        .collect();
+    vad.push(&mix(&tone, &noise.frames(1, 300.0)));
+    let over = vad.bands_over_floor_db().unwrap();
+    assert!(over[2] > 20.0, "{over:?}");
+    assert!(over[2] > over[0] + 10.0, "{over:?}");
+}
