@@ -237,17 +237,19 @@ impl Room {
     /// at 10 dB SNR can pass the VAD's share too, and there the caller's
     /// quiet words sit at the room's level, as in a café; but the VAD
     /// still finds the caller's pauses there.
-    /// Whether the room moves from frame to frame as a crowd of talkers
-    /// does, and more than a car's engine and rumble: over
-    /// [`TALKERS_STEP_DB`] on average, judged once the room is.
+    pub(super) fn fools_the_vad(&self) -> bool {
+        self.voiced_share > FOOLED_SHARE && self.mean_frame_step_db > CROWD_STEP_DB
+    }
+
+    /// Whether the room is a crowd of talkers the crowd score may end
+    /// turns in: its level moves from frame to frame more than a car's
+    /// engine and rumble do (over [`TALKERS_STEP_DB`] on average), and the
+    /// VAD takes it for voice more than [`TALKERS_VOICED_SHARE`] of the
+    /// time. Judged once the room is.
     pub(super) fn is_talkers(&self) -> bool {
         self.judged()
             && self.mean_frame_step_db > TALKERS_STEP_DB
             && self.voiced_share > TALKERS_VOICED_SHARE
-    }
-
-    pub(super) fn fools_the_vad(&self) -> bool {
-        self.voiced_share > FOOLED_SHARE && self.mean_frame_step_db > CROWD_STEP_DB
     }
 
     /// The level the line's loudest twentieth of its last 10 s reaches, in
