@@ -641,7 +641,8 @@ impl TurnDetector {
         }
         let power = level_power(level_dbfs);
         let settled = self.room.push(level_dbfs, power);
-        let room_dbfs = (self.room.judged() && self.room.level() > 0.0)
+        // Without the bands there are no cues, nor a room in dB to read.
+        let room_dbfs = (bands_db.is_some() && self.room.judged() && self.room.level() > 0.0)
             .then(|| 10.0 * self.room.level().log10());
         self.crowd
             .hear(level_dbfs, room_dbfs, self.room.loud_dbfs(), bands_db);
@@ -747,7 +748,7 @@ impl TurnDetector {
         {
             return Some(self.finish_utterance(ended_by(EndedBy::Room)));
         }
-        if self.crowd_stopped_for(self.end_silence_now + self.vad_hangover) {
+        if self.crowd_says_stopped(self.crowd.stopped_for(), self.crowd_wait()) {
             return Some(self.finish_utterance(ended_by(EndedBy::Room)));
         }
         // A guess at the room goes stale as the line rises out of it (a
@@ -794,11 +795,10 @@ impl TurnDetector {
             Pause::Quiet
         } else if self.back_at_the_room_for(self.guess_after) {
             Pause::Room
-        } else if self.crowd_room()
-            && self.crowd.maybe_stopped_for().is_some_and(|since| {
-                since + self.hold_guess_lead >= self.end_silence_now + self.vad_hangover
-            })
-        {
+        } else if self.crowd_says_stopped(
+            self.crowd.maybe_stopped_for(),
+            self.crowd_wait().saturating_sub(self.hold_guess_lead),
+        ) {
             Pause::Crowd
         } else if self.quiet_hold > 0 && self.since_clear + self.hold_guess_lead >= self.held_for()
         {
@@ -1016,20 +1016,18 @@ impl TurnDetector {
         self.at_the_room >= samples && self.grazing == 0 && self.back_to_the_room()
     }
 
-    /// Whether the crowd score says the caller stopped `samples` ago or
-    /// more, in a crowd room the caller stood out of.
-    fn crowd_stopped_for(&self, samples: u64) -> bool {
-        self.crowd_room()
-            && self
-                .crowd
-                .stopped_for()
-                .is_some_and(|since| since >= samples)
+    /// Whether the crowd score may act on this utterance (the caller
+    /// stood out of a room of talkers) and says, through `since` (its
+    /// `stopped_for` or `maybe_stopped_for`), that the caller stopped
+    /// `samples` ago or more.
+    fn crowd_says_stopped(&self, since: Option<u64>, samples: u64) -> bool {
+        self.stood_out && self.room.is_talkers() && since.is_some_and(|since| since >= samples)
     }
 
-    /// Whether the crowd score may end this utterance: the caller stood
-    /// out of a room of talkers.
-    fn crowd_room(&self) -> bool {
-        self.stood_out && self.room.is_talkers()
+    /// The wait the crowd score ends a turn after, counted from the
+    /// caller's last word: the one in force, with the VAD's hangover back.
+    fn crowd_wait(&self) -> u64 {
+        self.end_silence_now + self.vad_hangover
     }
 
     /// The last frame's crowd cues (see `turn/crowd.rs`), for the study

@@ -128,8 +128,8 @@ impl Bands {
         filters.levels.push(levels_dbfs);
         if judge {
             for (lane, band) in filters.bands.iter_mut().enumerate() {
-                band.steady = filters.levels.is_steady(lane, self.steady_db);
-                band.quietest_fifth_dbfs = filters.levels.quietest_fifth_dbfs(lane);
+                (band.steady, band.quietest_fifth_dbfs) =
+                    filters.levels.judge(lane, self.steady_db);
             }
         }
         filters.last_dbfs = levels_dbfs;
@@ -325,30 +325,34 @@ impl<const LANES: usize> Levels<LANES> {
     }
 
     /// Whether `lane`'s 20th percentile is within `spread_db` of its minimum.
+    #[cfg(test)]
     fn is_steady(&self, lane: usize, spread_db: f32) -> bool {
-        if self.len < MIN_LEVEL_FRAMES {
-            return false;
-        }
-        let lowest = self.counts.iter().position(|counts| counts[lane] > 0);
-        lowest.is_some_and(|lowest| (self.quietest_fifth_bin(lane) - lowest) as f32 <= spread_db)
+        self.judge(lane, spread_db).0
     }
 
-    /// `lane`'s 20th percentile, in dBFS.
-    fn quietest_fifth_dbfs(&self, lane: usize) -> f32 {
-        LOWEST_DBFS + self.quietest_fifth_bin(lane) as f32
-    }
-
-    /// The bin `lane`'s quietest fifth of the frames kept reaches up to.
-    fn quietest_fifth_bin(&self, lane: usize) -> usize {
+    /// From one walk of `lane`'s histogram: whether its 20th percentile is
+    /// within `spread_db` of its minimum (never before
+    /// [`MIN_LEVEL_FRAMES`]), and that 20th percentile, in dBFS.
+    fn judge(&self, lane: usize, spread_db: f32) -> (bool, f32) {
         let want = self.len.div_ceil(5).max(1);
         let mut seen = 0;
-        self.counts
+        let mut lowest = None;
+        let fifth = self
+            .counts
             .iter()
-            .position(|counts| {
-                seen += usize::from(counts[lane]);
-                seen >= want
+            .enumerate()
+            .find_map(|(bin, counts)| {
+                let count = usize::from(counts[lane]);
+                if count > 0 {
+                    lowest.get_or_insert(bin);
+                }
+                seen += count;
+                (seen >= want).then_some(bin)
             })
-            .unwrap_or(LEVEL_BINS - 1)
+            .unwrap_or(LEVEL_BINS - 1);
+        let steady = self.len >= MIN_LEVEL_FRAMES
+            && lowest.is_some_and(|lowest| (fifth - lowest) as f32 <= spread_db);
+        (steady, LOWEST_DBFS + fifth as f32)
     }
 }
 
