@@ -270,6 +270,7 @@ fn zero_valued_config_still_makes_progress() {
         stand_out_db: 0,
         room_end_db: 0,
         vad_hangover_ms: 0,
+        fade_ms: 0,
     };
     let mut det = TurnDetector::new(config);
     assert_eq!(det.push(&[1, 2, 3], true), Some(TurnEvent::SpeechStarted));
@@ -1281,4 +1282,48 @@ fn a_crowd_grazing_the_rooms_ceiling_for_a_frame_neither_restarts_the_wait_nor_s
 #[test]
 fn an_utterance_judged_again_must_stand_3_db_less_over_the_room_than_a_fresh_one() {
     assert!((10.0 * AGAIN_SLACK.log10() - 3.0).abs() < 1e-4);
+}
+
+/// Frames of VAD silence until the open utterance ends, after 1 s of the
+/// caller at −20 dBFS and then `fade` frames of them at `fade_dbfs`.
+fn silent_frames_to_the_end(config: TurnConfig, fade: usize, fade_dbfs: f32) -> usize {
+    let mut det = TurnDetector::new(config);
+    quiet_room(&mut det);
+    heard(&mut det, 50, -20.0);
+    heard(&mut det, fade, fade_dbfs);
+    (1..=100)
+        .find(|_| {
+            matches!(
+                det.push(&[0xFF; FRAME], false),
+                Some(TurnEvent::UtteranceEnded { .. })
+            )
+        })
+        .expect("the turn never ended")
+}
+
+#[test]
+fn the_wait_counts_from_where_the_callers_voice_faded_off_their_last_word() {
+    // 120 ms trailing off 20 dB under the caller's words: the turn ends
+    // 600 ms after the fade began, 480 ms into the VAD's pause.
+    assert_eq!(silent_frames_to_the_end(without_guesses(), 6, -40.0), 24);
+    let off = TurnConfig {
+        fade_ms: 0,
+        ..without_guesses()
+    };
+    assert_eq!(silent_frames_to_the_end(off, 6, -40.0), 30);
+    // With a VAD that holds on 80 ms after voice, the last 80 ms it heard
+    // are its hangover, which the wait already counts: 40 ms of fade.
+    let hangover = TurnConfig {
+        vad_hangover_ms: 80,
+        ..without_guesses()
+    };
+    assert_eq!(silent_frames_to_the_end(hangover, 6, -40.0), 28);
+}
+
+#[test]
+fn quiet_words_after_the_callers_last_word_keep_the_whole_wait() {
+    // 300 ms as far under: the caller's quiet words, not a fade.
+    assert_eq!(silent_frames_to_the_end(without_guesses(), 15, -40.0), 30);
+    // 15 dB under is within reach of their active level: voice.
+    assert_eq!(silent_frames_to_the_end(without_guesses(), 6, -35.0), 30);
 }
