@@ -120,10 +120,11 @@ pub struct TurnConfig {
     /// How long a fade at the end of the caller's voice may last and still
     /// count toward the end-of-turn wait, in ms: voiced frames more than
     /// 18 dB under the utterance's active level, straight after 100 ms of
-    /// the caller's full voice, then the VAD's pause. The wait counts from
-    /// where such a fade began (see `turn/fade.rs`); quieter voice that
-    /// lasts longer is the caller's and keeps the whole wait. Only frames
-    /// pushed with a level fade. 0: off.
+    /// the caller's full voice, then the VAD's pause. The wait, and the
+    /// pause a guess waits for (`guess_after_ms`), count from where such a
+    /// fade began (see `turn/fade.rs`); quieter voice that lasts longer is
+    /// the caller's and keeps the whole wait. Only frames pushed with a
+    /// level fade. 0: off.
     pub fade_ms: u32,
 }
 
@@ -720,6 +721,10 @@ impl TurnDetector {
         };
         self.quiet_run = if voiced {
             0
+        } else if self.quiet_run == 0 {
+            // A pause the caller made begins where their voice faded: a
+            // guess made later than that starts the reply later.
+            self.fade.faded_for(self.vad_hangover) + mulaw.len() as u64
         } else {
             self.quiet_run + mulaw.len() as u64
         };

@@ -11,6 +11,7 @@ mod support;
 mod cafe;
 mod degraded;
 mod echo;
+mod fade;
 mod failover;
 mod frames;
 mod guess;

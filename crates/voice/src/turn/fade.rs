@@ -6,10 +6,10 @@
 //! it as speech, and neither does a listener waiting for the answer, but
 //! the VAD hears it on a clean line, and the end-of-turn wait counted from
 //! its end ended those turns 720 ms after the caller (BENCHMARKS.md, "A
-//! fade at the end of the caller's voice"). The wait counts from where the
-//! fade began instead, when it is short and follows the caller's full
-//! voice: a caller's quiet words last longer, or come among other quiet
-//! words, and keep the whole wait.
+//! fade at the end of the caller's voice"). The wait, and the pause a guess
+//! waits for, count from where the fade began instead, when it is short and
+//! follows the caller's full voice: a caller's quiet words last longer, or
+//! come among other quiet words, and keep the whole wait.
 
 /// How far under the utterance's active level a voiced frame is a fade,
 /// as a power ratio (18 dB). At 17 dB, held-out street turns at 20 dB SNR

@@ -1284,21 +1284,29 @@ fn an_utterance_judged_again_must_stand_3_db_less_over_the_room_than_a_fresh_one
     assert!((10.0 * AGAIN_SLACK.log10() - 3.0).abs() < 1e-4);
 }
 
-/// Frames of VAD silence until the open utterance ends, after 1 s of the
-/// caller at −20 dBFS and then `fade` frames of them at `fade_dbfs`.
-fn silent_frames_to_the_end(config: TurnConfig, fade: usize, fade_dbfs: f32) -> usize {
+/// Frames of VAD silence until `event` comes, after 1 s of the caller at
+/// −20 dBFS and then `fade` frames of them at `fade_dbfs`.
+fn silent_frames_to(
+    config: TurnConfig,
+    fade: usize,
+    fade_dbfs: f32,
+    event: fn(&TurnEvent) -> bool,
+) -> usize {
     let mut det = TurnDetector::new(config);
     quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     heard(&mut det, fade, fade_dbfs);
     (1..=100)
-        .find(|_| {
-            matches!(
-                det.push(&[0xFF; FRAME], false),
-                Some(TurnEvent::UtteranceEnded { .. })
-            )
-        })
-        .expect("the turn never ended")
+        .find(|_| det.push(&[0xFF; FRAME], false).as_ref().is_some_and(event))
+        .expect("the event never came")
+}
+
+/// Frames of VAD silence until the open utterance ends (see
+/// [`silent_frames_to`]).
+fn silent_frames_to_the_end(config: TurnConfig, fade: usize, fade_dbfs: f32) -> usize {
+    silent_frames_to(config, fade, fade_dbfs, |e| {
+        matches!(e, TurnEvent::UtteranceEnded { .. })
+    })
 }
 
 #[test]
@@ -1326,4 +1334,14 @@ fn quiet_words_after_the_callers_last_word_keep_the_whole_wait() {
     assert_eq!(silent_frames_to_the_end(without_guesses(), 15, -40.0), 30);
     // 15 dB under is within reach of their active level: voice.
     assert_eq!(silent_frames_to_the_end(without_guesses(), 6, -35.0), 30);
+}
+
+#[test]
+fn a_guess_comes_as_soon_after_a_fade_as_after_a_clean_stop() {
+    let paused = |e: &TurnEvent| matches!(e, TurnEvent::Paused { .. });
+    // 200 ms after the caller: 80 ms into the VAD's pause after a 120 ms
+    // fade, 200 ms into it after a clean stop.
+    let config = TurnConfig::default();
+    assert_eq!(silent_frames_to(config.clone(), 6, -40.0, paused), 4);
+    assert_eq!(silent_frames_to(config, 0, -40.0, paused), 10);
 }
