@@ -360,3 +360,35 @@ async fn print_how_long_the_agent_talks_over_callers_the_noise_cuts_off() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_crowd_score_hears_the_bands_the_call_hands_it_and_ends_a_cafe_turn_sooner() {
+    // The held-out set's sixth sentence (38.28–39.96 s of held-out-he.wav,
+    // P.56 end at 39.76 s) 6 s into a café 25 dB under it, the crowd from
+    // the call's first frame. The VAD takes the crowd for voice; the crowd
+    // score, which reads the speech bands the call hands the detector,
+    // ends the turn (recorded as `room`). Without the bands the VAD's own
+    // pause ended it, and the reply began 1,420 ms after the caller.
+    let mut speech = vec![0; 6 * RATE];
+    speech.extend(&pcm(HELD_OUT)[38_280 * RATE / 1000..39_960 * RATE / 1000]);
+    let caller_end = std::time::Duration::from_millis(6_000 + 39_760 - 38_280);
+    let fakes = Fakes::standard();
+    let mut call = start(Options::new(fakes.providers()));
+    let began = tokio::time::Instant::now();
+    call.play(&cafe_line(&speech, 12, 25.0, 5)).await;
+    call.stop().await;
+    let (_, log, events) = call.finish().await;
+
+    let turns = turns(&events);
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    assert_eq!(turns[0].ended_by, voice::EndedBy::Room);
+    let byte = fakes
+        .tts
+        .byte_of(REPLY_1)
+        .expect("the reply was synthesised");
+    let reply = media_of(&log, byte)[0] - began - caller_end;
+    assert!(
+        reply <= std::time::Duration::from_millis(1_350),
+        "the reply began {reply:?} after the caller"
+    );
+}
