@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 use noise::NoiseFamily;
 
-use crate::support::{Options, clears, media_of, start, turns};
+use crate::support::{Options, clears, first_frame_of, media_of, start, turns};
 use crate::{CALLER_SAYS, Fakes, REPLY_1, REPLY_2};
 
 const CALLER: &[u8] = include_bytes!("../../../voice/tests/fixtures/caller-he.wav");
@@ -382,11 +382,7 @@ async fn the_crowd_score_hears_the_bands_the_call_hands_it_and_ends_a_cafe_turn_
     let turns = turns(&events);
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert_eq!(turns[0].ended_by, voice::EndedBy::Room);
-    let byte = fakes
-        .tts
-        .byte_of(REPLY_1)
-        .expect("the reply was synthesised");
-    let reply = media_of(&log, byte)[0] - began - caller_end;
+    let reply = first_frame_of(&log, &fakes.tts, REPLY_1) - began - caller_end;
     assert!(
         reply <= std::time::Duration::from_millis(1_350),
         "the reply began {reply:?} after the caller"

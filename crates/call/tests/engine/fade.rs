@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::support::{Options, media_of, start};
+use crate::support::{Options, first_frame_of, start};
 use crate::{Fakes, REPLY_1};
 
 /// Six sentences by six voices (the noise set's held-out speakers); the
@@ -31,12 +31,9 @@ async fn reply_after_the_callers_end(with_the_fade: bool) -> Duration {
     call.silence(2000).await;
     call.stop().await;
     let (_, log, _) = call.finish().await;
-    let byte = fakes
-        .tts
-        .byte_of(REPLY_1)
-        .expect("the reply was synthesised");
-    let first = *media_of(&log, byte).first().expect("the reply was played");
-    first - began - Duration::from_millis((end_ms - start_ms) as u64)
+    first_frame_of(&log, &fakes.tts, REPLY_1)
+        - began
+        - Duration::from_millis((end_ms - start_ms) as u64)
 }
 
 #[tokio::test(start_paused = true)]

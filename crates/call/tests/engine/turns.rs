@@ -9,7 +9,9 @@ use tokio::time::Instant;
 
 use crate::support::fakes::{FakeLlm, FakeStt, FakeTts, LlmReply};
 use crate::support::logs::Logs;
-use crate::support::{GREETING, Options, Out, echoed, marks, media_of, start, turns};
+use crate::support::{
+    GREETING, Options, Out, echoed, first_frame_of, marks, media_of, start, turns,
+};
 use crate::{CALLER_SAYS, Fakes, REPLY_1, REPLY_2, two_sentences};
 
 #[tokio::test(start_paused = true)]
@@ -349,11 +351,7 @@ async fn the_caller_waits_the_configured_end_of_turn_silence_and_not_the_vad_han
     call.stop().await;
     let (_, log, _) = call.finish().await;
 
-    let byte = fakes
-        .tts
-        .byte_of(REPLY_1)
-        .expect("the reply was synthesised");
-    let first_reply = media_of(&log, byte)[0];
+    let first_reply = first_frame_of(&log, &fakes.tts, REPLY_1);
     // 600 ms of end-of-turn silence + 600 ms of pipeline (STT 200, NLP 300,
     // TTS 100), within one 20 ms frame.
     let felt = first_reply - speech_ended;

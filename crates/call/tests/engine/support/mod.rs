@@ -376,6 +376,13 @@ pub fn media_of(log: &[Out], byte: u8) -> Vec<Instant> {
         .collect()
 }
 
+/// When the first frame of the agent's `text`, as `tts` synthesised it,
+/// went out to Twilio. Fails the test if it was never synthesised or sent.
+pub fn first_frame_of(log: &[Out], tts: &fakes::FakeTts, text: &str) -> Instant {
+    let byte = tts.byte_of(text).expect("the text was synthesised");
+    *media_of(log, byte).first().expect("the text was played")
+}
+
 /// How many times the agent cleared Twilio's buffer: cut itself off.
 pub fn clears(log: &[Out]) -> usize {
     log.iter()
