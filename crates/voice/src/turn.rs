@@ -1119,8 +1119,10 @@ impl TurnDetector {
         } else {
             if self.silence_run == 0 {
                 // The pause began where the caller's voice faded, not
-                // where the VAD let go of it.
+                // where the VAD let go of it. What they say after it is
+                // heard afresh: a fade follows full voice directly.
                 self.silence_run = self.fade.faded_for(self.vad_hangover);
+                self.fade.clear();
             }
             self.silence_run += n;
             self.barge_run = 0;

@@ -57,7 +57,7 @@ impl Fade {
         }
     }
 
-    /// Starts afresh, for a new utterance.
+    /// Starts afresh, for a new utterance or after a pause.
     pub(super) fn clear(&mut self) {
         *self = Self::new(self.max, self.full_min);
     }

@@ -1296,17 +1296,24 @@ fn silent_frames_to(
     quiet_room(&mut det);
     heard(&mut det, 50, -20.0);
     heard(&mut det, fade, fade_dbfs);
+    silent_frames_until(&mut det, event)
+}
+
+/// Frames of VAD silence pushed until `event` comes.
+fn silent_frames_until(det: &mut TurnDetector, event: fn(&TurnEvent) -> bool) -> usize {
     (1..=100)
         .find(|_| det.push(&[0xFF; FRAME], false).as_ref().is_some_and(event))
         .expect("the event never came")
 }
 
+fn utterance_ended(event: &TurnEvent) -> bool {
+    matches!(event, TurnEvent::UtteranceEnded { .. })
+}
+
 /// Frames of VAD silence until the open utterance ends (see
 /// [`silent_frames_to`]).
 fn silent_frames_to_the_end(config: TurnConfig, fade: usize, fade_dbfs: f32) -> usize {
-    silent_frames_to(config, fade, fade_dbfs, |e| {
-        matches!(e, TurnEvent::UtteranceEnded { .. })
-    })
+    silent_frames_to(config, fade, fade_dbfs, utterance_ended)
 }
 
 #[test]
@@ -1334,6 +1341,18 @@ fn quiet_words_after_the_callers_last_word_keep_the_whole_wait() {
     assert_eq!(silent_frames_to_the_end(without_guesses(), 15, -40.0), 30);
     // 15 dB under is within reach of their active level: voice.
     assert_eq!(silent_frames_to_the_end(without_guesses(), 6, -35.0), 30);
+}
+
+#[test]
+fn quiet_words_after_a_pause_are_no_fade_of_the_voice_before_it() {
+    let mut det = no_guesses();
+    quiet_room(&mut det);
+    heard(&mut det, 50, -20.0);
+    silence(&mut det, 15);
+    // 160 ms of quiet words, 20 dB under, after the pause: the caller's,
+    // and the whole wait follows them.
+    heard(&mut det, 8, -40.0);
+    assert_eq!(silent_frames_until(&mut det, utterance_ended), 30);
 }
 
 #[test]
