@@ -723,7 +723,9 @@ impl TurnDetector {
             0
         } else if self.quiet_run == 0 {
             // A pause the caller made begins where their voice faded: a
-            // guess made later than that starts the reply later.
+            // guess made later than that starts the reply later. Read
+            // before `append` takes the fade into the end-of-turn wait and
+            // clears it, on this same frame.
             self.fade.faded_for(self.vad_hangover) + mulaw.len() as u64
         } else {
             self.quiet_run + mulaw.len() as u64

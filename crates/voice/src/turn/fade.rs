@@ -13,9 +13,8 @@
 
 /// How far under the utterance's active level a voiced frame is a fade,
 /// as a power ratio (18 dB). At 17 dB, held-out street turns at 20 dB SNR
-/// were cut off 4 times in 180 (mid-sentence pauses after a quieter
-/// syllable); at 19 dB, caller-he.wav in street noise at 10 dB once more
-/// in 90; 18 dB cut off none.
+/// were cut off 4 times in 180; at 19 dB, caller-he.wav in street noise at
+/// 10 dB once more in 90; 18 dB cut off none.
 pub(super) const FADE_RATIO: f32 = 63.095_734;
 
 /// How long the caller's voice must have stayed within [`FADE_RATIO`] of
