@@ -597,11 +597,11 @@ fn first_turn_cases(cases: &[Case]) -> Vec<Case> {
         .flat_map(|(speech, utterances)| {
             utterances.iter().map(move |&(start, end)| {
                 let from = start.saturating_sub(margin);
-                let mut line = vec![0i16; secs(FIRST_TURN_LEAD_S)];
-                let shift = line.len() - from;
+                let lead = secs(FIRST_TURN_LEAD_S);
+                let mut line = vec![0i16; lead];
                 line.extend_from_slice(&speech[from..(end + margin).min(speech.len())]);
                 line.resize(line.len() + secs(4.0), 0);
-                (line, vec![(start + shift, end + shift)])
+                (line, vec![(lead + start - from, lead + end - from)])
             })
         })
         .collect()
