@@ -666,8 +666,18 @@ impl TurnDetector {
         // Without the bands there are no cues, nor a room in dB to read.
         let room_dbfs = (bands_db.is_some() && self.room.judged() && self.room.level() > 0.0)
             .then(|| 10.0 * self.room.level().log10());
-        self.crowd
-            .hear(level_dbfs, room_dbfs, self.room.loud_dbfs(), bands_db);
+        let caller_dbfs = self
+            .caller_active
+            .or(self.active.power())
+            .filter(|_| self.speaking)
+            .map(|power| 10.0 * power.log10());
+        self.crowd.hear(
+            level_dbfs,
+            room_dbfs,
+            self.room.loud_dbfs(),
+            caller_dbfs,
+            bands_db,
+        );
         if self.speaking {
             self.loudest = self.loudest.max(self.room.line());
             if settled {
