@@ -9,6 +9,7 @@ mod noise;
 mod p56;
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use noise::NoiseFamily;
 
@@ -282,7 +283,7 @@ async fn a_cafe_caller_the_room_cuts_off_in_a_pause_is_not_talked_over_when_they
     );
     let first = media_of(&log, answers[1])[0] - began;
     assert!(
-        first >= std::time::Duration::from_millis(7_480),
+        first >= Duration::from_millis(7_480),
         "the reply began {first:?} into the line, before the caller's end at 7.48 s"
     );
 }
@@ -324,14 +325,11 @@ async fn print_how_long_the_agent_talks_over_callers_the_noise_cuts_off() {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(d)
             };
-            reply.ttft = std::time::Duration::from_millis(ms("TTFT", 300));
+            reply.ttft = Duration::from_millis(ms("TTFT", 300));
             let fakes = Fakes {
                 tts: std::sync::Arc::new(FakeTts::new(ms("TTS", 150), 10)),
                 ..Fakes::new(
-                    FakeStt::saying(
-                        crate::CALLER_SAYS,
-                        std::time::Duration::from_millis(ms("STT", 300)),
-                    ),
+                    FakeStt::saying(crate::CALLER_SAYS, Duration::from_millis(ms("STT", 300))),
                     FakeLlm::replying(reply),
                 )
             };
@@ -376,20 +374,13 @@ async fn the_crowd_score_hears_the_bands_the_call_hands_it_and_ends_a_cafe_turn_
     // turn later, and the reply began 1,820 ms after the caller.
     let mut speech = vec![0; 6 * RATE];
     speech.extend(&pcm(HELD_OUT)[16_180 * RATE / 1000..22_000 * RATE / 1000]);
-    let caller_end = std::time::Duration::from_millis(6_000 + 21_800 - 16_180);
-    let fakes = Fakes::standard();
-    let mut call = start(Options::new(fakes.providers()));
-    let began = tokio::time::Instant::now();
-    call.play(&cafe_line(&speech, 17, 25.0, 8)).await;
-    call.stop().await;
-    let (_, log, events) = call.finish().await;
+    let caller_end = Duration::from_millis(6_000 + 21_800 - 16_180);
+    let (turns, reply) = the_reply_in_a_cafe(&cafe_line(&speech, 17, 25.0, 8), caller_end).await;
 
-    let turns = turns(&events);
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert_eq!(turns[0].ended_by, voice::EndedBy::Room);
-    let reply = first_frame_of(&log, &fakes.tts, REPLY_1) - began - caller_end;
     assert!(
-        reply <= std::time::Duration::from_millis(1_500),
+        reply <= Duration::from_millis(1_500),
         "the reply began {reply:?} after the caller"
     );
 }
@@ -408,24 +399,33 @@ async fn a_callers_first_turn_in_a_cafe_ends_on_the_crowd_score_though_no_voice_
     let (from, to) = (activity.start - margin, activity.end + margin);
     let mut speech = vec![0; 6 * RATE];
     speech.extend(&part[from..to]);
-    let caller_end =
-        std::time::Duration::from_millis(((speech.len() - margin) * 1000 / RATE) as u64);
+    let caller_end = Duration::from_millis(((speech.len() - margin) * 1000 / RATE) as u64);
+    let line = cafe_line(&speech, speech.len() / RATE + 7, 20.0, 3);
+    let (turns, reply) = the_reply_in_a_cafe(&line, caller_end).await;
+
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    assert_eq!(turns[0].ended_by, voice::EndedBy::Room);
+    assert!(
+        reply <= Duration::from_millis(1_200),
+        "the reply began {reply:?} after the caller"
+    );
+}
+
+/// One call of the café `line` with the standard fakes: its turns, and
+/// how long after `caller_end` (into the line) the reply's first frame
+/// went out (zero if before).
+async fn the_reply_in_a_cafe(
+    line: &[i16],
+    caller_end: Duration,
+) -> (Vec<agentlocator_call::TurnRecord>, Duration) {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
     let began = tokio::time::Instant::now();
-    call.play(&cafe_line(&speech, speech.len() / RATE + 7, 20.0, 3))
-        .await;
+    call.play(line).await;
     call.stop().await;
     let (_, log, events) = call.finish().await;
-
-    let turns = turns(&events);
-    assert_eq!(turns.len(), 1, "{turns:?}");
-    assert_eq!(turns[0].ended_by, voice::EndedBy::Room);
-    let reply = first_frame_of(&log, &fakes.tts, REPLY_1) - began - caller_end;
-    assert!(
-        reply <= std::time::Duration::from_millis(1_200),
-        "the reply began {reply:?} after the caller"
-    );
+    let reply = first_frame_of(&log, &fakes.tts, REPLY_1) - began;
+    (turns(&events), reply.saturating_sub(caller_end))
 }
 
 /// The held-out set's sentences that the café sweep plays (its first,
@@ -486,17 +486,11 @@ async fn print_how_soon_the_replies_in_160_cafe_calls_come() {
                 for seed in 0..10 {
                     let mut speech = vec![0; lead * RATE];
                     speech.extend(&part[from..to]);
-                    let caller_end = std::time::Duration::from_millis(
+                    let caller_end = Duration::from_millis(
                         ((speech.len() - (to - activity.end)) * 1000 / RATE) as u64,
                     );
-                    let fakes = Fakes::standard();
-                    let mut call = start(Options::new(fakes.providers()));
-                    let began = tokio::time::Instant::now();
-                    let seconds = speech.len() / RATE + 7;
-                    call.play(&cafe_line(&speech, seconds, snr_db, seed)).await;
-                    call.stop().await;
-                    let (_, log, events) = call.finish().await;
-                    let turns = turns(&events);
+                    let line = cafe_line(&speech, speech.len() / RATE + 7, snr_db, seed);
+                    let (turns, reply) = the_reply_in_a_cafe(&line, caller_end).await;
                     if turns.len() != 1 {
                         let ended: Vec<_> = turns.iter().map(|t| t.ended_by).collect();
                         println!(
@@ -505,8 +499,7 @@ async fn print_how_soon_the_replies_in_160_cafe_calls_come() {
                         );
                     }
                     room += usize::from(turns[0].ended_by == voice::EndedBy::Room);
-                    let reply = first_frame_of(&log, &fakes.tts, REPLY_1) - began;
-                    replies.push(reply.saturating_sub(caller_end).as_millis());
+                    replies.push(reply.as_millis());
                 }
             }
         }
