@@ -666,6 +666,8 @@ impl TurnDetector {
         // Without the bands there are no cues, nor a room in dB to read.
         let room_dbfs = (bands_db.is_some() && self.room.judged() && self.room.level() > 0.0)
             .then(|| 10.0 * self.room.level().log10());
+        // The open utterance's level: between utterances the last one's
+        // says nothing of whoever speaks next.
         let caller_dbfs = self
             .caller_active
             .or(self.active.power())

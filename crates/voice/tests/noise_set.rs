@@ -1660,11 +1660,12 @@ fn held_out_speakers_are_not_cut_off_and_their_turns_end_no_later_than_measured(
 /// SNR ≥ 10 dB: the fewest ends on time, the most cut-offs, the most
 /// guesses answered short of the caller and the latest end, on the
 /// fixtures (of 90) and on the held-out set (of 180), as measured on
-/// [`END_SEEDS`] seeds when the layout was added (BENCHMARKS.md, "A
-/// call's first turn"). Better passes; worse in any column fails.
+/// [`END_SEEDS`] seeds (café at 20 dB since `LOUD_OVER_CALLER_DB`, the
+/// rest when the layout was added; BENCHMARKS.md, "A call's first turn").
+/// Better passes; worse in any column fails.
 /// - Street at 10 dB: caller-he.wav's first utterance is cut off 12 times
 ///   in 30 where its quiet words (−29…−45 dBFS, 5.46–6.18 s of the file)
-///   lie under the street, against 2 in the recording. The detector is
+///   lie under the street, against 2 in all 90 recorded turns. The detector is
 ///   not what differs: in the very noise it has in the recording, the
 ///   utterance alone is cut off as often as there
 ///   ([`print_each_utterance_alone_and_among_the_others_in_the_same_noise`]);

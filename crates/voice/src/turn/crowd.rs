@@ -40,9 +40,8 @@ const BIAS: f32 = -0.1559;
 /// evidence", before [`LOUD_OVER_CALLER_DB`]): held-out café turns at 20 dB
 /// SNR end on time 140 times in 180 with 6 cut-offs (126 and 6 without the
 /// score); at 12 nats 144 with 6, at 10 nats 147 with 7, at 18 nats 129
-/// with 6. At 10 dB SNR, where
-/// the score gains little, 15 nats cuts off one more held-out caller (3),
-/// 12 and 10 nats two more, 18 none.
+/// with 6. At 10 dB SNR, where the score gains little, 15 nats cuts off
+/// one more held-out caller (3), 12 and 10 nats two more, 18 none.
 const STOPPED_NATS: f32 = 15.0;
 /// The evidence at which the turn so far is offered as a guess, in the
 /// last [`super::HOLD_GUESS_LEAD_MS`] before the end could come; under it
