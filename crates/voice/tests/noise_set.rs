@@ -1665,9 +1665,9 @@ fn held_out_speakers_are_not_cut_off_and_their_turns_end_no_later_than_measured(
 /// Better passes; worse in any column fails.
 /// - Street at 10 dB: caller-he.wav's first utterance is cut off 12 times
 ///   in 30 where its quiet words (−29…−45 dBFS, 5.46–6.18 s of the file)
-///   lie under the street, against 2 in all 90 recorded turns. The detector is
-///   not what differs: in the very noise it has in the recording, the
-///   utterance alone is cut off as often as there
+///   lie under the street, against 2 in all 90 recorded turns. The
+///   detector is not what differs: in the very noise it has in the
+///   recording, the utterance alone is cut off as often as there
 ///   ([`print_each_utterance_alone_and_among_the_others_in_the_same_noise`]);
 ///   the street's passing cars and slow drift put the noise under
 ///   those words louder in these lines than in the recording.
