@@ -668,16 +668,12 @@ impl TurnDetector {
             .then(|| 10.0 * self.room.level().log10());
         // The open utterance's level: between utterances the last one's
         // says nothing of whoever speaks next.
-        let caller_dbfs = self
-            .caller_active
-            .or(self.active.power())
-            .filter(|_| self.speaking)
-            .map(|power| 10.0 * power.log10());
+        let caller_power = self.caller_power().filter(|_| self.speaking);
         self.crowd.hear(
             level_dbfs,
             room_dbfs,
             self.room.loud_dbfs(),
-            caller_dbfs,
+            caller_power,
             bands_db,
         );
         if self.speaking {
@@ -1162,10 +1158,16 @@ impl TurnDetector {
         }
     }
 
-    /// The caller's active level, when they were last clear of the crowd,
-    /// over the room's, in whole dB, once the room is judged.
+    /// The caller's active level as a power (see [`level_power`]): when
+    /// they were last clear of the crowd, or else so far.
+    fn caller_power(&self) -> Option<f32> {
+        self.caller_active.or(self.active.power())
+    }
+
+    /// The caller's active level (see [`TurnDetector::caller_power`]) over
+    /// the room's, in whole dB, once the room is judged.
     fn snr_db(&self) -> Option<i16> {
-        let active = self.caller_active.or(self.active.power())?;
+        let active = self.caller_power()?;
         let room = self.room.level();
         (self.room.judged() && room > 0.0)
             // `as` saturates; both lie within the level bins' 128 dB.

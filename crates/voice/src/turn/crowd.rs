@@ -112,7 +112,9 @@ impl Crowd {
 
     /// Takes in a frame at `level_dbfs` on a line whose room is at
     /// `room_dbfs` and whose loud words reach `loud_dbfs`, from a caller
-    /// whose active level is `caller_dbfs`, with its speech bands
+    /// whose active level is `caller_power` (a power, as
+    /// `super::level_power` gives; read only for a frame with cues), with
+    /// its speech bands
     /// `bands_db` over their quiet fifths (see
     /// [`crate::Vad::bands_over_floor_db`]); `None` for what is not known
     /// yet.
@@ -121,7 +123,7 @@ impl Crowd {
         level_dbfs: f32,
         room_dbfs: Option<f32>,
         loud_dbfs: f32,
-        caller_dbfs: Option<f32>,
+        caller_power: Option<f32>,
         bands_db: Option<[f32; 4]>,
     ) {
         if !level_dbfs.is_finite() {
@@ -140,7 +142,7 @@ impl Crowd {
         self.room_dbfs = room_dbfs;
         let room_dbfs = self.room_at_onset.or(room_dbfs);
         self.cues = room_dbfs.zip(bands_db).map(|(room, bands)| {
-            let loud_dbfs = match caller_dbfs {
+            let loud_dbfs = match caller_power.map(|power| 10.0 * power.log10()) {
                 Some(caller) if caller - room >= LOUD_FROM_CALLER_OVER_ROOM_DB => {
                     loud_dbfs.max(caller + LOUD_OVER_CALLER_DB)
                 }
@@ -322,6 +324,7 @@ mod tests {
     /// whether the score says the caller stopped within 2 s.
     fn stopped_after_a_first_turn(caller: Option<f32>) -> bool {
         const SWELLS: f32 = ROOM + 7.0;
+        let caller = caller.map(super::super::level_power);
         let mut crowd = Crowd::new();
         for _ in 0..25 {
             crowd.hear(-20.0, Some(ROOM), SWELLS, caller, Some([25.0; 4]));
