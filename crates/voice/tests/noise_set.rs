@@ -564,21 +564,7 @@ fn audible_frames(speech: &[i16], utterances: &[Span], noise: &[f32], margin_db:
 /// stretch of 2 s or more of digital silence.
 fn held_out_cases() -> [Case; 1] {
     let speech = pcm(HELD_OUT);
-    let mut splits = Vec::new();
-    let mut silent_from = None;
-    for (i, frame) in speech.chunks(FRAME).enumerate() {
-        let silent = frame.iter().all(|&s| s.unsigned_abs() < 8);
-        match (silent, silent_from) {
-            (true, None) => silent_from = Some(i),
-            (false, Some(from)) => {
-                if from > 0 && (i - from) * FRAME >= secs(2.0) {
-                    splits.push((from + i) / 2 * FRAME);
-                }
-                silent_from = None;
-            }
-            _ => {}
-        }
-    }
+    let splits = p56::splits_at_silences(&speech, FRAME, secs(2.0));
     let utterances = utterances(&speech, &splits);
     [(speech, utterances)]
 }

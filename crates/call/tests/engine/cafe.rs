@@ -434,24 +434,8 @@ async fn the_reply_in_a_cafe(
 /// the noise set splits it.
 fn held_out_sentences() -> Vec<(Vec<i16>, p56::Activity)> {
     let speech = pcm(HELD_OUT);
-    let frames: Vec<bool> = speech
-        .chunks(160)
-        .map(|f| f.iter().all(|&s| s.unsigned_abs() < 8))
-        .collect();
     let mut bounds = vec![0];
-    let mut silent_from = None;
-    for (i, &silent) in frames.iter().enumerate() {
-        match (silent, silent_from) {
-            (true, None) => silent_from = Some(i),
-            (false, Some(from)) => {
-                if from > 0 && i - from >= 100 {
-                    bounds.push((from + i) / 2 * 160);
-                }
-                silent_from = None;
-            }
-            _ => {}
-        }
-    }
+    bounds.extend(p56::splits_at_silences(&speech, 160, 2 * RATE));
     bounds.push(speech.len());
     [0, 1, 2, 5]
         .into_iter()

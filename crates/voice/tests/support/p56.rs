@@ -69,6 +69,29 @@ pub fn activity(pcm: &[i16], frame: usize) -> Option<Activity> {
     })
 }
 
+/// Where a recording of several utterances splits into one each: the
+/// middle of every stretch of at least `min_silence` samples of digital
+/// silence (frames of `frame` samples all within ±7) after its first
+/// sound, so that P.56 can measure each utterance on its own.
+pub fn splits_at_silences(pcm: &[i16], frame: usize, min_silence: usize) -> Vec<usize> {
+    let mut splits = Vec::new();
+    let mut silent_from = None;
+    for (i, chunk) in pcm.chunks(frame).enumerate() {
+        let silent = chunk.iter().all(|&s| s.unsigned_abs() < 8);
+        match (silent, silent_from) {
+            (true, None) => silent_from = Some(i),
+            (false, Some(from)) => {
+                if from > 0 && (i - from) * frame >= min_silence {
+                    splits.push((from + i) / 2 * frame);
+                }
+                silent_from = None;
+            }
+            _ => {}
+        }
+    }
+    splits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
