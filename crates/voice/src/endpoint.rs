@@ -185,6 +185,13 @@ pub fn end_of_turn_wait(transcript: &str, bounds: &EndpointBounds) -> Wait {
     }
 }
 
+/// Whether two transcripts hold the same words, punctuation aside: how a
+/// second look at a longer stretch of the same pause is judged to have
+/// heard nothing more than the first.
+pub fn same_words(a: &str, b: &str) -> bool {
+    Analysis::of(a).words == Analysis::of(b).words
+}
+
 /// Words that open a question; with a full stop or "!" after them the
 /// caller has asked, whatever punctuation the STT chose.
 const INTERROGATIVES: &[&str] = &[

@@ -22,7 +22,7 @@ pub mod turn;
 pub mod vad;
 pub mod wav;
 
-pub use endpoint::{EndpointBounds, Wait, end_of_turn_wait};
+pub use endpoint::{EndpointBounds, Wait, end_of_turn_wait, same_words};
 pub use gibberish::{Rejection, TranscriptContext, check_transcript, clean_transcript};
 pub use sentences::{SentenceSplitter, SplitterConfig};
 pub use turn::{EndedBy, TurnConfig, TurnDetector, TurnEvent};

@@ -181,3 +181,12 @@ fn the_wait_never_leaves_the_businesss_bounds() {
     };
     assert_eq!(end_of_turn_wait("ו", &inverted).ms, 800);
 }
+
+#[test]
+fn a_transcript_that_only_gained_punctuation_holds_the_same_words_and_one_that_went_on_does_not() {
+    let so_far = "אני רוצה לקבוע תור ליום שלישי";
+    assert!(same_words(so_far, "אני רוצה לקבוע תור ליום שלישי."));
+    assert!(same_words("מתי אתם פתוחים?", "מתי, אתם פתוחים."));
+    assert!(!same_words(so_far, "אני רוצה לקבוע תור ליום שלישי בבוקר."));
+    assert!(!same_words("המספר שלי 050-12", "המספר שלי 050-123"));
+}
