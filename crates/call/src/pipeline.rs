@@ -128,6 +128,10 @@ pub(crate) struct ReplyJob {
     /// model and synthesises its first sentence, then holds (no further
     /// synthesis, no tool run) until this turns true. `None`: go at once.
     pub go: Option<watch::Receiver<bool>>,
+    /// A check of a guess (see `session/guess.rs`): once transcribed, the
+    /// model is asked only when this turns true, and never if it is
+    /// dropped. `None`: at once.
+    pub ask: Option<watch::Receiver<bool>>,
 }
 
 /// Starts a reply; dropping the handle cancels it.
@@ -214,6 +218,11 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
         at: Instant::now(),
     };
     if tx.send(msg).await.is_err() {
+        return;
+    }
+    if let Some(mut ask) = job.ask
+        && ask.wait_for(|ask| *ask).await.is_err()
+    {
         return;
     }
 

@@ -194,6 +194,9 @@ pub(crate) struct Call {
     pending_end: Option<crate::CallEnd>,
     /// A reply started on a pause, held until the turn is confirmed.
     guess: Option<guess::Guess>,
+    /// The utterance a little further into the guess's pause, heard to
+    /// check the guess by.
+    check: Option<guess::Guess>,
     /// Guesses made, and provider requests they wasted, since the last turn.
     turn_guesses: u32,
     turn_wasted: u32,
@@ -228,6 +231,7 @@ impl Call {
             ending: None,
             pending_end: None,
             guess: None,
+            check: None,
             turn_guesses: 0,
             turn_wasted: 0,
             turn_wait: None,

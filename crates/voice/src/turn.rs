@@ -161,8 +161,14 @@ enum Pause {
     /// The line fell back to a room the VAD takes for voice (see
     /// [`TurnConfig::room_end_db`]).
     Room,
-    /// The quiet hold is about to end the turn (see [`HOLD_GUESS_LEAD_MS`]).
+    /// The quiet hold is about to end the turn (see [`HOLD_CHECK_LEAD_MS`]).
     Hold,
+    /// The quiet hold will end the turn in [`HOLD_GUESS_LEAD_MS`], in a
+    /// room the VAD takes for voice: an early guess, to be checked.
+    EarlyHold,
+    /// As [`Pause::EarlyHold`], and the guess was offered for a check
+    /// ([`TurnEvent::StillPaused`]).
+    HoldChecked,
     /// The crowd score says the caller stopped (see `turn/crowd.rs`).
     Crowd,
 }
@@ -198,12 +204,32 @@ pub enum TurnEvent {
     Discarded,
     /// The caller has been quiet for `guess_after_ms` (with enough voice
     /// before), or, for a caller the room can end the turn of, the line
-    /// has been back at the room that long, or the quiet hold or the crowd
-    /// score (`turn/crowd.rs`) may end the turn in [`HOLD_GUESS_LEAD_MS`]:
-    /// the utterance so far, to transcribe
-    /// and answer on the chance that the turn is over. At most once per
-    /// pause.
+    /// has been back at the room that long, or the quiet hold may end the
+    /// turn in [`HOLD_GUESS_LEAD_MS`], or the crowd score
+    /// (`turn/crowd.rs`) in [`HOLD_CHECK_LEAD_MS`]: the utterance so far,
+    /// to transcribe and answer on the chance that the turn is over. At
+    /// most once per pause.
     Paused {
+        /// As [`TurnEvent::UtteranceEnded`]'s audio, up to now.
+        audio: Vec<u8>,
+        /// Time of voiced frames so far.
+        voiced_ms: u32,
+        /// The guess came early, on the quiet hold: the caller's quiet
+        /// last words may still follow it, unheard by the level rules, so
+        /// it may answer only once a later look at the turn heard the same
+        /// words: [`TurnEvent::StillPaused`], or, should another rule end
+        /// the turn first, the turn's own audio.
+        early: bool,
+    },
+    /// The quiet hold's pause that a [`TurnEvent::Paused`] was made in goes
+    /// on, and the hold may end the turn in [`HOLD_CHECK_LEAD_MS`]: the
+    /// utterance so far, to check the guess by. The guess came
+    /// [`HOLD_GUESS_LEAD_MS`] before the hold's end, early enough for its
+    /// reply to be ready when the turn ends, but in a crowd the caller's
+    /// quiet last words can run on after it unheard by the level rules: if
+    /// this audio's words are the guess's, the guess stands, and otherwise
+    /// this audio is the better guess. At most once per pause.
+    StillPaused {
         /// As [`TurnEvent::UtteranceEnded`]'s audio, up to now.
         audio: Vec<u8>,
         /// Time of voiced frames so far.
@@ -355,6 +381,8 @@ pub struct TurnDetector {
     room_graze: u64,
     /// [`HOLD_GUESS_LEAD_MS`] in samples.
     hold_guess_lead: u64,
+    /// [`HOLD_CHECK_LEAD_MS`] in samples.
+    hold_check_lead: u64,
     /// [`TurnConfig::vad_hangover_ms`] in samples.
     vad_hangover: u64,
     /// [`BREATH_MS`] in samples.
@@ -464,16 +492,24 @@ const ROOM_ONSET_DB: u32 = 12;
 const AGAIN_SLACK: f32 = 1.995_262_3;
 
 /// How long before the quiet hold ends a turn (see
-/// [`TurnConfig::quiet_hold_ms`]) the utterance so far is offered as a
-/// guess, in ms: in a crowd the VAD takes for voice whose caller the room
-/// cannot end the turn of (under 18 dB over it), nothing else is a pause,
-/// and the reply waited for the whole of STT, the model and TTS after the
-/// hold. Measured on the noise set (BENCHMARKS.md, "Guesses on the quiet
-/// hold"): at 300 café turns at 10 dB SNR are answered from a guess
-/// 29 times in 30 (once before), and none of 150 on fresh seeds is short
-/// of the caller; at 500, 7 in 30 are, since their last words run on
-/// 1.3–1.4 s after they were last clear of the crowd.
-const HOLD_GUESS_LEAD_MS: u32 = 300;
+/// [`TurnConfig::quiet_hold_ms`]) the utterance so far is offered to check
+/// the guess by ([`TurnEvent::StillPaused`]), in ms; also how long before
+/// the crowd score may end a turn it offers its guess. Measured on the
+/// noise set (BENCHMARKS.md, "Guesses on the quiet hold"), as the hold's
+/// guess: at 300 café turns at 10 dB SNR are answered from a guess 29
+/// times in 30, and none of 150 on fresh seeds is short of the caller; at
+/// 500, 7 in 30 are, since their last words run on 1.3–1.4 s after they
+/// were last clear of the crowd.
+const HOLD_CHECK_LEAD_MS: u32 = 300;
+
+/// How long before the quiet hold ends a turn the utterance so far is
+/// offered as a guess, in ms: in a crowd the VAD takes for voice whose
+/// caller the room cannot end the turn of (under 18 dB over it), nothing
+/// else is a pause, and a guess [`HOLD_CHECK_LEAD_MS`] before the end
+/// left the caller waiting for most of STT, the model and TTS after the
+/// hold. This early, some guesses miss the caller's quiet last words; the
+/// check at [`HOLD_CHECK_LEAD_MS`] catches them.
+const HOLD_GUESS_LEAD_MS: u32 = 800;
 
 /// How long the VAD may hear no voice, after its own hangover, while a
 /// caller who went on with less than a turn's voice so far keeps the
@@ -561,6 +597,7 @@ impl TurnDetector {
             grazing: 0,
             room_graze: samples(ROOM_GRAZE_MS),
             hold_guess_lead: samples(HOLD_GUESS_LEAD_MS),
+            hold_check_lead: samples(HOLD_CHECK_LEAD_MS),
             vad_hangover: samples(config.vad_hangover_ms),
             breath: samples(BREATH_MS),
             room_onset: power_ratio_or_off(ROOM_ONSET_DB),
@@ -797,7 +834,7 @@ impl TurnDetector {
         // the crowd again.
         let stale = match self.paused {
             Some(Pause::Room) => self.at_the_room == 0,
-            Some(Pause::Hold) => self.since_clear == 0,
+            Some(Pause::Hold | Pause::EarlyHold | Pause::HoldChecked) => self.since_clear == 0,
             Some(Pause::Crowd) => self.crowd.went_on(),
             _ => false,
         };
@@ -819,6 +856,19 @@ impl TurnDetector {
             // decides, which costs at most `resume_ms` of delay.
             return Some(self.finish_utterance(EndedBy::Silence));
         }
+        if self.paused == Some(Pause::EarlyHold)
+            && self.since_clear + self.hold_check_lead >= self.held_for()
+        {
+            self.paused = Some(Pause::HoldChecked);
+            let (audio, voiced_ms) = self.so_far();
+            return Some(TurnEvent::StillPaused { audio, voiced_ms });
+        }
+        // The VAD's own pause after an early guess on the quiet hold: a
+        // guess made in it holds all the caller said, where the early one
+        // may lack their quiet last words.
+        if self.paused == Some(Pause::EarlyHold) && self.quiet_run >= self.guess_after {
+            self.paused = None;
+        }
         // Quiet or held-back voice ends a turn but starts no guess: it is
         // most often the caller's next word or a quiet stretch of theirs,
         // and each guess they talk past wastes requests. So a guess waits
@@ -837,22 +887,35 @@ impl TurnDetector {
             Pause::Room
         } else if self.crowd_says_stopped(
             self.crowd.maybe_stopped_for(),
-            self.crowd_wait().saturating_sub(self.hold_guess_lead),
+            self.crowd_wait().saturating_sub(self.hold_check_lead),
         ) {
             Pause::Crowd
-        } else if self.quiet_hold > 0 && self.since_clear + self.hold_guess_lead >= self.held_for()
+        } else if self.quiet_hold > 0
+            && self.since_clear + self.hold_guess_lead() >= self.held_for()
         {
-            Pause::Hold
+            if self.hold_guess_lead() > self.hold_check_lead {
+                Pause::EarlyHold
+            } else {
+                Pause::Hold
+            }
         } else {
             return None;
         };
         self.paused = Some(pause);
-        let mut audio = self.audio.clone();
-        audio.truncate(self.kept_len());
+        let (audio, voiced_ms) = self.so_far();
         Some(TurnEvent::Paused {
             audio,
-            voiced_ms: self.to_ms(self.voiced),
+            voiced_ms,
+            early: pause == Pause::EarlyHold,
         })
+    }
+
+    /// The open utterance's audio so far, as a guess takes it, and its
+    /// voiced time in ms.
+    fn so_far(&self) -> (Vec<u8>, u32) {
+        let mut audio = self.audio.clone();
+        audio.truncate(self.kept_len());
+        (audio, self.to_ms(self.voiced))
     }
 
     /// Ends the current utterance after `ms` of silence instead of the
@@ -965,6 +1028,19 @@ impl TurnDetector {
 
     /// How long after the caller was last clear the quiet hold ends the
     /// turn: never before the wait in force.
+    /// How long before the quiet hold's end its guess comes: early only
+    /// in a room the VAD takes for voice, where the hold is what ends
+    /// turns; on a line it finds pauses in, the VAD's own pause nearly
+    /// always ends the turn first, and an early guess would be work
+    /// thrown away.
+    fn hold_guess_lead(&self) -> u64 {
+        if self.room.fools_the_vad() || self.room.is_talkers() {
+            self.hold_guess_lead
+        } else {
+            self.hold_check_lead
+        }
+    }
+
     fn held_for(&self) -> u64 {
         self.quiet_hold.max(self.end_silence_now)
     }

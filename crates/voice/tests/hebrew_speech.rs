@@ -49,11 +49,12 @@ fn events_for(mut frames: Vec<Vec<u8>>) -> Vec<TurnEvent> {
         pcm.clear();
         mulaw::decode_into(frame, &mut pcm);
         let voiced = vad.push(&pcm);
-        events.extend(
-            turns
-                .push(frame, voiced)
-                .filter(|e| !matches!(e, TurnEvent::Paused { .. } | TurnEvent::Resumed)),
-        );
+        events.extend(turns.push(frame, voiced).filter(|e| {
+            !matches!(
+                e,
+                TurnEvent::Paused { .. } | TurnEvent::StillPaused { .. } | TurnEvent::Resumed
+            )
+        }));
     }
     events
 }

@@ -12,6 +12,7 @@ use tokio_util::task::AbortOnDropHandle;
 use voice::TurnEvent;
 
 use super::Call;
+use super::guess::{Guess, Spare};
 use crate::metrics::{TurnClock, TurnEnd, TurnOutcome, log_turn};
 use crate::pacer::{audio_duration, parse_mark};
 use crate::pipeline::{PipelineMsg, ReplyJob, Stage, spawn_reply, spawn_say};
@@ -54,6 +55,9 @@ pub(crate) struct ReplyState {
     speculative: bool,
     /// How the caller's turn before this reply was found to be over.
     end: TurnEnd,
+    /// The guess this reply, a check of it, may hand over to (see
+    /// `session/guess.rs`).
+    pub(super) spare: Option<Spare>,
 }
 
 impl ReplyState {
@@ -78,7 +82,15 @@ impl ReplyState {
             wasted_calls: 0,
             speculative: false,
             end,
+            spare: None,
         }
+    }
+
+    /// Provider requests wasted on the turn: its guesses', and those of a
+    /// guess still kept aside.
+    fn wasted_calls(&self) -> u32 {
+        self.wasted_calls
+            .saturating_add(self.spare.as_ref().map_or(0, Spare::calls))
     }
 
     /// Notes the guesses of the utterance; `confirmed` when this reply is one.
@@ -121,6 +133,39 @@ impl Active {
             error_code: None,
             level_dbfs: None,
         }
+    }
+
+    pub(super) fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The guess a reply keeps aside (see [`ReplyState::spare`]).
+    pub(super) fn spare_mut(&mut self) -> Option<&mut Guess> {
+        match &mut self.kind {
+            Kind::Reply(reply) => reply.spare.as_mut().map(Spare::guess_mut),
+            _ => None,
+        }
+    }
+
+    pub(super) fn take_spare(&mut self) -> Option<Spare> {
+        match &mut self.kind {
+            Kind::Reply(reply) => reply.spare.take(),
+            _ => None,
+        }
+    }
+
+    /// Counts `calls` more provider requests as wasted on the turn.
+    pub(super) fn add_wasted(&mut self, calls: u32) {
+        if let Kind::Reply(reply) = &mut self.kind {
+            reply.wasted_calls = reply.wasted_calls.saturating_add(calls);
+        }
+    }
+
+    /// The reply is now `task`'s, as `generation`; the work of the task
+    /// before it is dropped.
+    pub(super) fn take_over(&mut self, generation: u32, task: AbortOnDropHandle<()>) {
+        self.generation = generation;
+        self._task = task;
     }
 
     /// Marks the turn as failed with `code`.
@@ -166,6 +211,7 @@ impl Call {
                 .checked_sub(Duration::from_millis(u64::from(quiet_ms)))
                 .unwrap_or(now),
             go,
+            ask: None,
         }
     }
 
@@ -216,7 +262,12 @@ impl Call {
                 self.drop_guess("discarded");
             }
             TurnEvent::BargeIn => self.interrupt(),
-            TurnEvent::Paused { audio, voiced_ms } => self.start_guess(audio, voiced_ms),
+            TurnEvent::Paused {
+                audio,
+                voiced_ms,
+                early,
+            } => self.start_guess(audio, voiced_ms, early),
+            TurnEvent::StillPaused { audio, voiced_ms } => self.check_guess(audio, voiced_ms),
             TurnEvent::Resumed => self.drop_guess("resumed"),
             TurnEvent::UtteranceEnded {
                 audio,
@@ -234,6 +285,7 @@ impl Call {
                     .take()
                     .unwrap_or(self.setup.turn.end_silence_ms);
                 let end = TurnEnd::new(ended_by, snr_db, wait_ms, self.setup.turn.quiet_hold_ms);
+                self.check_at_the_end(&audio, voiced_ms);
                 if !self.confirm_guess(end) {
                     self.start_reply(audio, voiced_ms, end);
                 }
@@ -309,7 +361,7 @@ impl Call {
             self.turn_guesses = self.turn_guesses.saturating_add(reply.guesses);
             self.turn_wasted = self
                 .turn_wasted
-                .saturating_add(reply.wasted_calls.saturating_add(spent));
+                .saturating_add(reply.wasted_calls().saturating_add(spent));
             self.carry = Some(Carry {
                 audio: reply.audio.clone(),
                 voiced_ms: reply.voiced_ms,
@@ -371,6 +423,9 @@ impl Call {
 
     pub(super) fn on_pipeline(&mut self, msg: PipelineMsg) {
         let Err(msg) = self.hold_for_guess(msg) else {
+            return;
+        };
+        let Some(msg) = self.settle_spare(msg) else {
             return;
         };
         let Some(generation) = msg.generation() else {
@@ -576,6 +631,7 @@ impl Call {
         error_code: Option<String>,
     ) {
         self.turns += 1;
+        let wasted_calls = reply.wasted_calls();
         let outcome = TurnOutcome {
             barge_in,
             user_text: reply.user_text,
@@ -583,7 +639,7 @@ impl Call {
             error_code,
             tools: reply.tools,
             guesses: reply.guesses,
-            wasted_calls: reply.wasted_calls,
+            wasted_calls,
             speculative: reply.speculative,
         };
         let record: TurnRecord = reply.clock.record(self.turns, reply.end, outcome);

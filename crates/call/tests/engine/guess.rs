@@ -235,13 +235,7 @@ async fn a_caller_who_goes_on_just_after_their_turn_ends_is_not_talked_over() {
         "both parts sent together: {heard:?}"
     );
     let seen = fakes.llm.seen.lock().unwrap().clone();
-    let said: Vec<&str> = seen
-        .last()
-        .unwrap()
-        .iter()
-        .filter(|m| m.role == ChatRole::User)
-        .map(|m| m.content.as_str())
-        .collect();
+    let said = crate::support::users_in(seen.last().unwrap());
     assert_eq!(said, [CALLER_SAYS], "the first part told twice");
     // The answer to the first part, cancelled unheard, counts as wasted.
     assert!(turns[0].wasted_calls >= 3, "{turns:?}");

@@ -379,6 +379,10 @@ proptest! {
                     prop_assert!(open);
                     prop_assert!(audio.len() <= limit);
                 }
+                Some(TurnEvent::StillPaused { audio, .. }) => {
+                    prop_assert!(open);
+                    prop_assert!(audio.len() <= limit);
+                }
                 Some(TurnEvent::Resumed) => prop_assert!(open),
                 None => {}
             }
@@ -393,10 +397,19 @@ fn a_pause_offers_the_utterance_so_far_once_and_the_end_still_follows() {
     let mut det = TurnDetector::default();
     speech(&mut det, 25); // 500 ms
     let events = silence(&mut det, 13); // 260 ms
-    let [TurnEvent::Paused { audio, voiced_ms }] = events.as_slice() else {
+    let [
+        TurnEvent::Paused {
+            audio,
+            voiced_ms,
+            early,
+        },
+    ] = events.as_slice()
+    else {
         panic!("expected one Paused, got {events:?}");
     };
     assert_eq!(*voiced_ms, 500);
+    // A quiet pause is no early guess: no check need follow it.
+    assert!(!early);
     // Speech and up to 200 ms of what followed.
     assert_eq!(audio.len(), 500 * 8 + 200 * 8);
     let events = silence(&mut det, 17); // to 600 ms
@@ -634,6 +647,21 @@ fn quiet_voice_holds_the_turn_open_no_longer_than_the_quiet_hold_after_the_calle
         "ended 1.8 s after the caller was clear"
     );
     assert_eq!(events[1], (108, TurnEvent::SpeechStarted));
+}
+
+#[test]
+fn on_a_line_the_vad_finds_pauses_in_the_quiet_holds_guess_comes_300_ms_before_it_unchecked() {
+    // As above, with guesses: the room is quiet, the VAD's pause nearly
+    // always ends such turns, and no early guess is spent on the hold.
+    let mut det = TurnDetector::default();
+    quiet_room(&mut det);
+    heard(&mut det, 50, -20.0);
+    let events = heard_at(&mut det, 108, -38.0);
+    assert_eq!(kinds(&events), [(92, "paused"), (107, "ended")]);
+    assert!(matches!(
+        events[0].1,
+        TurnEvent::Paused { early: false, .. }
+    ));
 }
 
 #[test]
@@ -1100,6 +1128,7 @@ fn kinds(events: &[(usize, TurnEvent)]) -> Vec<(usize, &'static str)> {
         .map(|(i, e)| {
             let kind = match e {
                 TurnEvent::Paused { .. } => "paused",
+                TurnEvent::StillPaused { .. } => "still paused",
                 TurnEvent::Resumed => "resumed",
                 TurnEvent::UtteranceEnded { .. } => "ended",
                 TurnEvent::SpeechStarted => "started",
@@ -1120,13 +1149,16 @@ fn in_a_crowd_the_vad_takes_for_voice_the_line_back_at_the_room_is_offered_as_a_
     assert_eq!(kinds(&events), [(19, "paused"), (39, "ended")]);
     assert_the_guess_is_the_turn_so_far(&events);
     // Without the room end, nothing in the crowd is a pause: only the
-    // quiet hold, nearly up, offers a guess.
+    // quiet hold, nearing its end, offers a guess, and checks it.
     let without = TurnConfig {
         room_end_db: 0,
         ..TurnConfig::default()
     };
     let events = after_the_caller_in_a_cafe(without, |det| crowd_at(det, 300, 150));
-    assert_eq!(kinds(&events), [(84, "paused"), (99, "ended")]);
+    assert_eq!(
+        kinds(&events),
+        [(59, "paused"), (84, "still paused"), (99, "ended")]
+    );
 }
 
 /// The events after a caller 17.5 dB over the crowd stops (numbered from
@@ -1165,13 +1197,43 @@ fn assert_the_guess_is_the_turn_so_far(events: &[(usize, TurnEvent)]) {
 }
 
 #[test]
-fn where_only_the_quiet_hold_ends_a_turn_the_turn_so_far_is_guessed_300_ms_before_it() {
+fn where_only_the_quiet_hold_ends_a_turn_the_turn_so_far_is_guessed_800_ms_before_it_and_checked_300_ms_before()
+ {
     // The VAD never pauses in the crowd and the room may not end this
-    // caller's turn: the guess comes 15 frames before the hold ends the
-    // turn, holding all the turn will.
+    // caller's turn: the guess comes 40 frames before the hold ends the
+    // turn, early enough for the reply to be ready at the end, and the
+    // check 15 frames before it; each holds the turn so far.
     let events = after_a_quiet_caller_in_a_cafe(|det| crowd_at(det, 300, 150));
-    assert_eq!(kinds(&events), [(84, "paused"), (99, "ended")]);
-    assert_the_guess_is_the_turn_so_far(&events);
+    assert_eq!(
+        kinds(&events),
+        [(59, "paused"), (84, "still paused"), (99, "ended")]
+    );
+    let [
+        (
+            _,
+            TurnEvent::Paused {
+                audio: guess,
+                early: true,
+                ..
+            },
+        ),
+        (_, TurnEvent::StillPaused { audio: check, .. }),
+        (_, TurnEvent::UtteranceEnded { audio, .. }),
+    ] = &events[..]
+    else {
+        panic!("an early guess, its check, the end: {:?}", kinds(&events))
+    };
+    assert!(guess.len() < check.len());
+    assert_eq!(
+        audio[..guess.len()],
+        guess[..],
+        "the guess is the turn so far"
+    );
+    assert_eq!(
+        audio[..check.len()],
+        check[..],
+        "the check is the turn so far"
+    );
     // Without the hold, no guess either.
     let mut det = TurnDetector::new(TurnConfig {
         quiet_hold_ms: 0,
@@ -1193,13 +1255,16 @@ fn where_only_the_quiet_hold_ends_a_turn_the_turn_so_far_is_guessed_300_ms_befor
 fn the_caller_clear_of_the_crowd_again_makes_the_holds_guess_stale_and_the_hold_starts_over() {
     // 200 ms of the caller after the guess: it lacks them, so it is stale
     // at once, and the hold and its guess count again from their last frame.
+    // The check of the first guess came before the caller did.
     let events = after_a_quiet_caller_in_a_cafe(|det| a_word_in_the_crowd(det, 90));
     assert_eq!(
         kinds(&events),
         [
-            (84, "paused"),
+            (59, "paused"),
+            (84, "still paused"),
             (91, "resumed"),
-            (184, "paused"),
+            (159, "paused"),
+            (184, "still paused"),
             (199, "ended")
         ]
     );

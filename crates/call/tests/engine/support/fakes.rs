@@ -28,6 +28,8 @@ pub struct FakeStt {
     pub calls: AtomicUsize,
     /// Bytes of each utterance it was given.
     pub heard_bytes: Mutex<Vec<usize>>,
+    /// Audio shorter than this many bytes hears this text instead.
+    short: Option<(usize, String)>,
 }
 
 impl FakeStt {
@@ -39,6 +41,16 @@ impl FakeStt {
             default: Some(text.to_owned()),
             calls: AtomicUsize::new(0),
             heard_bytes: Mutex::new(Vec::new()),
+            short: None,
+        }
+    }
+
+    /// Answers `text`, but `short` for audio of fewer than `bytes`: a
+    /// caller whose last words only the longer audio holds.
+    pub fn ending_after(bytes: usize, short: &str, text: &str, delay: Duration) -> Self {
+        Self {
+            short: Some((bytes, short.to_owned())),
+            ..Self::saying(text, delay)
         }
     }
 
@@ -74,8 +86,14 @@ impl SpeechToText for FakeStt {
         _opts: TranscribeOptions,
     ) -> Result<String, ProviderError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.heard_bytes.lock().unwrap().push(audio.bytes.len());
+        let len = audio.bytes.len();
+        self.heard_bytes.lock().unwrap().push(len);
         sleep(self.delay).await;
+        if let Some((bytes, short)) = &self.short
+            && len < *bytes
+        {
+            return Ok(short.clone());
+        }
         let next = self.script.lock().unwrap().pop_front();
         next.unwrap_or_else(|| self.default.clone())
             .ok_or_else(outage)

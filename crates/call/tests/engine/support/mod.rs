@@ -421,3 +421,12 @@ pub fn turns(events: &[CallEvent]) -> Vec<agentlocator_call::TurnRecord> {
         })
         .collect()
 }
+
+/// What the caller said in one request to the model, in order.
+pub fn users_in(messages: &[providers::ChatMessage]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.role == providers::ChatRole::User)
+        .map(|m| m.content.clone())
+        .collect()
+}
