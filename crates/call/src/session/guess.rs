@@ -302,7 +302,9 @@ impl Call {
         let Some(mut guess) = self.guess.take() else {
             return false;
         };
-        if self.carry.is_some() {
+        // A carried utterance is heard again whole, and an early guess
+        // never answers unchecked (here, when no check could start).
+        if self.carry.is_some() || (guess.unchecked && spare.is_none()) {
             self.turn_wasted += guess.calls() + spare.map_or(0, |s| s.calls());
             return false;
         }
