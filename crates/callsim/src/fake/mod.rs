@@ -102,6 +102,10 @@ impl FakeLatencies {
 struct Fake {
     lat: FakeLatencies,
     transcriptions: AtomicUsize,
+    /// The utterances heard in the last [`SAME_UTTERANCE_WITHIN`]: when,
+    /// how each began, how long it was, and the line of [`TRANSCRIPTS`]
+    /// it said.
+    heard: std::sync::Mutex<std::collections::VecDeque<Heard>>,
     /// Said to every turn instead of [`ANSWERS`], so that a benchmark can
     /// give a peer's fake model and this one the same words to stream.
     answer: Option<String>,
@@ -124,6 +128,7 @@ fn router_answering(lat: FakeLatencies, answer: Option<String>) -> Router {
     let state = Arc::new(Fake {
         lat,
         transcriptions: AtomicUsize::new(0),
+        heard: std::sync::Mutex::default(),
         answer,
     });
     Router::new()
@@ -192,8 +197,65 @@ async fn transcribe(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Byt
         return openai_error(StatusCode::BAD_REQUEST, "missing the 'file' part");
     }
     sleep(Duration::from_millis(fake.lat.stt_ms)).await;
-    let n = fake.transcriptions.fetch_add(1, Ordering::Relaxed);
+    let n = fake.line_for(utterance_start(&body), body.len());
     axum::Json(json!({"text": TRANSCRIPTS[n % TRANSCRIPTS.len()]})).into_response()
+}
+
+/// How long an utterance is remembered: its guesses, their checks and the
+/// whole turn are all sent within a few seconds of each other.
+const SAME_UTTERANCE_WITHIN: Duration = Duration::from_secs(5);
+
+/// The audio that names an utterance: its first 200 ms at 8 kHz mu-law.
+const START_BYTES: usize = 1_600;
+
+/// An utterance heard: when, how it began, its request's length, and the
+/// line it said.
+type Heard = (Instant, u64, usize, usize);
+
+impl Fake {
+    /// The line of [`TRANSCRIPTS`] for a request of `len` bytes whose
+    /// audio begins as `start` names it. More of an utterance heard before
+    /// (a guess, then its check, then the whole turn: each begins where
+    /// the one before did, and runs longer) says what it said, as a real
+    /// model says the same words for the same speech; anything else says
+    /// the next line. Concurrent calls playing the same recording send
+    /// the same audio of the same length, and still say line after line.
+    fn line_for(&self, start: Option<u64>, len: usize) -> usize {
+        let now = Instant::now();
+        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        while heard
+            .front()
+            .is_some_and(|&(at, ..)| now.duration_since(at) > SAME_UTTERANCE_WITHIN)
+        {
+            heard.pop_front();
+        }
+        let Some(key) = start else {
+            return self.transcriptions.fetch_add(1, Ordering::Relaxed);
+        };
+        let before = heard
+            .iter()
+            .position(|&(_, k, shorter, _)| k == key && shorter < len);
+        let n = match before.and_then(|i| heard.remove(i)) {
+            Some((.., n)) => n,
+            None => self.transcriptions.fetch_add(1, Ordering::Relaxed),
+        };
+        heard.push_back((now, key, len, n));
+        n
+    }
+}
+
+/// A hash of the first [`START_BYTES`] of the WAV file's samples in a
+/// transcription request; `None` without a `data` chunk.
+fn utterance_start(body: &[u8]) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    // After the file's RIFF header: the part's own headers say form-data.
+    let riff = body.windows(4).position(|w| w == b"RIFF")?;
+    let wav = &body[riff..];
+    let at = wav.windows(4).position(|w| w == b"data")? + 8;
+    let samples = wav.get(at..)?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    samples[..samples.len().min(START_BYTES)].hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -27,8 +27,9 @@ fn is_hebrew(text: &str) -> bool {
     text.chars().any(|c| ('\u{05D0}'..='\u{05EA}').contains(&c))
 }
 
-fn wav_part() -> reqwest::multipart::Part {
-    let wav = voice::wav::write_mulaw_8k(&[0xFF; 8_000]);
+/// A WAV file part holding `mulaw`.
+fn wav_part(mulaw: &[u8]) -> reqwest::multipart::Part {
+    let wav = voice::wav::write_mulaw_8k(mulaw);
     reqwest::multipart::Part::bytes(wav)
         .file_name("audio.wav")
         .mime_str("audio/wav")
@@ -36,7 +37,8 @@ fn wav_part() -> reqwest::multipart::Part {
 }
 
 #[tokio::test]
-async fn transcription_answers_hebrew_json_text_after_the_stt_latency() {
+async fn transcription_answers_hebrew_json_text_after_the_stt_latency_the_same_for_the_same_utterance()
+ {
     let base = spawn(FakeLatencies {
         stt_ms: 150,
         ..FakeLatencies::instant()
@@ -44,9 +46,14 @@ async fn transcription_answers_hebrew_json_text_after_the_stt_latency() {
     .await;
     let http = reqwest::Client::new();
     let mut texts = Vec::new();
-    for _ in 0..2 {
+    // An utterance, the same heard again with more of it (a guess, then
+    // the whole turn), the same audio from another call playing the same
+    // recording, and another utterance.
+    let one = [0xFF_u8; 8_000];
+    let more: Vec<u8> = one.iter().copied().chain([0x7F; 1_600]).collect();
+    for audio in [&one[..], &more, &one, &[0x7F; 8_000]] {
         let form = reqwest::multipart::Form::new()
-            .part("file", wav_part())
+            .part("file", wav_part(audio))
             .text("model", "whisper-1")
             .text("language", "he")
             .text("response_format", "json");
@@ -65,9 +72,11 @@ async fn transcription_answers_hebrew_json_text_after_the_stt_latency() {
         assert!(is_hebrew(&text), "{text}");
         texts.push(text);
     }
+    assert_eq!(texts[0], texts[1], "the same utterance says the same words");
+    assert_ne!(texts[1], texts[2], "another caller says the next line");
     assert_ne!(
-        texts[0], texts[1],
-        "successive callers say different things"
+        texts[2], texts[3],
+        "successive utterances say different things"
     );
 }
 
