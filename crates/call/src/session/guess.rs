@@ -222,8 +222,8 @@ impl Call {
 
     /// Takes a message of the check. Its transcript judges the guess: the
     /// same words, and the guess stands; others, and the check is the
-    /// better guess. A check that fails leaves the guess unchecked, and a
-    /// guess that may lack the caller's last words is no reply: both go.
+    /// better guess. A check that fails leaves the guess unchecked, to be
+    /// checked against the turn's own audio at its end.
     fn hold_for_check(&mut self, msg: PipelineMsg) {
         let Some(check) = self.check.as_mut() else {
             return;
@@ -232,7 +232,7 @@ impl Call {
             msg,
             PipelineMsg::Rejected { .. } | PipelineMsg::Failed { .. }
         ) {
-            self.drop_guess("check_failed");
+            self.drop_check("check_failed");
             return;
         }
         let heard = transcript_of(&msg);

@@ -694,3 +694,30 @@ async fn a_turn_that_ends_before_its_early_guess_is_checked_is_checked_against_i
     // Its transcription, the model and TTS after the end.
     assert_eq!(checked.t_total_ms, 600);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_check_whose_transcription_fails_leaves_the_guess_to_be_checked_against_the_turn() {
+    // The early guess heard the caller; its check met an STT outage. The
+    // guess stays unchecked, so the turn's own audio checks it at the end:
+    // the same words, and the guess answers once that transcript is back
+    // (200 ms with these fakes), not 600 ms later as the turn's own reply
+    // would.
+    let fakes = Fakes::new(
+        FakeStt::scripted(
+            &[Some(CALLER_SAYS), None],
+            CALLER_SAYS,
+            Duration::from_millis(200),
+        ),
+        FakeLlm::replying(crate::two_sentences()),
+    );
+    let (turn, _) = a_turn_in_a_cafe_heard_by(&fakes, 10.0, true).await;
+    assert_eq!(turn.ended_by, voice::EndedBy::QuietHold);
+    assert_eq!(turn.user_text.as_deref(), Some(CALLER_SAYS));
+    assert_eq!(turn.error_code, None);
+    assert_eq!(turn.t_total_ms, 200);
+    assert!(turn.speculative);
+    // The guess, its failed check, and the turn's own.
+    assert_eq!(fakes.stt.calls.load(Ordering::SeqCst), 3);
+    // The failed check's transcription, and the turn's.
+    assert_eq!((turn.guesses, turn.wasted_calls), (3, 2));
+}
