@@ -897,16 +897,8 @@ impl TurnDetector {
             self.crowd_wait().saturating_sub(self.hold_check_lead),
         ) {
             Pause::Crowd
-        } else if self.quiet_hold > 0
-            && self.since_clear + self.hold_guess_lead() >= self.held_for()
-        {
-            if self.hold_guess_lead() > self.hold_check_lead {
-                Pause::EarlyHold
-            } else {
-                Pause::Hold
-            }
         } else {
-            return None;
+            self.hold_pause()?
         };
         self.paused = Some(pause);
         let (audio, voiced_ms) = self.so_far();
@@ -1033,18 +1025,22 @@ impl TurnDetector {
             .is_some_and(|active| power * ratio < active)
     }
 
-    /// How long before the quiet hold's end its guess comes: early only
-    /// in a room the VAD takes for voice or a crowd of talkers, where the
-    /// hold is what ends turns; on a line it finds pauses in, the VAD's
-    /// own pause nearly always ends the turn first, and an early guess
-    /// would be work thrown away (BENCHMARKS.md, "Early guesses on the
-    /// quiet hold").
-    fn hold_guess_lead(&self) -> u64 {
-        if self.room.fools_the_vad() || self.room.is_talkers() {
-            self.hold_guess_lead
-        } else {
-            self.hold_check_lead
+    /// The quiet hold's guess, once it is due. It comes early only in a
+    /// room the VAD takes for voice or a crowd of talkers, where the hold
+    /// is what ends turns; on a line the VAD finds pauses in, its own
+    /// pause nearly always ends the turn first, and an early guess would
+    /// be work thrown away (BENCHMARKS.md, "Early guesses on the quiet
+    /// hold").
+    fn hold_pause(&self) -> Option<Pause> {
+        if self.quiet_hold == 0 {
+            return None;
         }
+        let (pause, lead) = if self.room.fools_the_vad() || self.room.is_talkers() {
+            (Pause::EarlyHold, self.hold_guess_lead)
+        } else {
+            (Pause::Hold, self.hold_check_lead)
+        };
+        (self.since_clear + lead >= self.held_for()).then_some(pause)
     }
 
     /// How long after the caller was last clear the quiet hold ends the

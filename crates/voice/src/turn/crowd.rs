@@ -44,7 +44,7 @@ const BIAS: f32 = -0.1559;
 /// one more held-out caller (3), 12 and 10 nats two more, 18 none.
 const STOPPED_NATS: f32 = 15.0;
 /// The evidence at which the turn so far is offered as a guess, in the
-/// last [`super::HOLD_GUESS_LEAD_MS`] before the end could come; under it
+/// last [`super::HOLD_CHECK_LEAD_MS`] before the end could come; under it
 /// the guess is stale. At 6 nats the caller's quiet last words went on
 /// after the guess without taking it back, and the reply would have left
 /// them out (3 café turns in 180 at 20 and 10 dB); at 9 the same turns
