@@ -365,6 +365,7 @@ impl Call {
                 Some(now + limits.chunk_duration())
             },
             self.active.as_ref().and_then(Active::deadline),
+            self.active.as_ref().and_then(Active::spare_due),
             self.ending.as_ref().map(|e| e.deadline),
             self.stalled_since.map(|s| s + limits.max_outbound_stall),
         ];

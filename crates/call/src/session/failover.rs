@@ -41,6 +41,7 @@ pub(crate) struct Ending {
 impl Call {
     pub(super) fn on_timer(&mut self) {
         let now = Instant::now();
+        self.settle_overdue_spare(now);
         let overdue = self
             .active
             .as_ref()

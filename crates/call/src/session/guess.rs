@@ -17,7 +17,11 @@
 //! the check is dropped, and otherwise the check becomes the guess. A turn
 //! that ends while the check is still transcribing is answered by the
 //! check, with the guess kept aside (`ReplyState::spare`) to take over if
-//! the check's words turn out to be its own.
+//! the check's words turn out to be its own, or the check cannot answer:
+//! its transcription fails, hears no words, or takes as long again as the
+//! guess's did and [`CHECK_PATIENCE`] more.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use time::OffsetDateTime;
@@ -30,6 +34,12 @@ use super::turns::{Active, Kind, ReplyState};
 use crate::metrics::TurnEnd;
 use crate::pipeline::{PipelineMsg, spawn_reply};
 
+/// How much longer than the guess's own transcription a check that answers
+/// a turn may take before the guess it keeps aside answers instead: by then
+/// the check's request is most likely stuck, and the turn's deadline would
+/// hand the call to the recording fallback while a reply stands ready.
+const CHECK_PATIENCE: Duration = Duration::from_millis(500);
+
 /// A reply started on a guess that the caller's turn is over.
 pub(crate) struct Guess {
     generation: u32,
@@ -38,6 +48,9 @@ pub(crate) struct Guess {
     audio: Bytes,
     voiced_ms: u32,
     started_at: OffsetDateTime,
+    /// When its task was started, and how long its transcription took.
+    asked_at: Instant,
+    transcribed_in: Option<Duration>,
     /// What the reply task sent while held, in order.
     held: Vec<PipelineMsg>,
     /// Provider requests made so far other than the model's: the
@@ -59,6 +72,8 @@ pub(crate) struct Guess {
 pub(crate) struct Spare {
     guess: Guess,
     ask: Option<watch::Sender<bool>>,
+    /// When the check began.
+    check_asked_at: Instant,
 }
 
 impl Call {
@@ -127,6 +142,8 @@ impl Call {
             started_at: self
                 .speech_started_at
                 .unwrap_or_else(OffsetDateTime::now_utc),
+            asked_at: Instant::now(),
+            transcribed_in: None,
             held: Vec::new(),
             requests: 1,
             transcript: None,
@@ -253,14 +270,19 @@ impl Call {
         }
     }
 
-    /// The transcript of a reply that answers a turn ended during its
-    /// check, while the guess it checked is kept aside: if the words are
-    /// the guess's, the guess, sooner ready, takes the reply over, and the
+    /// A message of a reply that answers a turn ended during its check,
+    /// while the guess it checked is kept aside. If the check heard the
+    /// guess's words, or cannot answer (its transcription failed or heard
+    /// no words), the guess, sooner ready, takes the reply over and the
     /// check's work is dropped. Returns the message when it is still the
     /// reply's to take.
     pub(super) fn settle_spare(&mut self, msg: PipelineMsg) -> Option<PipelineMsg> {
-        let Some(heard) = transcript_of(&msg) else {
-            return Some(msg);
+        let heard = match &msg {
+            PipelineMsg::Transcript {
+                text: Some(text), ..
+            } => Some(text.as_str()),
+            PipelineMsg::Rejected { .. } | PipelineMsg::Failed { .. } => None,
+            _ => return Some(msg),
         };
         let Some(active) = self
             .active
@@ -269,26 +291,59 @@ impl Call {
         else {
             return Some(msg);
         };
-        let Some(Spare { guess: spare, ask }) = active.take_spare() else {
+        let Some(spare) = active.spare_mut() else {
             return Some(msg);
         };
-        if !spare.heard_as(&heard) {
-            if let Some(ask) = ask {
-                let _ = ask.send(true);
+        if let Some(heard) = heard
+            && !spare.heard_as(heard)
+        {
+            if let Some(Spare { guess, ask, .. }) = active.take_spare() {
+                if let Some(ask) = ask {
+                    let _ = ask.send(true);
+                }
+                active.add_wasted(guess.calls());
+                tracing::debug!(generation = guess.generation, "turn_spare_dropped");
             }
-            active.add_wasted(spare.calls());
-            tracing::debug!(generation = spare.generation, "turn_spare_dropped");
             return Some(msg);
         }
-        tracing::debug!(generation = spare.generation, "turn_spare_took_over");
-        // The check's transcription: it asked nothing of the model.
+        let why = if heard.is_some() {
+            "agreed"
+        } else {
+            "check_failed"
+        };
+        self.spare_takes_over(why);
+        None
+    }
+
+    /// The check answering the turn has taken too long (see
+    /// [`CHECK_PATIENCE`]): the guess kept aside answers instead.
+    pub(super) fn settle_overdue_spare(&mut self, now: Instant) {
+        if self
+            .active
+            .as_ref()
+            .and_then(Active::spare_due)
+            .is_some_and(|due| now >= due)
+        {
+            self.spare_takes_over("check_overdue");
+        }
+    }
+
+    /// The guess kept aside by the reply becomes the reply; the check's
+    /// transcription, all it did, is wasted.
+    fn spare_takes_over(&mut self, why: &'static str) {
+        let Some(active) = self.active.as_mut() else {
+            return;
+        };
+        let Some(Spare { guess: spare, .. }) = active.take_spare() else {
+            return;
+        };
+        tracing::debug!(generation = spare.generation, why, "turn_spare_took_over");
         active.add_wasted(1);
         active.take_over(spare.generation, spare.task);
         let _ = spare.go.send(true);
         for msg in spare.held {
             self.on_pipeline(msg);
         }
-        None
     }
 
     /// The turn ended with nothing said since the last pause: the guess
@@ -314,6 +369,7 @@ impl Call {
             Some(spare) => Some(Spare {
                 guess: spare,
                 ask: guess.ask.take(),
+                check_asked_at: guess.asked_at,
             }),
             None => {
                 guess.release();
@@ -358,6 +414,15 @@ impl Spare {
     pub(super) fn calls(&self) -> u32 {
         self.guess.calls()
     }
+
+    /// When the guess answers if the check has not by then: once the
+    /// check has taken as long again as the guess's transcription, and
+    /// [`CHECK_PATIENCE`] more at least. None while the guess itself is
+    /// transcribing.
+    pub(super) fn due(&self) -> Option<Instant> {
+        let took = self.guess.transcribed_in?;
+        Some(self.check_asked_at + took + took.max(CHECK_PATIENCE))
+    }
 }
 
 impl Guess {
@@ -386,8 +451,13 @@ impl Guess {
     fn hear(&mut self, msg: PipelineMsg) {
         match &msg {
             PipelineMsg::Transcript {
-                text: Some(text), ..
-            } => self.transcript = Some(text.clone()),
+                text: Some(text),
+                at,
+                ..
+            } => {
+                self.transcript = Some(text.clone());
+                self.transcribed_in = Some(at.saturating_duration_since(self.asked_at));
+            }
             PipelineMsg::Sentence { .. } => self.requests += 1,
             _ => {}
         }

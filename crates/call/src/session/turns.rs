@@ -147,6 +147,15 @@ impl Active {
         }
     }
 
+    /// When the guess kept aside answers unless the check has (see
+    /// [`Spare::due`]).
+    pub(super) fn spare_due(&self) -> Option<Instant> {
+        match &self.kind {
+            Kind::Reply(reply) => reply.spare.as_ref().and_then(Spare::due),
+            _ => None,
+        }
+    }
+
     pub(super) fn take_spare(&mut self) -> Option<Spare> {
         match &mut self.kind {
             Kind::Reply(reply) => reply.spare.take(),

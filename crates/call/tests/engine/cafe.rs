@@ -251,6 +251,68 @@ async fn a_turn_that_ends_before_its_check_is_transcribed_is_answered_by_the_che
     a_checked_turn_answers_the_whole_sentence("אני רוצה לקבוע", 400, 2, 480..=520, 3).await;
 }
 
+/// The café turn of [`a_checked_turn_in_a_loud_cafe`] whose guess heard
+/// the whole sentence in 400 ms, and whose check, still transcribing when
+/// the turn ends, takes `check_ms` and hears `check_heard` (`None`: an
+/// outage). Asserts that the guess answered it, as the caller said it,
+/// and returns the turn.
+async fn a_turn_whose_check_cannot_answer(
+    check_heard: Option<&str>,
+    check_ms: u64,
+) -> agentlocator_call::TurnRecord {
+    let guess_ms = Duration::from_millis(400);
+    let fakes = Fakes::new(
+        FakeStt::scripted(&[Some(CALLER_SAYS), check_heard], CALLER_SAYS, guess_ms)
+            .taking(&[guess_ms, Duration::from_millis(check_ms)]),
+        FakeLlm::replying(crate::two_sentences()),
+    );
+    let (turn, log) = a_turn_in_a_cafe_heard_by(&fakes, 10.0, true).await;
+    assert_eq!(turn.ended_by, voice::EndedBy::QuietHold);
+    assert_eq!(turn.user_text.as_deref(), Some(CALLER_SAYS));
+    assert_eq!(
+        turn.agent_text.as_deref(),
+        Some(format!("{REPLY_1} {REPLY_2}").as_str()),
+        "the reply was played in full"
+    );
+    assert_eq!(turn.error_code, None);
+    assert_eq!(
+        what_the_model_heard(&fakes),
+        (vec![CALLER_SAYS.to_owned()], 1)
+    );
+    assert_eq!(clears(&log), 0);
+    // The guess and its check, whose transcription is wasted.
+    assert_eq!((turn.guesses, turn.wasted_calls), (2, 1));
+    turn
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_fails_after_the_turn_ended_leaves_the_answer_to_the_guess() {
+    // The check meets an STT outage 100 ms after the hold ended the turn:
+    // the guess, ready since the end, answers then, instead of an apology.
+    let turn = a_turn_whose_check_cannot_answer(None, 400).await;
+    assert_eq!(turn.t_total_ms, 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_heard_as_no_words_after_the_turn_ended_leaves_the_answer_to_the_guess() {
+    // The check's transcript is empty (the crowd's tail, heard as
+    // nothing): not a turn of its own, but the guess heard the caller.
+    let turn = a_turn_whose_check_cannot_answer(Some(""), 400).await;
+    assert_eq!(turn.t_total_ms, 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_whose_transcription_hangs_leaves_the_answer_to_the_guess_instead_of_the_voicemail()
+{
+    // The check's request hangs. The guess answers once the check has
+    // taken as long again as the guess's own transcription (400 ms), and
+    // at least 500 ms more: 600 ms after the end, since the check began
+    // 300 ms before it. Without that, the turn's 6 s deadline would hand
+    // the call to the recording fallback.
+    let turn = a_turn_whose_check_cannot_answer(Some(CALLER_SAYS), 60_000).await;
+    assert_eq!(turn.t_total_ms, 600);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_cafe_turn_records_what_ended_it_how_long_that_waited_and_the_callers_level_over_the_crowd()
  {

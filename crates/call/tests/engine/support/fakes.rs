@@ -30,6 +30,8 @@ pub struct FakeStt {
     pub heard_bytes: Mutex<Vec<usize>>,
     /// Audio shorter than this many bytes hears this text instead.
     short: Option<(usize, String)>,
+    /// How long each request takes, in the order asked, before `delay`.
+    delays: Mutex<VecDeque<Duration>>,
 }
 
 impl FakeStt {
@@ -42,7 +44,14 @@ impl FakeStt {
             calls: AtomicUsize::new(0),
             heard_bytes: Mutex::new(Vec::new()),
             short: None,
+            delays: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Takes `delays[k]` over its `k`-th request, then its delay.
+    pub fn taking(self, delays: &[Duration]) -> Self {
+        *self.delays.lock().unwrap() = delays.iter().copied().collect();
+        self
     }
 
     /// Answers `text`, but `short` for audio of fewer than `bytes`: a
@@ -88,7 +97,8 @@ impl SpeechToText for FakeStt {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let len = audio.bytes.len();
         self.heard_bytes.lock().unwrap().push(len);
-        sleep(self.delay).await;
+        let delay = self.delays.lock().unwrap().pop_front();
+        sleep(delay.unwrap_or(self.delay)).await;
         if let Some((bytes, short)) = &self.short
             && len < *bytes
         {
