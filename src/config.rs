@@ -85,6 +85,10 @@ pub struct Config {
     /// fifth of 10 s) a caller's voice must rise for an utterance to be
     /// theirs; 0 takes whatever the VAD hears, the café's crowd included.
     pub turn_stand_out_db: u32,
+    /// `STT_HEDGE_AFTER_MS`: a turn's transcription slower than this gets
+    /// a second request beside it, and one that fails retryably is sent
+    /// again at once; 0: one request only.
+    pub stt_hedge_after_ms: u32,
 }
 
 /// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
@@ -281,6 +285,7 @@ impl Config {
             job_workers,
             turn_guess_after_ms,
             turn_stand_out_db,
+            stt_hedge_after_ms,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
         let spool_dir = section::spool_dir(&vars, &database_url);
@@ -314,6 +319,7 @@ impl Config {
             job_workers,
             turn_guess_after_ms,
             turn_stand_out_db,
+            stt_hedge_after_ms,
         };
         Ok((config, degraded.into_vec()))
     }
@@ -394,6 +400,18 @@ mod tests {
         let err = load(&[("TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/40")]).unwrap_err();
         assert_eq!(err.variable, "TRUSTED_PROXIES");
         assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
+    }
+
+    #[test]
+    fn a_slow_transcription_is_hedged_after_1500_ms_by_default_zero_turns_it_off_and_junk_is_refused()
+     {
+        assert_eq!(load(&[]).unwrap().0.stt_hedge_after_ms, 1500);
+        let off = load(&[("STT_HEDGE_AFTER_MS", "0")]).unwrap().0;
+        assert_eq!(off.stt_hedge_after_ms, 0);
+        for bad in ["-1", "soon", "6001"] {
+            let err = load(&[("STT_HEDGE_AFTER_MS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "STT_HEDGE_AFTER_MS", "{bad}");
+        }
     }
 
     #[test]

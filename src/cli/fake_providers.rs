@@ -28,6 +28,13 @@ pub struct Opts {
     /// Synthesis latency, ms.
     #[arg(long, default_value_t = 150)]
     pub tts_ms: u64,
+    /// Every this many transcription requests, one stalls for
+    /// `--stt-stall-ms` (0: none): a provider's stuck requests.
+    #[arg(long, default_value_t = 0)]
+    pub stt_stall_every: u64,
+    /// How long a stalled transcription request takes, ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub stt_stall_ms: u64,
     /// What the model says at every turn (default: a receptionist's
     /// answers, one per turn of the conversation). A benchmark beside a
     /// peer gives both fake models the same words.
@@ -69,6 +76,8 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         llm_ttft_ms: opts.llm_ttft_ms,
         llm_tokens_per_s: opts.llm_tokens_per_s,
         tts_ms: opts.tts_ms,
+        stt_stall_every: opts.stt_stall_every,
+        stt_stall_ms: opts.stt_stall_ms,
     };
     callsim::fake::serve_answering(listener, lat, opts.answer)
         .await

@@ -99,6 +99,7 @@ pub(super) struct Server {
     pub job_workers: usize,
     pub turn_guess_after_ms: u32,
     pub turn_stand_out_db: u32,
+    pub stt_hedge_after_ms: u32,
 }
 
 pub(super) fn server(vars: &Vars) -> Section<Server> {
@@ -158,6 +159,13 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
             voice::TurnConfig::default().stand_out_db,
             40,
             "0 (off) to 40 dB over the room",
+        )?,
+        // Past the 6 s turn deadline a second request would come too late.
+        stt_hedge_after_ms: vars.up_to(
+            "STT_HEDGE_AFTER_MS",
+            u32::try_from(call::STT_HEDGE_AFTER.as_millis()).unwrap_or(u32::MAX),
+            6000,
+            "0 (off) to 6000 ms",
         )?,
         // Unset believes no forwarded header: the TCP peer is the client.
         trusted_proxies: match vars.get("TRUSTED_PROXIES") {

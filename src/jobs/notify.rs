@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::anyhow;
-use providers::{CallOutcome, OutboundMessage, ProviderError, Sender, Urgency};
+use providers::{CallOutcome, OutboundMessage, Sender, Urgency};
 use serde::{Deserialize, Serialize};
 
 use super::JobError;
@@ -217,7 +217,7 @@ pub async fn run(state: &AppState, payload: &str, attempt: i64) -> Result<(), Jo
         }
         Err(e) => {
             state.metrics.provider_error(e.kind());
-            let retryable = e.is_transient() || matches!(e, ProviderError::Http(_));
+            let retryable = e.is_retryable();
             if retryable && attempt < i64::from(MAX_ATTEMPTS) {
                 Err(JobError::Retry(anyhow!(
                     "Twilio Messages failed ({}): {e}",

@@ -175,19 +175,13 @@ pub async fn run(state: &AppState, payload: &str) -> Result<(), JobError> {
 /// Sorts a provider failure into "try again later" or "give up now".
 fn classify(state: &AppState, step: &'static str, e: ProviderError) -> JobError {
     state.metrics.provider_error(e.kind());
-    let retry = is_retryable(&e);
+    let retry = e.is_retryable();
     let e = anyhow!("{step} failed ({}): {e}", e.kind());
     if retry {
         JobError::Retry(e)
     } else {
         JobError::Permanent(e)
     }
-}
-
-/// Outages and not-yet-there recordings pass; refusals and bad
-/// credentials need an operator.
-fn is_retryable(e: &ProviderError) -> bool {
-    e.is_transient() || matches!(e, ProviderError::Http(_))
 }
 
 #[cfg(test)]
@@ -221,11 +215,12 @@ mod tests {
 
     #[test]
     fn outages_are_retried_and_refusals_are_not() {
-        assert!(is_retryable(&ProviderError::Timeout));
-        assert!(is_retryable(&ProviderError::NotFound));
-        assert!(is_retryable(&ProviderError::Server { status: 503 }));
-        assert!(!is_retryable(&ProviderError::Refused("off origin".into())));
-        assert!(!is_retryable(&ProviderError::Unauthorized));
-        assert!(!is_retryable(&ProviderError::Disabled));
+        assert!(ProviderError::Timeout.is_retryable());
+        assert!(ProviderError::NotFound.is_retryable());
+        assert!(ProviderError::Server { status: 503 }.is_retryable());
+        assert!(!ProviderError::Refused("off origin".into()).is_retryable());
+        assert!(!ProviderError::Unauthorized.is_retryable());
+        assert!(!ProviderError::Disabled.is_retryable());
+        assert!(ProviderError::Http("connection reset".into()).is_retryable());
     }
 }

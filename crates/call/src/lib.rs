@@ -34,9 +34,10 @@ mod session;
 mod setup;
 mod start;
 mod tools;
+mod transcribe;
 
 pub use session::run_call;
-pub use setup::{CallLimits, CallProviders, CallSetup};
+pub use setup::{CallLimits, CallProviders, CallSetup, STT_HEDGE_AFTER};
 pub use start::{StartError, await_start};
 pub use tools::{CallEnd, CallTools, FILLER_AFTER, ToolOutput, ToolRecord};
 
@@ -153,8 +154,10 @@ pub struct TurnRecord {
     pub tools: Vec<ToolRecord>,
     /// Guesses at the end of this turn made while the caller paused.
     pub guesses: u32,
-    /// Provider requests (transcriptions, model requests, syntheses) of
-    /// guesses the caller talked past.
+    /// Provider requests (transcriptions, model requests, syntheses) that
+    /// made no part of the reply: those of guesses the caller talked past
+    /// and of checks, and a transcription sent twice (see
+    /// [`CallLimits::stt_hedge_after`]).
     pub wasted_calls: u32,
     /// The reply was a confirmed guess, prepared before the turn ended.
     pub speculative: bool,

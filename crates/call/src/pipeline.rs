@@ -12,10 +12,7 @@
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, FuturesOrdered, StreamExt};
-use providers::{
-    AudioInput, ChatDelta, ChatMessage, DISABLED_REPLY_HE, ProviderError, TextToSpeech, ToolCall,
-    TranscribeOptions,
-};
+use providers::{ChatDelta, ChatMessage, DISABLED_REPLY_HE, ProviderError, TextToSpeech, ToolCall};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +23,7 @@ use tracing::Instrument as _;
 use voice::{SentenceSplitter, SplitterConfig, TranscriptContext};
 
 use crate::pacer::audio_duration;
+use crate::transcribe::transcribe;
 use crate::{CallEnd, CallProviders, CallTools, FILLER_AFTER, ToolRecord};
 
 /// Sentences synthesised at once: the next one is ready when the current
@@ -64,6 +62,9 @@ pub(crate) enum PipelineMsg {
         text: Option<String>,
         at: Instant,
     },
+    /// The transcription was sent twice (see `transcribe`): one request
+    /// more than the reply's own.
+    Hedged { generation: u32 },
     /// The transcript was noise or a hallucination: no reply.
     Rejected {
         generation: u32,
@@ -103,6 +104,7 @@ impl PipelineMsg {
             Self::CallEnding { .. } => None,
             Self::ToolRan { generation, .. }
             | Self::Transcript { generation, .. }
+            | Self::Hedged { generation }
             | Self::Rejected { generation, .. }
             | Self::Sentence { generation, .. }
             | Self::Done { generation }
@@ -132,6 +134,9 @@ pub(crate) struct ReplyJob {
     /// model is asked only when this turns true, and never if it is
     /// dropped. `None`: at once.
     pub ask: Option<watch::Receiver<bool>>,
+    /// When a slow transcription gets a second request (see
+    /// `CallLimits::stt_hedge_after`).
+    pub stt_hedge_after: Duration,
 }
 
 /// Starts a reply; dropping the handle cancels it.
@@ -179,14 +184,11 @@ pub(crate) fn spawn_say(
 async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<PipelineMsg>) {
     let generation = job.generation;
     let user_text = if providers.stt.is_enabled() {
-        let heard = providers
-            .stt
-            .transcribe(
-                AudioInput::mulaw_8k(job.audio),
-                TranscribeOptions::default(),
-            )
-            .await;
-        let raw = match heard {
+        let heard = transcribe(providers.stt.as_ref(), job.audio, job.stt_hedge_after).await;
+        if heard.requests > 1 && tx.send(PipelineMsg::Hedged { generation }).await.is_err() {
+            return;
+        }
+        let raw = match heard.result {
             Ok(raw) => raw,
             Err(err) => {
                 let _ = tx.send(failed(generation, Stage::Stt, &err)).await;

@@ -81,6 +81,10 @@ pub struct CallLimits {
     /// The longest a call may last: then the agent says so and the call
     /// goes to the recording fallback.
     pub max_call: Duration,
+    /// How long a turn's transcription may take before the same audio is
+    /// sent again beside it, the first answer winning; a first request
+    /// that fails retryably is sent again at once. Zero: one request only.
+    pub stt_hedge_after: Duration,
 }
 
 impl Default for CallLimits {
@@ -96,9 +100,16 @@ impl Default for CallLimits {
             max_frame_bytes: 64 * 1024,
             max_outbound_stall: Duration::from_secs(5),
             max_call: Duration::from_secs(20 * 60),
+            stt_hedge_after: STT_HEDGE_AFTER,
         }
     }
 }
+
+/// Default of [`CallLimits::stt_hedge_after`]. A few seconds of speech
+/// usually transcribe within a second; past 1.5 s the request is most
+/// likely stuck, and a second one still leaves the reply time before the
+/// 6 s turn deadline.
+pub const STT_HEDGE_AFTER: Duration = Duration::from_millis(1500);
 
 /// Longest wait any limit may ask for: keeps instant arithmetic far from
 /// overflow whatever the configuration says.
@@ -113,6 +124,7 @@ impl CallLimits {
         self.heartbeat = self.heartbeat.clamp(ms(100), MAX_WAIT);
         self.max_outbound_stall = self.max_outbound_stall.clamp(ms(100), MAX_WAIT);
         self.max_call = self.max_call.clamp(ms(100), MAX_WAIT);
+        self.stt_hedge_after = self.stt_hedge_after.min(MAX_WAIT);
         self
     }
 

@@ -107,6 +107,12 @@ impl ProviderError {
             Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::NotFound
         )
     }
+
+    /// Whether another try may succeed: a transient answer, or a request
+    /// that failed on its way (a reset connection, a refused one).
+    pub fn is_retryable(&self) -> bool {
+        self.is_transient() || matches!(self, Self::Http(_))
+    }
 }
 
 impl From<reqwest::Error> for ProviderError {

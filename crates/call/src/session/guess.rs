@@ -54,7 +54,7 @@ pub(crate) struct Guess {
     /// What the reply task sent while held, in order.
     held: Vec<PipelineMsg>,
     /// Provider requests made so far other than the model's: the
-    /// transcription, then one synthesis per sentence.
+    /// transcription (two when hedged), then one synthesis per sentence.
     requests: u32,
     /// What it heard, once transcribed.
     transcript: Option<String>,
@@ -458,7 +458,7 @@ impl Guess {
                 self.transcript = Some(text.clone());
                 self.transcribed_in = Some(at.saturating_duration_since(self.asked_at));
             }
-            PipelineMsg::Sentence { .. } => self.requests += 1,
+            PipelineMsg::Hedged { .. } | PipelineMsg::Sentence { .. } => self.requests += 1,
             _ => {}
         }
         self.held.push(msg);

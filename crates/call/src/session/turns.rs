@@ -221,6 +221,7 @@ impl Call {
                 .unwrap_or(now),
             go,
             ask: None,
+            stt_hedge_after: self.setup.limits.stt_hedge_after,
         }
     }
 
@@ -451,6 +452,8 @@ impl Call {
             return;
         };
         match msg {
+            // A transcription sent twice: one answer goes unused.
+            PipelineMsg::Hedged { .. } => active.add_wasted(1),
             PipelineMsg::Transcript { text, at, .. } => {
                 if let Kind::Reply(reply) = &mut active.kind {
                     reply.clock.transcript_at = Some(at);

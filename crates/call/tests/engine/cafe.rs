@@ -253,17 +253,19 @@ async fn a_turn_that_ends_before_its_check_is_transcribed_is_answered_by_the_che
 
 /// The café turn of [`a_checked_turn_in_a_loud_cafe`] whose guess heard
 /// the whole sentence in 400 ms, and whose check, still transcribing when
-/// the turn ends, takes `check_ms` and hears `check_heard` (`None`: an
-/// outage). Asserts that the guess answered it, as the caller said it,
-/// and returns the turn.
+/// the turn ends, hears `check` (`None`: an outage), each request taking
+/// `check_ms`. Asserts that the guess answered it, as the caller said it,
+/// with `wasted` provider requests, and returns the turn.
 async fn a_turn_whose_check_cannot_answer(
-    check_heard: Option<&str>,
+    check: &[Option<&str>],
     check_ms: u64,
+    wasted: u32,
 ) -> agentlocator_call::TurnRecord {
     let guess_ms = Duration::from_millis(400);
+    let script: Vec<_> = [Some(CALLER_SAYS)].iter().chain(check).copied().collect();
+    let check_ms = Duration::from_millis(check_ms);
     let fakes = Fakes::new(
-        FakeStt::scripted(&[Some(CALLER_SAYS), check_heard], CALLER_SAYS, guess_ms)
-            .taking(&[guess_ms, Duration::from_millis(check_ms)]),
+        FakeStt::scripted(&script, CALLER_SAYS, guess_ms).taking(&[guess_ms, check_ms, check_ms]),
         FakeLlm::replying(crate::two_sentences()),
     );
     let (turn, log) = a_turn_in_a_cafe_heard_by(&fakes, 10.0, true).await;
@@ -280,24 +282,25 @@ async fn a_turn_whose_check_cannot_answer(
         (vec![CALLER_SAYS.to_owned()], 1)
     );
     assert_eq!(clears(&log), 0);
-    // The guess and its check, whose transcription is wasted.
-    assert_eq!((turn.guesses, turn.wasted_calls), (2, 1));
+    // The guess and its check, whose transcriptions are wasted.
+    assert_eq!((turn.guesses, turn.wasted_calls), (2, wasted));
     turn
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_check_that_fails_after_the_turn_ended_leaves_the_answer_to_the_guess() {
-    // The check meets an STT outage 100 ms after the hold ended the turn:
-    // the guess, ready since the end, answers then, instead of an apology.
-    let turn = a_turn_whose_check_cannot_answer(None, 400).await;
-    assert_eq!(turn.t_total_ms, 100);
+    // The check meets an STT outage 100 ms after the hold ended the turn,
+    // and its second try another 400 ms later: the guess, ready since the
+    // end, answers then, instead of an apology.
+    let turn = a_turn_whose_check_cannot_answer(&[None, None], 400, 2).await;
+    assert_eq!(turn.t_total_ms, 500);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_check_heard_as_no_words_after_the_turn_ended_leaves_the_answer_to_the_guess() {
     // The check's transcript is empty (the crowd's tail, heard as
     // nothing): not a turn of its own, but the guess heard the caller.
-    let turn = a_turn_whose_check_cannot_answer(Some(""), 400).await;
+    let turn = a_turn_whose_check_cannot_answer(&[Some("")], 400, 1).await;
     assert_eq!(turn.t_total_ms, 100);
 }
 
@@ -309,7 +312,7 @@ async fn a_check_whose_transcription_hangs_leaves_the_answer_to_the_guess_instea
     // at least 500 ms more: 600 ms after the end, since the check began
     // 300 ms before it. Without that, the turn's 6 s deadline would hand
     // the call to the recording fallback.
-    let turn = a_turn_whose_check_cannot_answer(Some(CALLER_SAYS), 60_000).await;
+    let turn = a_turn_whose_check_cannot_answer(&[Some(CALLER_SAYS)], 60_000, 1).await;
     assert_eq!(turn.t_total_ms, 600);
 }
 
@@ -759,17 +762,18 @@ async fn a_turn_that_ends_before_its_early_guess_is_checked_is_checked_against_i
 
 #[tokio::test(start_paused = true)]
 async fn a_check_whose_transcription_fails_leaves_the_guess_to_be_checked_against_the_turn() {
-    // The early guess heard the caller; its check met an STT outage. The
-    // guess stays unchecked, so the turn's own audio checks it at the end:
-    // the same words, and the guess answers once that transcript is back
-    // (200 ms with these fakes), not 600 ms later as the turn's own reply
-    // would.
+    // The early guess heard the caller; its check met an STT outage, on
+    // its second try too, before the turn ended. The guess stays
+    // unchecked, so the turn's own audio checks it at the end: the same
+    // words, and the guess answers once that transcript is back (200 ms
+    // with these fakes), not 600 ms later as the turn's own reply would.
+    let ms = Duration::from_millis;
     let fakes = Fakes::new(
-        FakeStt::scripted(
-            &[Some(CALLER_SAYS), None],
-            CALLER_SAYS,
-            Duration::from_millis(200),
-        ),
+        FakeStt::scripted(&[Some(CALLER_SAYS), None, None], CALLER_SAYS, ms(200)).taking(&[
+            ms(200),
+            ms(100),
+            ms(100),
+        ]),
         FakeLlm::replying(crate::two_sentences()),
     );
     let (turn, _) = a_turn_in_a_cafe_heard_by(&fakes, 10.0, true).await;
@@ -778,8 +782,8 @@ async fn a_check_whose_transcription_fails_leaves_the_guess_to_be_checked_agains
     assert_eq!(turn.error_code, None);
     assert_eq!(turn.t_total_ms, 200);
     assert!(turn.speculative);
-    // The guess, its failed check, and the turn's own.
-    assert_eq!(fakes.stt.calls.load(Ordering::SeqCst), 3);
-    // The failed check's transcription, and the turn's.
-    assert_eq!((turn.guesses, turn.wasted_calls), (3, 2));
+    // The guess, its failed check's two, and the turn's own.
+    assert_eq!(fakes.stt.calls.load(Ordering::SeqCst), 4);
+    // The failed check's transcriptions, and the turn's.
+    assert_eq!((turn.guesses, turn.wasted_calls), (3, 3));
 }

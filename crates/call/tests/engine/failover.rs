@@ -78,8 +78,9 @@ async fn provider_failures_in_a_row_say_the_failover_line_then_close_the_socket(
 #[tokio::test(start_paused = true)]
 async fn a_success_between_failures_resets_the_failure_streak() {
     let fakes = Fakes::new(
+        // Each failing turn's transcription is tried twice.
         FakeStt::scripted(
-            &[None, Some(CALLER_SAYS), None],
+            &[None, None, Some(CALLER_SAYS), None, None],
             CALLER_SAYS,
             Duration::from_millis(100),
         ),
@@ -104,6 +105,48 @@ async fn a_success_between_failures_resets_the_failure_streak() {
             Some("stt_server".to_owned())
         ]
     );
+}
+
+/// One turn on a quiet line whose first transcription request hangs (the
+/// next takes 300 ms), with transcriptions hedged after `hedge`: how the
+/// call ended, and its turns.
+async fn a_turn_whose_transcription_hangs(
+    hedge: Duration,
+) -> (EndReason, Vec<agentlocator_call::TurnRecord>) {
+    let fakes = Fakes::new(
+        FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)).taking(&[Duration::from_secs(60)]),
+        FakeLlm::replying(two_sentences()),
+    );
+    let mut call = start(Options::unspeculative(fakes.providers()).hedged_after(hedge));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    call.silence_until(10_000, closed).await;
+    call.stop().await;
+    let (summary, _, events) = call.finish().await;
+    (summary.end, turns(&events))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transcription_that_hangs_is_sent_again_and_the_caller_answered_instead_of_moved_to_the_recording()
+ {
+    // A second request 1.5 s into the first: the transcript 1.8 s after
+    // the end of the turn, and the reply after it, well inside the turn's
+    // 6 s deadline.
+    let (end, turns) = a_turn_whose_transcription_hangs(agentlocator_call::STT_HEDGE_AFTER).await;
+    assert_eq!(end, EndReason::Stopped);
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].error_code, None);
+    assert_eq!(turns[0].user_text.as_deref(), Some(CALLER_SAYS));
+    assert_eq!(turns[0].t_stt_ms, 1800);
+    assert!(turns[0].agent_text.is_some());
+    // The request that hung.
+    assert_eq!(turns[0].wasted_calls, 1);
+
+    // With one request only, the deadline hands the caller to the
+    // recording fallback.
+    let (end, turns) = a_turn_whose_transcription_hangs(Duration::ZERO).await;
+    assert!(matches!(end, EndReason::Failover { .. }), "{end:?}");
+    assert_eq!(turns[0].error_code.as_deref(), Some("deadline"));
 }
 
 #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@
 use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -63,6 +63,11 @@ pub struct FakeLatencies {
     pub llm_tokens_per_s: f64,
     /// Request → synthesis answer.
     pub tts_ms: u64,
+    /// Every this many transcription requests, one stalls (0: none): a
+    /// provider's stuck requests, for a benchmark of a call's hedge.
+    pub stt_stall_every: u64,
+    /// How long a stalled transcription request takes.
+    pub stt_stall_ms: u64,
 }
 
 impl Default for FakeLatencies {
@@ -74,6 +79,8 @@ impl Default for FakeLatencies {
             llm_ttft_ms: 300,
             llm_tokens_per_s: 30.0,
             tts_ms: 150,
+            stt_stall_every: 0,
+            stt_stall_ms: 0,
         }
     }
 }
@@ -87,6 +94,8 @@ impl FakeLatencies {
             llm_ttft_ms: 0,
             llm_tokens_per_s: f64::INFINITY,
             tts_ms: 0,
+            stt_stall_every: 0,
+            stt_stall_ms: 0,
         }
     }
 
@@ -102,6 +111,8 @@ impl FakeLatencies {
 struct Fake {
     lat: FakeLatencies,
     transcriptions: AtomicUsize,
+    /// Transcription requests received, for [`FakeLatencies::stt_stall_every`].
+    stt_requests: AtomicU64,
     /// The utterances heard in the last [`SAME_UTTERANCE_WITHIN`]: when,
     /// how each began, how long it was, and the line of [`TRANSCRIPTS`]
     /// it said.
@@ -128,6 +139,7 @@ fn router_answering(lat: FakeLatencies, answer: Option<String>) -> Router {
     let state = Arc::new(Fake {
         lat,
         transcriptions: AtomicUsize::new(0),
+        stt_requests: AtomicU64::new(0),
         heard: std::sync::Mutex::default(),
         answer,
     });
@@ -196,7 +208,7 @@ async fn transcribe(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Byt
     if !contains(&body, b"name=\"file\"") {
         return openai_error(StatusCode::BAD_REQUEST, "missing the 'file' part");
     }
-    sleep(Duration::from_millis(fake.lat.stt_ms)).await;
+    sleep(Duration::from_millis(fake.stt_delay_ms())).await;
     let n = fake.line_for(utterance_start(&body), body.len());
     axum::Json(json!({"text": TRANSCRIPTS[n % TRANSCRIPTS.len()]})).into_response()
 }
@@ -213,6 +225,18 @@ const START_BYTES: usize = 1_600;
 type Heard = (Instant, u64, usize, usize);
 
 impl Fake {
+    /// How long this transcription request takes: every
+    /// [`FakeLatencies::stt_stall_every`]-th stalls.
+    fn stt_delay_ms(&self) -> u64 {
+        let every = self.lat.stt_stall_every;
+        let k = self.stt_requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if every > 0 && k.is_multiple_of(every) {
+            self.lat.stt_stall_ms
+        } else {
+            self.lat.stt_ms
+        }
+    }
+
     /// The line of [`TRANSCRIPTS`] for a request of `len` bytes whose
     /// audio begins as `start` names it. More of an utterance heard before
     /// (a guess, then its check, then the whole turn: each begins where

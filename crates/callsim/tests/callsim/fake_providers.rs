@@ -81,6 +81,31 @@ async fn transcription_answers_hebrew_json_text_after_the_stt_latency_the_same_f
 }
 
 #[tokio::test]
+async fn every_third_transcription_stalls_when_the_fake_is_told_to() {
+    let base = spawn(FakeLatencies {
+        stt_stall_every: 3,
+        stt_stall_ms: 2_000,
+        ..FakeLatencies::instant()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let form = reqwest::multipart::Form::new().part("file", wav_part(&[0xFF; 800]));
+        let started = Instant::now();
+        let response = http
+            .post(format!("{base}/v1/audio/transcriptions"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        stalled.push(started.elapsed() >= Duration::from_millis(2_000));
+    }
+    assert_eq!(stalled, [false, false, true]);
+}
+
+#[tokio::test]
 async fn a_transcription_without_a_file_part_gets_openais_error_envelope() {
     let base = spawn(FakeLatencies::instant()).await;
     let form = reqwest::multipart::Form::new().text("model", "whisper-1");

@@ -108,6 +108,12 @@ impl Options {
         }
     }
 
+    /// With turns' transcriptions hedged after `hedge` (zero: never).
+    pub fn hedged_after(mut self, hedge: std::time::Duration) -> Self {
+        self.limits.stt_hedge_after = hedge;
+        self
+    }
+
     pub fn new(providers: CallProviders) -> Self {
         Self {
             providers,
