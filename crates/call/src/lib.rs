@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod hearing;
+mod hedge;
 mod history;
 mod inbound;
 mod metrics;
@@ -34,7 +35,6 @@ mod session;
 mod setup;
 mod start;
 mod tools;
-mod transcribe;
 
 pub use session::run_call;
 pub use setup::{CallLimits, CallProviders, CallSetup, STT_HEDGE_AFTER};

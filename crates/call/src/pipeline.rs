@@ -12,7 +12,10 @@
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, FuturesOrdered, StreamExt};
-use providers::{ChatDelta, ChatMessage, DISABLED_REPLY_HE, ProviderError, TextToSpeech, ToolCall};
+use providers::{
+    AudioInput, ChatDelta, ChatMessage, DISABLED_REPLY_HE, ProviderError, TextToSpeech, ToolCall,
+    TranscribeOptions,
+};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +25,8 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 use voice::{SentenceSplitter, SplitterConfig, TranscriptContext};
 
+use crate::hedge::{Again, ask_twice};
 use crate::pacer::audio_duration;
-use crate::transcribe::transcribe;
 use crate::{CallEnd, CallProviders, CallTools, FILLER_AFTER, ToolRecord};
 
 /// Sentences synthesised at once: the next one is ready when the current
@@ -62,8 +65,8 @@ pub(crate) enum PipelineMsg {
         text: Option<String>,
         at: Instant,
     },
-    /// The transcription was sent twice (see `transcribe`): one request
-    /// more than the reply's own.
+    /// A transcription or model request was sent twice (see `hedge`): one
+    /// request more than the reply's own.
     Hedged { generation: u32 },
     /// The transcript was noise or a hallucination: no reply.
     Rejected {
@@ -184,7 +187,13 @@ pub(crate) fn spawn_say(
 async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<PipelineMsg>) {
     let generation = job.generation;
     let user_text = if providers.stt.is_enabled() {
-        let heard = transcribe(providers.stt.as_ref(), job.audio, job.stt_hedge_after).await;
+        let ask = || {
+            let audio = AudioInput::mulaw_8k(job.audio.clone());
+            providers
+                .stt
+                .transcribe(audio, TranscribeOptions::default())
+        };
+        let heard = ask_twice("stt", ask, Again::hedged_after(job.stt_hedge_after)).await;
         if heard.requests > 1 && tx.send(PipelineMsg::Hedged { generation }).await.is_err() {
             return;
         }
@@ -241,7 +250,12 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
         Some(text) => {
             let mut messages = job.messages;
             messages.push(ChatMessage::user(text));
-            match providers.llm.stream_chat(messages).await {
+            let ask = || providers.llm.stream_chat(messages.clone());
+            let answer = ask_twice("llm", ask, Again::OnFailure).await;
+            if answer.requests > 1 && !speaker.send(PipelineMsg::Hedged { generation }).await {
+                return;
+            }
+            match answer.result {
                 Ok(deltas) => deltas,
                 Err(err) => {
                     let _ = speaker.send(failed(generation, Stage::Llm, &err)).await;
@@ -522,11 +536,22 @@ async fn converse(
         } else {
             Vec::new()
         };
-        let deltas = match providers
-            .llm
-            .stream_chat_tools(messages.clone(), offered)
-            .await
+        let ask = || {
+            providers
+                .llm
+                .stream_chat_tools(messages.clone(), offered.clone())
+        };
+        let answer = ask_twice("llm", ask, Again::OnFailure).await;
+        if answer.requests > 1
+            && !speaker
+                .send(PipelineMsg::Hedged {
+                    generation: speaker.generation,
+                })
+                .await
         {
+            return;
+        }
+        let deltas = match answer.result {
             Ok(deltas) => deltas,
             Err(err) => {
                 let _ = speaker.drain().await

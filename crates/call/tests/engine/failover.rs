@@ -149,6 +149,48 @@ async fn a_transcription_that_hangs_is_sent_again_and_the_caller_answered_instea
     assert_eq!(turns[0].error_code.as_deref(), Some("deadline"));
 }
 
+/// One unspeculative turn on a quiet line whose model requests fail
+/// `failures` times first (an outage after 100 ms): its record, and the
+/// requests the model saw.
+async fn a_turn_whose_model_fails(failures: usize) -> (agentlocator_call::TurnRecord, usize) {
+    let outage = LlmReply {
+        fail: true,
+        ..LlmReply::new(&[], 100, 0)
+    };
+    let fakes = Fakes::new(
+        FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)),
+        FakeLlm::scripted(&vec![outage; failures], two_sentences()),
+    );
+    let mut call = start(Options::unspeculative(fakes.providers()));
+    call.silence(1000).await;
+    call.speak(1000).await;
+    call.silence(5000).await;
+    call.stop().await;
+    let (_, _, events) = call.finish().await;
+    let mut turns = turns(&events);
+    assert_eq!(turns.len(), 1);
+    (turns.remove(0), fakes.llm.seen.lock().unwrap().len())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_request_that_meets_an_outage_is_asked_again_and_the_caller_answered() {
+    // The outage costs the caller 100 ms, not an apology and their
+    // sentence said again.
+    let (answered, requests) = a_turn_whose_model_fails(1).await;
+    assert_eq!(answered.error_code, None);
+    assert_eq!(
+        answered.agent_text.as_deref(),
+        Some(format!("{} {}", crate::REPLY_1, crate::REPLY_2).as_str())
+    );
+    assert_eq!((requests, answered.wasted_calls), (2, 1));
+    let (plain, _) = a_turn_whose_model_fails(0).await;
+    assert_eq!(answered.t_total_ms, plain.t_total_ms + 100);
+    // Asked twice, failed twice: the turn fails as before.
+    let (failed, requests) = a_turn_whose_model_fails(2).await;
+    assert_eq!(failed.error_code.as_deref(), Some("llm_server"));
+    assert_eq!(requests, 2);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_turn_past_its_deadline_fails_over() {
     let (logs, _guard) = Logs::install();

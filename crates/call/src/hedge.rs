@@ -1,0 +1,235 @@
+//! A live turn's provider requests, tried twice: sent again at once when the first fails in a way a retry may mend, and, for a transcription, beside a first that is slow; the first answer wins.
+//!
+//! The caller is waiting. One stuck transcription would otherwise hold the
+//! turn until its deadline hands the call to the recording fallback, and
+//! one 503 would cost the caller an apology and their sentence said again.
+//! A second request is counted with the turn's wasted provider calls.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::{self, Either};
+use providers::ProviderError;
+
+/// When a request is sent a second time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Again {
+    /// Never: one request only.
+    Never,
+    /// At once after a failure a retry may mend.
+    OnFailure,
+    /// As [`Again::OnFailure`], and beside a first still unanswered after
+    /// this long (the hedged request of Dean and Barroso's "The Tail at
+    /// Scale").
+    OnFailureOrAfter(Duration),
+}
+
+impl Again {
+    /// A transcription's: hedged after `after`, unless zero (one request).
+    pub(crate) fn hedged_after(after: Duration) -> Self {
+        if after.is_zero() {
+            Self::Never
+        } else {
+            Self::OnFailureOrAfter(after)
+        }
+    }
+}
+
+/// What a request came to, and how many were sent: 1, or 2.
+pub(crate) struct Answer<T> {
+    pub result: Result<T, ProviderError>,
+    pub requests: u32,
+}
+
+/// Sends `ask()`, and a second `ask()` when `again` says so; returns the
+/// first success, else the last failure. `stage` names the provider in
+/// the `provider_asked_again` log line.
+pub(crate) async fn ask_twice<T, F, Fut>(stage: &'static str, ask: F, again: Again) -> Answer<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let first = Box::pin(ask());
+    let hedge = match again {
+        Again::Never => {
+            return Answer {
+                result: first.await,
+                requests: 1,
+            };
+        }
+        Again::OnFailure => None,
+        Again::OnFailureOrAfter(after) => Some(after),
+    };
+    let wait = match hedge {
+        Some(after) => Either::Left(tokio::time::sleep(after)),
+        None => Either::Right(future::pending::<()>()),
+    };
+    let first = match future::select(first, Box::pin(wait)).await {
+        Either::Left((Err(err), _)) if err.is_retryable() => {
+            tracing::info!(stage, error_kind = err.kind(), "provider_asked_again");
+            return Answer {
+                result: ask().await,
+                requests: 2,
+            };
+        }
+        Either::Left((result, _)) => {
+            return Answer {
+                result,
+                requests: 1,
+            };
+        }
+        Either::Right(((), first)) => first,
+    };
+    tracing::info!(
+        stage,
+        after_ms = hedge.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        "provider_asked_again"
+    );
+    // Whichever succeeds first; if one fails, the other's answer.
+    let result = match future::select(first, Box::pin(ask())).await {
+        Either::Left((Ok(answer), _)) | Either::Right((Ok(answer), _)) => Ok(answer),
+        Either::Left((Err(_), other)) => other.await,
+        Either::Right((Err(_), other)) => other.await,
+    };
+    Answer {
+        result,
+        requests: 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use tokio::time::{Instant, sleep};
+
+    use bytes::Bytes;
+    use providers::{AudioInput, SpeechToText, TranscribeOptions};
+
+    use super::*;
+
+    /// Answers each request with the next scripted result after its delay.
+    struct Scripted(Mutex<VecDeque<(u64, Result<&'static str, ProviderError>)>>);
+
+    #[async_trait]
+    impl SpeechToText for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+
+        fn is_enabled(&self) -> bool {
+            true
+        }
+
+        async fn transcribe(
+            &self,
+            _audio: AudioInput,
+            _opts: TranscribeOptions,
+        ) -> Result<String, ProviderError> {
+            let (ms, result) = self
+                .0
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("a scripted answer");
+            sleep(Duration::from_millis(ms)).await;
+            result.map(str::to_owned)
+        }
+    }
+
+    const HEARD: &str = "אני רוצה לקבוע תור";
+    const HEDGED: Again = Again::OnFailureOrAfter(Duration::from_millis(1500));
+
+    /// What `script` comes to when asked `again` (`Ok` the text), how many
+    /// requests it took, and how long, in ms.
+    async fn heard(
+        script: Vec<(u64, Result<&'static str, ProviderError>)>,
+        again: Again,
+    ) -> (Result<String, &'static str>, u32, u128) {
+        let stt = Scripted(Mutex::new(script.into()));
+        let started = Instant::now();
+        let ask = || {
+            stt.transcribe(
+                AudioInput::mulaw_8k(Bytes::new()),
+                TranscribeOptions::default(),
+            )
+        };
+        let heard = ask_twice("stt", ask, again).await;
+        let took = started.elapsed().as_millis();
+        (heard.result.map_err(|e| e.kind()), heard.requests, took)
+    }
+
+    fn outage() -> ProviderError {
+        ProviderError::Server { status: 503 }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transcription_that_answers_in_time_is_asked_once() {
+        let got = heard(vec![(300, Ok(HEARD))], HEDGED).await;
+        assert_eq!(got, (Ok(HEARD.to_owned()), 1, 300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_is_asked_again_at_once_and_its_answer_taken() {
+        let got = heard(vec![(100, Err(outage())), (300, Ok(HEARD))], HEDGED).await;
+        assert_eq!(got, (Ok(HEARD.to_owned()), 2, 400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_for_bad_credentials_is_not_asked_again() {
+        let got = heard(vec![(100, Err(ProviderError::Unauthorized))], HEDGED).await;
+        assert_eq!(got, (Err("unauthorized"), 1, 100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_transcription_is_answered_by_a_second_request_beside_it() {
+        let got = heard(vec![(60_000, Ok("stuck")), (300, Ok(HEARD))], HEDGED).await;
+        assert_eq!(got, (Ok(HEARD.to_owned()), 2, 1800));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_first_request_that_answers_before_its_hedge_wins() {
+        let got = heard(vec![(1600, Ok(HEARD)), (1000, Ok("late"))], HEDGED).await;
+        assert_eq!(got, (Ok(HEARD.to_owned()), 2, 1600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_the_hedge_fails_the_slow_first_request_still_answers() {
+        let got = heard(vec![(2000, Ok(HEARD)), (100, Err(outage()))], HEDGED).await;
+        assert_eq!(got, (Ok(HEARD.to_owned()), 2, 2000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_both_requests_fail_the_turn_hears_the_last_failure() {
+        let got = heard(
+            vec![(2000, Err(outage())), (1000, Err(ProviderError::Timeout))],
+            HEDGED,
+        )
+        .await;
+        assert_eq!(got, (Err("timeout"), 2, 2500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_hedge_a_failure_is_final() {
+        let got = heard(
+            vec![(100, Err(outage()))],
+            Again::hedged_after(Duration::ZERO),
+        )
+        .await;
+        assert_eq!(got, (Err("server"), 1, 100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn asked_again_only_on_failure_a_slow_request_is_waited_for() {
+        let slow = heard(vec![(3000, Ok(HEARD))], Again::OnFailure).await;
+        assert_eq!(slow, (Ok(HEARD.to_owned()), 1, 3000));
+        let failed = heard(
+            vec![(100, Err(outage())), (300, Ok(HEARD))],
+            Again::OnFailure,
+        )
+        .await;
+        assert_eq!(failed, (Ok(HEARD.to_owned()), 2, 400));
+    }
+}
