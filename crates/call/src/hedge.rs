@@ -2,8 +2,11 @@
 //!
 //! The caller is waiting. One stuck transcription would otherwise hold the
 //! turn until its deadline hands the call to the recording fallback, and
-//! one 503 would cost the caller an apology and their sentence said again.
-//! A second request is counted with the turn's wasted provider calls.
+//! one 503 would cost the caller an apology and their sentence said again
+//! (from STT or the model) or the reply (from TTS). Only a transcription is
+//! hedged when slow: a second model request would generate twice, and a
+//! synthesis is short. A second request is counted with the turn's wasted
+//! provider calls.
 
 use std::future::Future;
 use std::time::Duration;

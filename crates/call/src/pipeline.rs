@@ -25,7 +25,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 use voice::{SentenceSplitter, SplitterConfig, TranscriptContext};
 
-use crate::hedge::{Again, ask_twice};
+use crate::hedge::{Again, Answer, ask_twice};
 use crate::pacer::audio_duration;
 use crate::{CallEnd, CallProviders, CallTools, FILLER_AFTER, ToolRecord};
 
@@ -162,7 +162,8 @@ pub(crate) fn spawn_say(
 ) -> AbortOnDropHandle<()> {
     AbortOnDropHandle::new(tokio::spawn(async move {
         let ready_at = Instant::now();
-        let msg = match tts.synthesize_cached(&text, voice.as_deref()).await {
+        let ask = || tts.synthesize_cached(&text, voice.as_deref());
+        let msg = match ask_twice("tts", ask, Again::OnFailure).await.result {
             Ok(audio) => PipelineMsg::Sentence {
                 generation,
                 index: 0,
@@ -282,7 +283,7 @@ fn failed(generation: u32, stage: Stage, err: &ProviderError) -> PipelineMsg {
     }
 }
 
-type Synthesis = (u32, String, Instant, Result<Bytes, ProviderError>);
+type Synthesis = (u32, String, Instant, Answer<Bytes>);
 
 /// Rounds of tool calls one reply may make before it must just talk: a
 /// model calling tools in a loop is cut off, not followed.
@@ -384,11 +385,14 @@ impl Speaker {
         let (tts, voice, index) = (self.tts.clone(), self.voice.clone(), self.next_index);
         self.pending.push_back(Box::pin(async move {
             let ready_at = Instant::now();
-            let audio = if cached {
-                tts.synthesize_cached(&text, voice.as_deref()).await
-            } else {
-                tts.synthesize(&text, voice.as_deref()).await
+            let ask = || {
+                if cached {
+                    tts.synthesize_cached(&text, voice.as_deref())
+                } else {
+                    tts.synthesize(&text, voice.as_deref())
+                }
             };
+            let audio = ask_twice("tts", ask, Again::OnFailure).await;
             (index, text, ready_at, audio)
         }));
         self.next_index += 1;
@@ -455,7 +459,13 @@ impl Speaker {
     /// gone or TTS failed, which was reported).
     async fn deliver(&mut self, done: Synthesis) -> bool {
         let (index, text, ready_at, audio) = done;
-        let msg = match audio {
+        let hedged = PipelineMsg::Hedged {
+            generation: self.generation,
+        };
+        if audio.requests > 1 && self.tx.send(hedged).await.is_err() {
+            return false;
+        }
+        let msg = match audio.result {
             Ok(audio) => {
                 let now = Instant::now();
                 self.heard_by = self.heard_by.max(now) + audio_duration(audio.len());

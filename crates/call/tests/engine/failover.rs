@@ -191,6 +191,42 @@ async fn a_model_request_that_meets_an_outage_is_asked_again_and_the_caller_answ
     assert_eq!(requests, 2);
 }
 
+/// One unspeculative turn on a quiet line whose first `failures`
+/// syntheses fail (an outage): its record.
+async fn a_turn_whose_synthesis_fails(failures: usize) -> agentlocator_call::TurnRecord {
+    let fakes = Fakes::standard();
+    let mut call = start(Options::unspeculative(fakes.providers()));
+    // After the greeting's synthesis.
+    call.silence(1000).await;
+    fakes.tts.fail_next.store(failures, Ordering::SeqCst);
+    call.speak(1000).await;
+    call.silence(5000).await;
+    call.stop().await;
+    let (_, _, events) = call.finish().await;
+    let mut turns = turns(&events);
+    assert_eq!(turns.len(), 1);
+    turns.remove(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_synthesis_that_meets_an_outage_is_asked_again_and_the_reply_plays() {
+    let answered = a_turn_whose_synthesis_fails(1).await;
+    assert_eq!(answered.error_code, None);
+    assert_eq!(
+        answered.agent_text.as_deref(),
+        Some(format!("{} {}", crate::REPLY_1, crate::REPLY_2).as_str())
+    );
+    assert_eq!(answered.wasted_calls, 1);
+    // It costs the caller the failed request's time.
+    let plain = a_turn_whose_synthesis_fails(0).await;
+    let tts_ms = Fakes::standard().tts.delay.as_millis() as u64;
+    assert_eq!(answered.t_total_ms, plain.t_total_ms + tts_ms);
+    // An outage that outlasts the second request: the turn fails as
+    // before.
+    let failed = a_turn_whose_synthesis_fails(10).await;
+    assert_eq!(failed.error_code.as_deref(), Some("tts_server"));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_turn_past_its_deadline_fails_over() {
     let (logs, _guard) = Logs::install();

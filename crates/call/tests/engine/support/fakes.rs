@@ -319,6 +319,8 @@ pub struct FakeTts {
     pub delay: Duration,
     pub ms_per_char: usize,
     pub fail: AtomicBool,
+    /// The next this many syntheses fail (an outage), then it answers.
+    pub fail_next: AtomicUsize,
     /// Audio that swings (a square wave) instead of a constant: it has a
     /// level, so its echo can be heard on the caller's leg.
     pub tone: AtomicBool,
@@ -333,6 +335,7 @@ impl FakeTts {
             delay: Duration::from_millis(delay_ms),
             ms_per_char,
             fail: AtomicBool::new(false),
+            fail_next: AtomicUsize::new(0),
             tone: AtomicBool::new(false),
             cached_calls: AtomicUsize::new(0),
             said: Mutex::new(Vec::new()),
@@ -362,7 +365,10 @@ impl TextToSpeech for FakeTts {
 
     async fn synthesize(&self, text: &str, _voice: Option<&str>) -> Result<Bytes, ProviderError> {
         sleep(self.delay).await;
-        if self.fail.load(Ordering::SeqCst) {
+        let one_of_the_next = (self.fail_next)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if one_of_the_next || self.fail.load(Ordering::SeqCst) {
             return Err(outage());
         }
         let mut said = self.said.lock().unwrap();
