@@ -161,15 +161,24 @@ async fn a_turn_whose_model_fails(failures: usize) -> (agentlocator_call::TurnRe
         FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)),
         FakeLlm::scripted(&vec![outage; failures], two_sentences()),
     );
+    let turn = the_one_turn_of(&fakes, || ()).await;
+    (turn, fakes.llm.seen.lock().unwrap().len())
+}
+
+/// The one turn of a caller who says a second's worth on a quiet line,
+/// answered at the turn's end (no guesses); `then` runs once the
+/// greeting has been synthesised.
+async fn the_one_turn_of(fakes: &Fakes, then: impl FnOnce()) -> agentlocator_call::TurnRecord {
     let mut call = start(Options::unspeculative(fakes.providers()));
     call.silence(1000).await;
+    then();
     call.speak(1000).await;
     call.silence(5000).await;
     call.stop().await;
     let (_, _, events) = call.finish().await;
     let mut turns = turns(&events);
     assert_eq!(turns.len(), 1);
-    (turns.remove(0), fakes.llm.seen.lock().unwrap().len())
+    turns.remove(0)
 }
 
 #[tokio::test(start_paused = true)]
@@ -195,17 +204,10 @@ async fn a_model_request_that_meets_an_outage_is_asked_again_and_the_caller_answ
 /// syntheses fail (an outage): its record.
 async fn a_turn_whose_synthesis_fails(failures: usize) -> agentlocator_call::TurnRecord {
     let fakes = Fakes::standard();
-    let mut call = start(Options::unspeculative(fakes.providers()));
-    // After the greeting's synthesis.
-    call.silence(1000).await;
-    fakes.tts.fail_next.store(failures, Ordering::SeqCst);
-    call.speak(1000).await;
-    call.silence(5000).await;
-    call.stop().await;
-    let (_, _, events) = call.finish().await;
-    let mut turns = turns(&events);
-    assert_eq!(turns.len(), 1);
-    turns.remove(0)
+    the_one_turn_of(&fakes, || {
+        fakes.tts.fail_next.store(failures, Ordering::SeqCst)
+    })
+    .await
 }
 
 #[tokio::test(start_paused = true)]
