@@ -156,7 +156,8 @@ pub struct TurnRecord {
     pub guesses: u32,
     /// Provider requests (transcriptions, model requests, syntheses) that
     /// made no part of the reply: those of guesses the caller talked past
-    /// and of checks, and a transcription sent twice (see
+    /// and of checks, and a request sent a second time after a failure or,
+    /// for a transcription, a slow answer (see
     /// [`CallLimits::stt_hedge_after`]).
     pub wasted_calls: u32,
     /// The reply was a confirmed guess, prepared before the turn ended.

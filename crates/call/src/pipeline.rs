@@ -65,8 +65,8 @@ pub(crate) enum PipelineMsg {
         text: Option<String>,
         at: Instant,
     },
-    /// A transcription or model request was sent twice (see `hedge`): one
-    /// request more than the reply's own.
+    /// A transcription, model request or synthesis was sent twice (see
+    /// `hedge`): one request more than the reply's own.
     Hedged { generation: u32 },
     /// The transcript was noise or a hallucination: no reply.
     Rejected {
