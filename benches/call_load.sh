@@ -28,8 +28,8 @@
 #   KEEP=dir                keep each run's JSON summary and server log there
 #   AUDIO="a.wav b.wav"     the caller's utterances (default: shalom.wav)
 #   FAKE_ARGS="--stt-ms …"  provider latencies other than the defaults;
-#                           "--stt-stall-every 10" stalls every 10th
-#                           transcription (--stt-stall-ms, default 10 s)
+#                           "--stt-stall-every 10" stalls 1 in 10
+#                           transcriptions (--stt-stall-ms, default 10 s)
 #   BIN=path                a built binary (default: cargo build --release
 #                           into $CARGO_TARGET_DIR, default target/)
 #   PORT, FAKE_PORT         (default 7712, 7711)

@@ -28,7 +28,7 @@ pub struct Opts {
     /// Synthesis latency, ms.
     #[arg(long, default_value_t = 150)]
     pub tts_ms: u64,
-    /// Every this many transcription requests, one stalls for
+    /// Of every this many transcription requests, the first stalls for
     /// `--stt-stall-ms` (0: none): a provider's stuck requests.
     #[arg(long, default_value_t = 0)]
     pub stt_stall_every: u64,

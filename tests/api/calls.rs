@@ -16,18 +16,35 @@ pub const PUBLIC: &str = "https://agentlocator.test";
 
 /// Fake providers on a free port, and a credentials file pointing at them.
 pub async fn fake_providers(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    fake_providers_taking(dir, FakeLatencies::default()).await
+}
+
+/// As [`fake_providers`], taking `lat`.
+async fn fake_providers_taking(
+    dir: &std::path::Path,
+    lat: FakeLatencies,
+) -> (String, std::path::PathBuf) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(callsim::fake::serve(listener, FakeLatencies::default()));
+    tokio::spawn(callsim::fake::serve(listener, lat));
     let creds = dir.join("google.json");
     callsim::write_google_credentials(&creds, &format!("{base}/token")).unwrap();
     (base, creds)
 }
 
 pub async fn app_with_providers() -> (TestApp, tempfile::TempDir) {
+    app_with_providers_taking(FakeLatencies::default(), &[]).await
+}
+
+/// As [`app_with_providers`], the fakes taking `lat`, with `vars` set.
+async fn app_with_providers_taking(
+    lat: FakeLatencies,
+    vars: &[(&str, &str)],
+) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, creds) = fake_providers(dir.path()).await;
+    let (fake, creds) = fake_providers_taking(dir.path(), lat).await;
     let app = TestApp::spawn_with(|v| {
+        v.extend(vars.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())));
         v.insert("TWILIO_AUTH_TOKEN".into(), TOKEN.into());
         v.insert(
             "TWILIO_ACCOUNT_SID".into(),
@@ -142,6 +159,47 @@ async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logge
         metrics.contains("agentlocator_turn_snr_db_count 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_caller_whose_transcriptions_stall_is_answered_by_a_second_request_not_sent_to_the_recording()
+ {
+    // The first of every two transcription requests hangs for a minute
+    // (so the call's first does); the hedge after 300 ms sends the same
+    // audio again, and that one answers.
+    let lat = FakeLatencies {
+        stt_stall_every: 2,
+        stt_stall_ms: 60_000,
+        ..FakeLatencies::default()
+    };
+    let (app, _dir) = app_with_providers_taking(lat, &[("STT_HEDGE_AFTER_MS", "300")]).await;
+    let phone = PhoneNumber::parse("+97235550102").unwrap();
+    let name = agentlocator::domain::settings::BusinessName::parse("מספרת רותי").unwrap();
+    business::create(&app.state.db, &name, &phone)
+        .await
+        .unwrap();
+
+    let report = simulate_call(&sim_options(&app, phone.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SimMode::Stream, "{report:?}");
+    assert_eq!(report.turns.len(), 1, "{report:?}");
+    assert!(report.turns[0].caller_felt_ms.is_some(), "no reply came");
+
+    app.state.background_settled().await;
+    let turns = calls::turns_for_call(&app.state.db, &report.call_sid)
+        .await
+        .unwrap();
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].error_code, None, "{:?}", turns[0]);
+    assert!(turns[0].user_text.is_some(), "{:?}", turns[0]);
+    assert!(turns[0].wasted_calls.unwrap() >= 1, "{:?}", turns[0]);
+    let asked_again = app.logs.lines().into_iter().any(|l| {
+        l["msg"] == "provider_asked_again"
+            && l["call_sid"] == report.call_sid.as_str()
+            && l["extra"]["stage"] == "stt"
+    });
+    assert!(asked_again);
 }
 
 #[tokio::test]

@@ -63,8 +63,10 @@ pub struct FakeLatencies {
     pub llm_tokens_per_s: f64,
     /// Request → synthesis answer.
     pub tts_ms: u64,
-    /// Every this many transcription requests, one stalls (0: none): a
-    /// provider's stuck requests, for a benchmark of a call's hedge.
+    /// Of every this many transcription requests, the first stalls (0:
+    /// none): a provider's stuck requests, for a benchmark of a call's
+    /// hedge. The first, so that a lone call's first request stalls and
+    /// its second does not.
     pub stt_stall_every: u64,
     /// How long a stalled transcription request takes.
     pub stt_stall_ms: u64,
@@ -225,11 +227,11 @@ const START_BYTES: usize = 1_600;
 type Heard = (Instant, u64, usize, usize);
 
 impl Fake {
-    /// How long this transcription request takes: every
-    /// [`FakeLatencies::stt_stall_every`]-th stalls.
+    /// How long this transcription request takes: the first of every
+    /// [`FakeLatencies::stt_stall_every`] stalls.
     fn stt_delay_ms(&self) -> u64 {
         let every = self.lat.stt_stall_every;
-        let k = self.stt_requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let k = self.stt_requests.fetch_add(1, Ordering::Relaxed);
         if every > 0 && k.is_multiple_of(every) {
             self.lat.stt_stall_ms
         } else {
