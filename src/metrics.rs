@@ -54,6 +54,11 @@ pub struct ByLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: String,
 }
@@ -89,6 +94,10 @@ pub struct Metrics {
     pub http_requests_total: Family<RouteStatusLabel, Counter>,
     pub http_latency_ms: Family<RouteLabel, Histogram>,
     pub provider_errors_total: Family<KindLabel, Counter>,
+    /// Second requests sent to a provider beside or after the first (a
+    /// stalled transcription, a model or TTS outage), by stage: a rising
+    /// rate is a provider going bad before its errors reach callers.
+    provider_asked_again_total: Family<StageLabel, Counter>,
     /// Argon2 verifications started by login.
     pub password_checks_total: Counter,
     pub password_checks_in_flight: Gauge,
@@ -136,6 +145,7 @@ impl Metrics {
             http_requests_total: Family::default(),
             http_latency_ms,
             provider_errors_total: Family::default(),
+            provider_asked_again_total: Family::default(),
             password_checks_total: Counter::default(),
             password_checks_in_flight: Gauge::default(),
             password_checks_peak: Gauge::default(),
@@ -221,6 +231,20 @@ impl Metrics {
             m.provider_errors_total.clone(),
         );
         registry.register(
+            "provider_asked_again",
+            "Provider requests sent a second time, by stage (stt, llm, tts)",
+            m.provider_asked_again_total.clone(),
+        );
+        // Every stage is exported from the start, so a dashboard's rate
+        // reads 0, not "no data", until a provider first stalls.
+        for stage in ["stt", "llm", "tts"] {
+            m.provider_asked_again_total
+                .get_or_create(&StageLabel {
+                    stage: stage.into(),
+                })
+                .inc_by(0);
+        }
+        registry.register(
             "password_checks",
             "Argon2 password verifications started by login",
             m.password_checks_total.clone(),
@@ -301,6 +325,14 @@ impl Metrics {
     pub fn provider_error(&self, kind: &str) {
         self.provider_errors_total
             .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    pub fn provider_asked_again(&self, stage: &str) {
+        self.provider_asked_again_total
+            .get_or_create(&StageLabel {
+                stage: stage.into(),
+            })
             .inc();
     }
 

@@ -200,6 +200,20 @@ async fn a_caller_whose_transcriptions_stall_is_answered_by_a_second_request_not
             && l["extra"]["stage"] == "stt"
     });
     assert!(asked_again);
+    // Operators see the stalls as a rate; the stages that never stalled
+    // read 0 rather than missing.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let asked_again_at = |stage: &str| {
+        let series = format!(r#"agentlocator_provider_asked_again_total{{stage="{stage}"}} "#);
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    };
+    assert!(asked_again_at("stt") >= 1, "{metrics}");
+    assert_eq!(asked_again_at("llm"), 0, "{metrics}");
+    assert_eq!(asked_again_at("tts"), 0, "{metrics}");
 }
 
 #[tokio::test]

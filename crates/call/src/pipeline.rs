@@ -67,7 +67,7 @@ pub(crate) enum PipelineMsg {
     },
     /// A transcription, model request or synthesis was sent twice (see
     /// `hedge`): one request more than the reply's own.
-    Hedged { generation: u32 },
+    Hedged { generation: u32, stage: Stage },
     /// The transcript was noise or a hallucination: no reply.
     Rejected {
         generation: u32,
@@ -107,7 +107,7 @@ impl PipelineMsg {
             Self::CallEnding { .. } => None,
             Self::ToolRan { generation, .. }
             | Self::Transcript { generation, .. }
-            | Self::Hedged { generation }
+            | Self::Hedged { generation, .. }
             | Self::Rejected { generation, .. }
             | Self::Sentence { generation, .. }
             | Self::Done { generation }
@@ -163,7 +163,15 @@ pub(crate) fn spawn_say(
     AbortOnDropHandle::new(tokio::spawn(async move {
         let ready_at = Instant::now();
         let ask = || tts.synthesize_cached(&text, voice.as_deref());
-        let msg = match ask_twice("tts", ask, Again::OnFailure).await.result {
+        let audio = ask_twice("tts", ask, Again::OnFailure).await;
+        let hedged = PipelineMsg::Hedged {
+            generation,
+            stage: Stage::Tts,
+        };
+        if audio.requests > 1 && tx.send(hedged).await.is_err() {
+            return;
+        }
+        let msg = match audio.result {
             Ok(audio) => PipelineMsg::Sentence {
                 generation,
                 index: 0,
@@ -195,7 +203,11 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
                 .transcribe(audio, TranscribeOptions::default())
         };
         let heard = ask_twice("stt", ask, Again::hedged_after(job.stt_hedge_after)).await;
-        if heard.requests > 1 && tx.send(PipelineMsg::Hedged { generation }).await.is_err() {
+        let hedged = PipelineMsg::Hedged {
+            generation,
+            stage: Stage::Stt,
+        };
+        if heard.requests > 1 && tx.send(hedged).await.is_err() {
             return;
         }
         let raw = match heard.result {
@@ -253,7 +265,11 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
             messages.push(ChatMessage::user(text));
             let ask = || providers.llm.stream_chat(messages.clone());
             let answer = ask_twice("llm", ask, Again::OnFailure).await;
-            if answer.requests > 1 && !speaker.send(PipelineMsg::Hedged { generation }).await {
+            let hedged = PipelineMsg::Hedged {
+                generation,
+                stage: Stage::Llm,
+            };
+            if answer.requests > 1 && !speaker.send(hedged).await {
                 return;
             }
             match answer.result {
@@ -461,6 +477,7 @@ impl Speaker {
         let (index, text, ready_at, audio) = done;
         let hedged = PipelineMsg::Hedged {
             generation: self.generation,
+            stage: Stage::Tts,
         };
         if audio.requests > 1 && self.tx.send(hedged).await.is_err() {
             return false;
@@ -556,6 +573,7 @@ async fn converse(
             && !speaker
                 .send(PipelineMsg::Hedged {
                     generation: speaker.generation,
+                    stage: Stage::Llm,
                 })
                 .await
         {

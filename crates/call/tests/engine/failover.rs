@@ -109,10 +109,14 @@ async fn a_success_between_failures_resets_the_failure_streak() {
 
 /// One turn on a quiet line whose first transcription request hangs (the
 /// next takes 300 ms), with transcriptions hedged after `hedge`: how the
-/// call ended, and its turns.
+/// call ended, its turns, and the stages it reported asking again.
 async fn a_turn_whose_transcription_hangs(
     hedge: Duration,
-) -> (EndReason, Vec<agentlocator_call::TurnRecord>) {
+) -> (
+    EndReason,
+    Vec<agentlocator_call::TurnRecord>,
+    Vec<&'static str>,
+) {
     let fakes = Fakes::new(
         FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)).taking(&[Duration::from_secs(60)]),
         FakeLlm::replying(two_sentences()),
@@ -123,7 +127,14 @@ async fn a_turn_whose_transcription_hangs(
     call.silence_until(10_000, closed).await;
     call.stop().await;
     let (summary, _, events) = call.finish().await;
-    (summary.end, turns(&events))
+    let asked_again = events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::AskedAgain { stage } => Some(*stage),
+            _ => None,
+        })
+        .collect();
+    (summary.end, turns(&events), asked_again)
 }
 
 #[tokio::test(start_paused = true)]
@@ -132,21 +143,24 @@ async fn a_transcription_that_hangs_is_sent_again_and_the_caller_answered_instea
     // A second request 1.5 s into the first: the transcript 1.8 s after
     // the end of the turn, and the reply after it, well inside the turn's
     // 6 s deadline.
-    let (end, turns) = a_turn_whose_transcription_hangs(agentlocator_call::STT_HEDGE_AFTER).await;
+    let (end, turns, asked_again) =
+        a_turn_whose_transcription_hangs(agentlocator_call::STT_HEDGE_AFTER).await;
     assert_eq!(end, EndReason::Stopped);
     assert_eq!(turns.len(), 1);
     assert_eq!(turns[0].error_code, None);
     assert_eq!(turns[0].user_text.as_deref(), Some(CALLER_SAYS));
     assert_eq!(turns[0].t_stt_ms, 1800);
     assert!(turns[0].agent_text.is_some());
-    // The request that hung.
+    // The request that hung, wasted and reported for the service to count.
     assert_eq!(turns[0].wasted_calls, 1);
+    assert_eq!(asked_again, ["stt"]);
 
     // With one request only, the deadline hands the caller to the
     // recording fallback.
-    let (end, turns) = a_turn_whose_transcription_hangs(Duration::ZERO).await;
+    let (end, turns, asked_again) = a_turn_whose_transcription_hangs(Duration::ZERO).await;
     assert!(matches!(end, EndReason::Failover { .. }), "{end:?}");
     assert_eq!(turns[0].error_code.as_deref(), Some("deadline"));
+    assert_eq!(asked_again, [] as [&str; 0]);
 }
 
 /// One unspeculative turn on a quiet line whose model requests fail
