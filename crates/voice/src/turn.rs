@@ -1159,6 +1159,13 @@ impl TurnDetector {
         self.crowd.cues()
     }
 
+    /// Whether the room is one the VAD takes for voice, for the studies
+    /// that try another detector there.
+    #[doc(hidden)]
+    pub fn room_fools_the_vad(&self) -> bool {
+        self.room.fools_the_vad()
+    }
+
     /// Whether the line falling back to the room ends this utterance (see
     /// [`TurnConfig::room_end_db`]): the caller stood out of a room the VAD
     /// takes for voice, and stands clear of it.
