@@ -29,7 +29,8 @@
 #   AUDIO="a.wav b.wav"     the caller's utterances (default: shalom.wav)
 #   FAKE_ARGS="--stt-ms …"  provider latencies other than the defaults;
 #                           "--stt-stall-every 10" stalls 1 in 10
-#                           transcriptions (--stt-stall-ms, default 10 s)
+#                           transcriptions (--stall-ms, default 10 s;
+#                           --llm-stall-every, --tts-stall-every alike)
 #   BIN=path                a built binary (default: cargo build --release
 #                           into $CARGO_TARGET_DIR, default target/)
 #   PORT, FAKE_PORT         (default 7712, 7711)

@@ -85,10 +85,11 @@ pub struct Config {
     /// fifth of 10 s) a caller's voice must rise for an utterance to be
     /// theirs; 0 takes whatever the VAD hears, the café's crowd included.
     pub turn_stand_out_db: u32,
-    /// `STT_HEDGE_AFTER_MS`: a turn's transcription slower than this gets
-    /// a second request beside it, and one that fails retryably is sent
-    /// again at once; 0: one request only.
-    pub stt_hedge_after_ms: u32,
+    /// `STT_HEDGE_AFTER_MS`, `LLM_HEDGE_AFTER_MS`, `TTS_HEDGE_AFTER_MS`: a
+    /// turn's transcription, model request (to its first word) or
+    /// synthesis slower than this gets a second request beside it, and one
+    /// that fails retryably is sent again at once; 0: one request only.
+    pub hedge_after: call::HedgeAfter,
 }
 
 /// `DATABASE_URL`. It derefs to the URL itself; its `Debug` hides the
@@ -285,7 +286,7 @@ impl Config {
             job_workers,
             turn_guess_after_ms,
             turn_stand_out_db,
-            stt_hedge_after_ms,
+            hedge_after,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
         let spool_dir = section::spool_dir(&vars, &database_url);
@@ -319,7 +320,7 @@ impl Config {
             job_workers,
             turn_guess_after_ms,
             turn_stand_out_db,
-            stt_hedge_after_ms,
+            hedge_after,
         };
         Ok((config, degraded.into_vec()))
     }
@@ -403,14 +404,25 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_transcription_is_hedged_after_1500_ms_by_default_zero_turns_it_off_and_junk_is_refused()
+    fn slow_requests_are_hedged_after_1500_2000_and_1000_ms_by_default_zero_turns_one_off_and_junk_is_refused()
      {
-        assert_eq!(load(&[]).unwrap().0.stt_hedge_after_ms, 1500);
-        let off = load(&[("STT_HEDGE_AFTER_MS", "0")]).unwrap().0;
-        assert_eq!(off.stt_hedge_after_ms, 0);
-        for bad in ["-1", "soon", "6001"] {
-            let err = load(&[("STT_HEDGE_AFTER_MS", bad)]).unwrap_err();
-            assert_eq!(err.variable, "STT_HEDGE_AFTER_MS", "{bad}");
+        let ms = Duration::from_millis;
+        let hedge = load(&[]).unwrap().0.hedge_after;
+        assert_eq!(
+            (hedge.stt, hedge.llm, hedge.tts),
+            (ms(1500), ms(2000), ms(1000))
+        );
+        let off = load(&[("LLM_HEDGE_AFTER_MS", "0")]).unwrap().0.hedge_after;
+        assert_eq!((off.stt, off.llm, off.tts), (ms(1500), ms(0), ms(1000)));
+        for variable in [
+            "STT_HEDGE_AFTER_MS",
+            "LLM_HEDGE_AFTER_MS",
+            "TTS_HEDGE_AFTER_MS",
+        ] {
+            for bad in ["-1", "soon", "6001"] {
+                let err = load(&[(variable, bad)]).unwrap_err();
+                assert_eq!(err.variable, variable, "{bad}");
+            }
         }
     }
 

@@ -29,12 +29,19 @@ pub struct Opts {
     #[arg(long, default_value_t = 150)]
     pub tts_ms: u64,
     /// Of every this many transcription requests, the first stalls for
-    /// `--stt-stall-ms` (0: none): a provider's stuck requests.
+    /// `--stall-ms` (0: none): a provider's stuck requests.
     #[arg(long, default_value_t = 0)]
     pub stt_stall_every: u64,
-    /// How long a stalled transcription request takes, ms.
+    /// The same for live chat requests: the first token comes after
+    /// `--stall-ms` (a call's outcome is never stalled).
+    #[arg(long, default_value_t = 0)]
+    pub llm_stall_every: u64,
+    /// The same for syntheses.
+    #[arg(long, default_value_t = 0)]
+    pub tts_stall_every: u64,
+    /// How long a stalled request takes, ms.
     #[arg(long, default_value_t = 10_000)]
-    pub stt_stall_ms: u64,
+    pub stall_ms: u64,
     /// What the model says at every turn (default: a receptionist's
     /// answers, one per turn of the conversation). A benchmark beside a
     /// peer gives both fake models the same words.
@@ -77,7 +84,9 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         llm_tokens_per_s: opts.llm_tokens_per_s,
         tts_ms: opts.tts_ms,
         stt_stall_every: opts.stt_stall_every,
-        stt_stall_ms: opts.stt_stall_ms,
+        llm_stall_every: opts.llm_stall_every,
+        tts_stall_every: opts.tts_stall_every,
+        stall_ms: opts.stall_ms,
     };
     callsim::fake::serve_answering(listener, lat, opts.answer)
         .await

@@ -65,6 +65,18 @@ impl<'a> Vars<'a> {
         }
     }
 
+    /// A live turn's stage's hedge (see [`call::HedgeAfter`]), in ms.
+    fn hedge_after(
+        &self,
+        variable: &'static str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let default = u32::try_from(default.as_millis()).unwrap_or(u32::MAX);
+        // Past the 6 s turn deadline a second request would come too late.
+        let ms = self.up_to(variable, default, 6000, "0 (off) to 6000 ms")?;
+        Ok(Duration::from_millis(u64::from(ms)))
+    }
+
     fn url_or(&self, variable: &'static str, default: &str) -> Result<Url, ConfigError> {
         parse_url(variable, &self.get_or(variable, default))
     }
@@ -99,7 +111,7 @@ pub(super) struct Server {
     pub job_workers: usize,
     pub turn_guess_after_ms: u32,
     pub turn_stand_out_db: u32,
-    pub stt_hedge_after_ms: u32,
+    pub hedge_after: call::HedgeAfter,
 }
 
 pub(super) fn server(vars: &Vars) -> Section<Server> {
@@ -160,13 +172,11 @@ pub(super) fn server(vars: &Vars) -> Section<Server> {
             40,
             "0 (off) to 40 dB over the room",
         )?,
-        // Past the 6 s turn deadline a second request would come too late.
-        stt_hedge_after_ms: vars.up_to(
-            "STT_HEDGE_AFTER_MS",
-            u32::try_from(call::STT_HEDGE_AFTER.as_millis()).unwrap_or(u32::MAX),
-            6000,
-            "0 (off) to 6000 ms",
-        )?,
+        hedge_after: call::HedgeAfter {
+            stt: vars.hedge_after("STT_HEDGE_AFTER_MS", call::STT_HEDGE_AFTER)?,
+            llm: vars.hedge_after("LLM_HEDGE_AFTER_MS", call::LLM_HEDGE_AFTER)?,
+            tts: vars.hedge_after("TTS_HEDGE_AFTER_MS", call::TTS_HEDGE_AFTER)?,
+        },
         // Unset believes no forwarded header: the TCP peer is the client.
         trusted_proxies: match vars.get("TRUSTED_PROXIES") {
             None => TrustedProxies::default(),

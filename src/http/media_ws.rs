@@ -255,7 +255,7 @@ async fn run_stream(
         },
         limits: CallLimits {
             max_call: Duration::from_secs(u64::from(business.max_call_minutes.get()) * 60),
-            stt_hedge_after: Duration::from_millis(u64::from(state.config.stt_hedge_after_ms)),
+            hedge_after: state.config.hedge_after,
             ..CallLimits::default()
         },
     };

@@ -169,7 +169,7 @@ async fn a_caller_whose_transcriptions_stall_is_answered_by_a_second_request_not
     // audio again, and that one answers.
     let lat = FakeLatencies {
         stt_stall_every: 2,
-        stt_stall_ms: 60_000,
+        stall_ms: 60_000,
         ..FakeLatencies::default()
     };
     let (app, _dir) = app_with_providers_taking(lat, &[("STT_HEDGE_AFTER_MS", "300")]).await;
@@ -203,17 +203,59 @@ async fn a_caller_whose_transcriptions_stall_is_answered_by_a_second_request_not
     // Operators see the stalls as a rate; the stages that never stalled
     // read 0 rather than missing.
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    let asked_again_at = |stage: &str| {
-        let series = format!(r#"agentlocator_provider_asked_again_total{{stage="{stage}"}} "#);
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series.as_str()))
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    assert!(asked_again_at(&metrics, "stt") >= 1, "{metrics}");
+    assert_eq!(asked_again_at(&metrics, "llm"), 0, "{metrics}");
+    assert_eq!(asked_again_at(&metrics, "tts"), 0, "{metrics}");
+}
+
+/// `agentlocator_provider_asked_again_total` for `stage` in `metrics`.
+fn asked_again_at(metrics: &str, stage: &str) -> u64 {
+    let series = format!(r#"agentlocator_provider_asked_again_total{{stage="{stage}"}} "#);
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+}
+
+#[tokio::test]
+async fn a_caller_whose_model_and_voice_stall_hears_the_greeting_and_a_reply_not_the_recording() {
+    // The call's first model request hangs before its first token for a
+    // minute, and so does its first synthesis (the greeting's): each is
+    // overtaken by a second request after 300 ms.
+    let lat = FakeLatencies {
+        llm_stall_every: 1_000,
+        tts_stall_every: 1_000,
+        stall_ms: 60_000,
+        ..FakeLatencies::default()
     };
-    assert!(asked_again_at("stt") >= 1, "{metrics}");
-    assert_eq!(asked_again_at("llm"), 0, "{metrics}");
-    assert_eq!(asked_again_at("tts"), 0, "{metrics}");
+    let hedges = [("LLM_HEDGE_AFTER_MS", "300"), ("TTS_HEDGE_AFTER_MS", "300")];
+    let (app, _dir) = app_with_providers_taking(lat, &hedges).await;
+    let phone = PhoneNumber::parse("+97235550102").unwrap();
+    let name = agentlocator::domain::settings::BusinessName::parse("מספרת רותי").unwrap();
+    business::create(&app.state.db, &name, &phone)
+        .await
+        .unwrap();
+
+    let report = simulate_call(&sim_options(&app, phone.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SimMode::Stream, "{report:?}");
+    assert_eq!(report.turns.len(), 1, "{report:?}");
+    assert!(report.turns[0].caller_felt_ms.is_some(), "no reply came");
+
+    app.state.background_settled().await;
+    let turns = calls::turns_for_call(&app.state.db, &report.call_sid)
+        .await
+        .unwrap();
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].error_code, None, "{:?}", turns[0]);
+    assert!(turns[0].agent_text.is_some(), "{:?}", turns[0]);
+    assert!(turns[0].wasted_calls.unwrap() >= 1, "{:?}", turns[0]);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(asked_again_at(&metrics, "stt"), 0, "{metrics}");
+    assert!(asked_again_at(&metrics, "llm") >= 1, "{metrics}");
+    assert!(asked_again_at(&metrics, "tts") >= 1, "{metrics}");
 }
 
 #[tokio::test]

@@ -1,17 +1,19 @@
-//! A live turn's provider requests, tried twice: sent again at once when the first fails in a way a retry may mend, and, for a transcription, beside a first that is slow; the first answer wins.
+//! A live turn's provider requests, tried twice: sent again at once when the first fails in a way a retry may mend, and beside a first that is slow; the first answer wins.
 //!
-//! The caller is waiting. One stuck transcription would otherwise hold the
-//! turn until its deadline hands the call to the recording fallback, and
-//! one 503 would cost the caller an apology and their sentence said again
-//! (from STT or the model) or the reply (from TTS). Only a transcription is
-//! hedged when slow: a second model request would generate twice, and a
-//! synthesis is short. A second request is counted with the turn's wasted
-//! provider calls.
+//! The caller is waiting. One stuck request would otherwise hold the turn
+//! until its deadline hands the call to the recording fallback (or, for a
+//! later sentence's synthesis, leave the caller in silence mid-reply), and
+//! one 503 would cost the caller an apology and their sentence said again.
+//! A model request counts as answered at its first token, not its headers:
+//! a model stuck before its first word is what the caller hears as
+//! silence. The second request is counted with the turn's wasted provider
+//! calls; the loser is dropped, which closes its connection.
 
 use std::future::Future;
 use std::time::Duration;
 
 use futures::future::{self, Either};
+use futures::stream::{self, BoxStream, StreamExt};
 use providers::ProviderError;
 
 /// When a request is sent a second time.
@@ -19,16 +21,14 @@ use providers::ProviderError;
 pub(crate) enum Again {
     /// Never: one request only.
     Never,
-    /// At once after a failure a retry may mend.
-    OnFailure,
-    /// As [`Again::OnFailure`], and beside a first still unanswered after
-    /// this long (the hedged request of Dean and Barroso's "The Tail at
-    /// Scale").
+    /// At once after a failure a retry may mend, and beside a first still
+    /// unanswered after this long (the hedged request of Dean and
+    /// Barroso's "The Tail at Scale").
     OnFailureOrAfter(Duration),
 }
 
 impl Again {
-    /// A transcription's: hedged after `after`, unless zero (one request).
+    /// Hedged after `after`, unless zero (one request).
     pub(crate) fn hedged_after(after: Duration) -> Self {
         if after.is_zero() {
             Self::Never
@@ -53,21 +53,17 @@ where
     Fut: Future<Output = Result<T, ProviderError>>,
 {
     let first = Box::pin(ask());
-    let hedge = match again {
+    let after = match again {
         Again::Never => {
             return Answer {
                 result: first.await,
                 requests: 1,
             };
         }
-        Again::OnFailure => None,
-        Again::OnFailureOrAfter(after) => Some(after),
+        Again::OnFailureOrAfter(after) => after,
     };
-    let wait = match hedge {
-        Some(after) => Either::Left(tokio::time::sleep(after)),
-        None => Either::Right(future::pending::<()>()),
-    };
-    let first = match future::select(first, Box::pin(wait)).await {
+    let wait = Box::pin(tokio::time::sleep(after));
+    let first = match future::select(first, wait).await {
         Either::Left((Err(err), _)) if err.is_retryable() => {
             tracing::info!(stage, error_kind = err.kind(), "provider_asked_again");
             return Answer {
@@ -85,7 +81,7 @@ where
     };
     tracing::info!(
         stage,
-        after_ms = hedge.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
         "provider_asked_again"
     );
     // Whichever succeeds first; if one fails, the other's answer.
@@ -97,6 +93,21 @@ where
     Answer {
         result,
         requests: 2,
+    }
+}
+
+/// The stream `opening` gives, once its first item has come: a stream
+/// that fails before its first item is a failed request, so a retry can
+/// mend it, and one slow to its first item is a slow request, so a hedge
+/// can overtake it.
+pub(crate) async fn until_first<T: Send + 'static>(
+    opening: impl Future<Output = Result<BoxStream<'static, Result<T, ProviderError>>, ProviderError>>,
+) -> Result<BoxStream<'static, Result<T, ProviderError>>, ProviderError> {
+    let mut items = opening.await?;
+    match items.next().await {
+        Some(Err(err)) => Err(err),
+        Some(Ok(first)) => Ok(stream::once(future::ready(Ok(first))).chain(items).boxed()),
+        None => Ok(stream::empty().boxed()),
     }
 }
 
@@ -224,15 +235,63 @@ mod tests {
         assert_eq!(got, (Err("server"), 1, 100));
     }
 
+    /// What a streamed model scripted with (delay before the first word,
+    /// the first word or a failure) says when asked `again` through
+    /// [`until_first`], how many requests it took, and how long until the
+    /// first word, in ms.
+    async fn first_words(
+        script: Vec<(u64, Result<&'static str, ProviderError>)>,
+        again: Again,
+    ) -> (Result<Vec<&'static str>, &'static str>, u32, u128) {
+        let script = Mutex::new(VecDeque::from(script));
+        let started = Instant::now();
+        let ask = || {
+            let (ms, first) = script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("a scripted answer");
+            until_first(async move {
+                let first = stream::once(async move {
+                    sleep(Duration::from_millis(ms)).await;
+                    first
+                });
+                Ok(first.chain(stream::iter([Ok("לך")])).boxed())
+            })
+        };
+        let answer = ask_twice("llm", ask, again).await;
+        let took = started.elapsed().as_millis();
+        let words = match answer.result {
+            Ok(words) => Ok(words.map(Result::unwrap).collect().await),
+            Err(err) => Err(err.kind()),
+        };
+        (words, answer.requests, took)
+    }
+
+    const MODEL_HEDGED: Again = Again::OnFailureOrAfter(Duration::from_millis(2000));
+
     #[tokio::test(start_paused = true)]
-    async fn asked_again_only_on_failure_a_slow_request_is_waited_for() {
-        let slow = heard(vec![(3000, Ok(HEARD))], Again::OnFailure).await;
-        assert_eq!(slow, (Ok(HEARD.to_owned()), 1, 3000));
-        let failed = heard(
-            vec![(100, Err(outage())), (300, Ok(HEARD))],
-            Again::OnFailure,
+    async fn a_model_stuck_before_its_first_word_is_overtaken_by_a_second_request() {
+        let got = first_words(vec![(60_000, Ok("תודה")), (300, Ok("שלום"))], MODEL_HEDGED).await;
+        assert_eq!(got, (Ok(vec!["שלום", "לך"]), 2, 2300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_model_that_times_out_before_its_first_word_is_asked_again_at_once() {
+        // The headers came at once; the stream's first item is the client's
+        // first-token timeout, which a second request may well beat.
+        let slow = Again::OnFailureOrAfter(Duration::from_millis(5000));
+        let got = first_words(
+            vec![(4000, Err(ProviderError::Timeout)), (300, Ok("שלום"))],
+            slow,
         )
         .await;
-        assert_eq!(failed, (Ok(HEARD.to_owned()), 2, 400));
+        assert_eq!(got, (Ok(vec!["שלום", "לך"]), 2, 4300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_model_answering_in_time_keeps_every_word_of_its_one_request() {
+        let got = first_words(vec![(300, Ok("שלום"))], MODEL_HEDGED).await;
+        assert_eq!(got, (Ok(vec!["שלום", "לך"]), 1, 300));
     }
 }

@@ -37,7 +37,10 @@ mod start;
 mod tools;
 
 pub use session::run_call;
-pub use setup::{CallLimits, CallProviders, CallSetup, STT_HEDGE_AFTER};
+pub use setup::{
+    CallLimits, CallProviders, CallSetup, HedgeAfter, LLM_HEDGE_AFTER, STT_HEDGE_AFTER,
+    TTS_HEDGE_AFTER,
+};
 pub use start::{StartError, await_start};
 pub use tools::{CallEnd, CallTools, FILLER_AFTER, ToolOutput, ToolRecord};
 
@@ -163,9 +166,8 @@ pub struct TurnRecord {
     pub guesses: u32,
     /// Provider requests (transcriptions, model requests, syntheses) that
     /// made no part of the reply: those of guesses the caller talked past
-    /// and of checks, and a request sent a second time after a failure or,
-    /// for a transcription, a slow answer (see
-    /// [`CallLimits::stt_hedge_after`]).
+    /// and of checks, and a request sent a second time after a failure or
+    /// a slow answer (see [`HedgeAfter`]).
     pub wasted_calls: u32,
     /// The reply was a confirmed guess, prepared before the turn ended.
     pub speculative: bool,

@@ -11,10 +11,11 @@
 //! pauses this task: backpressure instead of buffering.
 
 use bytes::Bytes;
+use futures::future;
 use futures::stream::{self, BoxStream, FuturesOrdered, StreamExt};
 use providers::{
     AudioInput, ChatDelta, ChatMessage, DISABLED_REPLY_HE, ProviderError, TextToSpeech, ToolCall,
-    TranscribeOptions,
+    ToolSpec, TranscribeOptions,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,9 +26,9 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 use voice::{SentenceSplitter, SplitterConfig, TranscriptContext};
 
-use crate::hedge::{Again, Answer, ask_twice};
+use crate::hedge::{Again, Answer, ask_twice, until_first};
 use crate::pacer::audio_duration;
-use crate::{CallEnd, CallProviders, CallTools, FILLER_AFTER, ToolRecord};
+use crate::{CallEnd, CallProviders, CallTools, FILLER_AFTER, HedgeAfter, ToolRecord};
 
 /// Sentences synthesised at once: the next one is ready when the current
 /// one ends, without flooding the TTS provider with a whole reply.
@@ -137,9 +138,9 @@ pub(crate) struct ReplyJob {
     /// model is asked only when this turns true, and never if it is
     /// dropped. `None`: at once.
     pub ask: Option<watch::Receiver<bool>>,
-    /// When a slow transcription gets a second request (see
-    /// `CallLimits::stt_hedge_after`).
-    pub stt_hedge_after: Duration,
+    /// When a slow request gets a second one beside it (see
+    /// [`HedgeAfter`]).
+    pub hedge_after: HedgeAfter,
 }
 
 /// Starts a reply; dropping the handle cancels it.
@@ -158,12 +159,13 @@ pub(crate) fn spawn_say(
     text: String,
     voice: Option<String>,
     tts: Arc<dyn TextToSpeech>,
+    again: Again,
     tx: mpsc::Sender<PipelineMsg>,
 ) -> AbortOnDropHandle<()> {
     AbortOnDropHandle::new(tokio::spawn(async move {
         let ready_at = Instant::now();
         let ask = || tts.synthesize_cached(&text, voice.as_deref());
-        let audio = ask_twice("tts", ask, Again::OnFailure).await;
+        let audio = ask_twice("tts", ask, again).await;
         let hedged = PipelineMsg::Hedged {
             generation,
             stage: Stage::Tts,
@@ -202,7 +204,7 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
                 .stt
                 .transcribe(audio, TranscribeOptions::default())
         };
-        let heard = ask_twice("stt", ask, Again::hedged_after(job.stt_hedge_after)).await;
+        let heard = ask_twice("stt", ask, Again::hedged_after(job.hedge_after.stt)).await;
         let hedged = PipelineMsg::Hedged {
             generation,
             stage: Stage::Stt,
@@ -250,41 +252,27 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
         return;
     }
 
-    let mut speaker = Speaker::new(generation, providers.tts.clone(), job.voice, tx);
+    let tts_again = Again::hedged_after(job.hedge_after.tts);
+    let mut speaker = Speaker::new(generation, providers.tts.clone(), tts_again, job.voice, tx);
     speaker.quiet_since = job.quiet_since;
     speaker.go = job.go;
+    let llm_again = Again::hedged_after(job.hedge_after.llm);
     if let (Some(text), Some(tools)) = (&user_text, providers.tools.clone()) {
         let mut messages = job.messages;
         messages.push(ChatMessage::user(text.clone()));
-        converse(speaker, messages, &providers, tools).await;
+        converse(speaker, messages, &providers, llm_again, tools).await;
         return;
     }
     let deltas = match user_text {
         Some(text) => {
             let mut messages = job.messages;
             messages.push(ChatMessage::user(text));
-            let ask = || providers.llm.stream_chat(messages.clone());
-            let answer = ask_twice("llm", ask, Again::OnFailure).await;
-            let hedged = PipelineMsg::Hedged {
-                generation,
-                stage: Stage::Llm,
-            };
-            if answer.requests > 1 && !speaker.send(hedged).await {
-                return;
-            }
-            match answer.result {
-                Ok(deltas) => deltas,
-                Err(err) => {
-                    let _ = speaker.send(failed(generation, Stage::Llm, &err)).await;
-                    return;
-                }
-            }
+            model_answer(&providers, messages, None, llm_again, &speaker)
         }
         // Without STT there is nothing to answer; say what the degraded
         // language model says (MISSION §11) instead of failing every turn.
-        None => stream::once(async { Ok(DISABLED_REPLY_HE.to_owned()) }).boxed(),
+        None => stream::once(async { Ok(ChatDelta::Text(DISABLED_REPLY_HE.to_owned())) }).boxed(),
     };
-    let deltas = deltas.map(|d| d.map(ChatDelta::Text)).boxed();
     if let Round::Stopped = model_round(&mut speaker, deltas, false).await {
         return;
     }
@@ -335,6 +323,8 @@ pub(crate) const FILLERS_HE: &[&str] = &[
 struct Speaker {
     generation: u32,
     tts: Arc<dyn TextToSpeech>,
+    /// When a synthesis is sent again.
+    tts_again: Again,
     voice: Option<String>,
     tx: mpsc::Sender<PipelineMsg>,
     splitter: SentenceSplitter,
@@ -358,12 +348,14 @@ impl Speaker {
     fn new(
         generation: u32,
         tts: Arc<dyn TextToSpeech>,
+        tts_again: Again,
         voice: Option<String>,
         tx: mpsc::Sender<PipelineMsg>,
     ) -> Self {
         Self {
             generation,
             tts,
+            tts_again,
             voice,
             tx,
             splitter: SentenceSplitter::new(SplitterConfig::default()),
@@ -399,6 +391,7 @@ impl Speaker {
             return;
         }
         let (tts, voice, index) = (self.tts.clone(), self.voice.clone(), self.next_index);
+        let again = self.tts_again;
         self.pending.push_back(Box::pin(async move {
             let ready_at = Instant::now();
             let ask = || {
@@ -408,7 +401,7 @@ impl Speaker {
                     tts.synthesize(&text, voice.as_deref())
                 }
             };
-            let audio = ask_twice("tts", ask, Again::OnFailure).await;
+            let audio = ask_twice("tts", ask, again).await;
             (index, text, ready_at, audio)
         }));
         self.next_index += 1;
@@ -553,6 +546,7 @@ async fn converse(
     mut speaker: Speaker,
     mut messages: Vec<ChatMessage>,
     providers: &CallProviders,
+    again: Again,
     tools: Arc<dyn CallTools>,
 ) {
     let specs = tools.specs();
@@ -563,32 +557,7 @@ async fn converse(
         } else {
             Vec::new()
         };
-        let ask = || {
-            providers
-                .llm
-                .stream_chat_tools(messages.clone(), offered.clone())
-        };
-        let answer = ask_twice("llm", ask, Again::OnFailure).await;
-        if answer.requests > 1
-            && !speaker
-                .send(PipelineMsg::Hedged {
-                    generation: speaker.generation,
-                    stage: Stage::Llm,
-                })
-                .await
-        {
-            return;
-        }
-        let deltas = match answer.result {
-            Ok(deltas) => deltas,
-            Err(err) => {
-                let _ = speaker.drain().await
-                    && speaker
-                        .send(failed(speaker.generation, Stage::Llm, &err))
-                        .await;
-                return;
-            }
-        };
+        let deltas = model_answer(providers, messages.clone(), Some(offered), again, &speaker);
         // After a tool, the model answers again: the caller, who has
         // heard nothing yet, may not wait for that in silence either.
         match model_round(&mut speaker, deltas, round > 0).await {
@@ -608,6 +577,54 @@ async fn converse(
     speaker.finish().await;
 }
 
+/// The model's answer to `messages` (offered `tools`; `None` asks without
+/// them), as one stream that asks only when first read: the first-token
+/// wait then falls inside [`model_round`], whose fillers keep the cadence
+/// after a tool. The request is sent again per `again`, counted to its
+/// first token; a second request is reported before any of the answer,
+/// and a failure comes as the stream's one item.
+fn model_answer(
+    providers: &CallProviders,
+    messages: Vec<ChatMessage>,
+    tools: Option<Vec<ToolSpec>>,
+    again: Again,
+    speaker: &Speaker,
+) -> BoxStream<'static, Result<ChatDelta, ProviderError>> {
+    let (llm, tx, generation) = (
+        providers.llm.clone(),
+        speaker.tx.clone(),
+        speaker.generation,
+    );
+    stream::once(async move {
+        let ask = || {
+            until_first(async {
+                match &tools {
+                    Some(tools) => llm.stream_chat_tools(messages.clone(), tools.clone()).await,
+                    None => Ok(llm
+                        .stream_chat(messages.clone())
+                        .await?
+                        .map(|d| d.map(ChatDelta::Text))
+                        .boxed()),
+                }
+            })
+        };
+        let answer = ask_twice("llm", ask, again).await;
+        let hedged = PipelineMsg::Hedged {
+            generation,
+            stage: Stage::Llm,
+        };
+        if answer.requests > 1 {
+            let _ = tx.send(hedged).await;
+        }
+        match answer.result {
+            Ok(deltas) => deltas,
+            Err(err) => stream::once(future::ready(Err(err))).boxed(),
+        }
+    })
+    .flatten()
+    .boxed()
+}
+
 /// Streams one model answer: text into the speaker as it comes (TTS of one
 /// sentence overlapping the next being written), tool calls collected.
 async fn model_round(
@@ -617,26 +634,35 @@ async fn model_round(
 ) -> Round {
     let mut text = String::new();
     let mut calls = Vec::new();
-    // After a tool the model needs its first token and sentence again: a
-    // filler keeps the cadence the tool's fillers had (the first within
+    // After a tool the model needs its first token and sentence again:
+    // fillers keep the cadence the tool's fillers had (the first within
     // FIRST_SOUND_WITHIN of the caller's last word, later ones FILLER_AFTER
-    // past what is playing), else a tool ending just before its next filler
-    // leaves the caller a silence of a filler gap plus the model's latency.
+    // past what is playing) until the model's first sentence plays, else a
+    // tool ending just before its next filler leaves the caller a silence
+    // of a filler gap plus the model's latency, and a model request stuck
+    // until its second is sent (see `hedge`) leaves a longer one.
+    let may_fill = after_tool && speaker.tts.is_enabled();
     let said_before = speaker.delivered;
-    let mut fill_at = (after_tool && speaker.tts.is_enabled() && speaker.fillers < MAX_FILLERS)
-        .then(|| {
-            if said_before == 0 {
-                speaker.quiet_since + FIRST_SOUND_WITHIN
-            } else {
-                speaker.heard_by + FILLER_AFTER
-            }
-        });
+    let mut fillers_here = 0;
     loop {
+        // With nothing in flight, every sentence delivered this round was
+        // a filler: the model has said nothing yet.
+        let fill_at = (may_fill
+            && speaker.fillers < MAX_FILLERS
+            && speaker.pending.is_empty()
+            && speaker.delivered == said_before + fillers_here)
+            .then(|| {
+                if speaker.delivered == 0 {
+                    speaker.quiet_since + FIRST_SOUND_WITHIN
+                } else {
+                    speaker.heard_by + FILLER_AFTER
+                }
+            });
         tokio::select! {
             biased;
-            () = sleep_until_some(fill_at), if fill_at.is_some() && speaker.delivered == said_before && speaker.pending.is_empty() => {
+            () = sleep_until_some(fill_at), if fill_at.is_some() => {
                 speaker.filler();
-                fill_at = None;
+                fillers_here += 1;
             }
             Some(done) = speaker.pending.next(), if !speaker.pending.is_empty() => {
                 if !speaker.deliver(done).await {

@@ -81,10 +81,46 @@ pub struct CallLimits {
     /// The longest a call may last: then the agent says so and the call
     /// goes to the recording fallback.
     pub max_call: Duration,
-    /// How long a turn's transcription may take before the same audio is
-    /// sent again beside it, the first answer winning; a first request
-    /// that fails retryably is sent again at once. Zero: one request only.
-    pub stt_hedge_after: Duration,
+    /// How long each stage's request may take before it is sent again
+    /// beside itself, the first answer winning.
+    pub hedge_after: HedgeAfter,
+}
+
+/// How long a live turn's provider request may go unanswered before the
+/// same request is sent again beside it, the first answer winning; a first
+/// request that fails retryably is sent again at once. A stage at zero
+/// sends one request only. Each default sits far past the stage's usual
+/// answer, so only a stuck request is doubled, and early enough that the
+/// second still answers inside the 6 s turn deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HedgeAfter {
+    /// A transcription, until its text.
+    pub stt: Duration,
+    /// A model request, until its first token or tool call.
+    pub llm: Duration,
+    /// A synthesis, until its audio.
+    pub tts: Duration,
+}
+
+impl Default for HedgeAfter {
+    fn default() -> Self {
+        Self {
+            stt: STT_HEDGE_AFTER,
+            llm: LLM_HEDGE_AFTER,
+            tts: TTS_HEDGE_AFTER,
+        }
+    }
+}
+
+impl HedgeAfter {
+    /// Every stage at `after`: one setting for a test.
+    pub fn all(after: Duration) -> Self {
+        Self {
+            stt: after,
+            llm: after,
+            tts: after,
+        }
+    }
 }
 
 impl Default for CallLimits {
@@ -100,16 +136,27 @@ impl Default for CallLimits {
             max_frame_bytes: 64 * 1024,
             max_outbound_stall: Duration::from_secs(5),
             max_call: Duration::from_secs(20 * 60),
-            stt_hedge_after: STT_HEDGE_AFTER,
+            hedge_after: HedgeAfter::default(),
         }
     }
 }
 
-/// Default of [`CallLimits::stt_hedge_after`]. A few seconds of speech
-/// usually transcribe within a second; past 1.5 s the request is most
-/// likely stuck, and a second one still leaves the reply time before the
-/// 6 s turn deadline.
+/// Default of [`HedgeAfter::stt`]. A few seconds of speech usually
+/// transcribe within a second; past 1.5 s the request is most likely
+/// stuck, and a second one still leaves the reply time before the 6 s turn
+/// deadline.
 pub const STT_HEDGE_AFTER: Duration = Duration::from_millis(1500);
+
+/// Default of [`HedgeAfter::llm`]. A chat model's first token usually
+/// comes within a second; the client gives up at 4 s, too late for a
+/// second request to beat the turn deadline after a slow transcription.
+pub const LLM_HEDGE_AFTER: Duration = Duration::from_millis(2000);
+
+/// Default of [`HedgeAfter::tts`]. One sentence usually synthesises in a
+/// few hundred milliseconds, and the client waits 10 s: a stuck first
+/// sentence would otherwise outlast the turn deadline, and a stuck later
+/// one leave the caller in silence mid-reply.
+pub const TTS_HEDGE_AFTER: Duration = Duration::from_millis(1000);
 
 /// Longest wait any limit may ask for: keeps instant arithmetic far from
 /// overflow whatever the configuration says.
@@ -124,7 +171,10 @@ impl CallLimits {
         self.heartbeat = self.heartbeat.clamp(ms(100), MAX_WAIT);
         self.max_outbound_stall = self.max_outbound_stall.clamp(ms(100), MAX_WAIT);
         self.max_call = self.max_call.clamp(ms(100), MAX_WAIT);
-        self.stt_hedge_after = self.stt_hedge_after.min(MAX_WAIT);
+        let hedge = &mut self.hedge_after;
+        for after in [&mut hedge.stt, &mut hedge.llm, &mut hedge.tts] {
+            *after = (*after).min(MAX_WAIT);
+        }
         self
     }
 

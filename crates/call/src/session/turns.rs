@@ -13,6 +13,7 @@ use voice::TurnEvent;
 
 use super::Call;
 use super::guess::{Guess, Spare};
+use crate::hedge::Again;
 use crate::metrics::{TurnClock, TurnEnd, TurnOutcome, log_turn};
 use crate::pacer::{audio_duration, parse_mark};
 use crate::pipeline::{PipelineMsg, ReplyJob, Stage, spawn_reply, spawn_say};
@@ -221,7 +222,7 @@ impl Call {
                 .unwrap_or(now),
             go,
             ask: None,
-            stt_hedge_after: self.setup.limits.stt_hedge_after,
+            hedge_after: self.setup.limits.hedge_after,
         }
     }
 
@@ -259,6 +260,7 @@ impl Call {
             text,
             self.setup.voice.clone(),
             self.providers.tts.clone(),
+            Again::hedged_after(self.setup.limits.hedge_after.tts),
             self.pipe_tx.clone(),
         );
         self.active = Some(Active::new(generation, kind, task));

@@ -107,22 +107,17 @@ async fn a_success_between_failures_resets_the_failure_streak() {
     );
 }
 
-/// One turn on a quiet line whose first transcription request hangs (the
-/// next takes 300 ms), with transcriptions hedged after `hedge`: how the
-/// call ended, its turns, and the stages it reported asking again.
-async fn a_turn_whose_transcription_hangs(
+/// One unspeculative turn on a quiet line, with every stage hedged after
+/// `hedge`; `then` runs once the greeting has been synthesised: how the
+/// call ended, the turn's record, and the stages it reported asking again.
+async fn a_hedged_turn(
+    fakes: &Fakes,
     hedge: Duration,
-) -> (
-    EndReason,
-    Vec<agentlocator_call::TurnRecord>,
-    Vec<&'static str>,
-) {
-    let fakes = Fakes::new(
-        FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)).taking(&[Duration::from_secs(60)]),
-        FakeLlm::replying(two_sentences()),
-    );
+    then: impl FnOnce(),
+) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
     let mut call = start(Options::unspeculative(fakes.providers()).hedged_after(hedge));
     call.silence(1000).await;
+    then();
     call.speak(1000).await;
     call.silence_until(10_000, closed).await;
     call.stop().await;
@@ -134,7 +129,21 @@ async fn a_turn_whose_transcription_hangs(
             _ => None,
         })
         .collect();
-    (summary.end, turns(&events), asked_again)
+    let mut turns = turns(&events);
+    assert_eq!(turns.len(), 1);
+    (summary.end, turns.remove(0), asked_again)
+}
+
+/// [`a_hedged_turn`] whose first transcription request hangs (the next
+/// takes 300 ms).
+async fn a_turn_whose_transcription_hangs(
+    hedge: Duration,
+) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
+    let fakes = Fakes::new(
+        FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)).taking(&[Duration::from_secs(60)]),
+        FakeLlm::replying(two_sentences()),
+    );
+    a_hedged_turn(&fakes, hedge, || ()).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -143,23 +152,101 @@ async fn a_transcription_that_hangs_is_sent_again_and_the_caller_answered_instea
     // A second request 1.5 s into the first: the transcript 1.8 s after
     // the end of the turn, and the reply after it, well inside the turn's
     // 6 s deadline.
-    let (end, turns, asked_again) =
+    let (end, turn, asked_again) =
         a_turn_whose_transcription_hangs(agentlocator_call::STT_HEDGE_AFTER).await;
     assert_eq!(end, EndReason::Stopped);
-    assert_eq!(turns.len(), 1);
-    assert_eq!(turns[0].error_code, None);
-    assert_eq!(turns[0].user_text.as_deref(), Some(CALLER_SAYS));
-    assert_eq!(turns[0].t_stt_ms, 1800);
-    assert!(turns[0].agent_text.is_some());
+    assert_eq!(turn.error_code, None);
+    assert_eq!(turn.user_text.as_deref(), Some(CALLER_SAYS));
+    assert_eq!(turn.t_stt_ms, 1800);
+    assert!(turn.agent_text.is_some());
     // The request that hung, wasted and reported for the service to count.
-    assert_eq!(turns[0].wasted_calls, 1);
+    assert_eq!(turn.wasted_calls, 1);
     assert_eq!(asked_again, ["stt"]);
 
     // With one request only, the deadline hands the caller to the
     // recording fallback.
-    let (end, turns, asked_again) = a_turn_whose_transcription_hangs(Duration::ZERO).await;
+    let (end, turn, asked_again) = a_turn_whose_transcription_hangs(Duration::ZERO).await;
     assert!(matches!(end, EndReason::Failover { .. }), "{end:?}");
-    assert_eq!(turns[0].error_code.as_deref(), Some("deadline"));
+    assert_eq!(turn.error_code.as_deref(), Some("deadline"));
+    assert_eq!(asked_again, [] as [&str; 0]);
+}
+
+/// [`a_hedged_turn`] with the default hedges (or none, `hedged` false)
+/// whose first model request hangs before its first word (the next
+/// answers in 300 ms).
+async fn a_turn_whose_model_hangs(
+    hedged: bool,
+) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
+    let stuck = LlmReply::new(&["תשובה ", "שנתקעה."], 60_000, 0);
+    let fakes = Fakes::new(
+        FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)),
+        FakeLlm::scripted(&[stuck], two_sentences()),
+    );
+    let hedge = if hedged {
+        agentlocator_call::LLM_HEDGE_AFTER
+    } else {
+        Duration::ZERO
+    };
+    a_hedged_turn(&fakes, hedge, || ()).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_that_hangs_before_its_first_word_is_asked_again_and_the_caller_answered() {
+    let (end, turn, asked_again) = a_turn_whose_model_hangs(true).await;
+    assert_eq!(end, EndReason::Stopped);
+    assert_eq!(turn.error_code, None);
+    // The second request's words, not the stuck one's.
+    assert_eq!(
+        turn.agent_text.as_deref(),
+        Some(format!("{} {}", crate::REPLY_1, crate::REPLY_2).as_str())
+    );
+    // Its first word 2 s (the hedge) + 300 ms after the transcript.
+    assert_eq!(turn.t_nlp_ms, 2300);
+    assert_eq!(turn.wasted_calls, 1);
+    assert_eq!(asked_again, ["llm"]);
+
+    let (end, turn, asked_again) = a_turn_whose_model_hangs(false).await;
+    assert!(matches!(end, EndReason::Failover { .. }), "{end:?}");
+    assert_eq!(turn.error_code.as_deref(), Some("deadline"));
+    assert_eq!(asked_again, [] as [&str; 0]);
+}
+
+/// [`a_hedged_turn`] with the default hedges (or none, `hedged` false)
+/// whose first synthesis after the greeting hangs (the next takes 100 ms).
+async fn a_turn_whose_synthesis_hangs(
+    hedged: bool,
+) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
+    let fakes = Fakes::standard();
+    let hedge = if hedged {
+        agentlocator_call::TTS_HEDGE_AFTER
+    } else {
+        Duration::ZERO
+    };
+    a_hedged_turn(&fakes, hedge, || {
+        fakes.tts.stall_next.store(1, Ordering::SeqCst)
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_synthesis_that_hangs_is_asked_again_and_the_reply_plays() {
+    let (end, turn, asked_again) = a_turn_whose_synthesis_hangs(true).await;
+    assert_eq!(end, EndReason::Stopped);
+    assert_eq!(turn.error_code, None);
+    assert_eq!(
+        turn.agent_text.as_deref(),
+        Some(format!("{} {}", crate::REPLY_1, crate::REPLY_2).as_str())
+    );
+    // The hedge's 1 s, then the second request's 100 ms, instead of the
+    // first sentence's usual 100 ms.
+    let (_, plain, _) = a_hedged_turn(&Fakes::standard(), Duration::ZERO, || ()).await;
+    assert_eq!(turn.t_total_ms, plain.t_total_ms + 1000);
+    assert_eq!(turn.wasted_calls, 1);
+    assert_eq!(asked_again, ["tts"]);
+
+    let (end, turn, asked_again) = a_turn_whose_synthesis_hangs(false).await;
+    assert!(matches!(end, EndReason::Failover { .. }), "{end:?}");
+    assert_eq!(turn.error_code.as_deref(), Some("deadline"));
     assert_eq!(asked_again, [] as [&str; 0]);
 }
 

@@ -242,3 +242,42 @@ async fn in_a_turn_that_runs_a_tool_the_caller_hears_something_within_1_5_s_of_s
         "{heard}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_model_stuck_after_a_tool_is_asked_again_while_fillers_keep_the_caller_company() {
+    // The model's answer after the tool hangs before its first word; the
+    // second request 2 s in answers, and fillers cover the wait.
+    let fakes = Fakes::new(
+        FakeStt::saying(CALLER_SAYS, Duration::from_millis(200)),
+        FakeLlm::scripted(
+            &[
+                LlmReply::calling("take_message", r#"{"message":"תחזרו אליי"}"#, 300),
+                LlmReply::new(&["תשובה שנתקעה."], 60_000, 0),
+            ],
+            LlmReply::new(&[ANSWER], 300, 0),
+        ),
+    );
+    let mut providers = fakes.providers();
+    providers.tools = Some(Arc::new(FakeTools::new(500)));
+    let mut call = start(Options::new(providers));
+    call.silence(2000).await;
+    call.speak(1000).await;
+    let spoke_until = Instant::now();
+    call.silence(8000).await;
+    call.stop().await;
+    let (summary, log, events) = call.finish().await;
+
+    assert_eq!(summary.end, EndReason::Stopped);
+    let turns = turns(&events);
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].error_code, None);
+    let heard = turns[0].agent_text.clone().unwrap();
+    assert!(heard.ends_with(ANSWER), "{heard}");
+    assert!(turns[0].wasted_calls >= 1, "{:?}", turns[0]);
+    let frames = frames_after(&log, spoke_until);
+    let longest = frames.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(
+        longest <= Duration::from_millis(1_100),
+        "a silence of {longest:?}"
+    );
+}

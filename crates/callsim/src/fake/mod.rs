@@ -68,8 +68,14 @@ pub struct FakeLatencies {
     /// hedge. The first, so that a lone call's first request stalls and
     /// its second does not.
     pub stt_stall_every: u64,
-    /// How long a stalled transcription request takes.
-    pub stt_stall_ms: u64,
+    /// The same for live chat requests (not a call's outcome): the first
+    /// token of the first of every this many comes after
+    /// [`FakeLatencies::stall_ms`], its headers at once.
+    pub llm_stall_every: u64,
+    /// The same for syntheses.
+    pub tts_stall_every: u64,
+    /// How long a stalled request takes (to its first token, for chat).
+    pub stall_ms: u64,
 }
 
 impl Default for FakeLatencies {
@@ -82,7 +88,9 @@ impl Default for FakeLatencies {
             llm_tokens_per_s: 30.0,
             tts_ms: 150,
             stt_stall_every: 0,
-            stt_stall_ms: 0,
+            llm_stall_every: 0,
+            tts_stall_every: 0,
+            stall_ms: 0,
         }
     }
 }
@@ -97,7 +105,9 @@ impl FakeLatencies {
             llm_tokens_per_s: f64::INFINITY,
             tts_ms: 0,
             stt_stall_every: 0,
-            stt_stall_ms: 0,
+            llm_stall_every: 0,
+            tts_stall_every: 0,
+            stall_ms: 0,
         }
     }
 
@@ -113,8 +123,9 @@ impl FakeLatencies {
 struct Fake {
     lat: FakeLatencies,
     transcriptions: AtomicUsize,
-    /// Transcription requests received, for [`FakeLatencies::stt_stall_every`].
-    stt_requests: AtomicU64,
+    /// Requests received by stage (transcription, live chat, synthesis),
+    /// for [`FakeLatencies::stt_stall_every`] and its kin.
+    requests: [AtomicU64; 3],
     /// The utterances heard in the last [`SAME_UTTERANCE_WITHIN`]: when,
     /// how each began, how long it was, and the line of [`TRANSCRIPTS`]
     /// it said.
@@ -141,7 +152,7 @@ fn router_answering(lat: FakeLatencies, answer: Option<String>) -> Router {
     let state = Arc::new(Fake {
         lat,
         transcriptions: AtomicUsize::new(0),
-        stt_requests: AtomicU64::new(0),
+        requests: Default::default(),
         heard: std::sync::Mutex::default(),
         answer,
     });
@@ -210,7 +221,8 @@ async fn transcribe(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Byt
     if !contains(&body, b"name=\"file\"") {
         return openai_error(StatusCode::BAD_REQUEST, "missing the 'file' part");
     }
-    sleep(Duration::from_millis(fake.stt_delay_ms())).await;
+    let delay = fake.delay_ms(0, fake.lat.stt_stall_every, fake.lat.stt_ms);
+    sleep(Duration::from_millis(delay)).await;
     let n = fake.line_for(utterance_start(&body), body.len());
     axum::Json(json!({"text": TRANSCRIPTS[n % TRANSCRIPTS.len()]})).into_response()
 }
@@ -227,15 +239,14 @@ const START_BYTES: usize = 1_600;
 type Heard = (Instant, u64, usize, usize);
 
 impl Fake {
-    /// How long this transcription request takes: the first of every
-    /// [`FakeLatencies::stt_stall_every`] stalls.
-    fn stt_delay_ms(&self) -> u64 {
-        let every = self.lat.stt_stall_every;
-        let k = self.stt_requests.fetch_add(1, Ordering::Relaxed);
+    /// How long this request of `stage` (0 transcription, 1 chat, 2
+    /// synthesis) takes: `usual`, but the first of every `every` stalls.
+    fn delay_ms(&self, stage: usize, every: u64, usual: u64) -> u64 {
+        let k = self.requests[stage].fetch_add(1, Ordering::Relaxed);
         if every > 0 && k.is_multiple_of(every) {
-            self.lat.stt_stall_ms
+            self.lat.stall_ms
         } else {
-            self.lat.stt_ms
+            usual
         }
     }
 
@@ -306,7 +317,11 @@ async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
     if let Some(answer) = outcome::answer(fake.lat, &body).await {
         return answer;
     }
-    if let Some(answer) = tools::answer(fake.lat, &body).await {
+    let lat = FakeLatencies {
+        llm_ttft_ms: fake.delay_ms(1, fake.lat.llm_stall_every, fake.lat.llm_ttft_ms),
+        ..fake.lat
+    };
+    if let Some(answer) = tools::answer(lat, &body).await {
         return answer;
     }
     let request: ChatRequest = match serde_json::from_slice(&body) {
@@ -323,7 +338,6 @@ async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
         .as_deref()
         .unwrap_or(ANSWERS[user_turns.saturating_sub(1) % ANSWERS.len()]);
     let tokens = tokens(answer);
-    let lat = fake.lat;
     let start = Instant::now();
     let first = start + Duration::from_millis(lat.llm_ttft_ms);
     let interval = lat.token_interval();
@@ -468,7 +482,8 @@ async fn synthesize(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Byt
     if chars == 0 {
         return google_error(StatusCode::BAD_REQUEST, "input text is empty");
     }
-    sleep(Duration::from_millis(fake.lat.tts_ms)).await;
+    let delay = fake.delay_ms(2, fake.lat.tts_stall_every, fake.lat.tts_ms);
+    sleep(Duration::from_millis(delay)).await;
     let wav = voice::wav::write_mulaw_8k(&audio::speechlike(chars as u64 * 60));
     axum::Json(json!({"audioContent": STANDARD.encode(wav)})).into_response()
 }

@@ -84,7 +84,7 @@ async fn transcription_answers_hebrew_json_text_after_the_stt_latency_the_same_f
 async fn the_first_of_every_three_transcriptions_stalls_when_the_fake_is_told_to() {
     let base = spawn(FakeLatencies {
         stt_stall_every: 3,
-        stt_stall_ms: 2_000,
+        stall_ms: 2_000,
         ..FakeLatencies::instant()
     })
     .await;
@@ -103,6 +103,54 @@ async fn the_first_of_every_three_transcriptions_stalls_when_the_fake_is_told_to
         stalled.push(started.elapsed() >= Duration::from_millis(2_000));
     }
     assert_eq!(stalled, [true, false, false, true]);
+}
+
+#[tokio::test]
+async fn the_first_of_every_two_chat_streams_and_syntheses_stalls_when_the_fake_is_told_to() {
+    let base = spawn(FakeLatencies {
+        llm_stall_every: 2,
+        tts_stall_every: 2,
+        stall_ms: 1_000,
+        ..FakeLatencies::instant()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = http
+            .post(format!("{base}/v1/chat/completions"))
+            .json(&json!({
+                "model": "gpt-4o-mini",
+                "stream": true,
+                "messages": [{"role": "user", "content": "מתי אתם פתוחים?"}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        // A stuck model: the headers at once, the first token late.
+        let headers_at = started.elapsed();
+        let first = response.bytes_stream().next().await.unwrap().unwrap();
+        assert!(!first.is_empty());
+        let stall = Duration::from_millis(1_000);
+        stalled.push((headers_at >= stall, started.elapsed() >= stall));
+    }
+    assert_eq!(stalled, [(false, true), (false, false), (false, true)]);
+
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = http
+            .post(format!("{base}/v1/text:synthesize"))
+            .bearer_auth("any-token-at-all")
+            .json(&json!({"input": {"text": "שלום"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        stalled.push(started.elapsed() >= Duration::from_millis(1_000));
+    }
+    assert_eq!(stalled, [true, false, true]);
 }
 
 #[tokio::test]

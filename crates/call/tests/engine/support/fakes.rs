@@ -321,6 +321,8 @@ pub struct FakeTts {
     pub fail: AtomicBool,
     /// The next this many syntheses fail (an outage), then it answers.
     pub fail_next: AtomicUsize,
+    /// The next this many syntheses hang for a minute before answering.
+    pub stall_next: AtomicUsize,
     /// Audio that swings (a square wave) instead of a constant: it has a
     /// level, so its echo can be heard on the caller's leg.
     pub tone: AtomicBool,
@@ -336,6 +338,7 @@ impl FakeTts {
             ms_per_char,
             fail: AtomicBool::new(false),
             fail_next: AtomicUsize::new(0),
+            stall_next: AtomicUsize::new(0),
             tone: AtomicBool::new(false),
             cached_calls: AtomicUsize::new(0),
             said: Mutex::new(Vec::new()),
@@ -364,7 +367,15 @@ impl TextToSpeech for FakeTts {
     }
 
     async fn synthesize(&self, text: &str, _voice: Option<&str>) -> Result<Bytes, ProviderError> {
-        sleep(self.delay).await;
+        let stalls = (self.stall_next)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        sleep(if stalls {
+            Duration::from_secs(60)
+        } else {
+            self.delay
+        })
+        .await;
         let one_of_the_next = (self.fail_next)
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();

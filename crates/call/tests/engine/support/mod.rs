@@ -110,7 +110,7 @@ impl Options {
 
     /// With turns' transcriptions hedged after `hedge` (zero: never).
     pub fn hedged_after(mut self, hedge: std::time::Duration) -> Self {
-        self.limits.stt_hedge_after = hedge;
+        self.limits.hedge_after = agentlocator_call::HedgeAfter::all(hedge);
         self
     }
 
