@@ -161,18 +161,14 @@ async fn a_simulated_caller_is_greeted_answered_and_the_turn_is_stored_and_logge
     );
 }
 
-#[tokio::test]
-async fn a_caller_whose_transcriptions_stall_is_answered_by_a_second_request_not_sent_to_the_recording()
- {
-    // The first of every two transcription requests hangs for a minute
-    // (so the call's first does); the hedge after 300 ms sends the same
-    // audio again, and that one answers.
-    let lat = FakeLatencies {
-        stt_stall_every: 2,
-        stall_ms: 60_000,
-        ..FakeLatencies::default()
-    };
-    let (app, _dir) = app_with_providers_taking(lat, &[("STT_HEDGE_AFTER_MS", "300")]).await;
+/// One call to a business whose providers stall as `lat` says, hedged as
+/// `vars` say, ending answered live: the app, the call, its one turn
+/// (answered, with a wasted request) and `/metrics` after it.
+async fn one_answered_call_through_stalls(
+    lat: FakeLatencies,
+    vars: &[(&str, &str)],
+) -> (TestApp, tempfile::TempDir, String, calls::CallTurn, String) {
+    let (app, dir) = app_with_providers_taking(lat, vars).await;
     let phone = PhoneNumber::parse("+97235550102").unwrap();
     let name = agentlocator::domain::settings::BusinessName::parse("מספרת רותי").unwrap();
     business::create(&app.state.db, &name, &phone)
@@ -187,25 +183,16 @@ async fn a_caller_whose_transcriptions_stall_is_answered_by_a_second_request_not
     assert!(report.turns[0].caller_felt_ms.is_some(), "no reply came");
 
     app.state.background_settled().await;
-    let turns = calls::turns_for_call(&app.state.db, &report.call_sid)
+    let mut turns = calls::turns_for_call(&app.state.db, &report.call_sid)
         .await
         .unwrap();
     assert_eq!(turns.len(), 1);
-    assert_eq!(turns[0].error_code, None, "{:?}", turns[0]);
-    assert!(turns[0].user_text.is_some(), "{:?}", turns[0]);
-    assert!(turns[0].wasted_calls.unwrap() >= 1, "{:?}", turns[0]);
-    let asked_again = app.logs.lines().into_iter().any(|l| {
-        l["msg"] == "provider_asked_again"
-            && l["call_sid"] == report.call_sid.as_str()
-            && l["extra"]["stage"] == "stt"
-    });
-    assert!(asked_again);
-    // Operators see the stalls as a rate; the stages that never stalled
-    // read 0 rather than missing.
+    let turn = turns.remove(0);
+    assert_eq!(turn.error_code, None, "{turn:?}");
+    assert!(turn.agent_text.is_some(), "{turn:?}");
+    assert!(turn.wasted_calls.unwrap() >= 1, "{turn:?}");
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(asked_again_at(&metrics, "stt") >= 1, "{metrics}");
-    assert_eq!(asked_again_at(&metrics, "llm"), 0, "{metrics}");
-    assert_eq!(asked_again_at(&metrics, "tts"), 0, "{metrics}");
+    (app, dir, report.call_sid, turn, metrics)
 }
 
 /// `agentlocator_provider_asked_again_total` for `stage` in `metrics`.
@@ -216,6 +203,33 @@ fn asked_again_at(metrics: &str, stage: &str) -> u64 {
         .find_map(|l| l.strip_prefix(series.as_str()))
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+}
+
+#[tokio::test]
+async fn a_caller_whose_transcriptions_stall_is_answered_by_a_second_request_not_sent_to_the_recording()
+ {
+    // The first of every two transcription requests hangs for a minute
+    // (so the call's first does); the hedge after 300 ms sends the same
+    // audio again, and that one answers.
+    let lat = FakeLatencies {
+        stt_stall_every: 2,
+        stall_ms: 60_000,
+        ..FakeLatencies::default()
+    };
+    let (app, _dir, call_sid, turn, metrics) =
+        one_answered_call_through_stalls(lat, &[("STT_HEDGE_AFTER_MS", "300")]).await;
+    assert!(turn.user_text.is_some(), "{turn:?}");
+    let asked_again = app.logs.lines().into_iter().any(|l| {
+        l["msg"] == "provider_asked_again"
+            && l["call_sid"] == call_sid.as_str()
+            && l["extra"]["stage"] == "stt"
+    });
+    assert!(asked_again);
+    // Operators see the stalls as a rate; the stages that never stalled
+    // read 0 rather than missing.
+    assert!(asked_again_at(&metrics, "stt") >= 1, "{metrics}");
+    assert_eq!(asked_again_at(&metrics, "llm"), 0, "{metrics}");
+    assert_eq!(asked_again_at(&metrics, "tts"), 0, "{metrics}");
 }
 
 #[tokio::test]
@@ -230,29 +244,7 @@ async fn a_caller_whose_model_and_voice_stall_hears_the_greeting_and_a_reply_not
         ..FakeLatencies::default()
     };
     let hedges = [("LLM_HEDGE_AFTER_MS", "300"), ("TTS_HEDGE_AFTER_MS", "300")];
-    let (app, _dir) = app_with_providers_taking(lat, &hedges).await;
-    let phone = PhoneNumber::parse("+97235550102").unwrap();
-    let name = agentlocator::domain::settings::BusinessName::parse("מספרת רותי").unwrap();
-    business::create(&app.state.db, &name, &phone)
-        .await
-        .unwrap();
-
-    let report = simulate_call(&sim_options(&app, phone.as_str()))
-        .await
-        .unwrap();
-    assert_eq!(report.mode, SimMode::Stream, "{report:?}");
-    assert_eq!(report.turns.len(), 1, "{report:?}");
-    assert!(report.turns[0].caller_felt_ms.is_some(), "no reply came");
-
-    app.state.background_settled().await;
-    let turns = calls::turns_for_call(&app.state.db, &report.call_sid)
-        .await
-        .unwrap();
-    assert_eq!(turns.len(), 1);
-    assert_eq!(turns[0].error_code, None, "{:?}", turns[0]);
-    assert!(turns[0].agent_text.is_some(), "{:?}", turns[0]);
-    assert!(turns[0].wasted_calls.unwrap() >= 1, "{:?}", turns[0]);
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let (_app, _dir, _, _, metrics) = one_answered_call_through_stalls(lat, &hedges).await;
     assert_eq!(asked_again_at(&metrics, "stt"), 0, "{metrics}");
     assert!(asked_again_at(&metrics, "llm") >= 1, "{metrics}");
     assert!(asked_again_at(&metrics, "tts") >= 1, "{metrics}");

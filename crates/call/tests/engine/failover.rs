@@ -171,28 +171,23 @@ async fn a_transcription_that_hangs_is_sent_again_and_the_caller_answered_instea
     assert_eq!(asked_again, [] as [&str; 0]);
 }
 
-/// [`a_hedged_turn`] with the default hedges (or none, `hedged` false)
-/// whose first model request hangs before its first word (the next
-/// answers in 300 ms).
+/// [`a_hedged_turn`] whose first model request hangs before its first
+/// word (the next answers in 300 ms).
 async fn a_turn_whose_model_hangs(
-    hedged: bool,
+    hedge: Duration,
 ) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
     let stuck = LlmReply::new(&["תשובה ", "שנתקעה."], 60_000, 0);
     let fakes = Fakes::new(
         FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)),
         FakeLlm::scripted(&[stuck], two_sentences()),
     );
-    let hedge = if hedged {
-        agentlocator_call::LLM_HEDGE_AFTER
-    } else {
-        Duration::ZERO
-    };
     a_hedged_turn(&fakes, hedge, || ()).await
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_model_that_hangs_before_its_first_word_is_asked_again_and_the_caller_answered() {
-    let (end, turn, asked_again) = a_turn_whose_model_hangs(true).await;
+    let (end, turn, asked_again) =
+        a_turn_whose_model_hangs(agentlocator_call::LLM_HEDGE_AFTER).await;
     assert_eq!(end, EndReason::Stopped);
     assert_eq!(turn.error_code, None);
     // The second request's words, not the stuck one's.
@@ -205,23 +200,18 @@ async fn a_model_that_hangs_before_its_first_word_is_asked_again_and_the_caller_
     assert_eq!(turn.wasted_calls, 1);
     assert_eq!(asked_again, ["llm"]);
 
-    let (end, turn, asked_again) = a_turn_whose_model_hangs(false).await;
+    let (end, turn, asked_again) = a_turn_whose_model_hangs(Duration::ZERO).await;
     assert!(matches!(end, EndReason::Failover { .. }), "{end:?}");
     assert_eq!(turn.error_code.as_deref(), Some("deadline"));
     assert_eq!(asked_again, [] as [&str; 0]);
 }
 
-/// [`a_hedged_turn`] with the default hedges (or none, `hedged` false)
-/// whose first synthesis after the greeting hangs (the next takes 100 ms).
+/// [`a_hedged_turn`] whose first synthesis after the greeting hangs (the
+/// next takes 100 ms).
 async fn a_turn_whose_synthesis_hangs(
-    hedged: bool,
+    hedge: Duration,
 ) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
     let fakes = Fakes::standard();
-    let hedge = if hedged {
-        agentlocator_call::TTS_HEDGE_AFTER
-    } else {
-        Duration::ZERO
-    };
     a_hedged_turn(&fakes, hedge, || {
         fakes.tts.stall_next.store(1, Ordering::SeqCst)
     })
@@ -230,7 +220,8 @@ async fn a_turn_whose_synthesis_hangs(
 
 #[tokio::test(start_paused = true)]
 async fn a_synthesis_that_hangs_is_asked_again_and_the_reply_plays() {
-    let (end, turn, asked_again) = a_turn_whose_synthesis_hangs(true).await;
+    let (end, turn, asked_again) =
+        a_turn_whose_synthesis_hangs(agentlocator_call::TTS_HEDGE_AFTER).await;
     assert_eq!(end, EndReason::Stopped);
     assert_eq!(turn.error_code, None);
     assert_eq!(
@@ -244,7 +235,7 @@ async fn a_synthesis_that_hangs_is_asked_again_and_the_reply_plays() {
     assert_eq!(turn.wasted_calls, 1);
     assert_eq!(asked_again, ["tts"]);
 
-    let (end, turn, asked_again) = a_turn_whose_synthesis_hangs(false).await;
+    let (end, turn, asked_again) = a_turn_whose_synthesis_hangs(Duration::ZERO).await;
     assert!(matches!(end, EndReason::Failover { .. }), "{end:?}");
     assert_eq!(turn.error_code.as_deref(), Some("deadline"));
     assert_eq!(asked_again, [] as [&str; 0]);
