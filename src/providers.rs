@@ -29,6 +29,9 @@ pub struct Providers {
     /// Owner notifications (SMS/WhatsApp); `None` without Twilio REST
     /// credentials, and then the notify job marks each message failed.
     pub messages: Option<Arc<TwilioMessagesClient>>,
+    /// The second requests live calls may send to `stt`, `llm` and `tts`,
+    /// shared by them all.
+    pub hedge_budget: call::HedgeBudget,
 }
 
 impl Providers {
@@ -114,6 +117,7 @@ impl Providers {
             paypal,
             tranzila,
             messages,
+            hedge_budget: call::HedgeBudget::default(),
         })
     }
 }

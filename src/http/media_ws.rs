@@ -227,6 +227,7 @@ async fn run_stream(
         llm: state.providers.llm.clone(),
         tts: state.providers.tts.clone(),
         tools,
+        hedge_budget: state.providers.hedge_budget.clone(),
     };
     // Once per call, not once per frame: what this caller will not get.
     if !providers.llm.is_enabled() || !providers.stt.is_enabled() {

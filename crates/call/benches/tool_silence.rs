@@ -61,6 +61,7 @@ async fn one_run(tool_ms: u64) -> Run {
         )),
         tts: Arc::new(FakeTts::new(150, 60)),
         tools: Some(tools.clone()),
+        hedge_budget: Default::default(),
     };
     let mut call = start(Options::new(providers));
     call.silence(2500).await; // the greeting

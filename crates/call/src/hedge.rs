@@ -8,32 +8,86 @@
 //! a model stuck before its first word is what the caller hears as
 //! silence. The second request is counted with the turn's wasted provider
 //! calls; the loser is dropped, which closes its connection.
+//!
+//! Second requests come out of a budget the whole process shares per
+//! stage ([`HedgeBudget`]): when a provider is down and every request
+//! stalls or fails, a second request wins nothing and would double the
+//! load on a provider that is struggling already.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{self, Either};
 use futures::stream::{self, BoxStream, StreamExt};
 use providers::ProviderError;
 
+/// Second requests one stage may still send: every first request earns
+/// it [`EARNED_PER_REQUEST`] of one, up to [`BURST`], and every second
+/// request spends one (the retry throttling of gRPC and Finagle).
+#[derive(Debug)]
+pub struct Bucket(Mutex<f64>);
+
+/// Second requests a fresh process, or a stage that has not needed any for
+/// a while, may send at once.
+const BURST: f64 = 20.0;
+
+/// A second request for every five first ones, sustained. More than one
+/// request in five stalling or failing is an outage, not a tail, and a
+/// second request beside each would double the load and win little.
+const EARNED_PER_REQUEST: f64 = 0.2;
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Self(Mutex::new(BURST))
+    }
+}
+
+impl Bucket {
+    fn earn(&self) {
+        let mut tokens = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *tokens = (*tokens + EARNED_PER_REQUEST).min(BURST);
+    }
+
+    /// Takes one second request from the bucket; false when it is empty.
+    fn spend(&self) -> bool {
+        let mut tokens = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let left = *tokens >= 1.0;
+        if left {
+            *tokens -= 1.0;
+        }
+        left
+    }
+}
+
+/// The second requests every call of a process may send, per stage (see
+/// [`Bucket`]). Clones share the buckets: the service keeps one for all
+/// its calls.
+#[derive(Debug, Clone, Default)]
+pub struct HedgeBudget {
+    pub(crate) stt: Arc<Bucket>,
+    pub(crate) llm: Arc<Bucket>,
+    pub(crate) tts: Arc<Bucket>,
+}
+
 /// When a request is sent a second time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Again {
     /// Never: one request only.
     Never,
     /// At once after a failure a retry may mend, and beside a first still
     /// unanswered after this long (the hedged request of Dean and
-    /// Barroso's "The Tail at Scale").
-    OnFailureOrAfter(Duration),
+    /// Barroso's "The Tail at Scale"), while the bucket has one to spend.
+    OnFailureOrAfter(Duration, Arc<Bucket>),
 }
 
 impl Again {
-    /// Hedged after `after`, unless zero (one request).
-    pub(crate) fn hedged_after(after: Duration) -> Self {
+    /// Hedged after `after` out of `bucket`, unless zero (one request).
+    pub(crate) fn hedged_after(after: Duration, bucket: &Arc<Bucket>) -> Self {
         if after.is_zero() {
             Self::Never
         } else {
-            Self::OnFailureOrAfter(after)
+            Self::OnFailureOrAfter(after, Arc::clone(bucket))
         }
     }
 }
@@ -44,27 +98,36 @@ pub(crate) struct Answer<T> {
     pub requests: u32,
 }
 
-/// Sends `ask()`, and a second `ask()` when `again` says so; returns the
-/// first success, else the last failure. `stage` names the provider in
-/// the `provider_asked_again` log line.
+/// Sends `ask()`, and a second `ask()` when `again` says so and its
+/// bucket has one; returns the first success, else the last failure.
+/// `stage` names the provider in the `provider_asked_again` log line (and
+/// `provider_not_asked_again`, when the bucket is empty).
 pub(crate) async fn ask_twice<T, F, Fut>(stage: &'static str, ask: F, again: Again) -> Answer<T>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
     let first = Box::pin(ask());
-    let after = match again {
+    let (after, bucket) = match again {
         Again::Never => {
             return Answer {
                 result: first.await,
                 requests: 1,
             };
         }
-        Again::OnFailureOrAfter(after) => after,
+        Again::OnFailureOrAfter(after, bucket) => (after, bucket),
+    };
+    bucket.earn();
+    let spent = |why: &str| {
+        let spent = bucket.spend();
+        if !spent {
+            tracing::info!(stage, why, "provider_not_asked_again");
+        }
+        spent
     };
     let wait = Box::pin(tokio::time::sleep(after));
     let first = match future::select(first, wait).await {
-        Either::Left((Err(err), _)) if err.is_retryable() => {
+        Either::Left((Err(err), _)) if err.is_retryable() && spent(err.kind()) => {
             tracing::info!(stage, error_kind = err.kind(), "provider_asked_again");
             return Answer {
                 result: ask().await,
@@ -77,7 +140,13 @@ where
                 requests: 1,
             };
         }
-        Either::Right(((), first)) => first,
+        Either::Right(((), first)) if spent("slow") => first,
+        Either::Right(((), first)) => {
+            return Answer {
+                result: first.await,
+                requests: 1,
+            };
+        }
     };
     tracing::info!(
         stage,
@@ -154,7 +223,10 @@ mod tests {
     }
 
     const HEARD: &str = "אני רוצה לקבוע תור";
-    const HEDGED: Again = Again::OnFailureOrAfter(Duration::from_millis(1500));
+    /// Hedged after `ms`, out of a full bucket of its own.
+    fn hedged(ms: u64) -> Again {
+        Again::hedged_after(Duration::from_millis(ms), &Arc::default())
+    }
 
     /// What `script` comes to when asked `again` (`Ok` the text), how many
     /// requests it took, and how long, in ms.
@@ -181,37 +253,37 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_transcription_that_answers_in_time_is_asked_once() {
-        let got = heard(vec![(300, Ok(HEARD))], HEDGED).await;
+        let got = heard(vec![(300, Ok(HEARD))], hedged(1500)).await;
         assert_eq!(got, (Ok(HEARD.to_owned()), 1, 300));
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_outage_is_asked_again_at_once_and_its_answer_taken() {
-        let got = heard(vec![(100, Err(outage())), (300, Ok(HEARD))], HEDGED).await;
+        let got = heard(vec![(100, Err(outage())), (300, Ok(HEARD))], hedged(1500)).await;
         assert_eq!(got, (Ok(HEARD.to_owned()), 2, 400));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_refusal_for_bad_credentials_is_not_asked_again() {
-        let got = heard(vec![(100, Err(ProviderError::Unauthorized))], HEDGED).await;
+        let got = heard(vec![(100, Err(ProviderError::Unauthorized))], hedged(1500)).await;
         assert_eq!(got, (Err("unauthorized"), 1, 100));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stuck_transcription_is_answered_by_a_second_request_beside_it() {
-        let got = heard(vec![(60_000, Ok("stuck")), (300, Ok(HEARD))], HEDGED).await;
+        let got = heard(vec![(60_000, Ok("stuck")), (300, Ok(HEARD))], hedged(1500)).await;
         assert_eq!(got, (Ok(HEARD.to_owned()), 2, 1800));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_first_request_that_answers_before_its_hedge_wins() {
-        let got = heard(vec![(1600, Ok(HEARD)), (1000, Ok("late"))], HEDGED).await;
+        let got = heard(vec![(1600, Ok(HEARD)), (1000, Ok("late"))], hedged(1500)).await;
         assert_eq!(got, (Ok(HEARD.to_owned()), 2, 1600));
     }
 
     #[tokio::test(start_paused = true)]
     async fn when_the_hedge_fails_the_slow_first_request_still_answers() {
-        let got = heard(vec![(2000, Ok(HEARD)), (100, Err(outage()))], HEDGED).await;
+        let got = heard(vec![(2000, Ok(HEARD)), (100, Err(outage()))], hedged(1500)).await;
         assert_eq!(got, (Ok(HEARD.to_owned()), 2, 2000));
     }
 
@@ -219,7 +291,7 @@ mod tests {
     async fn when_both_requests_fail_the_turn_hears_the_last_failure() {
         let got = heard(
             vec![(2000, Err(outage())), (1000, Err(ProviderError::Timeout))],
-            HEDGED,
+            hedged(1500),
         )
         .await;
         assert_eq!(got, (Err("timeout"), 2, 2500));
@@ -229,7 +301,7 @@ mod tests {
     async fn without_a_hedge_a_failure_is_final() {
         let got = heard(
             vec![(100, Err(outage()))],
-            Again::hedged_after(Duration::ZERO),
+            Again::hedged_after(Duration::ZERO, &Arc::default()),
         )
         .await;
         assert_eq!(got, (Err("server"), 1, 100));
@@ -268,11 +340,9 @@ mod tests {
         (words, answer.requests, took)
     }
 
-    const MODEL_HEDGED: Again = Again::OnFailureOrAfter(Duration::from_millis(2000));
-
     #[tokio::test(start_paused = true)]
     async fn a_model_stuck_before_its_first_word_is_overtaken_by_a_second_request() {
-        let got = first_words(vec![(60_000, Ok("תודה")), (300, Ok("שלום"))], MODEL_HEDGED).await;
+        let got = first_words(vec![(60_000, Ok("תודה")), (300, Ok("שלום"))], hedged(2000)).await;
         assert_eq!(got, (Ok(vec!["שלום", "לך"]), 2, 2300));
     }
 
@@ -280,10 +350,9 @@ mod tests {
     async fn a_model_that_times_out_before_its_first_word_is_asked_again_at_once() {
         // The headers came at once; the stream's first item is the client's
         // first-token timeout, which a second request may well beat.
-        let slow = Again::OnFailureOrAfter(Duration::from_millis(5000));
         let got = first_words(
             vec![(4000, Err(ProviderError::Timeout)), (300, Ok("שלום"))],
-            slow,
+            hedged(5000),
         )
         .await;
         assert_eq!(got, (Ok(vec!["שלום", "לך"]), 2, 4300));
@@ -291,7 +360,38 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_model_answering_in_time_keeps_every_word_of_its_one_request() {
-        let got = first_words(vec![(300, Ok("שלום"))], MODEL_HEDGED).await;
+        let got = first_words(vec![(300, Ok("שלום"))], hedged(2000)).await;
         assert_eq!(got, (Ok(vec!["שלום", "לך"]), 1, 300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_the_budget_is_spent_a_stuck_request_waits_alone_until_first_requests_earn_another()
+     {
+        // A provider in an outage: every request stalls for 10 s.
+        let bucket = Arc::new(Bucket(Mutex::new(1.0)));
+        let again = Again::hedged_after(Duration::from_millis(1500), &bucket);
+        let stuck = || vec![(10_000, Ok(HEARD)), (10_000, Ok(HEARD))];
+        let got = heard(stuck(), again.clone()).await;
+        assert_eq!(got, (Ok(HEARD.to_owned()), 2, 10_000));
+        // That one spent the bucket's last; the next three earn it 0.8 of
+        // another and go alone, slow or failing.
+        for _ in 0..2 {
+            let got = heard(stuck(), again.clone()).await;
+            assert_eq!(got, (Ok(HEARD.to_owned()), 1, 10_000));
+        }
+        let got = heard(vec![(100, Err(outage()))], again.clone()).await;
+        assert_eq!(got, (Err("server"), 1, 100));
+        let got = heard(stuck(), again).await;
+        assert_eq!(got, (Ok(HEARD.to_owned()), 2, 10_000));
+    }
+
+    #[test]
+    fn a_bucket_never_holds_more_than_its_burst() {
+        let bucket = Bucket::default();
+        for _ in 0..1000 {
+            bucket.earn();
+        }
+        let spent = (0..100).filter(|_| bucket.spend()).count();
+        assert_eq!(spent, 20);
     }
 }

@@ -36,6 +36,7 @@ mod setup;
 mod start;
 mod tools;
 
+pub use hedge::HedgeBudget;
 pub use session::run_call;
 pub use setup::{
     CallLimits, CallProviders, CallSetup, HedgeAfter, LLM_HEDGE_AFTER, STT_HEDGE_AFTER,

@@ -204,7 +204,12 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
                 .stt
                 .transcribe(audio, TranscribeOptions::default())
         };
-        let heard = ask_twice("stt", ask, Again::hedged_after(job.hedge_after.stt)).await;
+        let heard = ask_twice(
+            "stt",
+            ask,
+            Again::hedged_after(job.hedge_after.stt, &providers.hedge_budget.stt),
+        )
+        .await;
         let hedged = PipelineMsg::Hedged {
             generation,
             stage: Stage::Stt,
@@ -252,11 +257,11 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
         return;
     }
 
-    let tts_again = Again::hedged_after(job.hedge_after.tts);
+    let tts_again = Again::hedged_after(job.hedge_after.tts, &providers.hedge_budget.tts);
     let mut speaker = Speaker::new(generation, providers.tts.clone(), tts_again, job.voice, tx);
     speaker.quiet_since = job.quiet_since;
     speaker.go = job.go;
-    let llm_again = Again::hedged_after(job.hedge_after.llm);
+    let llm_again = Again::hedged_after(job.hedge_after.llm, &providers.hedge_budget.llm);
     if let (Some(text), Some(tools)) = (&user_text, providers.tools.clone()) {
         let mut messages = job.messages;
         messages.push(ChatMessage::user(text.clone()));
@@ -391,7 +396,7 @@ impl Speaker {
             return;
         }
         let (tts, voice, index) = (self.tts.clone(), self.voice.clone(), self.next_index);
-        let again = self.tts_again;
+        let again = self.tts_again.clone();
         self.pending.push_back(Box::pin(async move {
             let ready_at = Instant::now();
             let ask = || {
@@ -557,7 +562,13 @@ async fn converse(
         } else {
             Vec::new()
         };
-        let deltas = model_answer(providers, messages.clone(), Some(offered), again, &speaker);
+        let deltas = model_answer(
+            providers,
+            messages.clone(),
+            Some(offered),
+            again.clone(),
+            &speaker,
+        );
         // After a tool, the model answers again: the caller, who has
         // heard nothing yet, may not wait for that in silence either.
         match model_round(&mut speaker, deltas, round > 0).await {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use providers::{LanguageModel, SpeechToText, TextToSpeech};
 
 use crate::CallTools;
+use crate::hedge::HedgeBudget;
 
 /// The outside services one call uses. Cheap to clone.
 #[derive(Clone)]
@@ -20,6 +21,9 @@ pub struct CallProviders {
     pub tts: Arc<dyn TextToSpeech>,
     /// The agent's actions in this call; `None`: it can only talk.
     pub tools: Option<Arc<dyn CallTools>>,
+    /// The second requests it may send, shared with every other call of
+    /// the process.
+    pub hedge_budget: HedgeBudget,
 }
 
 impl std::fmt::Debug for CallProviders {

@@ -260,7 +260,10 @@ impl Call {
             text,
             self.setup.voice.clone(),
             self.providers.tts.clone(),
-            Again::hedged_after(self.setup.limits.hedge_after.tts),
+            Again::hedged_after(
+                self.setup.limits.hedge_after.tts,
+                &self.providers.hedge_budget.tts,
+            ),
             self.pipe_tx.clone(),
         );
         self.active = Some(Active::new(generation, kind, task));

@@ -20,6 +20,7 @@ async fn with_every_provider_disabled_each_turn_says_the_fixed_line_as_silence()
         llm: Arc::new(DisabledLanguageModel::new()),
         tts: Arc::new(DisabledTextToSpeech::new()),
         tools: None,
+        hedge_budget: Default::default(),
     };
     let mut call = start(Options::new(providers));
     call.silence(1000).await;

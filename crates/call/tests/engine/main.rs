@@ -66,6 +66,7 @@ impl Fakes {
             llm: self.llm.clone(),
             tts: self.tts.clone(),
             tools: None,
+            hedge_budget: Default::default(),
         }
     }
 }
