@@ -25,7 +25,8 @@
 #   DURATION_S=60           sustained call length
 #   STAGGER_MS=10           arrival spacing
 #   PIN=1|0                 taskset pinning (default 1 when nproc >= 2)
-#   KEEP=dir                keep each run's JSON summary and server log there
+#   KEEP=dir                keep each run's JSON summary, server log and
+#                           /metrics at its end there
 #   AUDIO="a.wav b.wav"     the caller's utterances (default: shalom.wav)
 #   FAKE_ARGS="--stt-ms …"  provider latencies other than the defaults;
 #                           "--stt-stall-every 10" stalls 1 in 10
@@ -114,11 +115,13 @@ run_once() {
   cpu=$(awk -v a="$(cpu_s "$SERVER")" -v b="$base_cpu" 'BEGIN { printf "%.2f", a - b }')
   peak=$(status_kb "$SERVER" VmHWM)
   warn=$(tail -n +"$((base_lines + 1))" "$dir/serve.log" | grep -cE '"level": ?"(WARN|ERROR)"' || true)
+  curl -s "http://127.0.0.1:$PORT/metrics" >"$dir/metrics.txt" || true
   stop_server
   if [ -n "${KEEP:-}" ]; then
     local tag=${SHAPE}_${DB}_${n}_run$run
     cp "$dir/summary.json" "$KEEP/$tag.json"
     cp "$dir/serve.log" "$KEEP/$tag.serve.log"
+    cp "$dir/metrics.txt" "$KEEP/$tag.metrics.txt"
   fi
   if ! jq -e 'select(.event == "summary")' "$dir/summary.json" >/dev/null 2>&1; then
     echo "run $run/$RUNS N=$n: no summary from the simulator:" >&2

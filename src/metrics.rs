@@ -98,6 +98,9 @@ pub struct Metrics {
     /// stalled transcription, a model or TTS outage), by stage: a rising
     /// rate is a provider going bad before its errors reach callers.
     provider_asked_again_total: Family<StageLabel, Counter>,
+    /// Second requests refused because the stage's budget was spent: a
+    /// provider in an outage, not a tail (see `call::HedgeBudget`).
+    provider_not_asked_again_total: Family<StageLabel, Counter>,
     /// Argon2 verifications started by login.
     pub password_checks_total: Counter,
     pub password_checks_in_flight: Gauge,
@@ -146,6 +149,7 @@ impl Metrics {
             http_latency_ms,
             provider_errors_total: Family::default(),
             provider_asked_again_total: Family::default(),
+            provider_not_asked_again_total: Family::default(),
             password_checks_total: Counter::default(),
             password_checks_in_flight: Gauge::default(),
             password_checks_peak: Gauge::default(),
@@ -235,14 +239,24 @@ impl Metrics {
             "Provider requests sent a second time, by stage (stt, llm, tts)",
             m.provider_asked_again_total.clone(),
         );
+        registry.register(
+            "provider_not_asked_again",
+            "Second provider requests refused because the stage's budget was spent, by stage",
+            m.provider_not_asked_again_total.clone(),
+        );
         // Every stage is exported from the start, so a dashboard's rate
         // reads 0, not "no data", until a provider first stalls.
-        for stage in ["stt", "llm", "tts"] {
-            m.provider_asked_again_total
-                .get_or_create(&StageLabel {
-                    stage: stage.into(),
-                })
-                .inc_by(0);
+        for family in [
+            &m.provider_asked_again_total,
+            &m.provider_not_asked_again_total,
+        ] {
+            for stage in ["stt", "llm", "tts"] {
+                family
+                    .get_or_create(&StageLabel {
+                        stage: stage.into(),
+                    })
+                    .inc_by(0);
+            }
         }
         registry.register(
             "password_checks",
@@ -328,12 +342,16 @@ impl Metrics {
             .inc();
     }
 
-    pub fn provider_asked_again(&self, stage: &str) {
-        self.provider_asked_again_total
-            .get_or_create(&StageLabel {
-                stage: stage.into(),
-            })
-            .inc();
+    /// Brings the second requests sent to `stage` up to `total`, the
+    /// count the calls' shared budget keeps (read at each scrape).
+    pub fn provider_asked_again(&self, stage: &str, total: u64) {
+        catch_up(&self.provider_asked_again_total, stage, total);
+    }
+
+    /// Brings the refused second requests of `stage` up to `total`, the
+    /// count the calls' shared budget keeps (read at each scrape).
+    pub fn provider_not_asked_again(&self, stage: &str, total: u64) {
+        catch_up(&self.provider_not_asked_again_total, stage, total);
     }
 
     pub fn failover(&self, kind: &str) {
@@ -407,6 +425,15 @@ impl Metrics {
     }
 }
 
+/// Raises `stage`'s counter in `family` to `total`, a count kept elsewhere;
+/// never lowers it.
+fn catch_up(family: &Family<StageLabel, Counter>, stage: &str, total: u64) {
+    let counter = family.get_or_create(&StageLabel {
+        stage: stage.into(),
+    });
+    counter.inc_by(total.saturating_sub(counter.get()));
+}
+
 /// One running password verification; see [`Metrics::password_check`].
 pub struct RunningCheck<'a>(&'a Metrics);
 
@@ -434,6 +461,26 @@ mod tests {
         assert!(text.contains("agentlocator_turn_ms_count{part=\"stt\"} 3"));
         assert!(text.contains("agentlocator_turn_total_ms_recent{quantile=\"0.5\"} 1200"));
         assert!(text.contains("agentlocator_turns_total 3"));
+    }
+
+    #[test]
+    fn refused_second_requests_follow_the_budgets_count_and_never_go_back() {
+        let m = Metrics::new();
+        let series = |m: &Metrics| {
+            m.render()
+                .lines()
+                .filter(|l| l.starts_with("agentlocator_provider_not_asked_again_total{"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(series(&m).len(), 3, "every stage from 0");
+        m.provider_not_asked_again("llm", 7);
+        m.provider_not_asked_again("llm", 5);
+        let llm = series(&m)
+            .into_iter()
+            .find(|l| l.contains(r#"stage="llm""#))
+            .unwrap();
+        assert!(llm.ends_with(" 7"), "{llm}");
     }
 
     #[test]

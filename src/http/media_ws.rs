@@ -611,7 +611,6 @@ async fn record_events(
             // pressed; the digits themselves (card and ID numbers) are
             // never logged.
             CallEvent::Dtmf { digit: _ } => {}
-            CallEvent::AskedAgain { stage } => state.metrics.provider_asked_again(stage),
             CallEvent::Failover { reason } => {
                 // Counted once, by stream_ended, when Twilio follows the
                 // <Connect action>; here the reason is kept on the call.

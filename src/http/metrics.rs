@@ -29,6 +29,13 @@ async fn scrape(State(state): State<AppState>) -> Response {
             state.metrics.set_jobs(status, n);
         }
     }
+    let budget = &state.providers.hedge_budget;
+    for (stage, sent) in budget.sent() {
+        state.metrics.provider_asked_again(stage, sent);
+    }
+    for (stage, refused) in budget.refused() {
+        state.metrics.provider_not_asked_again(stage, refused);
+    }
     (
         [(
             header::CONTENT_TYPE,

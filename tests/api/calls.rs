@@ -230,6 +230,11 @@ async fn a_caller_whose_transcriptions_stall_is_answered_by_a_second_request_not
     assert!(asked_again_at(&metrics, "stt") >= 1, "{metrics}");
     assert_eq!(asked_again_at(&metrics, "llm"), 0, "{metrics}");
     assert_eq!(asked_again_at(&metrics, "tts"), 0, "{metrics}");
+    // One stall is a tail: the budget for second requests was not spent.
+    assert!(
+        metrics.contains(r#"agentlocator_provider_not_asked_again_total{stage="stt"} 0"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

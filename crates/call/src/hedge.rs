@@ -15,6 +15,7 @@
 //! load on a provider that is struggling already.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +27,14 @@ use providers::ProviderError;
 /// it [`EARNED_PER_REQUEST`] of one, up to [`BURST`], and every second
 /// request spends one (the retry throttling of gRPC and Finagle).
 #[derive(Debug)]
-pub struct Bucket(Mutex<f64>);
+pub struct Bucket {
+    tokens: Mutex<f64>,
+    /// Second requests it allowed, for `/metrics`: counted as they are
+    /// sent, so a turn abandoned before they answer still shows them.
+    sent: AtomicU64,
+    /// Second requests it refused, for `/metrics`.
+    refused: AtomicU64,
+}
 
 /// Second requests a fresh process, or a stage that has not needed any for
 /// a while, may send at once.
@@ -39,23 +47,34 @@ const EARNED_PER_REQUEST: f64 = 0.2;
 
 impl Default for Bucket {
     fn default() -> Self {
-        Self(Mutex::new(BURST))
+        Self::holding(BURST)
     }
 }
 
 impl Bucket {
+    fn holding(tokens: f64) -> Self {
+        Self {
+            tokens: Mutex::new(tokens),
+            sent: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
     fn earn(&self) {
-        let mut tokens = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         *tokens = (*tokens + EARNED_PER_REQUEST).min(BURST);
     }
 
-    /// Takes one second request from the bucket; false when it is empty.
+    /// Takes one second request from the bucket; false (and counted) when
+    /// it is empty.
     fn spend(&self) -> bool {
-        let mut tokens = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let left = *tokens >= 1.0;
         if left {
             *tokens -= 1.0;
         }
+        let count = if left { &self.sent } else { &self.refused };
+        count.fetch_add(1, Ordering::Relaxed);
         left
     }
 }
@@ -68,6 +87,26 @@ pub struct HedgeBudget {
     pub(crate) stt: Arc<Bucket>,
     pub(crate) llm: Arc<Bucket>,
     pub(crate) tts: Arc<Bucket>,
+}
+
+impl HedgeBudget {
+    /// Second requests sent since the process started, by stage (`stt`,
+    /// `llm`, `tts`): a rising rate is a provider going bad before its
+    /// errors reach callers.
+    pub fn sent(&self) -> [(&'static str, u64); 3] {
+        self.count(|bucket| &bucket.sent)
+    }
+
+    /// Second requests refused since the process started, by stage: a
+    /// provider in an outage shows here while its calls fail.
+    pub fn refused(&self) -> [(&'static str, u64); 3] {
+        self.count(|bucket| &bucket.refused)
+    }
+
+    fn count(&self, of: impl Fn(&Bucket) -> &AtomicU64) -> [(&'static str, u64); 3] {
+        [("stt", &self.stt), ("llm", &self.llm), ("tts", &self.tts)]
+            .map(|(stage, bucket)| (stage, of(bucket).load(Ordering::Relaxed)))
+    }
 }
 
 /// When a request is sent a second time.
@@ -368,8 +407,12 @@ mod tests {
     async fn once_the_budget_is_spent_a_stuck_request_waits_alone_until_first_requests_earn_another()
      {
         // A provider in an outage: every request stalls for 10 s.
-        let bucket = Arc::new(Bucket(Mutex::new(1.0)));
-        let again = Again::hedged_after(Duration::from_millis(1500), &bucket);
+        let budget = HedgeBudget {
+            stt: Arc::new(Bucket::holding(1.0)),
+            ..HedgeBudget::default()
+        };
+        let bucket = &budget.stt;
+        let again = Again::hedged_after(Duration::from_millis(1500), bucket);
         let stuck = || vec![(10_000, Ok(HEARD)), (10_000, Ok(HEARD))];
         let got = heard(stuck(), again.clone()).await;
         assert_eq!(got, (Ok(HEARD.to_owned()), 2, 10_000));
@@ -383,6 +426,8 @@ mod tests {
         assert_eq!(got, (Err("server"), 1, 100));
         let got = heard(stuck(), again).await;
         assert_eq!(got, (Ok(HEARD.to_owned()), 2, 10_000));
+        assert_eq!(budget.sent(), [("stt", 2), ("llm", 0), ("tts", 0)]);
+        assert_eq!(budget.refused(), [("stt", 3), ("llm", 0), ("tts", 0)]);
     }
 
     #[test]

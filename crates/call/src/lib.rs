@@ -109,13 +109,6 @@ pub enum CallEvent {
         /// Why, for logs and the call log.
         reason: String,
     },
-    /// A provider was sent a second request (a stalled transcription, or a
-    /// retryable failure); counted, so a provider going bad shows before
-    /// callers feel it.
-    AskedAgain {
-        /// `stt`, `llm` or `tts`.
-        stage: &'static str,
-    },
 }
 
 /// Metrics and text of one turn (DESIGN.md, "Metrics of a turn").

@@ -68,7 +68,7 @@ pub(crate) enum PipelineMsg {
     },
     /// A transcription, model request or synthesis was sent twice (see
     /// `hedge`): one request more than the reply's own.
-    Hedged { generation: u32, stage: Stage },
+    Hedged { generation: u32 },
     /// The transcript was noise or a hallucination: no reply.
     Rejected {
         generation: u32,
@@ -166,10 +166,7 @@ pub(crate) fn spawn_say(
         let ready_at = Instant::now();
         let ask = || tts.synthesize_cached(&text, voice.as_deref());
         let audio = ask_twice("tts", ask, again).await;
-        let hedged = PipelineMsg::Hedged {
-            generation,
-            stage: Stage::Tts,
-        };
+        let hedged = PipelineMsg::Hedged { generation };
         if audio.requests > 1 && tx.send(hedged).await.is_err() {
             return;
         }
@@ -210,10 +207,7 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
             Again::hedged_after(job.hedge_after.stt, &providers.hedge_budget.stt),
         )
         .await;
-        let hedged = PipelineMsg::Hedged {
-            generation,
-            stage: Stage::Stt,
-        };
+        let hedged = PipelineMsg::Hedged { generation };
         if heard.requests > 1 && tx.send(hedged).await.is_err() {
             return;
         }
@@ -475,7 +469,6 @@ impl Speaker {
         let (index, text, ready_at, audio) = done;
         let hedged = PipelineMsg::Hedged {
             generation: self.generation,
-            stage: Stage::Tts,
         };
         if audio.requests > 1 && self.tx.send(hedged).await.is_err() {
             return false;
@@ -620,10 +613,7 @@ fn model_answer(
             })
         };
         let answer = ask_twice("llm", ask, again).await;
-        let hedged = PipelineMsg::Hedged {
-            generation,
-            stage: Stage::Llm,
-        };
+        let hedged = PipelineMsg::Hedged { generation };
         if answer.requests > 1 {
             let _ = tx.send(hedged).await;
         }

@@ -437,13 +437,6 @@ impl Call {
     }
 
     pub(super) fn on_pipeline(&mut self, msg: PipelineMsg) {
-        // Counted whichever reply asked, a guess the caller talked past
-        // included: the provider was asked twice all the same.
-        if let PipelineMsg::Hedged { stage, .. } = &msg {
-            self.emit(CallEvent::AskedAgain {
-                stage: stage.as_str(),
-            });
-        }
         let Err(msg) = self.hold_for_guess(msg) else {
             return;
         };

@@ -122,12 +122,11 @@ async fn a_hedged_turn(
     call.silence_until(10_000, closed).await;
     call.stop().await;
     let (summary, _, events) = call.finish().await;
-    let asked_again = events
-        .iter()
-        .filter_map(|e| match e {
-            CallEvent::AskedAgain { stage } => Some(*stage),
-            _ => None,
-        })
+    let asked_again = fakes
+        .budget
+        .sent()
+        .into_iter()
+        .filter_map(|(stage, sent)| (sent > 0).then_some(stage))
         .collect();
     let mut turns = turns(&events);
     assert_eq!(turns.len(), 1);

@@ -41,6 +41,8 @@ pub struct Fakes {
     pub stt: Arc<FakeStt>,
     pub llm: Arc<FakeLlm>,
     pub tts: Arc<FakeTts>,
+    /// The calls' budget for second requests, and their count.
+    pub budget: agentlocator_call::HedgeBudget,
 }
 
 impl Fakes {
@@ -50,6 +52,7 @@ impl Fakes {
             stt: Arc::new(stt),
             llm: Arc::new(llm),
             tts: Arc::new(FakeTts::new(100, 10)),
+            budget: Default::default(),
         }
     }
 
@@ -66,7 +69,7 @@ impl Fakes {
             llm: self.llm.clone(),
             tts: self.tts.clone(),
             tools: None,
-            hedge_budget: Default::default(),
+            hedge_budget: self.budget.clone(),
         }
     }
 }
