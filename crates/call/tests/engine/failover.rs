@@ -107,14 +107,14 @@ async fn a_success_between_failures_resets_the_failure_streak() {
     );
 }
 
+/// How a hedged test call ended, its one turn's record, and the stages
+/// that sent a second request.
+type HedgedTurn = (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>);
+
 /// One unspeculative turn on a quiet line, with every stage hedged after
 /// `hedge`; `then` runs once the greeting has been synthesised: how the
 /// call ended, the turn's record, and the stages it reported asking again.
-async fn a_hedged_turn(
-    fakes: &Fakes,
-    hedge: Duration,
-    then: impl FnOnce(),
-) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
+async fn a_hedged_turn(fakes: &Fakes, hedge: Duration, then: impl FnOnce()) -> HedgedTurn {
     let mut call = start(Options::unspeculative(fakes.providers()).hedged_after(hedge));
     call.silence(1000).await;
     then();
@@ -135,9 +135,7 @@ async fn a_hedged_turn(
 
 /// [`a_hedged_turn`] whose first transcription request hangs (the next
 /// takes 300 ms).
-async fn a_turn_whose_transcription_hangs(
-    hedge: Duration,
-) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
+async fn a_turn_whose_transcription_hangs(hedge: Duration) -> HedgedTurn {
     let fakes = Fakes::new(
         FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)).taking(&[Duration::from_secs(60)]),
         FakeLlm::replying(two_sentences()),
@@ -172,9 +170,7 @@ async fn a_transcription_that_hangs_is_sent_again_and_the_caller_answered_instea
 
 /// [`a_hedged_turn`] whose first model request hangs before its first
 /// word (the next answers in 300 ms).
-async fn a_turn_whose_model_hangs(
-    hedge: Duration,
-) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
+async fn a_turn_whose_model_hangs(hedge: Duration) -> HedgedTurn {
     let stuck = LlmReply::new(&["תשובה ", "שנתקעה."], 60_000, 0);
     let fakes = Fakes::new(
         FakeStt::saying(CALLER_SAYS, Duration::from_millis(300)),
@@ -207,9 +203,7 @@ async fn a_model_that_hangs_before_its_first_word_is_asked_again_and_the_caller_
 
 /// [`a_hedged_turn`] whose first synthesis after the greeting hangs (the
 /// next takes 100 ms).
-async fn a_turn_whose_synthesis_hangs(
-    hedge: Duration,
-) -> (EndReason, agentlocator_call::TurnRecord, Vec<&'static str>) {
+async fn a_turn_whose_synthesis_hangs(hedge: Duration) -> HedgedTurn {
     let fakes = Fakes::standard();
     a_hedged_turn(&fakes, hedge, || {
         fakes.tts.stall_next.store(1, Ordering::SeqCst)

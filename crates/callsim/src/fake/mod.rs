@@ -221,7 +221,7 @@ async fn transcribe(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Byt
     if !contains(&body, b"name=\"file\"") {
         return openai_error(StatusCode::BAD_REQUEST, "missing the 'file' part");
     }
-    let delay = fake.delay_ms(0, fake.lat.stt_stall_every, fake.lat.stt_ms);
+    let delay = fake.delay_ms(STT, fake.lat.stt_stall_every, fake.lat.stt_ms);
     sleep(Duration::from_millis(delay)).await;
     let n = fake.line_for(utterance_start(&body), body.len());
     axum::Json(json!({"text": TRANSCRIPTS[n % TRANSCRIPTS.len()]})).into_response()
@@ -234,13 +234,18 @@ const SAME_UTTERANCE_WITHIN: Duration = Duration::from_secs(5);
 /// The audio that names an utterance: its first 200 ms at 8 kHz mu-law.
 const START_BYTES: usize = 1_600;
 
+/// Indices of [`Fake::delay_ms`]'s request counts, one per stage.
+const STT: usize = 0;
+const CHAT: usize = 1;
+const TTS: usize = 2;
+
 /// An utterance heard: when, how it began, its request's length, and the
 /// line it said.
 type Heard = (Instant, u64, usize, usize);
 
 impl Fake {
-    /// How long this request of `stage` (0 transcription, 1 chat, 2
-    /// synthesis) takes: `usual`, but the first of every `every` stalls.
+    /// How long this request of `stage` ([`STT`], [`CHAT`], [`TTS`]) takes:
+    /// `usual`, but the first of every `every` stalls.
     fn delay_ms(&self, stage: usize, every: u64, usual: u64) -> u64 {
         let k = self.requests[stage].fetch_add(1, Ordering::Relaxed);
         if every > 0 && k.is_multiple_of(every) {
@@ -318,7 +323,7 @@ async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
         return answer;
     }
     let lat = FakeLatencies {
-        llm_ttft_ms: fake.delay_ms(1, fake.lat.llm_stall_every, fake.lat.llm_ttft_ms),
+        llm_ttft_ms: fake.delay_ms(CHAT, fake.lat.llm_stall_every, fake.lat.llm_ttft_ms),
         ..fake.lat
     };
     if let Some(answer) = tools::answer(lat, &body).await {
@@ -482,7 +487,7 @@ async fn synthesize(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Byt
     if chars == 0 {
         return google_error(StatusCode::BAD_REQUEST, "input text is empty");
     }
-    let delay = fake.delay_ms(2, fake.lat.tts_stall_every, fake.lat.tts_ms);
+    let delay = fake.delay_ms(TTS, fake.lat.tts_stall_every, fake.lat.tts_ms);
     sleep(Duration::from_millis(delay)).await;
     let wav = voice::wav::write_mulaw_8k(&audio::speechlike(chars as u64 * 60));
     axum::Json(json!({"audioContent": STANDARD.encode(wav)})).into_response()
