@@ -1426,7 +1426,9 @@ fn a_caller_who_leaves_the_noise_is_neither_cut_off_nor_kept_waiting_on_the_quie
 /// full band and the four bands). The study asks whether a learned mix of
 /// such cues hears the caller's quiet words under the crowd better than
 /// the level rules do (BENCHMARKS.md, "A learned score of the crowd's
-/// frames"); the fit gives the crowd score its weights (`turn/crowd.rs`):
+/// frames"); the fit gives the crowd score its weights (`turn/crowd.rs`).
+/// For café it also writes each line's PCM under `pcm/`, which
+/// `benches/crowd_spectrum.py` reads for the line's fine spectrum:
 /// `CROWD_FRAMES_DIR=/tmp/crowd cargo test --release -p agentlocator-voice --test noise_set -- --ignored crowd_study`.
 #[test]
 #[ignore = "writes files; run by benches/crowd_frames.py's instructions"]
@@ -1464,6 +1466,15 @@ fn write_noisy_frames_for_the_crowd_study() {
                     mulaw::encode_into(&mixed, &mut law);
                     let mut line = Vec::new();
                     mulaw::decode_into(&law, &mut line);
+                    if family == NoiseFamily::Cafe {
+                        // The line itself, for the study of its fine
+                        // spectrum (`benches/crowd_spectrum.py`): PCM16, little-endian.
+                        let pcm_dir = format!("{dir}/pcm");
+                        std::fs::create_dir_all(&pcm_dir).unwrap();
+                        let bytes: Vec<u8> = line.iter().flat_map(|s| s.to_le_bytes()).collect();
+                        std::fs::write(format!("{pcm_dir}/{name}-{snr}-{seed}-{case}.s16"), bytes)
+                            .unwrap();
+                    }
                     let line: Vec<f32> = line.iter().map(|&s| f32::from(s)).collect();
                     let clean: Vec<f32> = speech.iter().map(|&s| f32::from(s)).collect();
                     let views = |x: &[f32]| -> Vec<Vec<f32>> {
