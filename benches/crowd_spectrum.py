@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Does the caller's own spectrum tell their quiet words from the crowd's?
+"""Does the caller's own spectrum or pitch tell their quiet words from the crowd's?
 
 A study beside benches/crowd_frames.py (same frames, same labels, same
 judge). The crowd score hears a frame by its level against the room and the
@@ -19,8 +19,8 @@ for café, each line's PCM under pcm/):
 The fine spectrum: 16 mel bands from 250 to 3,500 Hz of the 32 ms ending at
 each frame. The caller's profile is the mean of the frames within 6 dB of
 the line's loudest twentieth and 6 dB over the room; the room's, of the
-frames within 2 dB of the room. Profile cues: how much nearer the room's
-shape (bands less their mean) the frame lies than the caller's, its rise
+frames within 2 dB of the room. Profile cues: how much nearer the caller's
+shape (bands less their mean) the frame lies than the room's, its rise
 over the room weighted by where the caller stands over it, that less its
 plain mean rise, its largest rise and the rises' spread; and each band's
 own rise. The caller's pitch: the frame's periodicity (40 ms, Boersma's
