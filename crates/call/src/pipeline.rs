@@ -166,8 +166,7 @@ pub(crate) fn spawn_say(
         let ready_at = Instant::now();
         let ask = || tts.synthesize_cached(&text, voice.as_deref());
         let audio = ask_twice("tts", ask, again).await;
-        let hedged = PipelineMsg::Hedged { generation };
-        if audio.requests > 1 && tx.send(hedged).await.is_err() {
+        if !report_second(&tx, generation, audio.requests).await {
             return;
         }
         let msg = match audio.result {
@@ -207,8 +206,7 @@ async fn reply(job: ReplyJob, providers: CallProviders, tx: mpsc::Sender<Pipelin
             Again::hedged_after(job.hedge_after.stt, &providers.hedge_budget.stt),
         )
         .await;
-        let hedged = PipelineMsg::Hedged { generation };
-        if heard.requests > 1 && tx.send(hedged).await.is_err() {
+        if !report_second(&tx, generation, heard.requests).await {
             return;
         }
         let raw = match heard.result {
@@ -467,10 +465,7 @@ impl Speaker {
     /// gone or TTS failed, which was reported).
     async fn deliver(&mut self, done: Synthesis) -> bool {
         let (index, text, ready_at, audio) = done;
-        let hedged = PipelineMsg::Hedged {
-            generation: self.generation,
-        };
-        if audio.requests > 1 && self.tx.send(hedged).await.is_err() {
+        if !report_second(&self.tx, self.generation, audio.requests).await {
             return false;
         }
         let msg = match audio.result {
@@ -581,6 +576,12 @@ async fn converse(
     speaker.finish().await;
 }
 
+/// Tells the session when an answer took `requests` > 1 (see `hedge`):
+/// one more for the turn's wasted calls; false once the session is gone.
+async fn report_second(tx: &mpsc::Sender<PipelineMsg>, generation: u32, requests: u32) -> bool {
+    requests <= 1 || tx.send(PipelineMsg::Hedged { generation }).await.is_ok()
+}
+
 /// The model's answer to `messages` (offered `tools`; `None` asks without
 /// them), as one stream that asks only when first read: the first-token
 /// wait then falls inside [`model_round`], whose fillers keep the cadence
@@ -613,10 +614,8 @@ fn model_answer(
             })
         };
         let answer = ask_twice("llm", ask, again).await;
-        let hedged = PipelineMsg::Hedged { generation };
-        if answer.requests > 1 {
-            let _ = tx.send(hedged).await;
-        }
+        // A session gone ignores the stream anyway.
+        let _ = report_second(&tx, generation, answer.requests).await;
         match answer.result {
             Ok(deltas) => deltas,
             Err(err) => stream::once(future::ready(Err(err))).boxed(),
