@@ -65,9 +65,12 @@ def spread(x, n):
     return np.concatenate([np.zeros(n - 1), sliding_window_view(x, n).std(axis=1)])
 
 
-def lines(path):
-    """Per line: seed, features, caller frames, crowd frames, inside, 200 ms mean over room."""
-    rows = np.loadtxt(path, delimiter=",")
+def lines(rows):
+    """Per line: seed, features, caller frames, crowd frames, inside, 200 ms mean over room.
+
+    `rows`: a study CSV's path, or its rows already read."""
+    if not isinstance(rows, np.ndarray):
+        rows = np.loadtxt(rows, delimiter=",")
     out = []
     for seed, case in np.unique(rows[:, :2], axis=0):
         line = rows[(rows[:, 0] == seed) & (rows[:, 1] == case)]

@@ -43,7 +43,10 @@ def cues_and_labels(path):
 
 
 def main(directory, names):
-    parts = [cues_and_labels(Path(directory) / f"fixtures{n}.csv") for n in names.split(",")]
+    # "-20" is the fixtures' file; a name without the dash is taken whole
+    # ("training-20": the speakers of benches/make-training-he.sh).
+    stems = [f"fixtures{n}" if n.startswith("-") else n for n in names.split(",")]
+    parts = [cues_and_labels(Path(directory) / f"{stem}.csv") for stem in stems]
     x = np.vstack([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     mu, sd = x.mean(0), x.std(0) + 1e-9

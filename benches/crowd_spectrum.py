@@ -161,9 +161,11 @@ def pitch_cues(pcm, level):
     return np.column_stack([best, near, near - best])
 
 
-def lines_with_spectrum(directory, name, snr):
+def lines_with_spectrum(directory, name, snr, seeds=None):
     rows = np.loadtxt(Path(directory) / f"{name}-{snr}.csv", delimiter=",")
-    base = cf.lines(Path(directory) / f"{name}-{snr}.csv")
+    if seeds is not None:
+        rows = rows[np.isin(rows[:, 0], list(seeds))]
+    base = cf.lines(rows)
     keys = np.unique(rows[:, :2], axis=0)
     out = []
     for (seed, case), (s, x, caller, crowd, inside, mean200) in zip(keys, base):

@@ -1430,6 +1430,9 @@ fn a_caller_who_leaves_the_noise_is_neither_cut_off_nor_kept_waiting_on_the_quie
 /// For café it also writes each line's PCM under `pcm/`, which
 /// `benches/crowd_spectrum.py` reads for the line's fine spectrum:
 /// `CROWD_FRAMES_DIR=/tmp/crowd cargo test --release -p agentlocator-voice --test noise_set -- --ignored crowd_study`.
+/// With `CROWD_TRAINING_WAV` naming a file of other speakers
+/// (`benches/make-training-he.sh`) it writes theirs too, as `training`,
+/// for a score to be fitted on without the held-out set.
 #[test]
 #[ignore = "writes files; run by benches/crowd_frames.py's instructions"]
 fn write_noisy_frames_for_the_crowd_study() {
@@ -1437,12 +1440,20 @@ fn write_noisy_frames_for_the_crowd_study() {
     let dir = std::env::var("CROWD_FRAMES_DIR").expect("CROWD_FRAMES_DIR names the directory");
     std::fs::create_dir_all(&dir).unwrap();
     let babble = babble();
-    let sets = [
+    let mut sets = vec![
         ("fixtures", end_cases().to_vec()),
         ("held-out", held_out_cases().to_vec()),
         ("fixtures-first", first_turn_cases(&end_cases())),
         ("held-out-first", first_turn_cases(&held_out_cases())),
     ];
+    // Other speakers to fit a study's score on, so that the held-out set
+    // stays the judge (`benches/make-training-he.sh` makes them).
+    if let Ok(path) = std::env::var("CROWD_TRAINING_WAV") {
+        let speech = pcm(&std::fs::read(path).expect("CROWD_TRAINING_WAV is readable"));
+        let splits = p56::splits_at_silences(&speech, FRAME, secs(2.0));
+        let utterances = utterances(&speech, &splits);
+        sets.push(("training", vec![(speech, utterances)]));
+    }
     for (name, cases) in &sets {
         for (family, snr) in [
             (NoiseFamily::Cafe, 20.0f32),
