@@ -8,23 +8,8 @@
 # Usage: benches/make-training-he.sh OUT.wav
 set -euo pipefail
 out="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-n=0
-parts=()
-# phrase VOICE SPEED PITCH TEXT: as make-held-out-he.sh makes one.
-phrase() {
-  n=$((n + 1))
-  espeak-ng -v "$1" -s "$2" -p "$3" -w "$work/raw$n.wav" "$4"
-  sox -D "$work/raw$n.wav" -r 8000 -c 1 -b 16 "$work/p$n.wav" norm -3 \
-    silence 1 0.005 0.1% reverse silence 1 0.005 0.1% reverse
-  parts+=("$work/p$n.wav")
-}
-gap() {
-  n=$((n + 1))
-  sox -n -r 8000 -c 1 -b 16 "$work/g$n.wav" trim 0 "$1"
-  parts+=("$work/g$n.wav")
-}
+# shellcheck source=../crates/voice/tests/fixtures/espeak-parts.sh
+source "$(dirname "$0")/../crates/voice/tests/fixtures/espeak-parts.sh"
 # An utterance: phrases of one voice joined by pauses of 0.2-0.45 s.
 utterance() {
   local voice=$1 speed=$2 pitch=$3
