@@ -124,14 +124,14 @@ def main(directory):
             return f[keep], inside[keep].astype(float)
         xi = np.vstack([inside_target(line)[0] for line in fitted])
         yi = np.concatenate([inside_target(line)[1] for line in fitted])
-        now = list(range(len(columns)))
+        now = list(range(len(columns)))  # this frame's cues: the first block
+        this_frame = cf.fit(x[:, now], y)
         models = {
-            "linear, this frame": cf.fit(x[:, now], y),
+            "linear, this frame": lambda f: this_frame(f[:, now]),
             "linear, 640 ms": cf.fit(x, y),
             "network, 640 ms": fit_mlp(x, y),
             "network, inside, 640 ms": fit_mlp(xi, yi),
         }
-        models["linear, this frame"] = (lambda m: lambda f: m(f[:, now]))(models["linear, this frame"])
         print(f"\ncafé at {snr} dB: {len(y)} frames to fit ({len(yi)} for 'inside');"
               " AUC of 400 ms of the score (caller heard at 1 % / 0.1 % crowd)")
         for cues, model in models.items():
