@@ -122,8 +122,9 @@ def main(directory):
             keep = (inside == 1) | after
             keep[: cf.SKIP] = False
             return f[keep], inside[keep].astype(float)
-        xi = np.vstack([inside_target(line)[0] for line in fitted])
-        yi = np.concatenate([inside_target(line)[1] for line in fitted])
+        inside_parts = [inside_target(line) for line in fitted]
+        xi = np.vstack([f for f, _ in inside_parts])
+        yi = np.concatenate([t for _, t in inside_parts])
         now = list(range(len(columns)))  # this frame's cues: the first block
         this_frame = cf.fit(x[:, now], y)
         models = {

@@ -649,10 +649,14 @@ fn audible_frames(speech: &[i16], utterances: &[Span], noise: &[f32], margin_db:
 /// The held-out speech, split into its utterances in the middle of each
 /// stretch of 2 s or more of digital silence.
 fn held_out_cases() -> [Case; 1] {
-    let speech = pcm(HELD_OUT);
+    [case_split_at_silences(pcm(HELD_OUT))]
+}
+
+/// A recording of utterances 2 s or more apart, with each one's span.
+fn case_split_at_silences(speech: Vec<i16>) -> Case {
     let splits = p56::splits_at_silences(&speech, FRAME, secs(2.0));
     let utterances = utterances(&speech, &splits);
-    [(speech, utterances)]
+    (speech, utterances)
 }
 
 /// How much of the line a call's first turn follows: the greeting,
@@ -1440,6 +1444,8 @@ fn write_noisy_frames_for_the_crowd_study() {
     let dir = std::env::var("CROWD_FRAMES_DIR").expect("CROWD_FRAMES_DIR names the directory");
     std::fs::create_dir_all(&dir).unwrap();
     let babble = babble();
+    let pcm_dir = format!("{dir}/pcm");
+    std::fs::create_dir_all(&pcm_dir).unwrap();
     let mut sets = vec![
         ("fixtures", end_cases().to_vec()),
         ("held-out", held_out_cases().to_vec()),
@@ -1450,9 +1456,7 @@ fn write_noisy_frames_for_the_crowd_study() {
     // stays the judge (`benches/make-training-he.sh` makes them).
     if let Ok(path) = std::env::var("CROWD_TRAINING_WAV") {
         let speech = pcm(&std::fs::read(path).expect("CROWD_TRAINING_WAV is readable"));
-        let splits = p56::splits_at_silences(&speech, FRAME, secs(2.0));
-        let utterances = utterances(&speech, &splits);
-        sets.push(("training", vec![(speech, utterances)]));
+        sets.push(("training", vec![case_split_at_silences(speech)]));
     }
     for (name, cases) in &sets {
         for (family, snr) in [
@@ -1480,8 +1484,6 @@ fn write_noisy_frames_for_the_crowd_study() {
                     if family == NoiseFamily::Cafe {
                         // The line itself, for the study of its fine
                         // spectrum (`benches/crowd_spectrum.py`): PCM16, little-endian.
-                        let pcm_dir = format!("{dir}/pcm");
-                        std::fs::create_dir_all(&pcm_dir).unwrap();
                         let bytes: Vec<u8> = line.iter().flat_map(|s| s.to_le_bytes()).collect();
                         std::fs::write(format!("{pcm_dir}/{name}-{snr}-{seed}-{case}.s16"), bytes)
                             .unwrap();
