@@ -43,7 +43,7 @@ def frames(path):
     rows = np.loadtxt(path, delimiter=",")
     caller_cues, crowd_cues = [], []
     # cf.lines returns the lines in np.unique's (seed, case) order.
-    for (seed, case), (_, _, caller, crowd, _, _) in zip(np.unique(rows[:, :2], axis=0), cf.lines(path)):
+    for (seed, case), (_, _, caller, crowd, _, _) in zip(np.unique(rows[:, :2], axis=0), cf.lines(rows)):
         own = rows[(rows[:, 0] == seed) & (rows[:, 1] == case)]
         cues = own[np.argsort(own[:, 2])][:, 13:21]
         caller_cues.append(cues[caller])

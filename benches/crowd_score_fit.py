@@ -28,7 +28,7 @@ def cues_and_labels(path):
     rows = np.loadtxt(path, delimiter=",")
     xs, ys = [], []
     # cf.lines returns the lines in np.unique's (seed, case) order.
-    for (seed, case), (_, _, caller, crowd, _, _) in zip(np.unique(rows[:, :2], axis=0), cf.lines(path)):
+    for (seed, case), (_, _, caller, crowd, _, _) in zip(np.unique(rows[:, :2], axis=0), cf.lines(rows)):
         if seed >= 15:
             continue
         own = rows[(rows[:, 0] == seed) & (rows[:, 1] == case)]
