@@ -10,7 +10,9 @@ Run after the study has written its frames:
 prints the constants to paste into crowd.rs (the tree's were fitted on
 café at 20 dB, the default). The last argument names the
 fixture files fitted on, comma-separated (`-20` café at 20 dB; `-street-10`
-street at 10 dB). Labels as benches/crowd_frames.py; the cues are the last
+street at 10 dB); a name without the dash is a file's whole stem
+(`training-20`: the speakers of benches/make-training-he.sh, written when
+the study ran with CROWD_TRAINING_WAV). Labels as benches/crowd_frames.py; the cues are the last
 eight columns the study writes (the detector's `crowd_cues`).
 """
 
@@ -43,8 +45,6 @@ def cues_and_labels(path):
 
 
 def main(directory, names):
-    # "-20" is the fixtures' file; a name without the dash is taken whole
-    # ("training-20": the speakers of benches/make-training-he.sh).
     stems = [f"fixtures{n}" if n.startswith("-") else n for n in names.split(",")]
     parts = [cues_and_labels(Path(directory) / f"{stem}.csv") for stem in stems]
     x = np.vstack([p[0] for p in parts])
