@@ -1731,37 +1731,49 @@ fn rnnoise_on_the_same_noise_is_measured_beside_our_vad() {
 }
 
 /// What no detector that hears only the line can beat: [`Ear::Oracle`]
-/// on the same set, for a caller heard from 3 dB over the noise down to
-/// 6 dB under it. Where the oracle itself cuts callers off or ends late,
+/// on the fixtures and the held-out speakers, for a caller heard from
+/// 3 dB over the noise down to 6 dB under it. Where the oracle itself cuts callers off or ends late,
 /// the target asks for more than the audio holds. Run it with
 /// `cargo test --release -p agentlocator-voice --test noise_set -- --ignored --nocapture oracle`.
 #[test]
 #[ignore = "a bound, not a detector: prints the table"]
 fn an_oracle_that_hears_the_caller_wherever_they_are_over_the_noise_bounds_every_detector() {
-    println!(
-        "\n{:<7} {:>6} | {:>28} | {:>28} | {:>28} | {:>28}",
-        "noise", "SNR dB", "heard from +3 dB", "from 0 dB", "from -3 dB", "from -6 dB"
-    );
-    let clean = end_detection(&end_cases(), None, Ear::Oracle(0));
-    assert!(
-        clean.on_time == clean.ends && clean.cut_offs == 0,
-        "the oracle fails clean speech: {clean:?}"
-    );
-    for family in NoiseFamily::ALL {
-        for snr in SNRS {
-            let cells: Vec<String> = [3, 0, -3, -6]
-                .into_iter()
-                .map(|margin| {
-                    let ends =
-                        end_detection(&end_cases(), Some((family, snr)), Ear::Oracle(margin));
-                    let max = ends.max_ms();
-                    format!(
-                        "{:>2}/{} on time, {:>2} cut, max {:>4}",
-                        ends.on_time, ends.ends, ends.cut_offs, max
-                    )
-                })
-                .collect();
-            println!("{:<7} {:>6} | {}", family.name(), snr, cells.join(" | "));
+    for (set, cases) in [
+        ("fixtures", end_cases().to_vec()),
+        ("held-out", held_out_cases().to_vec()),
+    ] {
+        println!(
+            "\n{:<8} {:<7} {:>6} | {:>30} | {:>30} | {:>30} | {:>30}",
+            set, "noise", "SNR dB", "heard from +3 dB", "from 0 dB", "from -3 dB", "from -6 dB"
+        );
+        let clean = end_detection(&cases, None, Ear::Oracle(0));
+        assert!(
+            clean.on_time == clean.ends && clean.cut_offs == 0,
+            "the oracle fails the {set} set's clean speech: {clean:?}"
+        );
+        for family in NoiseFamily::ALL {
+            for snr in SNRS {
+                let cells: Vec<String> = [3, 0, -3, -6]
+                    .into_iter()
+                    .map(|margin| {
+                        let ends = end_detection(&cases, Some((family, snr)), Ear::Oracle(margin));
+                        format!(
+                            "{:>3}/{} on time, {:>2} cut, max {:>5}",
+                            ends.on_time,
+                            ends.ends,
+                            ends.cut_offs,
+                            ends.max_ms()
+                        )
+                    })
+                    .collect();
+                println!(
+                    "{:<8} {:<7} {:>6} | {}",
+                    set,
+                    family.name(),
+                    snr,
+                    cells.join(" | ")
+                );
+            }
         }
     }
 }
