@@ -464,6 +464,7 @@ pub fn loudest_frame_dbfs(mulaw: &[u8]) -> f32 {
 }
 
 mod bands;
+mod presence;
 mod spectrum;
 #[cfg(test)]
 mod tests;

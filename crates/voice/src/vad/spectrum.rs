@@ -37,7 +37,7 @@ use std::sync::{Arc, OnceLock};
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-use super::{VadConfig, dbfs_to_power, ms_to_samples};
+use super::{VadConfig, dbfs_to_power, ms_to_samples, presence};
 
 /// Samples per spectrum: 32 ms at 8 kHz, long enough to resolve the
 /// harmonics of a low male voice (about 100 Hz apart) in 31 Hz bins.
@@ -54,19 +54,8 @@ const SCRATCH_LEN: usize = FFT_LEN;
 /// and traffic rumble, above it nothing a phone line carries.
 const SPEECH_HZ: Range<f32> = 300.0..3_400.0;
 
-/// The a priori speech-to-noise ratio assumed of a bin that holds speech,
-/// for the presence probability (15 dB, as Gerkmann & Hendriks).
-const XI_SPEECH: f32 = 31.6;
-
-/// How much of a bin's noise estimate carries over to the next frame.
-const NOISE_SMOOTHING: f32 = 0.8;
-
-/// How much of a bin's smoothed presence carries over to the next frame.
-const PRESENCE_SMOOTHING: f32 = 0.9;
-
 /// A bin whose smoothed presence stays over this is taken for noise at
-/// least `1 - PRESENCE_CAP` of the time, so a step up in noise is learned
-/// within a second or two instead of being heard as speech for good.
+/// least `1 - PRESENCE_CAP` of the time (see [`presence::learn`]).
 /// Gerkmann & Hendriks cap at 0.99; on the noise set that learned a step
 /// of rumble in 3.5 s and held street turns open, while 0.8 learns it
 /// within 2 s and cuts no more callers off.
@@ -209,22 +198,17 @@ impl Spectrum {
     }
 
     /// Learns what the quiet frames since the last heard one teach each
-    /// bin. A bin with no power has presence p = 1 / (1 + gain), so each
-    /// such frame keeps `NOISE_SMOOTHING + (1 - NOISE_SMOOTHING) * p` of
-    /// the bin's noise, down to its floor, and moves its smoothed presence
-    /// towards p: k frames at once are those steps to the k-th power.
+    /// bin: a bin of such a frame holds next to no power, and k of them
+    /// are learned in one step ([`presence::learn_silence`]).
     fn learn_quiet_frames(&mut self) {
         let k = std::mem::take(&mut self.quiet_frames);
         if k == 0 {
             return;
         }
-        let k = i32::try_from(k).unwrap_or(i32::MAX);
-        let p = 1.0 / (2.0 + XI_SPEECH);
-        let kept_noise = (NOISE_SMOOTHING + (1.0 - NOISE_SMOOTHING) * p).powi(k);
-        let kept_presence = PRESENCE_SMOOTHING.powi(k);
-        for (noise, presence) in self.noise.iter_mut().zip(&mut self.presence) {
+        let (kept_noise, kept_presence, empty) = presence::learn_silence(k);
+        for (noise, present) in self.noise.iter_mut().zip(&mut self.presence) {
             *noise = (*noise * kept_noise).max(self.min_noise);
-            *presence = p + (*presence - p) * kept_presence;
+            *present = empty + (*present - empty) * kept_presence;
         }
     }
 
@@ -293,27 +277,13 @@ impl Spectrum {
             })
             .sum();
         let evidence = excess - logs;
-        let presence_gain = 1.0 + XI_SPEECH;
-        let presence_slope = XI_SPEECH / (1.0 + XI_SPEECH);
-        for (((&power, &snr), noise), presence) in power
+        for (((&power, &snr), noise), present) in power
             .iter()
             .zip(snr.iter())
             .zip(&mut self.noise)
             .zip(&mut self.presence)
         {
-            // Past this the presence is 1 to f32's precision.
-            let mut p = if snr > 30.0 {
-                1.0
-            } else {
-                1.0 / (1.0 + presence_gain * (-snr * presence_slope).exp())
-            };
-            *presence = PRESENCE_SMOOTHING * *presence + (1.0 - PRESENCE_SMOOTHING) * p;
-            if *presence > PRESENCE_CAP {
-                p = p.min(PRESENCE_CAP);
-            }
-            let expected = (1.0 - p) * power + p * *noise;
-            *noise =
-                (NOISE_SMOOTHING * *noise + (1.0 - NOISE_SMOOTHING) * expected).max(self.min_noise);
+            presence::learn(noise, present, power, snr, self.min_noise, PRESENCE_CAP);
         }
         let likely = evidence / self.bins.len().max(1) as f32 > self.threshold;
         likely && self.since_steady < self.hold_samples
