@@ -52,8 +52,9 @@
 //!   stretch of real speech contains pauses, so the minimum follows the line
 //!   noise, and after a step up in noise it catches up within one window.
 //! - **Speech bands**: a frame is also energetic when one of four bands
-//!   (400–3000 Hz) is `band_threshold_db` over that band's own floor,
-//!   while the band's noise is steady (see [`bands`]).
+//!   (400–3000 Hz) is `band_threshold_db` over that band's own noise,
+//!   tracked frame by frame, in this frame and the one before, while the
+//!   band's noise is steady (see [`bands`]).
 //! - **Spectrum**: or when its 31 Hz bins from 300 Hz to 3.4 kHz, each
 //!   over its own noise tracked frame by frame, make speech likely by
 //!   `spectrum_threshold`, while the noise is steady and the frame is over
@@ -86,9 +87,11 @@ pub struct VadConfig {
     pub floor_window_ms: u32,
     /// Noise floor assumed before any audio has been seen (dBFS).
     pub initial_floor_dbfs: f32,
-    /// How far above its own noise floor one speech band (see [`bands`])
-    /// must be for a frame to count as energetic when the whole band is
-    /// not, in dB.
+    /// How far over its own noise estimate one speech band (see
+    /// [`bands`]) must be, in this frame and the one before, for the frame
+    /// to count as energetic when the whole band is not, in dB. The
+    /// estimate follows the band's mean noise, not its quietest frames, so
+    /// a few dB is well clear of it.
     pub band_threshold_db: f32,
     /// A band quieter than this (dBFS) never counts.
     pub band_min_energy_dbfs: f32,
@@ -115,7 +118,7 @@ impl Default for VadConfig {
             floor_window_ms: 2_000,
             // A typical quiet phone line; a noisier one is learned within one window.
             initial_floor_dbfs: -55.0,
-            band_threshold_db: 10.0,
+            band_threshold_db: 2.5,
             band_min_energy_dbfs: -50.0,
             band_steady_db: 5.0,
             spectrum_threshold: 1.0,
@@ -262,7 +265,7 @@ impl Vad {
                 ms_to_samples(config.floor_window_ms, sample_rate),
                 initial_floor,
             ),
-            bands: bands::Bands::new(&config, sample_rate, initial_floor),
+            bands: bands::Bands::new(&config, sample_rate),
             spectrum: spectrum::Spectrum::new(&config, sample_rate),
             voiced: false,
             last_power: 0.0,
@@ -332,10 +335,10 @@ impl Vad {
         // estimates must follow the line. A quiet frame they learn
         // without filtering or a transform.
         let in_a_band = if quiet {
-            self.bands.push_quiet(frame, n, ac_power);
+            self.bands.push_quiet(frame, ac_power);
             false
         } else {
-            self.bands.push(frame, n)
+            self.bands.push(frame)
         };
         let steady = self.bands.any_steady();
         let in_the_spectrum = self.spectrum.as_mut().is_some_and(|spectrum| {

@@ -67,7 +67,7 @@ const AGENT_DBFS: f32 = -18.0;
 const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 3] = [
     (NoiseFamily::Cafe, 20.0, 79),
     (NoiseFamily::Cafe, 10.0, 25),
-    (NoiseFamily::Street, 10.0, 86),
+    (NoiseFamily::Street, 10.0, 87),
 ];
 /// How late, at most, a turn of a [`KNOWN_END_GAPS`] family may end, past
 /// the end of an utterance it did not cut off (ms); held-out café turns
@@ -85,10 +85,11 @@ const END_SEEDS: u64 = 30;
 /// the room did (`TurnConfig::room_end_db`; 4 of 60 on the first 10 seeds
 /// before). Car, and street at 20 dB, all since the wait counts from
 /// where a fade began (`turn/fade.rs`); 146–151 before, each miss by a
-/// fade. More on time passes; fewer fails.
+/// fade. Street at 10 dB: 171 since the speech bands follow the street
+/// (`vad/bands.rs`), 162 before. More on time passes; fewer fails.
 const HELD_OUT_ON_TIME: [(NoiseFamily, f32, usize); 6] = [
     (NoiseFamily::Street, 20.0, 180),
-    (NoiseFamily::Street, 10.0, 162),
+    (NoiseFamily::Street, 10.0, 171),
     (NoiseFamily::Car, 20.0, 180),
     (NoiseFamily::Car, 10.0, 180),
     (NoiseFamily::Cafe, 20.0, 146),
@@ -171,10 +172,12 @@ fn too_few_answered_from_guesses(
 /// and the room ends the turn. The first 10 seeds, which the rules were
 /// tuned on, gave 1 and 3 for street and none for café: BENCHMARKS.md,
 /// "Fresh seeds". The crowd score (`turn/crowd.rs`) cuts off one more
-/// held-out caller at 10 dB. More fails the test; none on the fixtures
+/// held-out caller at 10 dB. Since the speech bands follow the street
+/// (`vad/bands.rs`), held-out street at 10 dB cuts off 5, not 4, and ends
+/// 9 more turns on time. More fails the test; none on the fixtures
 /// means the family must be taken off the list.
 const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize, usize); 3] = [
-    (NoiseFamily::Street, 10.0, 2, 4),
+    (NoiseFamily::Street, 10.0, 2, 5),
     (NoiseFamily::Cafe, 20.0, 8, 6),
     (NoiseFamily::Cafe, 10.0, 2, 3),
 ];
@@ -1878,8 +1881,8 @@ fn held_out_speakers_are_not_cut_off_and_their_turns_end_no_later_than_measured(
 /// [`END_SEEDS`] seeds (café at 20 dB since `LOUD_OVER_CALLER_DB`, the
 /// rest when the layout was added; BENCHMARKS.md, "A call's first turn").
 /// Better passes; worse in any column fails.
-/// - Street at 10 dB: caller-he.wav's first utterance is cut off 12 times
-///   in 30 where its quiet words (−29…−45 dBFS, 5.46–6.18 s of the file)
+/// - Street at 10 dB: caller-he.wav's first utterance is cut off 11 times
+///   in 30 (12 before the speech bands followed the street) where its quiet words (−29…−45 dBFS, 5.46–6.18 s of the file)
 ///   lie under the street, against 2 in all 90 recorded turns. The
 ///   detector is not what differs: in the very noise it has in the
 ///   recording, the utterance alone is cut off as often as there
@@ -1898,15 +1901,15 @@ fn held_out_speakers_are_not_cut_off_and_their_turns_end_no_later_than_measured(
 ///   under the crowd.
 /// - Café at 10 dB: a held-out turn is held open 4,160 ms (2,980 recorded).
 const FIRST_TURNS: [(NoiseFamily, f32, FirstTurns, FirstTurns); 6] = [
-    (NoiseFamily::Street, 20.0, (90, 0, 0, 640), (179, 0, 0, 800)),
+    (NoiseFamily::Street, 20.0, (90, 0, 0, 640), (180, 0, 0, 700)),
     (
         NoiseFamily::Street,
         10.0,
-        (78, 12, 0, 1_100),
-        (158, 2, 0, 1_980),
+        (83, 11, 0, 880),
+        (177, 2, 0, 1_580),
     ),
     (NoiseFamily::Car, 20.0, (90, 0, 0, 640), (180, 0, 0, 600)),
-    (NoiseFamily::Car, 10.0, (90, 0, 0, 640), (180, 0, 0, 620)),
+    (NoiseFamily::Car, 10.0, (90, 0, 0, 640), (180, 0, 0, 600)),
     (
         NoiseFamily::Cafe,
         20.0,
@@ -2248,6 +2251,65 @@ fn print_each_utterance_alone_and_among_the_others_in_the_same_noise() {
             println!(
                 "{name:<8} {:<7} {snr:>4} dB | among the others {among_on_time:>3} on time, {among_cut_offs:>2} cut-offs | alone {alone_on_time:>3} on time, {alone_cut_offs:>2} cut-offs",
                 family.name()
+            );
+        }
+    }
+}
+
+/// Street and car noise alone, 60 s of each at three levels and 5 seeds
+/// (its first 2 s left out, while the VAD learns the line): the share of
+/// frames the VAD calls voiced, and its runs of 100 ms (enough to restart
+/// an end-of-turn wait) and 250 ms (a barge-in, were the echo gate not
+/// there). A voicemail of street noise is gated on that share
+/// (`vad::voiced_ms`). Before the speech bands followed the street
+/// (`vad/bands.rs`), street noise at −25 and −35 dBFS was 19 % and 18 %
+/// voiced, in 44 and 42 runs of 250 ms; now 3.5 % and 2.2 %, in 6 each.
+#[test]
+fn street_and_car_noise_alone_is_voice_in_under_one_frame_in_twenty() {
+    const SECONDS: f32 = 60.0;
+    println!("\nnoise   dBFS | voiced % | runs of 100 ms | runs of 250 ms");
+    for family in [NoiseFamily::Street, NoiseFamily::Car] {
+        for dbfs in [-25.0f32, -35.0, -45.0] {
+            let (mut voiced, mut frames, mut runs_100, mut runs_250) = (0, 0, 0, 0);
+            for seed in 0..5 {
+                let noise = match family {
+                    NoiseFamily::Street => noise::street(secs(SECONDS), seed),
+                    _ => noise::car(secs(SECONDS), seed),
+                };
+                let gain = 10f32.powf(dbfs / 20.0) * 32768.0 / noise::rms(&noise);
+                let line: Vec<i16> = noise.iter().map(|&x| noise::to_i16(x * gain)).collect();
+                let mut vad = Vad::default();
+                let mut run = 0;
+                for (i, frame) in line.chunks(FRAME).enumerate() {
+                    let is_voiced = vad.push(frame);
+                    if i < 100 {
+                        continue;
+                    }
+                    frames += 1;
+                    if is_voiced {
+                        voiced += 1;
+                        run += 1;
+                    } else {
+                        runs_100 += usize::from(run >= 5);
+                        runs_250 += usize::from(run >= 13);
+                        run = 0;
+                    }
+                }
+            }
+            let share = voiced as f32 / frames as f32;
+            println!(
+                "{:<7} {:>4} | {:>8.2} | {:>14} | {:>14}",
+                family.name(),
+                dbfs,
+                100.0 * share,
+                runs_100,
+                runs_250
+            );
+            assert!(
+                share < 0.05,
+                "{} at {dbfs} dBFS alone is voiced in {:.1} % of frames",
+                family.name(),
+                100.0 * share
             );
         }
     }
