@@ -2260,8 +2260,9 @@ fn print_each_utterance_alone_and_among_the_others_in_the_same_noise() {
 /// (its first 2 s left out, while the VAD learns the line): the share of
 /// frames the VAD calls voiced, and its runs of 100 ms (enough to restart
 /// an end-of-turn wait) and 250 ms (a barge-in, were the echo gate not
-/// there). A voicemail of street noise is gated on that share
-/// (`vad::voiced_ms`). Before the speech bands followed the street
+/// there). A recording's voiced time (`vad::voiced_ms`), which gates a
+/// voicemail's transcription, counts the same frames. Before the speech
+/// bands followed the street
 /// (`vad/bands.rs`), street noise at −25 and −35 dBFS was 19 % and 18 %
 /// voiced, in 44 and 42 runs of 250 ms; now 3.5 % and 2.2 %, in 6 each.
 #[test]
