@@ -90,8 +90,8 @@ pub struct VadConfig {
     /// How far over its own noise estimate one speech band (see
     /// [`bands`]) must be, in this frame and the one before, for the frame
     /// to count as energetic when the whole band is not, in dB. The
-    /// estimate follows the band's mean noise, not its quietest frames, so
-    /// a few dB is well clear of it.
+    /// estimate follows the band's mean noise, not its quietest frames:
+    /// noise alone seldom stands a few dB over its mean two frames running.
     pub band_threshold_db: f32,
     /// A band quieter than this (dBFS) never counts.
     pub band_min_energy_dbfs: f32,

@@ -64,7 +64,7 @@ pub(super) fn learn_silence(k: u32) -> (f32, f32, f32) {
 mod tests {
     use super::*;
 
-    /// Feeds `frames` frames of `power` at `cap`; the noise after them.
+    /// Feeds `frames` frames, the i-th of power `power(i)`, at `cap`.
     fn fed(
         noise: &mut f32,
         presence: &mut f32,
