@@ -1735,8 +1735,9 @@ fn rnnoise_on_the_same_noise_is_measured_beside_our_vad() {
 
 /// What no detector that hears only the line can beat: [`Ear::Oracle`]
 /// on the fixtures and the held-out speakers, for a caller heard from
-/// 3 dB over the noise down to 6 dB under it. Where the oracle itself cuts callers off or ends late,
-/// the target asks for more than the audio holds. Run it with
+/// 3 dB over the noise down to 6 dB under it. Where the oracle itself
+/// cuts callers off or ends late, the target asks for more than the audio
+/// holds. Run it with
 /// `cargo test --release -p agentlocator-voice --test noise_set -- --ignored --nocapture oracle`.
 #[test]
 #[ignore = "a bound, not a detector: prints the table"]
@@ -1882,8 +1883,9 @@ fn held_out_speakers_are_not_cut_off_and_their_turns_end_no_later_than_measured(
 /// rest when the layout was added; BENCHMARKS.md, "A call's first turn").
 /// Better passes; worse in any column fails.
 /// - Street at 10 dB: caller-he.wav's first utterance is cut off 11 times
-///   in 30 (12 before the speech bands followed the street) where its quiet words (−29…−45 dBFS, 5.46–6.18 s of the file)
-///   lie under the street, against 2 in all 90 recorded turns. The
+///   in 30 (12 before the speech bands followed the street) where its
+///   quiet words (−29…−45 dBFS, 5.46–6.18 s of the file) lie under the
+///   street, against 2 in all 90 recorded turns. The
 ///   detector is not what differs: in the very noise it has in the
 ///   recording, the utterance alone is cut off as often as there
 ///   ([`print_each_utterance_alone_and_among_the_others_in_the_same_noise`]);
@@ -2262,9 +2264,9 @@ fn print_each_utterance_alone_and_among_the_others_in_the_same_noise() {
 /// an end-of-turn wait) and 250 ms (a barge-in, were the echo gate not
 /// there). A recording's voiced time (`vad::voiced_ms`), which gates a
 /// voicemail's transcription, counts the same frames. Before the speech
-/// bands followed the street
-/// (`vad/bands.rs`), street noise at −25 and −35 dBFS was 19 % and 18 %
-/// voiced, in 44 and 42 runs of 250 ms; now 3.5 % and 2.2 %, in 6 each.
+/// bands followed the street (`vad/bands.rs`), street noise at −25 and
+/// −35 dBFS was 19 % and 18 % voiced, in 44 and 42 runs of 250 ms; now
+/// 3.5 % and 2.2 %, in 6 each.
 #[test]
 fn street_and_car_noise_alone_is_voice_in_under_one_frame_in_twenty() {
     const SECONDS: f32 = 60.0;
@@ -2273,10 +2275,7 @@ fn street_and_car_noise_alone_is_voice_in_under_one_frame_in_twenty() {
         for dbfs in [-25.0f32, -35.0, -45.0] {
             let (mut voiced, mut frames, mut runs_100, mut runs_250) = (0, 0, 0, 0);
             for seed in 0..5 {
-                let noise = match family {
-                    NoiseFamily::Street => noise::street(secs(SECONDS), seed),
-                    _ => noise::car(secs(SECONDS), seed),
-                };
+                let noise = family.generate(secs(SECONDS), seed, &[]);
                 let gain = 10f32.powf(dbfs / 20.0) * 32768.0 / noise::rms(&noise);
                 let line: Vec<i16> = noise.iter().map(|&x| noise::to_i16(x * gain)).collect();
                 let mut vad = Vad::default();
