@@ -147,10 +147,10 @@ impl Bands {
             // Two frames running: one frame of steady noise stands a few
             // dB over its mean now and then, by chance; two seldom do
             // (BENCHMARKS.md, "Speech bands that follow the street").
-            let over = power > self.min_power && power > band.noise * self.threshold_ratio;
+            let snr = power / band.noise;
+            let over = power > self.min_power && snr > self.threshold_ratio;
             heard |= band.steady && over && band.was_over;
             band.was_over = over;
-            let snr = power / band.noise;
             presence::learn(
                 &mut band.noise,
                 &mut band.presence,
