@@ -706,10 +706,10 @@ async fn print_how_soon_the_replies_come(snrs: [f32; 2]) {
 #[tokio::test(start_paused = true)]
 async fn a_turn_that_ends_before_its_early_guess_is_checked_is_checked_against_its_own_audio() {
     // The held-out set's first sentence, 6 s into a café 15 dB under it,
-    // crowd seed 0: three guesses in the caller's pauses, each dropped as
+    // crowd seed 0: four guesses in the caller's pauses, each dropped as
     // they go on, then one early on the quiet hold; the line's fall ends
-    // the turn (on the crowd score) before that guess's check is due, so
-    // the turn's own audio checks it.
+    // the turn (on the crowd score) 200 ms later, before that guess's
+    // check is due, so the turn's own audio checks it.
     let (part, activity) = &held_out_sentences()[0];
     let margin = RATE * 3 / 10;
     let mut speech = vec![0; 6 * RATE];
@@ -737,20 +737,21 @@ async fn a_turn_that_ends_before_its_early_guess_is_checked_is_checked_against_i
             (turns.remove(0), heard, what_the_model_heard(&fakes).0)
         }
     };
-    // It heard the whole sentence: the guess answers, 200 ms after the
-    // end, once the check's transcript agreed; the check never asked the
+    // It heard the whole sentence: the guess answers once the check's
+    // transcript agreed, 600 ms after the guess (its transcription, the
+    // model and TTS), 400 ms after the end; the check never asked the
     // model.
     let (agreed, heard, model) = the_turn(0).await;
     assert_eq!(agreed.ended_by, voice::EndedBy::Room);
     assert_eq!(agreed.user_text.as_deref(), Some(CALLER_SAYS));
     assert_eq!(model, [CALLER_SAYS]);
-    assert_eq!(agreed.t_total_ms, 200);
+    assert_eq!(agreed.t_total_ms, 400);
     // The last two transcriptions: the early guess's, and the turn's,
-    // which holds 400 ms more.
+    // which holds 200 ms more.
     let [.., guess, turn] = heard[..] else {
         panic!("{heard:?}")
     };
-    assert_eq!(turn - guess, 400 * 8);
+    assert_eq!(turn - guess, 200 * 8);
     // The caller's last words came after the early guess: the turn's own
     // audio answers.
     let (checked, _, model) = the_turn(turn).await;
