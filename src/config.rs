@@ -39,6 +39,12 @@ pub const DEFAULT_SPOOL_DIR: &str = "data/spool";
 /// handful, 50 calls ending together wait for each other's outcome in turn.
 pub const DEFAULT_JOB_WORKERS: usize = 16;
 
+/// PostgreSQL connections one process keeps at most when
+/// `DATABASE_MAX_CONNECTIONS` is unset. Several instances share one server
+/// (PostgreSQL's own default is 100 connections in all), so six of these
+/// fit with room for the operator's psql.
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
+
 /// Everything the service needs to know about its surroundings. The outside
 /// services keep the provider crate's own config types, so building a client
 /// is handing it its section.
@@ -47,6 +53,9 @@ pub struct Config {
     pub port: u16,
     pub env: AppEnv,
     pub database_url: DatabaseUrl,
+    /// `DATABASE_MAX_CONNECTIONS`: the pool's size on PostgreSQL. SQLite
+    /// keeps its own two (see [`crate::db::Db::connect`]).
+    pub database_max_connections: u32,
     /// The local spool of writes the database could not take in time
     /// (`crate::spool`): `SPOOL_DIR`, else next to the SQLite file, else
     /// [`DEFAULT_SPOOL_DIR`].
@@ -289,6 +298,7 @@ impl Config {
             hedge_after,
         } = degraded.keep(section::server(&vars)?);
         let database_url = section::database(&vars)?;
+        let database_max_connections = section::database_max_connections(&vars)?;
         let spool_dir = section::spool_dir(&vars, &database_url);
         let log = section::log(&vars)?;
         let twilio = degraded.keep(section::twilio(&vars)?);
@@ -303,6 +313,7 @@ impl Config {
             port,
             env,
             database_url,
+            database_max_connections,
             spool_dir,
             log,
             public_base_url,
@@ -466,6 +477,17 @@ mod tests {
         for bad in ["0", "-1", "many"] {
             let err = load(&[("JOB_WORKERS", bad)]).unwrap_err();
             assert_eq!(err.variable, "JOB_WORKERS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_database_pool_holds_16_connections_by_default_and_zero_or_junk_stops_startup() {
+        let max = |vars: &[(&str, &str)]| load(vars).map(|(c, _)| c.database_max_connections);
+        assert_eq!(max(&[]).unwrap(), 16);
+        assert_eq!(max(&[("DATABASE_MAX_CONNECTIONS", " 5 ")]).unwrap(), 5);
+        for bad in ["0", "-1", "plenty"] {
+            let err = max(&[("DATABASE_MAX_CONNECTIONS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "DATABASE_MAX_CONNECTIONS", "{bad}");
         }
     }
 

@@ -31,7 +31,7 @@ impl Server {
     /// (port 0 picks a free one: tests read it back with [`Server::port`]).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let providers = crate::providers::Providers::from_config(&config)?;
-        let db = Db::connect(&config.database_url).await?;
+        let db = Db::connect(&config.database_url, config.database_max_connections).await?;
         let schema_ready = migrate_or_keep_trying(db.clone()).await;
         let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
         let listener = TcpListener::bind(addr)

@@ -8,7 +8,7 @@ pub struct Opts {}
 
 pub async fn run(_opts: Opts) -> anyhow::Result<()> {
     let (config, _) = Config::from_env()?;
-    let db = Db::connect(&config.database_url).await?;
+    let db = Db::connect(&config.database_url, config.database_max_connections).await?;
     let applied = migrate::run(&db).await?;
     for name in &applied {
         println!("Applied migration: {name}");

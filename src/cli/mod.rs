@@ -68,7 +68,7 @@ impl Cli {
 pub async fn open_database() -> anyhow::Result<crate::db::Db> {
     use anyhow::Context as _;
     let (config, _) = crate::config::Config::from_env()?;
-    let db = crate::db::Db::connect(&config.database_url).await?;
+    let db = crate::db::Db::connect(&config.database_url, config.database_max_connections).await?;
     for name in crate::db::migrate::run(&db)
         .await
         .context("cannot migrate the database")?

@@ -201,6 +201,20 @@ pub(super) fn database(vars: &Vars) -> Result<DatabaseUrl, ConfigError> {
     }
 }
 
+/// `DATABASE_MAX_CONNECTIONS`: at least one.
+pub(super) fn database_max_connections(vars: &Vars) -> Result<u32, ConfigError> {
+    match vars.parse_or(
+        "DATABASE_MAX_CONNECTIONS",
+        super::DEFAULT_DATABASE_MAX_CONNECTIONS,
+    )? {
+        0 => Err(invalid(
+            "DATABASE_MAX_CONNECTIONS",
+            "at least one connection is needed",
+        )),
+        n => Ok(n),
+    }
+}
+
 /// `SPOOL_DIR`: where writes the database could not take in time wait
 /// (`crate::spool`). By default next to the SQLite file, so the data volume
 /// that keeps the database keeps the spool too; with PostgreSQL (or an

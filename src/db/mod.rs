@@ -40,8 +40,9 @@ pub struct Db {
 
 impl Db {
     /// Connects without waiting for the database to be reachable: a service
-    /// whose database is down must still start and report `db: fail`.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// whose database is down must still start and report `db: fail`. On
+    /// PostgreSQL the pool holds at most `pg_connections`.
+    pub async fn connect(url: &str, pg_connections: u32) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -56,7 +57,11 @@ impl Db {
             // instead of in SQLite's busy handler, whose sleeps grow to 100 ms
             // (measured: 1,000 concurrent calls, 8 connections → 91 calls lost
             // their stream to slow writes, 2 → 31; see BENCHMARKS.md).
-            .max_connections(if backend == Backend::Sqlite { 2 } else { 16 })
+            .max_connections(if backend == Backend::Sqlite {
+                2
+            } else {
+                pg_connections
+            })
             .acquire_timeout(Duration::from_secs(3))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {

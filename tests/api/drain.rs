@@ -136,7 +136,9 @@ async fn a_caller_talking_through_a_restart_hears_why_keeps_their_turns_and_reco
     opts.utterances = vec![crate::calls::caller_audio(); 8];
     let caller = tokio::spawn(async move { callsim::simulate_call(&opts).await });
 
-    let db = agentlocator::db::Db::connect(&url).await.unwrap();
+    let db = agentlocator::db::Db::connect(&url, crate::helpers::TEST_PG_CONNECTIONS)
+        .await
+        .unwrap();
     let turn_stored = |db: agentlocator::db::Db| async move {
         !agentlocator::db::calls::turns_for_call(&db, sid)
             .await

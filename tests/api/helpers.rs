@@ -47,9 +47,14 @@ pub async fn fresh_database_url(dir: &tempfile::TempDir) -> String {
     }
 }
 
+/// Each test instance's PostgreSQL pool: `.ci/run` runs several tests at
+/// once against one server of 100 connections, and a test whose pools
+/// filled it would fail another's `CREATE DATABASE`.
+pub const TEST_PG_CONNECTIONS: u32 = 6;
+
 /// Configuration every test starts from: no secrets unless a test adds them.
 pub fn base_vars(database_url: &str, dir: &tempfile::TempDir) -> HashMap<String, String> {
-    HashMap::from([
+    let mut vars = HashMap::from([
         ("PORT".to_string(), "0".to_string()),
         ("DATABASE_URL".to_string(), database_url.to_string()),
         (
@@ -62,7 +67,14 @@ pub fn base_vars(database_url: &str, dir: &tempfile::TempDir) -> HashMap<String,
             "SPOOL_DIR".to_string(),
             dir.path().join("spool").to_string_lossy().into_owned(),
         ),
-    ])
+    ]);
+    if database_url.starts_with("postgres") {
+        vars.insert(
+            "DATABASE_MAX_CONNECTIONS".to_string(),
+            TEST_PG_CONNECTIONS.to_string(),
+        );
+    }
+    vars
 }
 
 impl TestApp {

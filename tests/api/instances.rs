@@ -1,7 +1,8 @@
 //! Two `serve` processes on one PostgreSQL database, as a scaled-out
 //! deployment runs them: any instance answers any webhook and any stream, a
 //! rolling restart drops no caller and loses no turn, and each voicemail is
-//! transcribed once. Runs on PostgreSQL only (`TEST_DATABASE_URL`).
+//! transcribed once; each keeps to its share of the server's connections.
+//! Runs on PostgreSQL only (`TEST_DATABASE_URL`).
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::calls::caller_audio;
-use crate::helpers::fresh_database_url;
+use crate::helpers::{TestApp, fresh_database_url};
 use crate::logging::Running;
 use crate::process::{Twilio, create_business, eventually};
 use crate::webhooks::fakes::Fakes;
@@ -61,12 +62,16 @@ fn sim(base: &str, sid: &str) -> SimOptions {
     opts
 }
 
+/// `TEST_DATABASE_URL` when it names a PostgreSQL server.
+fn postgres() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+}
+
 #[tokio::test]
 async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicemails_run_once() {
-    let Ok(pg) = std::env::var("TEST_DATABASE_URL") else {
-        return;
-    };
-    if !pg.starts_with("postgres") {
+    if postgres().is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -74,8 +79,11 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
     let (fake, creds) = crate::calls::fake_providers(dir.path()).await;
     let twilio = Fakes::start("שלום, אני רוצה לקבוע תור").await;
     let business_id = create_business(dir.path(), &url, "מרפאת השן", BUSINESS);
+    let pool = crate::helpers::TEST_PG_CONNECTIONS.to_string();
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", url.as_str()),
+        // Two instances and the test's own pool share the server.
+        ("DATABASE_MAX_CONNECTIONS", &pool),
         ("TWILIO_AUTH_TOKEN", TOKEN),
         ("TWILIO_ACCOUNT_SID", ACCOUNT),
         ("TWILIO_API_BASE_URL", twilio.base.as_str()),
@@ -92,7 +100,9 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
     .collect();
     let mut a = start(dir.path(), &env);
     let b = start(dir.path(), &env);
-    let db = agentlocator::db::Db::connect(&url).await.unwrap();
+    let db = agentlocator::db::Db::connect(&url, crate::helpers::TEST_PG_CONNECTIONS)
+        .await
+        .unwrap();
 
     // A call's webhook on A, its stream on B, its stream_ended on A.
     let crossed = "CAcrossed0000000000000000000000001";
@@ -214,4 +224,31 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
         "each recording fetched once"
     );
     drop(b);
+}
+
+#[tokio::test]
+async fn an_instance_opens_no_more_postgres_connections_than_database_max_connections_in_a_burst() {
+    use sqlx::Connection as _;
+    let Some(pg) = postgres() else {
+        return;
+    };
+    let app = TestApp::spawn_with(|v| {
+        v.insert("DATABASE_MAX_CONNECTIONS".into(), "3".into());
+    })
+    .await;
+    // Each readiness probe runs a query: at once, they want a connection each.
+    let probes = (0..100).map(|_| app.get_json("/readyz"));
+    for (status, body) in futures::future::join_all(probes).await {
+        assert_eq!((status, &body["db"]), (200, &"ok".into()), "{body}");
+    }
+
+    // The pool keeps what it opened, so the burst's peak is still there.
+    let name = url::Url::parse(&app.database_url).unwrap().path()[1..].to_owned();
+    let mut admin = sqlx::PgConnection::connect(&pg).await.unwrap();
+    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!((1..=3).contains(&open), "{open} connections open");
 }

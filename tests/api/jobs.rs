@@ -54,7 +54,9 @@ pub(crate) async fn state_for(
     }
     let (config, _) = Config::from_source(&vars).unwrap();
     let providers = Providers::from_config(&config).unwrap();
-    let db = Db::connect(url).await.unwrap();
+    let db = Db::connect(url, crate::helpers::TEST_PG_CONNECTIONS)
+        .await
+        .unwrap();
     AppState::new(config, db, providers)
 }
 

@@ -25,7 +25,9 @@ fn jobs_cli(url: &str, args: &[&str]) -> (bool, String) {
 async fn an_operator_lists_dead_jobs_and_requeues_one_with_fresh_attempts() {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
-    let db = Db::connect(&url).await.unwrap();
+    let db = Db::connect(&url, crate::helpers::TEST_PG_CONNECTIONS)
+        .await
+        .unwrap();
     migrate::run(&db).await.unwrap();
     let dead = jobs::enqueue(&db, "transcribe", Some("transcribe:CAdead"), "{}", 5)
         .await

@@ -6,7 +6,13 @@ use crate::helpers::fresh_database_url;
 async fn fresh_db() -> (Db, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
-    (Db::connect(&url).await.unwrap(), dir, url)
+    (
+        Db::connect(&url, crate::helpers::TEST_PG_CONNECTIONS)
+            .await
+            .unwrap(),
+        dir,
+        url,
+    )
 }
 
 #[tokio::test]

@@ -15,7 +15,12 @@ const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 
 async fn migrated() -> (Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&fresh_database_url(&dir).await).await.unwrap();
+    let db = Db::connect(
+        &fresh_database_url(&dir).await,
+        crate::helpers::TEST_PG_CONNECTIONS,
+    )
+    .await
+    .unwrap();
     migrate::run(&db).await.unwrap();
     (db, dir)
 }

@@ -154,9 +154,10 @@ async fn a_failed_lookup_is_tried_again_in_a_later_round_a_bounded_number_of_tim
 async fn state_from(vars: &std::collections::HashMap<String, String>) -> AppState {
     let (config, _) = agentlocator::config::Config::from_source(vars).unwrap();
     let providers = agentlocator::providers::Providers::from_config(&config).unwrap();
-    let db = agentlocator::db::Db::connect(&config.database_url)
-        .await
-        .unwrap();
+    let db =
+        agentlocator::db::Db::connect(&config.database_url, crate::helpers::TEST_PG_CONNECTIONS)
+            .await
+            .unwrap();
     AppState::new(config, db, providers)
 }
 

@@ -50,10 +50,13 @@ async fn a_full_spool_refuses_whole_writes_and_keeps_those_it_took() {
     assert_eq!(spool.waiting(), taken);
 
     // Through `land`, with the database stopped: lost, and said so.
-    let db = Db::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("db.sqlite").display()
-    ))
+    let db = Db::connect(
+        &format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db.sqlite").display()
+        ),
+        crate::helpers::TEST_PG_CONNECTIONS,
+    )
     .await
     .unwrap();
     db.pool.close().await;
@@ -80,7 +83,12 @@ async fn a_full_spool_refuses_whole_writes_and_keeps_those_it_took() {
 #[tokio::test]
 async fn a_line_that_is_not_a_write_and_an_unfinished_last_line_do_not_hold_up_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&fresh_database_url(&dir).await).await.unwrap();
+    let db = Db::connect(
+        &fresh_database_url(&dir).await,
+        crate::helpers::TEST_PG_CONNECTIONS,
+    )
+    .await
+    .unwrap();
     migrate::run(&db).await.unwrap();
     let spool_dir = dir.path().join("spool");
     std::fs::create_dir_all(&spool_dir).unwrap();
@@ -119,7 +127,12 @@ fn call_row(sid: &str, business_id: i64) -> Write {
 #[tokio::test]
 async fn call_rows_of_a_burst_land_together_and_one_the_database_refuses_takes_no_other_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&fresh_database_url(&dir).await).await.unwrap();
+    let db = Db::connect(
+        &fresh_database_url(&dir).await,
+        crate::helpers::TEST_PG_CONNECTIONS,
+    )
+    .await
+    .unwrap();
     migrate::run(&db).await.unwrap();
     let business = agentlocator::db::business::create(
         &db,

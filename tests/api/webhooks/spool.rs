@@ -180,7 +180,9 @@ async fn a_recording_posted_while_the_database_is_locked_is_answered_and_its_job
 async fn process(vars: &std::collections::HashMap<String, String>) -> AppState {
     let (config, _) = Config::from_source(vars).unwrap();
     let providers = Providers::from_config(&config).unwrap();
-    let db = Db::connect(&config.database_url).await.unwrap();
+    let db = Db::connect(&config.database_url, crate::helpers::TEST_PG_CONNECTIONS)
+        .await
+        .unwrap();
     AppState::new(config, db, providers)
 }
 
@@ -355,7 +357,9 @@ async fn a_killed_instance_keeps_what_it_spooled_and_the_next_start_lands_it_onc
     assert!(restarted.stop().success());
     assert!(segments(&spool_dir).is_empty());
 
-    let db = Db::connect(&database_url).await.unwrap();
+    let db = Db::connect(&database_url, crate::helpers::TEST_PG_CONNECTIONS)
+        .await
+        .unwrap();
     assert_eq!(jobs_for(&db, &sid).await, 1);
     let job = queue::get_by_dedupe_key(&db, &format!("transcribe:{sid}"))
         .await
