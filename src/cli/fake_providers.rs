@@ -88,7 +88,11 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         tts_stall_every: opts.tts_stall_every,
         stall_ms: opts.stall_ms,
     };
-    callsim::fake::serve_answering(listener, lat, opts.answer)
+    let script = callsim::fake::Script {
+        answer: opts.answer,
+        ..Default::default()
+    };
+    callsim::fake::serve_scripted(listener, lat, script)
         .await
         .context("serving the fake providers")
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use agentlocator::db::{business, calls};
 use agentlocator::domain::PhoneNumber;
+use callsim::fake::Script;
 use callsim::{FakeLatencies, SimMode, SimOptions, simulate_call};
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
@@ -16,33 +17,36 @@ pub const PUBLIC: &str = "https://agentlocator.test";
 
 /// Fake providers on a free port, and a credentials file pointing at them.
 pub async fn fake_providers(dir: &std::path::Path) -> (String, std::path::PathBuf) {
-    fake_providers_taking(dir, FakeLatencies::default()).await
+    fake_providers_with(dir, FakeLatencies::default(), Script::default()).await
 }
 
-/// As [`fake_providers`], taking `lat`.
-async fn fake_providers_taking(
+/// As [`fake_providers`], taking `lat` and following `script`.
+async fn fake_providers_with(
     dir: &std::path::Path,
     lat: FakeLatencies,
+    script: Script,
 ) -> (String, std::path::PathBuf) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(callsim::fake::serve(listener, lat));
+    tokio::spawn(callsim::fake::serve_scripted(listener, lat, script));
     let creds = dir.join("google.json");
     callsim::write_google_credentials(&creds, &format!("{base}/token")).unwrap();
     (base, creds)
 }
 
 pub async fn app_with_providers() -> (TestApp, tempfile::TempDir) {
-    app_with_providers_taking(FakeLatencies::default(), &[]).await
+    app_with(FakeLatencies::default(), Script::default(), &[]).await
 }
 
-/// As [`app_with_providers`], the fakes taking `lat`, with `vars` set.
-async fn app_with_providers_taking(
+/// As [`app_with_providers`], the fakes taking `lat` and following
+/// `script`, with `vars` set.
+pub async fn app_with(
     lat: FakeLatencies,
+    script: Script,
     vars: &[(&str, &str)],
 ) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, creds) = fake_providers_taking(dir.path(), lat).await;
+    let (fake, creds) = fake_providers_with(dir.path(), lat, script).await;
     let app = TestApp::spawn_with(|v| {
         v.extend(vars.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())));
         v.insert("TWILIO_AUTH_TOKEN".into(), TOKEN.into());
@@ -168,7 +172,7 @@ async fn one_answered_call_through_stalls(
     lat: FakeLatencies,
     vars: &[(&str, &str)],
 ) -> (TestApp, tempfile::TempDir, String, calls::CallTurn, String) {
-    let (app, dir) = app_with_providers_taking(lat, vars).await;
+    let (app, dir) = app_with(lat, Script::default(), vars).await;
     let phone = PhoneNumber::parse("+97235550102").unwrap();
     let name = agentlocator::domain::settings::BusinessName::parse("מספרת רותי").unwrap();
     business::create(&app.state.db, &name, &phone)

@@ -7,9 +7,10 @@
 use agentlocator::db::{business, calls};
 use agentlocator::domain::PhoneNumber;
 use agentlocator::domain::settings::{AdminChange, BusinessName};
-use callsim::{HumanAnswer, SimMode, simulate_call};
+use callsim::fake::Script;
+use callsim::{FakeLatencies, HumanAnswer, SimMode, simulate_call};
 
-use crate::calls::{app_with_providers, sim_options};
+use crate::calls::{app_with, sim_options};
 use crate::helpers::TestApp;
 
 const TRANSFER_TO: &str = "+972501112233";
@@ -32,11 +33,18 @@ async fn transferring_business(app: &TestApp, phone: &str) -> i64 {
     b.id
 }
 
-/// The caller speaks four times; the fake transcription's fourth sentence
-/// asks for a person ("אפשר לדבר עם מישהו לגבי ההזמנה שלי?").
-fn four_utterances(app: &TestApp, to: &str, human: HumanAnswer) -> callsim::SimOptions {
+/// A business's agent whose caller, at their first words, asks for a person.
+async fn app_asked_for_a_person() -> (TestApp, tempfile::TempDir) {
+    let script = Script {
+        caller: vec!["שלום, אפשר לדבר עם מישהו לגבי ההזמנה שלי?".to_owned()],
+        ..Default::default()
+    };
+    app_with(FakeLatencies::default(), script, &[]).await
+}
+
+/// The caller speaks once, and `human` answers the transfer or not.
+fn asking(app: &TestApp, to: &str, human: HumanAnswer) -> callsim::SimOptions {
     let mut opts = sim_options(app, to);
-    opts.utterances = vec![opts.utterances[0].clone(); 4];
     opts.human = human;
     opts
 }
@@ -44,10 +52,10 @@ fn four_utterances(app: &TestApp, to: &str, human: HumanAnswer) -> callsim::SimO
 #[tokio::test]
 async fn a_caller_who_asks_for_a_person_is_dialled_through_with_a_whisper_and_the_call_is_transferred()
  {
-    let (app, _dir) = app_with_providers().await;
+    let (app, _dir) = app_asked_for_a_person().await;
     transferring_business(&app, "+97235550301").await;
 
-    let report = simulate_call(&four_utterances(&app, "+97235550301", HumanAnswer::Answers))
+    let report = simulate_call(&asking(&app, "+97235550301", HumanAnswer::Answers))
         .await
         .unwrap();
     assert_eq!(report.mode, SimMode::Transfer, "{report:?}");
@@ -80,16 +88,12 @@ async fn a_caller_who_asks_for_a_person_is_dialled_through_with_a_whisper_and_th
 
 #[tokio::test]
 async fn when_nobody_answers_the_transfer_the_caller_leaves_a_message() {
-    let (app, _dir) = app_with_providers().await;
+    let (app, _dir) = app_asked_for_a_person().await;
     transferring_business(&app, "+97235550302").await;
 
-    let report = simulate_call(&four_utterances(
-        &app,
-        "+97235550302",
-        HumanAnswer::NoAnswer,
-    ))
-    .await
-    .unwrap();
+    let report = simulate_call(&asking(&app, "+97235550302", HumanAnswer::NoAnswer))
+        .await
+        .unwrap();
     let transfer = report.transfer.as_ref().expect("a transfer was tried");
     assert_eq!(transfer.dial_status, "no-answer");
     assert_eq!(transfer.after, "recording");

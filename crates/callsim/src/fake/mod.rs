@@ -127,12 +127,21 @@ struct Fake {
     /// for [`FakeLatencies::stt_stall_every`] and its kin.
     requests: [AtomicU64; 3],
     /// The utterances heard in the last [`SAME_UTTERANCE_WITHIN`]: when,
-    /// how each began, how long it was, and the line of [`TRANSCRIPTS`]
-    /// it said.
+    /// how each began, how long it was, and the line of the caller's it
+    /// said.
     heard: std::sync::Mutex<std::collections::VecDeque<Heard>>,
+    script: Script,
+}
+
+/// What the caller and the model say when not their usual lines.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    /// The caller's sentences, in turn, instead of [`TRANSCRIPTS`] (empty:
+    /// those), so that a test reaches the words it is about in fewer turns.
+    pub caller: Vec<String>,
     /// Said to every turn instead of [`ANSWERS`], so that a benchmark can
     /// give a peer's fake model and this one the same words to stream.
-    answer: Option<String>,
+    pub answer: Option<String>,
 }
 
 /// The fake providers' routes: `/v1/audio/transcriptions`,
@@ -144,17 +153,17 @@ struct Fake {
 /// `GOOGLE_TTS_BASE_URL=http://HOST` and `TWILIO_API_BASE_URL=http://HOST`
 /// point at the same listener.
 pub fn router(lat: FakeLatencies) -> Router {
-    router_answering(lat, None)
+    router_scripted(lat, Script::default())
 }
 
-/// [`router`] whose model says `answer` (when given) at every turn.
-fn router_answering(lat: FakeLatencies, answer: Option<String>) -> Router {
+/// [`router`] whose caller and model follow `script`.
+fn router_scripted(lat: FakeLatencies, script: Script) -> Router {
     let state = Arc::new(Fake {
         lat,
         transcriptions: AtomicUsize::new(0),
         requests: Default::default(),
         heard: std::sync::Mutex::default(),
-        answer,
+        script,
     });
     Router::new()
         .route("/v1/audio/transcriptions", post(transcribe))
@@ -173,19 +182,19 @@ fn router_answering(lat: FakeLatencies, answer: Option<String>) -> Router {
 /// # Errors
 /// When accepting connections fails.
 pub async fn serve(listener: tokio::net::TcpListener, lat: FakeLatencies) -> io::Result<()> {
-    serve_answering(listener, lat, None).await
+    serve_scripted(listener, lat, Script::default()).await
 }
 
-/// [`serve`], with the model saying `answer` (when given) at every turn.
+/// [`serve`], with the caller and the model following `script`.
 ///
 /// # Errors
 /// When accepting connections fails.
-pub async fn serve_answering(
+pub async fn serve_scripted(
     listener: tokio::net::TcpListener,
     lat: FakeLatencies,
-    answer: Option<String>,
+    script: Script,
 ) -> io::Result<()> {
-    axum::serve(listener, router_answering(lat, answer)).await
+    axum::serve(listener, router_scripted(lat, script)).await
 }
 
 fn openai_error(status: StatusCode, message: &str) -> Response {
@@ -224,7 +233,11 @@ async fn transcribe(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Byt
     let delay = fake.delay_ms(STT, fake.lat.stt_stall_every, fake.lat.stt_ms);
     sleep(Duration::from_millis(delay)).await;
     let n = fake.line_for(utterance_start(&body), body.len());
-    axum::Json(json!({"text": TRANSCRIPTS[n % TRANSCRIPTS.len()]})).into_response()
+    let said = match fake.script.caller.as_slice() {
+        [] => TRANSCRIPTS[n % TRANSCRIPTS.len()],
+        lines => &lines[n % lines.len()],
+    };
+    axum::Json(json!({"text": said})).into_response()
 }
 
 /// How long an utterance is remembered: its guesses, their checks and the
@@ -255,7 +268,7 @@ impl Fake {
         }
     }
 
-    /// The line of [`TRANSCRIPTS`] for a request of `len` bytes whose
+    /// The caller's line for a request of `len` bytes whose
     /// audio begins as `start` names it. More of an utterance heard before
     /// (a guess, then its check, then the whole turn: each begins where
     /// the one before did, and runs longer) says what it said, as a real
@@ -339,6 +352,7 @@ async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
         .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .count();
     let answer = fake
+        .script
         .answer
         .as_deref()
         .unwrap_or(ANSWERS[user_turns.saturating_sub(1) % ANSWERS.len()]);

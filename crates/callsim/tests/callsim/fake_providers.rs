@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use agentlocator_callsim::FakeLatencies;
-use agentlocator_callsim::fake::{serve, serve_answering};
+use agentlocator_callsim::fake::{Script, serve, serve_scripted};
 use base64::Engine as _;
 use futures::StreamExt as _;
 use providers::{
@@ -36,6 +36,25 @@ fn wav_part(mulaw: &[u8]) -> reqwest::multipart::Part {
         .unwrap()
 }
 
+/// The fake's transcription of `mulaw`, as Whisper's JSON `text`.
+async fn transcribed(base: &str, mulaw: &[u8]) -> String {
+    let form = reqwest::multipart::Form::new()
+        .part("file", wav_part(mulaw))
+        .text("model", "whisper-1")
+        .text("language", "he")
+        .text("response_format", "json");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/audio/transcriptions"))
+        .bearer_auth("sk-fake")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["text"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn transcription_answers_hebrew_json_text_after_the_stt_latency_the_same_for_the_same_utterance()
  {
@@ -44,7 +63,6 @@ async fn transcription_answers_hebrew_json_text_after_the_stt_latency_the_same_f
         ..FakeLatencies::instant()
     })
     .await;
-    let http = reqwest::Client::new();
     let mut texts = Vec::new();
     // An utterance, the same heard again with more of it (a guess, then
     // the whole turn), the same audio from another call playing the same
@@ -52,23 +70,9 @@ async fn transcription_answers_hebrew_json_text_after_the_stt_latency_the_same_f
     let one = [0xFF_u8; 8_000];
     let more: Vec<u8> = one.iter().copied().chain([0x7F; 1_600]).collect();
     for audio in [&one[..], &more, &one, &[0x7F; 8_000]] {
-        let form = reqwest::multipart::Form::new()
-            .part("file", wav_part(audio))
-            .text("model", "whisper-1")
-            .text("language", "he")
-            .text("response_format", "json");
         let started = Instant::now();
-        let response = http
-            .post(format!("{base}/v1/audio/transcriptions"))
-            .bearer_auth("sk-fake")
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
+        let text = transcribed(&base, audio).await;
         assert!(started.elapsed() >= Duration::from_millis(150));
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        let text = body["text"].as_str().unwrap().to_owned();
         assert!(is_hebrew(&text), "{text}");
         texts.push(text);
     }
@@ -78,6 +82,24 @@ async fn transcription_answers_hebrew_json_text_after_the_stt_latency_the_same_f
         texts[2], texts[3],
         "successive utterances say different things"
     );
+}
+
+#[tokio::test]
+async fn a_fake_given_the_callers_lines_transcribes_them_in_turn_and_round_again() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let lines = ["אפשר לדבר עם מישהו?", "תודה, להתראות"];
+    let script = Script {
+        caller: lines.map(str::to_owned).to_vec(),
+        ..Default::default()
+    };
+    tokio::spawn(serve_scripted(listener, FakeLatencies::instant(), script));
+    let mut said = Vec::new();
+    // Three utterances that begin differently: three lines, not one.
+    for first in [0x10_u8, 0x20, 0x30] {
+        said.push(transcribed(&base, &[first; 4_000]).await);
+    }
+    assert_eq!(said, [lines[0], lines[1], lines[0]]);
 }
 
 #[tokio::test]
@@ -265,11 +287,11 @@ async fn a_fake_given_an_answer_says_it_at_every_turn() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let answer = "שלום, תודה שפנית אלינו. מה נוח לך?";
-    tokio::spawn(serve_answering(
-        listener,
-        FakeLatencies::instant(),
-        Some(answer.into()),
-    ));
+    let script = Script {
+        answer: Some(answer.into()),
+        ..Default::default()
+    };
+    tokio::spawn(serve_scripted(listener, FakeLatencies::instant(), script));
     let mut cfg = OpenAiConfig::new("sk-fake".to_owned().into(), "gpt-4o-mini", "whisper-1");
     cfg.base_url = format!("{base}/v1");
     let chat = OpenAiChat::new(cfg, reqwest::Client::new());
