@@ -64,6 +64,11 @@ pub struct StatusLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QuantileLabel {
     pub quantile: String,
 }
@@ -109,6 +114,10 @@ pub struct Metrics {
     /// Logins answered 429, by the limit that refused them.
     pub login_refusals_total: Family<KindLabel, Counter>,
     jobs: Family<StatusLabel, Gauge>,
+    /// The database pool's connections, open and idle or lent out, and
+    /// the most it may open (`DATABASE_MAX_CONNECTIONS` on PostgreSQL).
+    db_connections: Family<StateLabel, Gauge>,
+    db_connections_max: Gauge,
     turn_total_quantiles: Family<QuantileLabel, Gauge<f64, AtomicU64>>,
     recent_totals: Mutex<VecDeque<u64>>,
 }
@@ -155,6 +164,8 @@ impl Metrics {
             password_checks_peak: Gauge::default(),
             login_refusals_total: Family::default(),
             jobs: Family::default(),
+            db_connections: Family::default(),
+            db_connections_max: Gauge::default(),
             turn_total_quantiles: Family::default(),
             recent_totals: Mutex::new(VecDeque::with_capacity(RECENT_TURNS)),
         };
@@ -279,6 +290,16 @@ impl Metrics {
             m.login_refusals_total.clone(),
         );
         registry.register("jobs", "Background jobs by status", m.jobs.clone());
+        registry.register(
+            "db_connections",
+            "Database connections this instance holds open, by state (idle, in_use)",
+            m.db_connections.clone(),
+        );
+        registry.register(
+            "db_connections_max",
+            "The most database connections this instance may open",
+            m.db_connections_max.clone(),
+        );
         // Series exist from the start so dashboards and alerts see zeros, not gaps.
         for part in ["audio", "stt", "nlp", "tts", "total"] {
             let _ = m.turn_ms.get_or_create(&PartLabel { part: part.into() });
@@ -382,6 +403,14 @@ impl Metrics {
     }
 
     /// Sets how many jobs are in `status`; read from the table at scrape time.
+    /// The pool as it is now: `open` connections, `idle` of them waiting.
+    pub fn set_db_pool(&self, open: u32, idle: u32, max: u32) {
+        let gauge = |state| self.db_connections.get_or_create(&StateLabel { state });
+        gauge("idle").set(i64::from(idle));
+        gauge("in_use").set(i64::from(open.saturating_sub(idle)));
+        self.db_connections_max.set(i64::from(max));
+    }
+
     pub fn set_jobs(&self, status: &str, count: i64) {
         self.jobs
             .get_or_create(&StatusLabel {

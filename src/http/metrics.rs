@@ -29,6 +29,11 @@ async fn scrape(State(state): State<AppState>) -> Response {
             state.metrics.set_jobs(status, n);
         }
     }
+    let pool = &state.db.pool;
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    state
+        .metrics
+        .set_db_pool(pool.size(), idle, pool.options().get_max_connections());
     let budget = &state.providers.hedge_budget;
     for (stage, sent) in budget.sent() {
         state.metrics.provider_asked_again(stage, sent);

@@ -90,6 +90,20 @@ async fn metrics_expose_request_counts_and_the_job_queue_in_prometheus_text() {
         text.contains("agentlocator_jobs{status=\"queued\"} 0"),
         "{text}"
     );
+    // SQLite's pool is its one writer and a reader, whatever is set.
+    let max = if app.database_url.starts_with("sqlite") {
+        2
+    } else {
+        crate::helpers::TEST_PG_CONNECTIONS
+    };
+    assert!(
+        text.contains(&format!("agentlocator_db_connections_max {max}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("agentlocator_db_connections{state=\"idle\"}"),
+        "{text}"
+    );
     assert!(
         text.contains("# TYPE agentlocator_turn_ms histogram"),
         "{text}"

@@ -251,4 +251,16 @@ async fn an_instance_opens_no_more_postgres_connections_than_database_max_connec
         .await
         .unwrap();
     assert!((1..=3).contains(&open), "{open} connections open");
+
+    // And the instance says so, for whoever sizes the pools.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let gauge = |series: &str| -> i64 {
+        let line = metrics.lines().find(|l| l.starts_with(series));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    };
+    assert_eq!(gauge("agentlocator_db_connections_max "), 3);
+    let held = gauge("agentlocator_db_connections{state=\"idle\"}")
+        + gauge("agentlocator_db_connections{state=\"in_use\"}");
+    assert_eq!(held, open, "{metrics}");
 }
