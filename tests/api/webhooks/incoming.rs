@@ -270,3 +270,38 @@ async fn when_the_database_hangs_incoming_call_answers_within_the_budget() {
     assert!(took < Duration::from_millis(1800), "took {took:?}");
     assert_stream(&root);
 }
+
+#[tokio::test]
+async fn a_burst_of_callers_on_a_one_connection_pool_is_answered_and_every_call_is_recorded() {
+    let app = TestApp::spawn_with(|v| {
+        v.insert("TWILIO_AUTH_TOKEN".into(), TOKEN.into());
+        v.insert("PUBLIC_BASE_URL".into(), PUBLIC.into());
+        // PostgreSQL's pool at its smallest; SQLite keeps its two.
+        v.insert("DATABASE_MAX_CONNECTIONS".into(), "1".into());
+    })
+    .await;
+    let b = business(&app).await;
+    let calls: Vec<_> = (0..200).map(|_| call_params(&new_sid())).collect();
+    let started = Instant::now();
+    let answers = futures::future::join_all(
+        calls
+            .iter()
+            .map(|params| twiml(&app, "/webhook/incoming_call", params)),
+    )
+    .await;
+    let took = started.elapsed();
+    for (status, root) in &answers {
+        assert_eq!(*status, 200);
+        assert_stream(root);
+    }
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    settled(&app).await;
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM call_log WHERE business_id = $1")
+        .bind(b.id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(n, 200, "every call has its row");
+}
