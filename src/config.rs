@@ -41,8 +41,8 @@ pub const DEFAULT_JOB_WORKERS: usize = 16;
 
 /// PostgreSQL connections one process keeps at most when
 /// `DATABASE_MAX_CONNECTIONS` is unset. Several instances share one server
-/// (PostgreSQL's own default is 100 connections in all), so six of these
-/// fit with room for the operator's psql.
+/// (PostgreSQL's own default is 100 connections in all): six of these fill
+/// it, and more instances need a smaller pool each.
 pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
 
 /// Everything the service needs to know about its surroundings. The outside
