@@ -16,6 +16,13 @@ pub fn router(_state: &AppState) -> anyhow::Result<Router<AppState>> {
 }
 
 async fn scrape(State(state): State<AppState>) -> Response {
+    // Read before the scrape's own query below: its connection goes back
+    // to the pool a moment after the query, and would show as in use.
+    let pool = &state.db.pool;
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    state
+        .metrics
+        .set_db_pool(pool.size(), idle, pool.options().get_max_connections());
     // Queue depth comes from the table itself, so it is right across
     // restarts and across instances sharing the database. A slow database
     // must not stall the scrape: the gauges then keep their last values.
@@ -29,11 +36,6 @@ async fn scrape(State(state): State<AppState>) -> Response {
             state.metrics.set_jobs(status, n);
         }
     }
-    let pool = &state.db.pool;
-    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
-    state
-        .metrics
-        .set_db_pool(pool.size(), idle, pool.options().get_max_connections());
     let budget = &state.providers.hedge_budget;
     for (stage, sent) in budget.sent() {
         state.metrics.provider_asked_again(stage, sent);

@@ -104,6 +104,14 @@ async fn metrics_expose_request_counts_and_the_job_queue_in_prometheus_text() {
         text.contains("agentlocator_db_connections{state=\"idle\"}"),
         "{text}"
     );
+    // Once its start-up work is done, an instance at rest holds no
+    // connection: not even the scrape's own, which a count taken after
+    // its query would show at every scrape.
+    crate::process::eventually("a scrape shows no connection in use", || async {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        text.contains("agentlocator_db_connections{state=\"in_use\"} 0\n")
+    })
+    .await;
     assert!(
         text.contains("# TYPE agentlocator_turn_ms histogram"),
         "{text}"
