@@ -23,10 +23,18 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// `TEST_DATABASE_URL` when it names a PostgreSQL server: the tests then
+/// run there, and the PostgreSQL-only ones run at all.
+pub fn test_postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+}
+
 /// A fresh, empty database URL for one test on the configured backend.
 pub async fn fresh_database_url(dir: &tempfile::TempDir) -> String {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => {
+    match test_postgres_url() {
+        Some(url) => {
             use sqlx::Connection as _;
             let name = format!("al_test_{}", uuid::Uuid::new_v4().simple());
             let mut admin = sqlx::PgConnection::connect(&url)
@@ -40,7 +48,7 @@ pub async fn fresh_database_url(dir: &tempfile::TempDir) -> String {
             parsed.set_path(&name);
             parsed.to_string()
         }
-        _ => format!(
+        None => format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("test.db").to_string_lossy()
         ),

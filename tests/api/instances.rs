@@ -11,7 +11,7 @@ use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::calls::caller_audio;
-use crate::helpers::{TestApp, fresh_database_url};
+use crate::helpers::{TestApp, fresh_database_url, test_postgres_url};
 use crate::logging::Running;
 use crate::process::{Twilio, create_business, eventually};
 use crate::webhooks::fakes::Fakes;
@@ -62,16 +62,9 @@ fn sim(base: &str, sid: &str) -> SimOptions {
     opts
 }
 
-/// `TEST_DATABASE_URL` when it names a PostgreSQL server.
-fn postgres() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| url.starts_with("postgres"))
-}
-
 #[tokio::test]
 async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicemails_run_once() {
-    if postgres().is_none() {
+    if test_postgres_url().is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -229,7 +222,7 @@ async fn two_instances_share_calls_a_rolling_restart_drops_no_caller_and_voicema
 #[tokio::test]
 async fn an_instance_opens_no_more_postgres_connections_than_database_max_connections_in_a_burst() {
     use sqlx::Connection as _;
-    let Some(pg) = postgres() else {
+    let Some(pg) = test_postgres_url() else {
         return;
     };
     let app = TestApp::spawn_with(|v| {

@@ -304,14 +304,14 @@ async fn a_killed_instance_keeps_what_it_spooled_and_the_next_start_lands_it_onc
     let mut env: Vec<(String, String)> = fakes.vars().into_iter().collect();
     env.push(("TWILIO_AUTH_TOKEN".into(), TOKEN.into()));
     env.push(("PUBLIC_BASE_URL".into(), PUBLIC.into()));
-    let database_url = match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => {
+    let database_url = match crate::helpers::test_postgres_url() {
+        Some(_) => {
             let url = fresh_database_url(&dir).await;
             env.push(("DATABASE_URL".into(), url.clone()));
             url
         }
         // The binary's default: data/agentlocator.db in its folder.
-        _ => format!(
+        None => format!(
             "sqlite://{}",
             dir.path().join("data/agentlocator.db").display()
         ),
