@@ -593,7 +593,7 @@ impl TurnDetector {
             room_clear: power_ratio_or_off(config.room_clear_db),
             since_clear: 0,
             room: Room::new(),
-            crowd: Crowd::new(),
+            crowd: Crowd::new(samples(crowd::CLEAR_FOR_MS)),
             stand_out: power_ratio_or_off(config.stand_out_db),
             stood_out: false,
             room_span: 0,

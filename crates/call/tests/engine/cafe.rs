@@ -706,15 +706,17 @@ async fn print_how_soon_the_replies_come(snrs: [f32; 2]) {
 #[tokio::test(start_paused = true)]
 async fn a_turn_that_ends_before_its_early_guess_is_checked_is_checked_against_its_own_audio() {
     // The held-out set's first sentence, 6 s into a café 15 dB under it,
-    // crowd seed 0: four guesses in the caller's pauses, each dropped as
-    // they go on, then one early on the quiet hold; the line's fall ends
-    // the turn (on the crowd score) 200 ms later, before that guess's
-    // check is due, so the turn's own audio checks it.
+    // crowd seed 1: guesses in the caller's pauses, each dropped as they
+    // go on, then one early on the quiet hold; the line's fall ends the
+    // turn (on the crowd score) 260 ms later, before that guess's check
+    // is due, so the turn's own audio checks it. (Seed 0 was this line
+    // until a caller clear of the crowd needed less evidence: its turn
+    // now ends before the early guess.)
     let (part, activity) = &held_out_sentences()[0];
     let margin = RATE * 3 / 10;
     let mut speech = vec![0; 6 * RATE];
     speech.extend(&part[activity.start - margin..(activity.end + margin).min(part.len())]);
-    let line = cafe_line(&speech, speech.len() / RATE + 7, 15.0, 0);
+    let line = cafe_line(&speech, speech.len() / RATE + 7, 15.0, 1);
     let the_turn = |ends_after: usize| {
         let line = line.clone();
         async move {
@@ -739,19 +741,19 @@ async fn a_turn_that_ends_before_its_early_guess_is_checked_is_checked_against_i
     };
     // It heard the whole sentence: the guess answers once the check's
     // transcript agreed, 600 ms after the guess (its transcription, the
-    // model and TTS), 400 ms after the end; the check never asked the
+    // model and TTS), 340 ms after the end; the check never asked the
     // model.
     let (agreed, heard, model) = the_turn(0).await;
     assert_eq!(agreed.ended_by, voice::EndedBy::Room);
     assert_eq!(agreed.user_text.as_deref(), Some(CALLER_SAYS));
     assert_eq!(model, [CALLER_SAYS]);
-    assert_eq!(agreed.t_total_ms, 400);
+    assert_eq!(agreed.t_total_ms, 340);
     // The last two transcriptions: the early guess's, and the turn's,
-    // which holds 200 ms more.
+    // which holds 260 ms more.
     let [.., guess, turn] = heard[..] else {
         panic!("{heard:?}")
     };
-    assert_eq!(turn - guess, 200 * 8);
+    assert_eq!(turn - guess, 260 * 8);
     // The caller's last words came after the early guess: the turn's own
     // audio answers.
     let (checked, _, model) = the_turn(turn).await;
