@@ -78,6 +78,8 @@ pub(super) const CLEAR_FOR_MS: u32 = 6_000;
 /// end, led it by 254 ms on average (held-out café at 20 dB); at 10 by
 /// 268 ms, with 2–4 % more guesses and none short of the caller.
 const GUESS_LEAD_NATS: f32 = 3.0;
+// A guess comes before the end it guesses at, and a clear caller's end no
+// later than anyone's.
 const _: () = assert!(GUESS_LEAD_NATS > 0.0 && STOPPED_NATS_CLEAR <= STOPPED_NATS);
 
 /// How far over the caller's active level their loud words are taken to
