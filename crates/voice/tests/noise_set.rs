@@ -773,8 +773,7 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
                     .any(|&(_, end)| guess_to < end && end <= to)
             };
             // Each end, and what ended it.
-            let mut ends = Vec::new();
-            let detected: Vec<usize> = mixed
+            let ends: Vec<(usize, EndedBy)> = mixed
                 .chunks(FRAME)
                 .enumerate()
                 .filter_map(|(i, f)| {
@@ -788,7 +787,6 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
                             ..
                         }) => {
                             figures.ended_by.push(ended_by);
-                            ends.push((at, ended_by));
                             figures.snr_db.extend(snr_db);
                             // An early guess still unchecked is checked
                             // against the turn's audio; one that lacks the
@@ -808,7 +806,7 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
                                 // How far the guess's audio and the turn's run.
                                 (at, from + len, from + audio.len())
                             }));
-                            Some(at)
+                            Some((at, ended_by))
                         }
                         Some(TurnEvent::BargeIn) => {
                             barge_ins.push(at);
@@ -845,6 +843,7 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
                     }
                 })
                 .collect();
+            let detected: Vec<usize> = ends.iter().map(|&(at, _)| at).collect();
             for (&d, g) in detected.iter().zip(&guessed) {
                 let Some((at, guess_to, turn_to)) = *g else {
                     continue;
