@@ -56,7 +56,9 @@ const AGENT_DBFS: f32 = -18.0;
 /// hold judged against the room (`TurnConfig::room_clear_db`) ends them.
 /// In a room of talkers the crowd score (`turn/crowd.rs`) also ends a turn
 /// once its summed evidence says where the caller stopped: café at 20 dB
-/// 82 on time since a caller clear of the room needs less of that evidence
+/// 84 on time since the room end judges the line against the room as it
+/// stood when the caller stood out and the crowd's own ceiling (see
+/// `KNOWN_CUT_OFFS`), 82 since a caller clear of the room needs less of that evidence
 /// (`turn/crowd.rs`, `STOPPED_NATS_CLEAR`), 81 since it reads the caller's
 /// loud words as at least their own level + 7 dB (`LOUD_OVER_CALLER_DB`;
 /// 79 at + 6 dB), 72 before, 68 with the room alone; at 10 dB 25 (24).
@@ -66,7 +68,7 @@ const AGENT_DBFS: f32 = -18.0;
 /// number is the fewest ends on time of [`END_SEEDS`] × 3 the family may
 /// give; a family that starts passing must be taken off the list.
 const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 3] = [
-    (NoiseFamily::Cafe, 20.0, 82),
+    (NoiseFamily::Cafe, 20.0, 84),
     (NoiseFamily::Cafe, 10.0, 25),
     (NoiseFamily::Street, 10.0, 87),
 ];
@@ -80,7 +82,11 @@ const HELD_OPEN_MAX_MS: u32 = 3_500;
 /// How many noise seeds each family and SNR of the end-of-turn set runs.
 const END_SEEDS: u64 = 30;
 /// The fewest of the held-out set's 180 ends that must come on time, per
-/// family at SNR ≥ 10 dB, on [`END_SEEDS`] seeds. Café at 20 dB: 147
+/// family at SNR ≥ 10 dB, on [`END_SEEDS`] seeds. Café at 20 dB: 139
+/// since the room end judges the line against the room as it stood when
+/// the caller stood out, which cut off 5 callers fewer, and ends 8
+/// later than the wait + 100 ms (BENCHMARKS.md, "The room end judged
+/// against the crowd, not the caller"); 147
 /// since a caller clear of the room needs less evidence, 146 since the
 /// crowd score reads the caller's loud words as at least their
 /// own level lifted, 140 since it ends café turns (`turn/crowd.rs`), 126 since
@@ -94,7 +100,7 @@ const HELD_OUT_ON_TIME: [(NoiseFamily, f32, usize); 6] = [
     (NoiseFamily::Street, 10.0, 171),
     (NoiseFamily::Car, 20.0, 180),
     (NoiseFamily::Car, 10.0, 180),
-    (NoiseFamily::Cafe, 20.0, 147),
+    (NoiseFamily::Cafe, 20.0, 139),
     (NoiseFamily::Cafe, 10.0, 2),
 ];
 /// How late the held-out set's turns may end on a clean line, in car
@@ -125,7 +131,7 @@ const LOUD_CAFE_LEAD_MS: u32 = 700;
 /// falls back to the room (`TurnConfig::room_end_db`), 3 and 5 when the
 /// VAD's own pauses were the only ones. At 10 dB, where only the quiet
 /// hold ends café turns: 29 and 57, against 1 and 1.
-const CAFE_ANSWERED_FROM_GUESSES: [(f32, usize, usize); 2] = [(20.0, 87, 177), (10.0, 87, 171)];
+const CAFE_ANSWERED_FROM_GUESSES: [(f32, usize, usize); 2] = [(20.0, 86, 177), (10.0, 87, 171)];
 /// Where noise that begins mid-call on a quiet line still makes a turn of
 /// its own at SNR ≥ 10 dB before the room has learnt it, and in how many
 /// of 30 lines at most. Street at 20 dB: a passing car's swell stands out
@@ -176,11 +182,16 @@ fn too_few_answered_from_guesses(
 /// "Fresh seeds". The crowd score (`turn/crowd.rs`) cuts off one more
 /// held-out caller at 10 dB. Since the speech bands follow the street
 /// (`vad/bands.rs`), held-out street at 10 dB cuts off 5, not 4, and ends
-/// 9 more turns on time. More fails the test; none on the fixtures
-/// means the family must be taken off the list.
+/// 9 more turns on time. Café at 20 dB cut off 8 and 6: the room's
+/// quietest fifth, filled with the caller's own gaps and quiet words as
+/// they spoke, rose to their quiet words' level. Since the room end
+/// judges the line against the room as it stood when the caller stood
+/// out, 2 and 1 (on seeds 30–149, 20 and 6 against 54 and 17). More
+/// fails the test; none on the fixtures means the family must be taken
+/// off the list.
 const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize, usize); 3] = [
     (NoiseFamily::Street, 10.0, 2, 5),
-    (NoiseFamily::Cafe, 20.0, 8, 6),
+    (NoiseFamily::Cafe, 20.0, 2, 1),
     (NoiseFamily::Cafe, 10.0, 2, 3),
 ];
 
@@ -1980,7 +1991,14 @@ fn held_out_speakers_are_not_cut_off_and_their_turns_end_no_later_than_measured(
 ///   quiet last syllable under the crowd; at + 7 dB none is, and one
 ///   more fixture turn is cut off (7 of 90). Since a caller clear of
 ///   the room needs less evidence that they stopped
-///   (`STOPPED_NATS_CLEAR`): 134 held-out and 75 fixture turns.
+///   (`STOPPED_NATS_CLEAR`): 134 held-out and 75 fixture turns. Since the
+///   room end judges the line against the room as it stood when the
+///   caller stood out, and the crowd's ceiling: 127 and 78, 2 fixture
+///   cut-offs fewer, and one fixture turn answered from a guess short of
+///   caller-he.wav's quiet last second; at café 10 dB one more held-out
+///   cut-off. On seeds 30–149, 316 and 533 on time against 308 and 532,
+///   the cut-offs at 20 dB 23 and 7 against 24 and 7, the short guesses
+///   2 against 1, and at 10 dB the cut-offs 13 and 10 against 14 and 10.
 /// - Café at 10 dB: a held-out turn is held open 4,160 ms (2,980 recorded).
 const FIRST_TURNS: [(NoiseFamily, f32, FirstTurns, FirstTurns); 6] = [
     (NoiseFamily::Street, 20.0, (90, 0, 0, 640), (180, 0, 0, 700)),
@@ -1995,10 +2013,10 @@ const FIRST_TURNS: [(NoiseFamily, f32, FirstTurns, FirstTurns); 6] = [
     (
         NoiseFamily::Cafe,
         20.0,
-        (75, 7, 0, 2_040),
-        (134, 1, 0, 3_080),
+        (78, 5, 1, 2_040),
+        (127, 1, 0, 3_080),
     ),
-    (NoiseFamily::Cafe, 10.0, (22, 2, 0, 3_440), (2, 1, 0, 4_160)),
+    (NoiseFamily::Cafe, 10.0, (22, 2, 0, 3_440), (2, 2, 0, 4_160)),
 ];
 
 /// Of a set's first turns: the fewest on time, the most cut-offs, the

@@ -1,4 +1,4 @@
-//! The room: the line's level when no one near the phone speaks (the quietest fifth of its last 10 s, forgotten down to 2 s after a step up or down), against which an utterance must stand out to be the caller's.
+//! The room: the line's level when no one near the phone speaks (the quietest fifth of its last 10 s, forgotten down to 2 s after a step up or down), against which an utterance must stand out to be the caller's, and the crowd's ceiling.
 //!
 //! Café babble and traffic keep a VAD voiced while the caller is silent,
 //! and an utterance of the crowd alone has its own P.56 level, so every
@@ -82,19 +82,21 @@ const LOUDEST_SHARE: usize = 20;
 const REFRESH_FRAMES: u8 = 5;
 /// Frames of the line's mean that must stand out: 200 ms.
 const LINE_FRAMES: usize = 10;
+/// The crowd's ceiling is the 200 ms mean all but this share of the
+/// frames heard without the caller stay under: 1 in 10. Measured on the
+/// noise set (BENCHMARKS.md, "The room end judged against the crowd, not
+/// the caller"): at 1 in 20 the fixtures' café turns at 20 dB were cut
+/// off 34 times in 360 on fresh seeds, against 20.
+const CEILING_SHARE: usize = 10;
 
 /// The line's frame levels over the last [`ROOM_FRAMES`], and its mean
 /// power over the last [`LINE_FRAMES`].
 #[derive(Debug, Clone)]
 pub(super) struct Room {
-    /// How many of the frames kept fell in each 1 dB bin.
-    counts: [u16; BINS],
-    /// The same for the last [`RECENT_FRAMES`] of them.
+    /// The frames kept.
+    frames: Levels,
+    /// How many of the last [`RECENT_FRAMES`] of them fell in each bin.
     recent: [u16; BINS],
-    /// The bin of each frame kept, oldest at `next` once full.
-    ring: [u8; ROOM_FRAMES],
-    next: usize,
-    len: usize,
     /// The room's level as a linear power (full scale = 1), as last read.
     level: f32,
     /// The level the loudest [`LOUDEST_SHARE`] of the frames kept reach,
@@ -119,16 +121,61 @@ pub(super) struct Room {
     /// Room frames counted into `mean_frame_step_db`, up to
     /// [`SHARE_FRAMES`].
     frame_steps: u16,
+    /// The line's 200 ms mean on frames heard without the caller or the
+    /// agent, over the last 10 s of them (see [`Room::crowd_ceiling`]).
+    crowd: Levels,
+    /// How many times the room has gone quiet (see [`STEP_DOWN`]).
+    quietened: u32,
+}
+
+/// Levels in 1 dB bins over the last [`ROOM_FRAMES`] counted.
+#[derive(Debug, Clone)]
+struct Levels {
+    /// How many of the levels kept fell in each 1 dB bin.
+    counts: [u16; BINS],
+    /// The bin of each level kept, oldest at `next` once full.
+    ring: [u8; ROOM_FRAMES],
+    next: usize,
+    len: usize,
+}
+
+impl Levels {
+    fn new() -> Self {
+        Self {
+            counts: [0; BINS],
+            ring: [0; ROOM_FRAMES],
+            next: 0,
+            len: 0,
+        }
+    }
+
+    /// Counts `level_dbfs` in, forgetting the oldest once full; returns
+    /// its bin.
+    fn push(&mut self, level_dbfs: f32) -> usize {
+        if self.len == ROOM_FRAMES {
+            self.counts[usize::from(self.ring[self.next])] -= 1;
+        } else {
+            self.len += 1;
+        }
+        let bin = bin(level_dbfs);
+        self.counts[bin] += 1;
+        // BINS fits a u8.
+        self.ring[self.next] = bin as u8;
+        self.next = (self.next + 1) % ROOM_FRAMES;
+        bin
+    }
+
+    /// The bin of the level counted `ago` levels before the next one.
+    fn bin_ago(&self, ago: usize) -> u8 {
+        self.ring[(self.next + ROOM_FRAMES - ago) % ROOM_FRAMES]
+    }
 }
 
 impl Room {
     pub(super) fn new() -> Self {
         Self {
-            counts: [0; BINS],
+            frames: Levels::new(),
             recent: [0; BINS],
-            ring: [0; ROOM_FRAMES],
-            next: 0,
-            len: 0,
             level: 0.0,
             loud_dbfs: LOWEST_DBFS,
             stale: 0,
@@ -139,6 +186,8 @@ impl Room {
             frame_step_db: None,
             mean_frame_step_db: 0.0,
             frame_steps: 0,
+            crowd: Levels::new(),
+            quietened: 0,
         }
     }
 
@@ -157,34 +206,26 @@ impl Room {
         self.frame_step_db = self.last_dbfs.map(|last| (level_dbfs - last).abs());
         self.last_dbfs = Some(level_dbfs);
         self.line.push(power);
-        let bin = bin(level_dbfs);
-        if self.len >= RECENT_FRAMES {
-            let left = self.ring[(self.next + ROOM_FRAMES - RECENT_FRAMES) % ROOM_FRAMES];
+        if self.frames.len >= RECENT_FRAMES {
+            let left = self.frames.bin_ago(RECENT_FRAMES);
             self.recent[usize::from(left)] -= 1;
         }
-        if self.len == ROOM_FRAMES {
-            self.counts[usize::from(self.ring[self.next])] -= 1;
-        } else {
-            self.len += 1;
-        }
-        self.counts[bin] += 1;
+        let bin = self.frames.push(level_dbfs);
         self.recent[bin] += 1;
-        // BINS fits a u8.
-        self.ring[self.next] = bin as u8;
-        self.next = (self.next + 1) % ROOM_FRAMES;
         self.since_step = (self.since_step + 1).min(ROOM_FRAMES as u16);
         let settled = usize::from(self.since_step) == SETTLE_FRAMES;
         self.stale += 1;
-        if self.stale < REFRESH_FRAMES && self.len > MIN_FRAMES && !settled {
+        let len = self.frames.len;
+        if self.stale < REFRESH_FRAMES && len > MIN_FRAMES && !settled {
             return false;
         }
         self.stale = 0;
-        let long = read(&self.counts, self.len.div_ceil(QUIETEST_SHARE));
+        let long = read(&self.frames.counts, len.div_ceil(QUIETEST_SHARE));
         let recent = read(
             &self.recent,
-            self.len.min(RECENT_FRAMES).div_ceil(QUIETEST_SHARE),
+            len.min(RECENT_FRAMES).div_ceil(QUIETEST_SHARE),
         );
-        self.loud_dbfs = 10.0 * read(&self.counts, self.len - self.len / LOUDEST_SHARE).log10();
+        self.loud_dbfs = 10.0 * read(&self.frames.counts, len - len / LOUDEST_SHARE).log10();
         if recent > long * STEP_UP {
             self.step_to(recent);
             self.since_step = 0;
@@ -194,6 +235,7 @@ impl Room {
             // The room went quiet: forgotten at once as after a step up, so
             // that the caller's quiet words are not taken for the crowd.
             self.step_to(recent);
+            self.quietened += 1;
             self.since_step = ROOM_FRAMES as u16;
             return false;
         }
@@ -207,8 +249,8 @@ impl Room {
     /// just stop being counted; they leave the ring unread as new frames
     /// take their places.
     fn step_to(&mut self, recent: f32) {
-        self.counts = self.recent;
-        self.len = self.len.min(RECENT_FRAMES);
+        self.frames.counts = self.recent;
+        self.frames.len = self.frames.len.min(RECENT_FRAMES);
         self.level = recent;
     }
 
@@ -229,6 +271,34 @@ impl Room {
             self.mean_frame_step_db +=
                 (step.min(MAX_STEP_DB) - self.mean_frame_step_db) / f32::from(self.frame_steps);
         }
+    }
+
+    /// Counts the line's 200 ms mean into the crowd's ceiling: for a frame
+    /// heard while neither the caller nor the agent speaks.
+    pub(super) fn heard_without_anyone(&mut self) {
+        if self.last_dbfs.is_some() && self.line.power() > 0.0 {
+            self.crowd.push(10.0 * self.line.power().log10());
+        }
+    }
+
+    /// The crowd's ceiling: the line's 200 ms mean that, heard without the
+    /// caller or the agent, stays under it all but one time in
+    /// [`CEILING_SHARE`], as a linear power; `None` until a second of such
+    /// frames. A crowd's mean swings well over its quietest fifth, the
+    /// room: talkers' syllables fill some 200 ms and leave others.
+    pub(super) fn crowd_ceiling(&self) -> Option<f32> {
+        (self.crowd.len >= MIN_FRAMES).then(|| {
+            read(
+                &self.crowd.counts,
+                self.crowd.len - self.crowd.len / CEILING_SHARE,
+            )
+        })
+    }
+
+    /// How many times the room has gone quiet: a crowd's ceiling read
+    /// before the last time is a crowd that is gone.
+    pub(super) fn quietened(&self) -> u32 {
+        self.quietened
     }
 
     /// Whether the VAD takes this room for voice so often that it cannot
@@ -275,7 +345,7 @@ impl Room {
     /// Whether the room has been heard for [`MIN_FRAMES`], so that its
     /// level means something.
     pub(super) fn judged(&self) -> bool {
-        self.len >= MIN_FRAMES
+        self.frames.len >= MIN_FRAMES
     }
 }
 
@@ -424,7 +494,11 @@ mod tests {
             assert_eq!(room.stands_out(10f32.powf(1.4)), Some(false), "frame {i}");
         }
         assert_eq!(
-            room.counts.iter().map(|&n| usize::from(n)).sum::<usize>(),
+            room.frames
+                .counts
+                .iter()
+                .map(|&n| usize::from(n))
+                .sum::<usize>(),
             ROOM_FRAMES
         );
         assert_eq!(
@@ -489,6 +563,32 @@ mod tests {
     fn the_steps_are_10_db_up_and_15_down() {
         assert!((10.0 * STEP_UP.log10() - 10.0).abs() < 1e-4);
         assert!((10.0 * STEP_DOWN.log10() - 15.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_crowds_ceiling_is_what_its_200_ms_mean_stays_under_nine_times_in_ten() {
+        let mut room = Room::new();
+        // A crowd whose 200 ms mean sits at -45 dBFS; one frame in ten is
+        // counted while a swell lifts the mean to -30 dBFS. Nine in ten
+        // stay under the crowd's -45, not the swells' -30.
+        for i in 0..500 {
+            let dbfs = -45.0;
+            push(&mut room, dbfs, 1);
+            if i == MIN_FRAMES - 2 {
+                assert_eq!(room.crowd_ceiling(), None, "not before a second");
+            }
+            if i % 10 == 0 {
+                room.line = RecentLevel::new();
+                room.line.push(10f32.powf(-3.0));
+            }
+            room.heard_without_anyone();
+            room.line = RecentLevel::new();
+            for _ in 0..LINE_FRAMES {
+                room.line.push(10f32.powf(dbfs / 10.0));
+            }
+        }
+        let ceiling = 10.0 * room.crowd_ceiling().unwrap().log10();
+        assert!((ceiling - -44.5).abs() < 1.0, "{ceiling}");
     }
 
     #[test]

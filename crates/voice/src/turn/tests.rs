@@ -1429,3 +1429,64 @@ fn a_guess_comes_as_soon_after_a_fade_as_after_a_clean_stop() {
     assert_eq!(silent_frames_to(config.clone(), 6, -40.0, paused), 4);
     assert_eq!(silent_frames_to(config, 0, -40.0, paused), 10);
 }
+
+#[test]
+fn a_room_the_callers_own_gaps_lift_does_not_end_their_turn_on_their_quiet_words() {
+    // A café whose quietest fifth is -54 dBFS; the caller talks for 3 s
+    // at -18 dBFS with a gap at -40 dBFS every fourth frame, enough for
+    // the room's 2 s reading to step up to their gaps; then they go on in
+    // quiet words at -43 dBFS for a second, 11 dB over the crowd's room
+    // and within 6 dB of the stepped one, and stop.
+    let crowd = |i: usize| if i.is_multiple_of(2) { -46.0 } else { -54.0 };
+    let mut det = TurnDetector::new(without_guesses());
+    let mut events = Vec::new();
+    let mut hear =
+        |det: &mut TurnDetector, from: usize, to: usize, level: &dyn Fn(usize) -> f32| {
+            for i in from..to {
+                if let Some(e) = det.push_heard(&[0; FRAME], true, level(i)) {
+                    events.push((i, e));
+                }
+            }
+        };
+    hear(&mut det, 0, 250, &crowd);
+    hear(&mut det, 250, 400, &|i| {
+        if i.is_multiple_of(4) { -40.0 } else { -18.0 }
+    });
+    hear(&mut det, 400, 450, &|_| -43.0);
+    hear(&mut det, 450, 600, &crowd);
+    let ends: Vec<_> = events
+        .iter()
+        .filter(|(_, e)| matches!(e, TurnEvent::UtteranceEnded { .. }))
+        .map(|(i, e)| (*i, ended_by(e).0))
+        .collect();
+    // One turn, ended by the room after their last quiet word, not inside
+    // them: the wait after the 200 ms mean is back at the crowd's room,
+    // 180 ms after the caller.
+    assert_eq!(ends, [(488, EndedBy::Room)], "{:?}", kinds(&events));
+}
+
+#[test]
+fn a_crowd_whose_200_ms_mean_swings_over_its_room_ends_a_clear_callers_turn_under_its_own_ceiling()
+{
+    // Babble of bursts: its frames are at -50 dBFS (the room, the
+    // quietest fifth) or -34, so its 200 ms mean swings between -38 and
+    // -35.5 dBFS, 12 to 14.5 dB over the room. The caller at -18 dBFS is
+    // 17 dB over the crowd's ceiling: the line back under that ceiling
+    // ends their turn as the line back at a room ends it (780 ms after
+    // them), where the line within 6 dB of the room never comes and the
+    // quiet hold ends it 2.16 s after them.
+    let burst = |i: usize| {
+        let loud = if (i / 10).is_multiple_of(2) { 7 } else { 4 };
+        if i % 10 < loud { -34.0 } else { -50.0 }
+    };
+    let mut det = TurnDetector::new(without_guesses());
+    for i in 0..250 {
+        det.push_heard(&[0; FRAME], true, burst(i));
+    }
+    caller_at(&mut det, 250, 50, -18.0);
+    let end = (300..450).find_map(|i| match det.push_heard(&[0; FRAME], true, burst(i)) {
+        Some(e @ TurnEvent::UtteranceEnded { .. }) => Some((i + 1 - 300, ended_by(&e).0)),
+        _ => None,
+    });
+    assert_eq!(end, Some((39, EndedBy::Room)));
+}
