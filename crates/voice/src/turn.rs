@@ -1227,10 +1227,7 @@ impl TurnDetector {
         self.room_end > 0.0
             && self.stood_out
             && self.room.fools_the_vad()
-            && self
-                .active
-                .power()
-                .is_some_and(|active| active > self.end_room_level() * self.room_end_clear)
+            && self.under_caller(self.end_room_level(), self.room_end_clear)
     }
 
     /// The room's level for the room end (see [`EndRoom`]), as a linear
@@ -1250,11 +1247,7 @@ impl TurnDetector {
             .end_room
             .filter(|room| room.quietened == self.room.quietened())
             .and_then(|room| room.ceiling)
-            .filter(|&ceiling| {
-                self.active
-                    .power()
-                    .is_some_and(|active| active > ceiling * self.ceiling_clear)
-            });
+            .filter(|&ceiling| self.under_caller(ceiling, self.ceiling_clear));
         ceiling.map_or(top, |ceiling| top.max(ceiling))
     }
 
