@@ -81,6 +81,18 @@ const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 3] = [
 const HELD_OPEN_MAX_MS: u32 = 3_500;
 /// How many noise seeds each family and SNR of the end-of-turn set runs.
 const END_SEEDS: u64 = 30;
+
+/// The end-of-turn set's first noise seed: 0, the seeds every floor and
+/// ceiling here was measured on, unless `NOISE_SET_FIRST_SEED` says
+/// otherwise. Other seeds are for the diagnostics, to check figures on
+/// seeds nothing was tuned to (BENCHMARKS.md, "Where it stands"); the
+/// gating tests then fail on their floors, which hold seeds 0–29.
+fn first_end_seed() -> u64 {
+    std::env::var("NOISE_SET_FIRST_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or(0)
+}
 /// The fewest of the held-out set's 180 ends that must come on time, per
 /// family at SNR ≥ 10 dB, on [`END_SEEDS`] seeds. Café at 20 dB: 139
 /// since the room end judges the line against the room as it stood when
@@ -762,8 +774,13 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
     let babble = babble();
     let mut figures = EndFigures::default();
     let bound = END_SILENCE_MS + 100;
-    let seeds = if noisy.is_some() { END_SEEDS } else { 1 };
-    for seed in 0..seeds {
+    let seeds = if noisy.is_some() {
+        let first = first_end_seed();
+        first..first + END_SEEDS
+    } else {
+        0..1
+    };
+    for seed in seeds {
         for (line, (speech, utterances)) in cases.iter().enumerate() {
             let (mixed, noise) = noisy_line(speech, noisy, seed, &babble);
             let audible = match ear {
@@ -1056,7 +1073,8 @@ fn median(values: &[i16]) -> i16 {
 /// and the ends around it with what ended each. The misses of a row are
 /// most often a few utterances that miss in seed after seed (BENCHMARKS.md,
 /// "Café at 20 dB: where the misses are"). A diagnostic: run it with
-/// `cargo test --release -p agentlocator-voice --test noise_set -- --ignored --nocapture each_turn_that_misses`.
+/// `cargo test --release -p agentlocator-voice --test noise_set -- --ignored --nocapture each_turn_that_misses`,
+/// on other seeds with `NOISE_SET_FIRST_SEED` (see [`first_end_seed`]).
 #[test]
 #[ignore = "diagnostic: prints, asserts nothing"]
 fn print_each_turn_that_misses_and_what_ended_the_turns_around_it() {
