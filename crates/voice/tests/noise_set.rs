@@ -93,6 +93,7 @@ fn first_end_seed() -> u64 {
         .and_then(|seed| seed.parse().ok())
         .unwrap_or(0)
 }
+
 /// The fewest of the held-out set's 180 ends that must come on time, per
 /// family at SNR ≥ 10 dB, on [`END_SEEDS`] seeds. Café at 20 dB: 139
 /// since the room end judges the line against the room as it stood when
