@@ -94,7 +94,9 @@ def fit_mlp(x, y, epochs=12, batch=512, rate=1e-3, l2=1e-4, seed=0):
                 v[i] = 0.999 * v[i] + 0.001 * gr**2
                 mh, vh = m[i] / (1 - 0.9**step), v[i] / (1 - 0.999**step)
                 params[i] -= rate * mh / (np.sqrt(vh) + 1e-8)
-    return lambda x: forward((x - mu) / sd)[1]
+    model = lambda x: forward((x - mu) / sd)[1]  # noqa: E731
+    model.params = (mu, sd, params)
+    return model
 
 
 def main(directory):
