@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
-"""Fits the crowd network (crates/voice/src/turn/crowd/net.rs) and writes its weights as Rust.
+"""Fits a crowd score network (crates/voice/src/turn/crowd/net.rs) and writes its weights as Rust.
 
 A two-layer perceptron (32 and 16 units) over the detector's own crowd cues
 of the last 640 ms (the frame now and those 40, 80, 160, 240, 320, 480 and
-640 ms back), fitted to tell the caller's frames from the crowd's, labelled
-as benches/crowd_frames.py labels them. Fitted on café at 20 and 10 dB SNR:
-the end-of-turn set's seeds 0-14, recorded and as first turns, and every
-seed of the eight training speakers (benches/make-training-he.sh); never on
-the held-out speakers, which judge it. Run after the study has written its
-frames with the training speakers (about 11 minutes on 2 cores), then fit
-(about 3):
+640 ms back), fitted to tell the caller's frames from the noise's after
+they stop, labelled as benches/crowd_frames.py labels them. The café
+network is fitted on café at 20 and 10 dB SNR, the street network on
+street and car: the end-of-turn set's seeds 0-14, recorded and as first
+turns, and every seed of the eight training speakers
+(benches/make-training-he.sh); never on the held-out speakers, which judge
+them. Run after the study has written its frames with the training
+speakers (about 11 minutes on 2 cores), then fit (about 3 and 5):
 
     benches/make-training-he.sh /tmp/crowd/training-he.wav     # needs espeak-ng and sox
     CROWD_TRAINING_WAV=/tmp/crowd/training-he.wav CROWD_FRAMES_DIR=/tmp/crowd \\
         cargo test --release -p agentlocator-voice --test noise_set -- --ignored crowd_study
-    python3 benches/crowd_net_fit.py /tmp/crowd crates/voice/src/turn/crowd/net/weights.rs
+    python3 benches/crowd_net_fit.py /tmp/crowd cafe crates/voice/src/turn/crowd/net/cafe.rs
+    python3 benches/crowd_net_fit.py /tmp/crowd street crates/voice/src/turn/crowd/net/street.rs
 
 The fit is seeded (FIT_SEED, default 0), so the same frames give the same
 weights. The file also holds a check: the network's score for a fixed
@@ -32,10 +34,17 @@ import crowd_context as cc  # noqa: E402
 import crowd_frames as cf  # noqa: E402
 
 CUES = 8
-# The files fitted on, and how many of each file's seeds (the fixtures'
-# later seeds stay unseen for the noise set's own judging).
-FILES = (("fixtures-20", 15), ("fixtures-10", 15), ("fixtures-first-20", 15),
-         ("fixtures-first-10", 15), ("training-20", 30), ("training-10", 30))
+# Each network's files, and how many of each file's seeds are fitted on
+# (the fixtures' later seeds stay unseen for the noise set's own judging).
+FILES = {
+    "cafe": (("fixtures-20", 15), ("fixtures-10", 15), ("fixtures-first-20", 15),
+             ("fixtures-first-10", 15), ("training-20", 30), ("training-10", 30)),
+    "street": (("fixtures-street-20", 15), ("fixtures-street-10", 15),
+               ("fixtures-first-street-20", 15), ("fixtures-car-10", 15),
+               ("fixtures-first-car-10", 15), ("fixtures-car-20", 15), ("training-car-10", 30),
+               ("fixtures-first-street-10", 15), ("training-street-20", 30),
+               ("training-street-10", 30)),
+}
 
 
 def contexted(path, seeds):
@@ -78,8 +87,8 @@ def rust(name, a, ty):
     return f"#[rustfmt::skip]\npub(super) const {name}: {ty} = [\n{body},\n];\n"
 
 
-def main(directory, out):
-    parts = [contexted(Path(directory) / f"{stem}.csv", seeds) for stem, seeds in FILES]
+def main(directory, network, out):
+    parts = [contexted(Path(directory) / f"{stem}.csv", seeds) for stem, seeds in FILES[network]]
     x = np.vstack([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     print(f"{len(y)} frames, {y.mean():.2f} the caller's", file=sys.stderr)
@@ -94,7 +103,7 @@ def main(directory, out):
     z = np.concatenate([frames[k] for k in cc.OFFSETS]).astype(np.float32) * spread.ravel() + centre.ravel()
     check = model(z[None, :].astype(np.float64))[0]
     with open(out, "w") as f:
-        f.write("//! The crowd network's weights, written by `benches/crowd_net_fit.py`; do not edit.\n\n")
+        f.write(f"//! The {network} network's weights, written by `benches/crowd_net_fit.py`; do not edit.\n\n")
         f.write(rust("MEAN", mu, f"[f32; {inputs}]"))
         f.write(rust("SCALE", sd, f"[f32; {inputs}]"))
         f.write(rust("W1", w1, f"[[f32; {h1}]; {inputs}]"))
@@ -109,4 +118,4 @@ def main(directory, out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

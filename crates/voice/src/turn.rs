@@ -391,6 +391,8 @@ pub struct TurnDetector {
     hold_guess_lead: u64,
     /// [`HOLD_CHECK_LEAD_MS`] in samples.
     hold_check_lead: u64,
+    /// [`STREET_HOLD_MS`] in samples.
+    street_hold: u64,
     /// [`TurnConfig::vad_hangover_ms`] in samples.
     vad_hangover: u64,
     /// [`BREATH_MS`] in samples.
@@ -531,6 +533,22 @@ const AGAIN_SLACK: f32 = 1.995_262_3;
 /// were last clear of the crowd.
 const HOLD_CHECK_LEAD_MS: u32 = 300;
 
+/// The room's level from which a line that is not a crowd of talkers is
+/// read as a street (or a car) by the street network (`turn/crowd/net.rs`),
+/// in dBFS. Measured on the noise set (BENCHMARKS.md, "A street network"),
+/// with a network fitted on street lines alone: from −40 dBFS street at
+/// 10 dB does not gain (the street sits under it at times), from −45 and
+/// −50 it does; from −60 that network held car turns at 10 dB open (61 of
+/// 90 fixture turns on time). Fitted on street and car lines, from −60 no
+/// car row moves. A clean line's room lies far under it.
+const STREET_FROM_DBFS: f32 = -60.0;
+/// How long past the wait, at most, the street network holds the VAD's
+/// pause for the evidence that the caller stopped, in ms: a bound on a
+/// turn held open by a street the network takes for the caller. Measured
+/// on the noise set: 500, 1,000 and 2,000 ms give the same figures at
+/// SNR ≥ 10 dB.
+const STREET_HOLD_MS: u32 = 1_000;
+
 /// How long before the quiet hold ends a turn the utterance so far is
 /// offered as a guess, in ms, where the room is a crowd or the VAD takes
 /// it for voice (elsewhere [`HOLD_CHECK_LEAD_MS`]): in a crowd whose
@@ -646,6 +664,7 @@ impl TurnDetector {
             room_graze: samples(ROOM_GRAZE_MS),
             hold_guess_lead: samples(HOLD_GUESS_LEAD_MS),
             hold_check_lead: samples(HOLD_CHECK_LEAD_MS),
+            street_hold: samples(STREET_HOLD_MS),
             vad_hangover: samples(config.vad_hangover_ms),
             breath: samples(BREATH_MS),
             room_onset: power_ratio_or_off(ROOM_ONSET_DB),
@@ -802,6 +821,7 @@ impl TurnDetector {
         self.follow_the_room(mulaw.len() as u64, power);
         // Before the caller stood out, the crowd alone is no evidence
         // that they stopped: they had not begun.
+        self.crowd.in_the_street(self.in_the_street());
         if self.stood_out {
             self.crowd.follow(mulaw.len() as u64);
         } else {
@@ -903,7 +923,7 @@ impl TurnDetector {
                 self.barge_in_sent = true;
                 return Some(TurnEvent::BargeIn);
             }
-        } else if silent_end {
+        } else if silent_end && !self.street_holds_the_pause() {
             // A blip in progress might be the caller going on: its outcome
             // decides, which costs at most `resume_ms` of delay.
             return Some(self.finish_utterance(EndedBy::Silence));
@@ -1196,7 +1216,30 @@ impl TurnDetector {
     /// `stopped_for` or `maybe_stopped_for`), that the caller stopped
     /// `samples` ago or more.
     fn crowd_says_stopped(&self, since: Option<u64>, samples: u64) -> bool {
-        self.stood_out && self.room.is_talkers() && since.is_some_and(|since| since >= samples)
+        self.stood_out
+            && (self.room.is_talkers() || self.in_the_street())
+            && since.is_some_and(|since| since >= samples)
+    }
+
+    /// Whether the line is a street's or a car's: a room judged, not of
+    /// talkers, at [`STREET_FROM_DBFS`] or over. The crowd score then
+    /// reads it with the street network (`turn/crowd/net.rs`).
+    fn in_the_street(&self) -> bool {
+        !self.room.is_talkers()
+            && self.room.judged()
+            && self.room.level() > 0.0
+            && 10.0 * self.room.level().log10() >= STREET_FROM_DBFS
+    }
+
+    /// Whether, in the street, the VAD's pause is held: the crowd score
+    /// has not yet the evidence to offer the turn as a guess, and the
+    /// pause has not run [`STREET_HOLD_MS`] past the wait. The caller's
+    /// quiet words under the street are silence to the VAD, and its pause
+    /// alone cut them off.
+    fn street_holds_the_pause(&self) -> bool {
+        self.in_the_street()
+            && self.crowd.maybe_stopped_for().is_none()
+            && self.silence_run < self.end_silence_now + self.street_hold
     }
 
     /// The wait the crowd score ends a turn after, counted from the

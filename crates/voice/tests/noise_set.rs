@@ -63,16 +63,14 @@ const AGENT_DBFS: f32 = -18.0;
 /// of that evidence (`turn/crowd.rs`, `STOPPED_NATS_CLEAR`), 81 since it reads the caller's
 /// loud words as at least their own level + 7 dB (`LOUD_OVER_CALLER_DB`;
 /// 79 at + 6 dB), 72 before, 68 with the room alone; at 10 dB 25 (24).
-/// Street at 10 dB ends late where it cut the caller off (see
-/// [`KNOWN_CUT_OFFS`]): the rest of their sentence is too short to be a
-/// turn of its own, and the next end comes with their next one. The last
+/// Street at 10 dB came off the list (87 before) when the street network
+/// came to hold the VAD's pause and end the turn (`turn/crowd/net.rs`;
+/// BENCHMARKS.md, "A street network"): it had ended late where it cut the
+/// caller off. The last
 /// number is the fewest ends on time of [`END_SEEDS`] × 3 the family may
 /// give; a family that starts passing must be taken off the list.
-const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 3] = [
-    (NoiseFamily::Cafe, 20.0, 85),
-    (NoiseFamily::Cafe, 10.0, 25),
-    (NoiseFamily::Street, 10.0, 87),
-];
+const KNOWN_END_GAPS: [(NoiseFamily, f32, usize); 2] =
+    [(NoiseFamily::Cafe, 20.0, 85), (NoiseFamily::Cafe, 10.0, 25)];
 /// How late, at most, a turn of a [`KNOWN_END_GAPS`] family may end, past
 /// the end of an utterance it did not cut off (ms); held-out café turns
 /// at 10 dB SNR and more too. Measured on [`END_SEEDS`] seeds: 2,680
@@ -111,15 +109,18 @@ fn first_end_seed() -> u64 {
 /// the room did (`TurnConfig::room_end_db`; 4 of 60 on the first 10 seeds
 /// before). Car, and street at 20 dB, all since the wait counts from
 /// where a fade began (`turn/fade.rs`); 146–151 before, each miss by a
-/// fade. Street at 10 dB: 171 since the speech bands follow the street
-/// (`vad/bands.rs`), 162 before. More on time passes; fewer fails.
+/// fade. Street at 10 dB: 177 since the street network holds the VAD's
+/// pause and ends the turn (`turn/crowd/net.rs`), 171 since the speech
+/// bands follow the street (`vad/bands.rs`), 162 before. Café at 10 dB:
+/// 1 since then, 2 before: the street network reads a café whose room is
+/// not yet judged a crowd. More on time passes; fewer fails.
 const HELD_OUT_ON_TIME: [(NoiseFamily, f32, usize); 6] = [
     (NoiseFamily::Street, 20.0, 180),
-    (NoiseFamily::Street, 10.0, 171),
+    (NoiseFamily::Street, 10.0, 177),
     (NoiseFamily::Car, 20.0, 180),
     (NoiseFamily::Car, 10.0, 180),
     (NoiseFamily::Cafe, 20.0, 144),
-    (NoiseFamily::Cafe, 10.0, 2),
+    (NoiseFamily::Cafe, 10.0, 1),
 ];
 /// How late the held-out set's turns may end on a clean line, in car
 /// noise and in street noise at 20 dB (ms after the P.56 end): the
@@ -208,11 +209,13 @@ fn too_few_answered_from_guesses(
 /// quietest fifth, filled with the caller's own gaps and quiet words as
 /// they spoke, rose to their quiet words' level. Since the room end
 /// judges the line against the room as it stood when the caller stood
-/// out, 2 and 1 (on seeds 30–149, 20 and 6 against 54 and 17). More
-/// fails the test; none on the fixtures means the family must be taken
-/// off the list.
+/// out, 2 and 1 (on seeds 30–149, 20 and 6 against 54 and 17). Street
+/// at 10 dB: 0 and 1 since the street network holds the VAD's pause
+/// until it hears the caller stop (2 and 5 before). More fails the test;
+/// none on the fixtures where some are allowed means the row must be
+/// lowered.
 const KNOWN_CUT_OFFS: [(NoiseFamily, f32, usize, usize); 3] = [
-    (NoiseFamily::Street, 10.0, 2, 5),
+    (NoiseFamily::Street, 10.0, 0, 1),
     (NoiseFamily::Cafe, 20.0, 2, 1),
     (NoiseFamily::Cafe, 10.0, 2, 3),
 ];
@@ -1022,18 +1025,17 @@ fn street_car_and_cafe_noise_neither_barge_in_cut_off_nor_hold_the_turn_open() {
                         failures.push(format!("{} at {snr} dB: {count} {what}", family.name()));
                     }
                 }
-                let allowed = known_cut_offs(family, snr).map(|(fixtures, _)| fixtures);
-                let known_cut_offs = allowed.is_some();
-                if ends.cut_offs > allowed.unwrap_or(0) {
+                let allowed = known_cut_offs(family, snr).map_or(0, |(fixtures, _)| fixtures);
+                if ends.cut_offs > allowed {
                     failures.push(format!(
                         "{} at {snr} dB: {} cut-offs",
                         family.name(),
                         ends.cut_offs
                     ));
                 }
-                if ends.cut_offs == 0 && known_cut_offs {
+                if ends.cut_offs == 0 && allowed > 0 {
                     failures.push(format!(
-                        "{} at {snr} dB cuts no one off: take it off KNOWN_CUT_OFFS",
+                        "{} at {snr} dB cuts no fixture off: lower KNOWN_CUT_OFFS to 0",
                         family.name()
                     ));
                 }
@@ -2034,28 +2036,28 @@ fn held_out_speakers_are_not_cut_off_and_their_turns_end_no_later_than_measured(
 ///   fewer; on seeds 30–149 the misses of the target (late or cut off)
 ///   fell from 194 to 134 held-out and from 53 to 22 on the fixtures.
 /// - Café at 10 dB: a held-out turn is held open 4,160 ms (2,980 recorded).
+/// - Since the street network holds the VAD's pause and ends the turn
+///   (`turn/crowd/net.rs`): street at 10 dB 90 · 0 and 178 · 0, from
+///   83 · 11 and 177 · 2; at 5 dB, out of what it was fitted on, 59 · 41
+///   and 172 · 16, from 65 · 39 and 174 · 17; café at 20 dB 83 and 138,
+///   from 84 and 139, where its room is not yet judged a crowd.
 const FIRST_TURNS: [(NoiseFamily, f32, FirstTurns, FirstTurns); 9] = [
     (NoiseFamily::Street, 20.0, (90, 0, 0, 640), (180, 0, 0, 700)),
-    (
-        NoiseFamily::Street,
-        10.0,
-        (83, 11, 0, 880),
-        (177, 2, 0, 1_580),
-    ),
+    (NoiseFamily::Street, 10.0, (90, 0, 0, 640), (178, 0, 0, 760)),
     (NoiseFamily::Car, 20.0, (90, 0, 0, 640), (180, 0, 0, 600)),
     (NoiseFamily::Car, 10.0, (90, 0, 0, 640), (180, 0, 0, 600)),
     (
         NoiseFamily::Cafe,
         20.0,
-        (84, 4, 1, 2_040),
-        (139, 1, 0, 3_080),
+        (83, 4, 1, 2_040),
+        (138, 1, 0, 3_080),
     ),
     (NoiseFamily::Cafe, 10.0, (22, 2, 0, 3_440), (2, 2, 0, 4_160)),
     (
         NoiseFamily::Street,
         5.0,
-        (65, 39, 0, 820),
-        (174, 17, 0, 1_180),
+        (59, 41, 0, 600),
+        (172, 16, 0, 860),
     ),
     (NoiseFamily::Car, 5.0, (90, 0, 0, 640), (180, 0, 0, 700)),
     (NoiseFamily::Cafe, 5.0, (24, 2, 0, 4_080), (3, 9, 0, 4_260)),

@@ -144,8 +144,10 @@ pub(super) struct Crowd {
     /// How far the caller's active level stood over the room at the last
     /// frame, in dB, if both were known.
     caller_over_room: Option<f32>,
-    /// The cues of the last 640 ms, for the network.
+    /// The cues of the last 640 ms, for the networks.
     context: net::Context,
+    /// Whether the line is a street's (see [`Crowd::in_the_street`]).
+    street: bool,
     /// Samples heard since the caller stood out of the room, and for how
     /// many of them [`STOPPED_NATS_CLEAR`] applies.
     heard_for: u64,
@@ -166,6 +168,7 @@ impl Crowd {
             since_stop: 0,
             caller_over_room: None,
             context: net::Context::new(),
+            street: false,
             heard_for: 0,
             clear_for,
         }
@@ -228,6 +231,14 @@ impl Crowd {
         }
     }
 
+    /// Whether the line is a street's, or a car's: noise that is not a crowd
+    /// of talkers. Its frames are then scored by the street network, which
+    /// tells the caller from passing cars and the street's drift over
+    /// 640 ms, with the full evidence.
+    pub(super) fn in_the_street(&mut self, street: bool) {
+        self.street = street;
+    }
+
     /// Whether the caller stands clear of the room (see
     /// [`LOUD_FROM_CALLER_OVER_ROOM_DB`]).
     fn caller_clear(&self) -> bool {
@@ -236,15 +247,19 @@ impl Crowd {
     }
 
     /// The log-odds that the last frame, with these cues, is the caller's:
-    /// the network's for a caller far enough over the room, the linear
-    /// score's for anyone nearer it.
+    /// in the street, the street network's; in a café, the café network's
+    /// for a caller far enough over the room, the linear score's for anyone
+    /// nearer it.
     fn score(&self, cues: &[f32; CUES]) -> f32 {
+        if self.street {
+            return self.context.score(&net::STREET).unwrap_or(0.0);
+        }
         let by_net = self.heard_for < self.clear_for
             && self
                 .caller_over_room
                 .is_some_and(|over| over >= NET_FROM_CALLER_OVER_ROOM_DB);
         by_net
-            .then(|| self.context.score())
+            .then(|| self.context.score(&net::CAFE))
             .flatten()
             .unwrap_or_else(|| linear_score(cues))
     }
@@ -297,7 +312,7 @@ impl Crowd {
 
     /// The evidence that ends this caller's turn, in nats.
     fn stopped_nats(&self) -> f32 {
-        if self.caller_clear() && self.heard_for < self.clear_for {
+        if !self.street && self.caller_clear() && self.heard_for < self.clear_for {
             STOPPED_NATS_CLEAR
         } else {
             STOPPED_NATS

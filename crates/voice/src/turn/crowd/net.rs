@@ -1,27 +1,64 @@
-//! The crowd network: a small perceptron over the last 640 ms of the crowd score's cues, which hears a caller clear of the room stop sooner than one frame's cues can.
+//! The crowd score's networks: small perceptrons over the last 640 ms of its cues, which hear where a caller stopped sooner and more surely than one frame's cues can.
 //!
 //! The linear score reads one frame at a time, and a caller's quiet word
-//! and a swell of the crowd can hold the same cues for a frame. Over
-//! 640 ms they move differently: the network (32 and 16 units) reads the
-//! cues of the frame now and of 7 before it. Its weights are fitted by
-//! `benches/crowd_net_fit.py` on café lines of the fixtures and of eight
-//! more espeak-ng speakers, never on the held-out speakers that judge it
-//! (BENCHMARKS.md, "The crowd network inside the detector").
+//! and a swell of the crowd, or a passing car, can hold the same cues for
+//! a frame. Over 640 ms they move differently: each network (32 and 16
+//! units) reads the cues of the frame now and of 7 before it. One is
+//! fitted on café lines, one on street lines, by `benches/crowd_net_fit.py`,
+//! on the fixtures and eight more espeak-ng speakers, never on the
+//! held-out speakers that judge them (BENCHMARKS.md, "The crowd network
+//! inside the detector" and "A street network").
 
 use super::CUES;
 
-#[rustfmt::skip]
-mod weights;
+mod cafe;
+mod street;
 
 /// How many frames back each block of inputs reads: 0 to 640 ms.
 const OFFSETS: [usize; 8] = [0, 2, 4, 8, 12, 16, 24, 32];
 /// Frames kept: the oldest one read, and every one after it.
 const KEPT: usize = OFFSETS[OFFSETS.len() - 1] + 1;
 const INPUTS: usize = CUES * OFFSETS.len();
-const HIDDEN: usize = weights::B1.len();
-const HIDDEN2: usize = weights::B2.len();
-/// The largest log-odds the score gives, so that its odds stay finite.
+const HIDDEN: usize = 32;
+const HIDDEN2: usize = 16;
+/// The largest log-odds a network gives, so that its odds stay finite.
 const MAX_LOG_ODDS: f32 = 30.0;
+
+/// A network's weights, as the fit wrote them.
+pub(super) struct Net {
+    mean: &'static [f32; INPUTS],
+    scale: &'static [f32; INPUTS],
+    w1: &'static [[f32; HIDDEN]; INPUTS],
+    b1: &'static [f32; HIDDEN],
+    w2: &'static [[f32; HIDDEN2]; HIDDEN],
+    b2: &'static [f32; HIDDEN2],
+    w3: &'static [f32; HIDDEN2],
+    b3: f32,
+}
+
+/// Fitted on café lines: the caller's frames against the crowd's.
+pub(super) const CAFE: Net = Net {
+    mean: &cafe::MEAN,
+    scale: &cafe::SCALE,
+    w1: &cafe::W1,
+    b1: &cafe::B1,
+    w2: &cafe::W2,
+    b2: &cafe::B2,
+    w3: &cafe::W3,
+    b3: cafe::B3,
+};
+
+/// Fitted on street lines: the caller's frames against the street's.
+pub(super) const STREET: Net = Net {
+    mean: &street::MEAN,
+    scale: &street::SCALE,
+    w1: &street::W1,
+    b1: &street::B1,
+    w2: &street::W2,
+    b2: &street::B2,
+    w3: &street::W3,
+    b3: street::B3,
+};
 
 /// The last [`KEPT`] frames' cues, of the frames that had them.
 #[derive(Debug, Clone)]
@@ -53,9 +90,9 @@ impl Context {
         self.next = (self.next + 1) % KEPT;
     }
 
-    /// The log-odds that the newest frame is the caller's, as against the
-    /// crowd's, read over the frames kept; `None` before any was.
-    pub(super) fn score(&self) -> Option<f32> {
+    /// The log-odds, by `net`, that the newest frame is the caller's, read
+    /// over the frames kept; `None` before any was.
+    pub(super) fn score(&self, net: &Net) -> Option<f32> {
         if !self.started {
             return None;
         }
@@ -65,15 +102,15 @@ impl Context {
             let frame = &self.frames[(newest - back) % KEPT];
             for (k, cue) in frame.iter().enumerate() {
                 let i = block * CUES + k;
-                input[i] = (cue - weights::MEAN[i]) / weights::SCALE[i];
+                input[i] = (cue - net.mean[i]) / net.scale[i];
             }
         }
-        let hidden = layer(&input, &weights::W1, &weights::B1);
-        let hidden2 = layer(&hidden, &weights::W2, &weights::B2);
+        let hidden = layer(&input, net.w1, net.b1);
+        let hidden2 = layer(&hidden, net.w2, net.b2);
         let out = hidden2
             .iter()
-            .zip(weights::W3)
-            .fold(weights::B3, |sum, (h, w)| sum + h * w);
+            .zip(net.w3)
+            .fold(net.b3, |sum, (h, w)| sum + h * w);
         Some(out.min(MAX_LOG_ODDS))
     }
 }
@@ -93,44 +130,45 @@ fn layer<const IN: usize, const OUT: usize>(
     out.map(|o| o.max(0.0))
 }
 
-// The layers fit together.
-const _: () = assert!(weights::MEAN.len() == INPUTS && weights::W2.len() == HIDDEN);
-const _: () = assert!(weights::W3.len() == HIDDEN2);
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_network_scores_a_context_as_the_fit_that_wrote_its_weights_did() {
-        // The fit's check: cue k of the frame i back stands sin(8 i + k)
-        // of its spread off its mean (`check_context` in the script).
+    /// The fit's check context (`check_context` in the script): cue k of
+    /// the frame i back stands sin(8 i + k) of `net`'s spread off its mean.
+    fn checked(net: &Net) -> f32 {
         let mut context = Context::new();
         for i in (0..KEPT).rev() {
             let cues = std::array::from_fn(|k| {
                 let z = ((CUES * i + k) as f64).sin() as f32;
-                weights::MEAN[k] + z * weights::SCALE[k]
+                net.mean[k] + z * net.scale[k]
             });
             context.push(cues);
         }
-        let score = context.score().unwrap();
-        assert!(
-            (score - weights::CHECK_SCORE).abs() < 1e-3,
-            "{score} against the fit's {}",
-            weights::CHECK_SCORE
-        );
+        context.score(net).unwrap()
+    }
+
+    #[test]
+    fn each_network_scores_a_context_as_the_fit_that_wrote_its_weights_did() {
+        for (net, fitted) in [(&CAFE, cafe::CHECK_SCORE), (&STREET, street::CHECK_SCORE)] {
+            let score = checked(net);
+            assert!(
+                (score - fitted).abs() < 1e-3,
+                "{score} against the fit's {fitted}"
+            );
+        }
     }
 
     #[test]
     fn a_first_frame_stands_for_the_frames_before_it() {
-        let cues = std::array::from_fn(|k| weights::MEAN[k] + 1.0);
+        let cues = std::array::from_fn(|k| CAFE.mean[k] + 1.0);
         let mut once = Context::new();
         once.push(cues);
         let mut filled = Context::new();
         for _ in 0..KEPT {
             filled.push(cues);
         }
-        assert_eq!(once.score(), filled.score());
-        assert_eq!(Context::new().score(), None);
+        assert_eq!(once.score(&CAFE), filled.score(&CAFE));
+        assert_eq!(Context::new().score(&CAFE), None);
     }
 }

@@ -1,4 +1,4 @@
-//! The crowd network's weights, written by `benches/crowd_net_fit.py`; do not edit.
+//! The cafe network's weights, written by `benches/crowd_net_fit.py`; do not edit.
 
 #[rustfmt::skip]
 pub(super) const MEAN: [f32; 64] = [
