@@ -4,7 +4,7 @@
 //! and a swell of the crowd, or a passing car, can hold the same cues for
 //! a frame. Over 640 ms they move differently: each network (32 and 16
 //! units) reads the cues of the frame now and of 7 before it. One is
-//! fitted on café lines, one on street lines, by `benches/crowd_net_fit.py`,
+//! fitted on café lines, one on street and car lines, by `benches/crowd_net_fit.py`,
 //! on the fixtures and eight more espeak-ng speakers, never on the
 //! held-out speakers that judge them (BENCHMARKS.md, "The crowd network
 //! inside the detector" and "A street network").
@@ -36,29 +36,26 @@ pub(super) struct Net {
     b3: f32,
 }
 
-/// Fitted on café lines: the caller's frames against the crowd's.
-pub(super) const CAFE: Net = Net {
-    mean: &cafe::MEAN,
-    scale: &cafe::SCALE,
-    w1: &cafe::W1,
-    b1: &cafe::B1,
-    w2: &cafe::W2,
-    b2: &cafe::B2,
-    w3: &cafe::W3,
-    b3: cafe::B3,
-};
+/// A [`Net`] of the weights a generated module holds.
+macro_rules! net {
+    ($weights:ident) => {
+        Net {
+            mean: &$weights::MEAN,
+            scale: &$weights::SCALE,
+            w1: &$weights::W1,
+            b1: &$weights::B1,
+            w2: &$weights::W2,
+            b2: &$weights::B2,
+            w3: &$weights::W3,
+            b3: $weights::B3,
+        }
+    };
+}
 
-/// Fitted on street lines: the caller's frames against the street's.
-pub(super) const STREET: Net = Net {
-    mean: &street::MEAN,
-    scale: &street::SCALE,
-    w1: &street::W1,
-    b1: &street::B1,
-    w2: &street::W2,
-    b2: &street::B2,
-    w3: &street::W3,
-    b3: street::B3,
-};
+/// Fitted on café lines: the caller's frames against the crowd's.
+pub(super) const CAFE: Net = net!(cafe);
+/// Fitted on street and car lines: the caller's frames against the noise's.
+pub(super) const STREET: Net = net!(street);
 
 /// The last [`KEPT`] frames' cues, of the frames that had them.
 #[derive(Debug, Clone)]
