@@ -819,9 +819,9 @@ impl TurnDetector {
         let above_echo = self.above_echo(level_dbfs);
         self.judge_room(mulaw.len() as u64, power, above_echo);
         self.follow_the_room(mulaw.len() as u64, power);
+        self.crowd.read_as_street(self.in_the_street());
         // Before the caller stood out, the crowd alone is no evidence
         // that they stopped: they had not begun.
-        self.crowd.in_the_street(self.in_the_street());
         if self.stood_out {
             self.crowd.follow(mulaw.len() as u64);
         } else {

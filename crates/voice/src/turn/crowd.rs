@@ -15,7 +15,8 @@
 //! not from when a smoothed level fell. The weights are a logistic
 //! regression fitted on the noise set's café lines (`benches/crowd_score_fit.py`
 //! prints them). For a caller well over the room a network that reads the
-//! last 640 ms of cues scores the frames instead (`crowd/net.rs`).
+//! last 640 ms of cues scores the frames instead, and on a street another
+//! network scores every frame (`crowd/net.rs`).
 
 mod net;
 
@@ -146,7 +147,7 @@ pub(super) struct Crowd {
     caller_over_room: Option<f32>,
     /// The cues of the last 640 ms, for the networks.
     context: net::Context,
-    /// Whether the line is a street's (see [`Crowd::in_the_street`]).
+    /// Whether the line is a street's (see [`Crowd::read_as_street`]).
     street: bool,
     /// Samples heard since the caller stood out of the room, and for how
     /// many of them [`STOPPED_NATS_CLEAR`] applies.
@@ -235,7 +236,7 @@ impl Crowd {
     /// of talkers. Its frames are then scored by the street network, which
     /// tells the caller from passing cars and the street's drift over
     /// 640 ms, with the full evidence.
-    pub(super) fn in_the_street(&mut self, street: bool) {
+    pub(super) fn read_as_street(&mut self, street: bool) {
         self.street = street;
     }
 
@@ -554,6 +555,16 @@ mod tests {
         assert_ne!(score, linear);
         let (score, linear) = scores_of_the_crowd_after(NET_FROM_CALLER_OVER_ROOM_DB - 3.0);
         assert_eq!(score, linear);
+    }
+
+    #[test]
+    fn on_a_street_every_callers_frames_are_heard_by_the_street_network() {
+        let mut crowd = crowd();
+        crowd.read_as_street(true);
+        crowd.hear(ROOM + 2.0, Some(ROOM), LOUD, None, Some([2.0; 4]));
+        let cues = crowd.cues().unwrap();
+        assert_eq!(Some(crowd.score(&cues)), crowd.context.score(&net::STREET));
+        assert_ne!(crowd.score(&cues), linear_score(&cues));
     }
 
     #[test]
