@@ -68,7 +68,7 @@ def contexted(path, seeds):
 
 
 def check_context():
-    """A fixed context for the Rust side to score: cue k of frame i back is sin(8 i + k) spreads over its mean."""
+    """A fixed context for the Rust side to score: cue k of the frame i back, in spreads off its mean, is sin(8 i + k)."""
     return np.array([[np.sin(CUES * i + k) for k in range(CUES)] for i in range(cc.OFFSETS[-1] + 1)])
 
 

@@ -819,6 +819,7 @@ impl TurnDetector {
         let above_echo = self.above_echo(level_dbfs);
         self.judge_room(mulaw.len() as u64, power, above_echo);
         self.follow_the_room(mulaw.len() as u64, power);
+        // Judged once a frame, once the room has heard it.
         self.crowd.read_as_street(self.in_the_street());
         // Before the caller stood out, the crowd alone is no evidence
         // that they stopped: they had not begun.
@@ -1217,7 +1218,7 @@ impl TurnDetector {
     /// `samples` ago or more.
     fn crowd_says_stopped(&self, since: Option<u64>, samples: u64) -> bool {
         self.stood_out
-            && (self.room.is_talkers() || self.in_the_street())
+            && (self.room.is_talkers() || self.crowd.reads_a_street())
             && since.is_some_and(|since| since >= samples)
     }
 
@@ -1237,7 +1238,7 @@ impl TurnDetector {
     /// quiet words under the street are silence to the VAD, and its pause
     /// alone cut them off.
     fn street_holds_the_pause(&self) -> bool {
-        self.in_the_street()
+        self.crowd.reads_a_street()
             && self.crowd.maybe_stopped_for().is_none()
             && self.silence_run < self.end_silence_now + self.street_hold
     }

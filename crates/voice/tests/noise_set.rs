@@ -56,10 +56,10 @@ const AGENT_DBFS: f32 = -18.0;
 /// hold judged against the room (`TurnConfig::room_clear_db`) ends them.
 /// In a room of talkers the crowd score (`turn/crowd.rs`) also ends a turn
 /// once its summed evidence says where the caller stopped: café at 20 dB
-/// 84 on time since the room end judges the line against the room as it
-/// stood when the caller stood out and against the crowd's own ceiling
-/// (see `KNOWN_CUT_OFFS`), 85 since a network over 640 ms scores the
-/// frames of a caller well over the room (`turn/crowd/net.rs`), 82 since a caller clear of the room needs less
+/// 85 on time since a network over 640 ms scores the frames of a caller
+/// well over the room (`turn/crowd/net.rs`), 84 since the room end judges
+/// the line against the room as it stood when the caller stood out and
+/// against the crowd's own ceiling (see `KNOWN_CUT_OFFS`), 82 since a caller clear of the room needs less
 /// of that evidence (`turn/crowd.rs`, `STOPPED_NATS_CLEAR`), 81 since it reads the caller's
 /// loud words as at least their own level + 7 dB (`LOUD_OVER_CALLER_DB`;
 /// 79 at + 6 dB), 72 before, 68 with the room alone; at 10 dB 25 (24).

@@ -240,6 +240,11 @@ impl Crowd {
         self.street = street;
     }
 
+    /// Whether the line is read as a street's (see [`Crowd::read_as_street`]).
+    pub(super) fn reads_a_street(&self) -> bool {
+        self.street
+    }
+
     /// Whether the caller stands clear of the room (see
     /// [`LOUD_FROM_CALLER_OVER_ROOM_DB`]).
     fn caller_clear(&self) -> bool {
