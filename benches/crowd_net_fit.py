@@ -3,8 +3,7 @@
 
 A two-layer perceptron (32 and 16 units) over the detector's own crowd cues
 of the last 640 ms (the frame now and those 40, 80, 160, 240, 320, 480 and
-640 ms back; the street network reads each frame's 8 level and band cues,
-the café network its 21 spectral cues too), fitted to tell the caller's frames from the noise's after
+640 ms back), fitted to tell the caller's frames from the noise's after
 they stop, labelled as benches/crowd_frames.py labels them. The café
 network is fitted on café at 20 and 10 dB SNR, the street network on
 street and car: the end-of-turn set's seeds 0-14, recorded and as first
@@ -34,8 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import crowd_context as cc  # noqa: E402
 import crowd_frames as cf  # noqa: E402
 
-# The cues each network reads of a frame, from the first the study writes.
-CUES = {"cafe": 29, "street": 8}
+CUES = 8
 # Each network's files, and how many of each file's seeds are fitted on
 # (the fixtures' later seeds stay unseen for the noise set's own judging).
 FILES = {
@@ -49,18 +47,18 @@ FILES = {
 }
 
 
-def contexted(path, seeds, cues_read):
-    """The labelled frames' first `cues_read` cues in context, and whether each is the caller's."""
+def contexted(path, seeds):
+    """The labelled frames' cues in context, and whether each is the caller's."""
     rows = np.loadtxt(path, delimiter=",")
     xs, ys = [], []
     for (seed, case), (_, _, caller, crowd, _, _) in zip(np.unique(rows[:, :2], axis=0), cf.lines(rows)):
         if seed >= seeds:
             continue
         own = rows[(rows[:, 0] == seed) & (rows[:, 1] == case)]
-        cues = own[np.argsort(own[:, 2])][:, 13:13 + cues_read]
+        cues = own[np.argsort(own[:, 2])][:, 13:13 + CUES]
         # As the detector keeps them: only the frames that had cues.
         known = ~np.isnan(cues).any(1)
-        context = np.full((len(cues), cues_read * len(cc.OFFSETS)), np.nan)
+        context = np.full((len(cues), CUES * len(cc.OFFSETS)), np.nan)
         context[known] = cc.with_context(cues[known])
         labelled = (caller | crowd) & known
         labelled[: cf.SKIP] = False
@@ -69,9 +67,9 @@ def contexted(path, seeds, cues_read):
     return np.vstack(xs), np.concatenate(ys)
 
 
-def check_context(cues):
-    """A fixed context for the Rust side to score: cue k of the frame i back, in spreads off its mean, is sin(cues i + k)."""
-    return np.array([[np.sin(cues * i + k) for k in range(cues)] for i in range(cc.OFFSETS[-1] + 1)])
+def check_context():
+    """A fixed context for the Rust side to score: cue k of the frame i back, in spreads off its mean, is sin(8 i + k)."""
+    return np.array([[np.sin(CUES * i + k) for k in range(CUES)] for i in range(cc.OFFSETS[-1] + 1)])
 
 
 def f32(v):
@@ -90,8 +88,7 @@ def rust(name, a, ty):
 
 
 def main(directory, network, out):
-    cues = CUES[network]
-    parts = [contexted(Path(directory) / f"{stem}.csv", seeds, cues) for stem, seeds in FILES[network]]
+    parts = [contexted(Path(directory) / f"{stem}.csv", seeds) for stem, seeds in FILES[network]]
     x = np.vstack([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     print(f"{len(y)} frames, {y.mean():.2f} the caller's", file=sys.stderr)
@@ -100,9 +97,9 @@ def main(directory, network, out):
     (w1, b1, w2, b2, w3, b3) = params
     inputs, h1, h2 = w1.shape[0], w1.shape[1], w2.shape[1]
     # The check, through the same float32 weights the Rust side reads.
-    spread = np.tile(sd[:cues], (len(cc.OFFSETS), 1)).astype(np.float32)
-    centre = np.tile(mu[:cues], (len(cc.OFFSETS), 1)).astype(np.float32)
-    frames = check_context(cues)
+    spread = np.tile(sd[:CUES], (len(cc.OFFSETS), 1)).astype(np.float32)
+    centre = np.tile(mu[:CUES], (len(cc.OFFSETS), 1)).astype(np.float32)
+    frames = check_context()
     z = np.concatenate([frames[k] for k in cc.OFFSETS]).astype(np.float32) * spread.ravel() + centre.ravel()
     check = model(z[None, :].astype(np.float64))[0]
     with open(out, "w") as f:

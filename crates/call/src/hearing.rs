@@ -82,7 +82,7 @@ impl Hearing {
             &self.mulaw,
             voiced,
             self.vad.last_energy_dbfs(),
-            self.vad.heard_bands(),
+            self.vad.bands_over_floor_db(),
         );
         if matches!(event, Some(TurnEvent::SpeechStarted)) {
             self.cpu = Duration::ZERO;

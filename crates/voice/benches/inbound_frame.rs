@@ -7,9 +7,7 @@
 
 use std::hint::black_box;
 
-use agentlocator_voice::{
-    HeardBands, TWILIO_FRAME_SAMPLES, TurnConfig, TurnDetector, Vad, mulaw, wav,
-};
+use agentlocator_voice::{TWILIO_FRAME_SAMPLES, TurnConfig, TurnDetector, Vad, mulaw, wav};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -167,13 +165,13 @@ fn bench(c: &mut Criterion) {
 
     {
         // As the call pushes frames since the crowd score: with each speech
-        // band's level over its quiet fifth and the mel bands too.
+        // band's level over its quiet fifth too.
         let mut vad = Vad::default();
-        let heard: Vec<(bool, f32, HeardBands)> = pcm_frames
+        let heard: Vec<(bool, f32, Option<[f32; 4]>)> = pcm_frames
             .iter()
             .map(|f| {
                 let voiced = vad.push(f);
-                (voiced, vad.last_energy_dbfs(), vad.heard_bands())
+                (voiced, vad.last_energy_dbfs(), vad.bands_over_floor_db())
             })
             .collect();
         let mut turns = TurnDetector::default();

@@ -26,7 +26,7 @@ pub use endpoint::{EndpointBounds, Wait, end_of_turn_wait, same_words};
 pub use gibberish::{Rejection, TranscriptContext, check_transcript, clean_transcript};
 pub use sentences::{SentenceSplitter, SplitterConfig};
 pub use turn::{EndedBy, TurnConfig, TurnDetector, TurnEvent};
-pub use vad::{HeardBands, Vad, VadConfig};
+pub use vad::{Vad, VadConfig};
 pub use wav::{WavError, WavFormat, WavInfo};
 
 /// The only sample rate Twilio Media Streams use, in Hz.

@@ -749,20 +749,19 @@ impl TurnDetector {
     /// and `UtteranceEnded` on the next push, whose own audio then goes to
     /// the pre-roll of whatever comes after.
     pub fn push_heard(&mut self, mulaw: &[u8], voiced: bool, level_dbfs: f32) -> Option<TurnEvent> {
-        self.push_frame(mulaw, voiced, level_dbfs, crate::HeardBands::default())
+        self.push_frame(mulaw, voiced, level_dbfs, None)
     }
 
-    /// As [`TurnDetector::push_heard`], with what the VAD heard of the
-    /// frame's bands ([`crate::Vad::heard_bands`]), which the crowd score
-    /// reads to end turns a crowd holds open.
+    /// As [`TurnDetector::push_heard`], with how far each speech band's
+    /// level lies over its quiet fifth ([`crate::Vad::bands_over_floor_db`]),
+    /// which the crowd score reads to end turns a crowd holds open.
     pub fn push_frame(
         &mut self,
         mulaw: &[u8],
         voiced: bool,
         level_dbfs: f32,
-        bands: crate::HeardBands,
+        bands_db: Option<[f32; 4]>,
     ) -> Option<TurnEvent> {
-        let bands_db = bands.over_floor_db;
         if mulaw.is_empty() {
             return None;
         }
@@ -780,7 +779,6 @@ impl TurnDetector {
             self.room.loud_dbfs(),
             caller_power,
             bands_db,
-            bands.mel_db,
         );
         if self.speaking {
             self.loudest = self.loudest.max(self.room.line());
@@ -1255,8 +1253,8 @@ impl TurnDetector {
     /// that fits the score's weights; `None` before the room and the bands
     /// were judged, or for a frame without a level.
     #[doc(hidden)]
-    pub fn crowd_cues(&self) -> Option<[f32; crowd::ALL_CUES]> {
-        self.crowd.all_cues()
+    pub fn crowd_cues(&self) -> Option<[f32; crowd::CUES]> {
+        self.crowd.cues()
     }
 
     /// Whether the room is one the VAD takes for voice, for the studies

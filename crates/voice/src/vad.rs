@@ -430,29 +430,6 @@ impl Vad {
     pub fn bands_over_floor_db(&self) -> Option<[f32; 4]> {
         self.bands.over_quietest_fifth_db()
     }
-
-    /// What the last frame's bands held, for the turn detector's crowd
-    /// score ([`crate::turn::TurnDetector::push_frame`]).
-    pub fn heard_bands(&self) -> HeardBands {
-        HeardBands {
-            over_floor_db: self.bands_over_floor_db(),
-            mel_db: self.spectrum.as_ref().and_then(spectrum::Spectrum::mel_db),
-        }
-    }
-}
-
-/// What the VAD heard of a frame's bands, which the turn detector's crowd
-/// score reads to tell the caller from a crowd.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct HeardBands {
-    /// How far each speech band lies over its quiet fifth (see
-    /// [`Vad::bands_over_floor_db`]).
-    pub over_floor_db: Option<[f32; 4]>,
-    /// The last 32 ms's level in 16 mel bands from 250 to 3,500 Hz, in dB
-    /// (of the windowed spectrum's power, so only their differences
-    /// mean anything); `None` for a frame too quiet for the spectrum, or
-    /// with the spectrum off.
-    pub mel_db: Option<[f32; MEL_BANDS]>,
 }
 
 /// How much of a whole recording is speech, in milliseconds: the VAD run
@@ -492,6 +469,5 @@ pub fn loudest_frame_dbfs(mulaw: &[u8]) -> f32 {
 mod bands;
 mod presence;
 mod spectrum;
-pub use spectrum::MEL_BANDS;
 #[cfg(test)]
 mod tests;

@@ -399,7 +399,7 @@ impl Hearing {
             &self.mulaw,
             voiced,
             self.vad.last_energy_dbfs(),
-            self.vad.heard_bands(),
+            self.vad.bands_over_floor_db(),
         )
     }
 }
@@ -1637,7 +1637,7 @@ fn write_noisy_frames_for_the_crowd_study() {
                         );
                         let cues: Vec<String> = match hearing.detector.crowd_cues() {
                             Some(cues) => cues.iter().map(|c| format!("{c:.2}")).collect(),
-                            None => vec!["nan".into(); 29],
+                            None => vec!["nan".into(); 8],
                         };
                         let at = f * FRAME;
                         let inside = utterances.iter().any(|&(s, e)| at + FRAME > s && at < e);

@@ -19,15 +19,9 @@
 //! network scores every frame (`crowd/net.rs`).
 
 mod net;
-mod profile;
 
-use crate::vad::MEL_BANDS;
-
-/// Cues per frame that the linear score and the street network read.
+/// Cues per frame.
 pub(super) const CUES: usize = 8;
-/// Cues per frame in all: those and the spectral cues, which the café
-/// network reads too (`crowd/profile.rs`).
-pub(super) const ALL_CUES: usize = CUES + profile::SPECTRAL_CUES;
 
 /// Frames the level's spread is taken over: 100 ms.
 const SPREAD_FRAMES: usize = 5;
@@ -151,10 +145,6 @@ pub(super) struct Crowd {
     /// How far the caller's active level stood over the room at the last
     /// frame, in dB, if both were known.
     caller_over_room: Option<f32>,
-    /// The last frame's spectral cues (0 where not known).
-    spectral: [f32; profile::SPECTRAL_CUES],
-    /// The caller's and the room's spectra.
-    profiles: profile::Profiles,
     /// The cues of the last 640 ms, for the networks.
     context: net::Context,
     /// Whether the line is a street's (see [`Crowd::read_as_street`]).
@@ -178,8 +168,6 @@ impl Crowd {
             evidence: 0.0,
             since_stop: 0,
             caller_over_room: None,
-            spectral: [0.0; profile::SPECTRAL_CUES],
-            profiles: profile::Profiles::new(),
             context: net::Context::new(),
             street: false,
             heard_for: 0,
@@ -193,8 +181,7 @@ impl Crowd {
     /// `super::level_power` gives; read only for a frame with cues), with
     /// its speech bands
     /// `bands_db` over their quiet fifths (see
-    /// [`crate::Vad::bands_over_floor_db`]) and its mel bands `mel_db`
-    /// (see [`crate::HeardBands::mel_db`]); `None` for what is not known
+    /// [`crate::Vad::bands_over_floor_db`]); `None` for what is not known
     /// yet.
     pub(super) fn hear(
         &mut self,
@@ -203,7 +190,6 @@ impl Crowd {
         loud_dbfs: f32,
         caller_power: Option<f32>,
         bands_db: Option<[f32; 4]>,
-        mel_db: Option<[f32; MEL_BANDS]>,
     ) {
         if !level_dbfs.is_finite() {
             self.last_dbfs = None;
@@ -219,17 +205,17 @@ impl Crowd {
             / SPREAD_FRAMES as f32)
             .sqrt();
         self.room_dbfs = room_dbfs;
-        let room_now = room_dbfs;
         let room_dbfs = self.room_at_onset.or(room_dbfs);
         let caller_dbfs = caller_power.map(|power| 10.0 * power.log10());
         self.caller_over_room = room_dbfs
             .zip(caller_dbfs)
             .map(|(room, caller)| caller - room);
-        let loud_dbfs = match caller_dbfs {
-            Some(caller) if self.caller_clear() => loud_dbfs.max(caller + LOUD_OVER_CALLER_DB),
-            _ => loud_dbfs,
-        };
+        let caller_clear = self.caller_clear();
         self.cues = room_dbfs.zip(bands_db).map(|(room, bands)| {
+            let loud_dbfs = match caller_dbfs {
+                Some(caller) if caller_clear => loud_dbfs.max(caller + LOUD_OVER_CALLER_DB),
+                _ => loud_dbfs,
+            };
             [
                 level_dbfs - room,
                 loud_dbfs - level_dbfs,
@@ -241,17 +227,7 @@ impl Crowd {
                 bands[3],
             ]
         });
-        // The profiles learn against the room as it is now (the caller's
-        // onset says nothing of which frames are the room's), and the
-        // caller's only while their utterance is open: in a call's first
-        // turn the line's loud words before it are the crowd's swells.
-        let caller_loud = caller_power.map(|_| loud_dbfs);
-        self.spectral = room_now
-            .zip(mel_db)
-            .map_or([0.0; profile::SPECTRAL_CUES], |(room, mel)| {
-                self.profiles.hear(&mel, level_dbfs, room, caller_loud)
-            });
-        if let Some(cues) = self.all_cues() {
+        if let Some(cues) = self.cues {
             self.context.push(cues);
         }
     }
@@ -295,19 +271,8 @@ impl Crowd {
     }
 
     /// The last frame's cues (see [`Crowd::hear`]).
-    #[cfg(test)]
-    fn cues(&self) -> Option<[f32; CUES]> {
+    pub(super) fn cues(&self) -> Option<[f32; CUES]> {
         self.cues
-    }
-
-    /// The last frame's cues and its spectral cues, as the networks read them.
-    pub(super) fn all_cues(&self) -> Option<[f32; ALL_CUES]> {
-        self.cues.map(|cues| {
-            let mut all = [0.0; ALL_CUES];
-            all[..CUES].copy_from_slice(&cues);
-            all[CUES..].copy_from_slice(&self.spectral);
-            all
-        })
     }
 
     /// Starts afresh: the caller has not stood out of the room yet.
@@ -403,13 +368,13 @@ mod tests {
     /// A frame of the caller's: 25 dB over the room, near their loud
     /// words, every band well over its quiet fifth.
     fn caller(crowd: &mut Crowd) {
-        crowd.hear(-20.0, Some(ROOM), LOUD, None, Some([25.0; 4]), None);
+        crowd.hear(-20.0, Some(ROOM), LOUD, None, Some([25.0; 4]));
         crowd.follow(N);
     }
 
     /// A frame of the crowd's alone: at the room, the bands at theirs.
     fn the_crowd(crowd: &mut Crowd) {
-        crowd.hear(ROOM, Some(ROOM), LOUD, None, Some([0.0; 4]), None);
+        crowd.hear(ROOM, Some(ROOM), LOUD, None, Some([0.0; 4]));
         crowd.follow(N);
     }
 
@@ -443,7 +408,7 @@ mod tests {
         }
         // A swell: 8 dB over the room, the bands 8 dB over theirs. Alone it
         // sounds more like the caller than the crowd.
-        crowd.hear(ROOM + 8.0, Some(ROOM), LOUD, None, Some([8.0; 4]), None);
+        crowd.hear(ROOM + 8.0, Some(ROOM), LOUD, None, Some([8.0; 4]));
         assert!(linear_score(&crowd.cues().unwrap()) > 0.0);
         crowd.follow(N);
         while crowd.stopped_for().is_none() {
@@ -476,11 +441,11 @@ mod tests {
         let mut crowd = crowd();
         caller(&mut crowd);
         // A caller talking on fills the room's quietest fifth themselves.
-        crowd.hear(-20.0, Some(-24.0), LOUD, None, Some([25.0; 4]), None);
+        crowd.hear(-20.0, Some(-24.0), LOUD, None, Some([25.0; 4]));
         assert_eq!(crowd.cues().unwrap()[0], 25.0);
         // A new utterance reads the room afresh.
         crowd.clear();
-        crowd.hear(-20.0, Some(-24.0), LOUD, None, Some([25.0; 4]), None);
+        crowd.hear(-20.0, Some(-24.0), LOUD, None, Some([25.0; 4]));
         assert_eq!(crowd.cues().unwrap()[0], 4.0);
     }
 
@@ -493,11 +458,11 @@ mod tests {
         let caller = caller.map(super::super::level_power);
         let mut crowd = crowd();
         for _ in 0..25 {
-            crowd.hear(-20.0, Some(ROOM), SWELLS, caller, Some([25.0; 4]), None);
+            crowd.hear(-20.0, Some(ROOM), SWELLS, caller, Some([25.0; 4]));
             crowd.follow(N);
         }
         (0..100).any(|_| {
-            crowd.hear(ROOM + 3.0, Some(ROOM), SWELLS, caller, Some([2.0; 4]), None);
+            crowd.hear(ROOM + 3.0, Some(ROOM), SWELLS, caller, Some([2.0; 4]));
             crowd.follow(N);
             crowd.stopped_for().is_some()
         })
@@ -525,12 +490,12 @@ mod tests {
         let caller = caller.map(super::super::level_power);
         let mut crowd = crowd();
         for _ in 0..talked {
-            crowd.hear(-20.0, Some(ROOM), LOUD, caller, Some([25.0; 4]), None);
+            crowd.hear(-20.0, Some(ROOM), LOUD, caller, Some([25.0; 4]));
             crowd.follow(N);
         }
         let mut frames = 0;
         while said(&crowd).is_none() {
-            crowd.hear(ROOM + 2.0, Some(ROOM), LOUD, caller, Some([2.0; 4]), None);
+            crowd.hear(ROOM + 2.0, Some(ROOM), LOUD, caller, Some([2.0; 4]));
             crowd.follow(N);
             frames += 1;
             assert!(
@@ -581,10 +546,10 @@ mod tests {
         let caller = Some(super::super::level_power(ROOM + caller));
         let mut crowd = crowd();
         for _ in 0..25 {
-            crowd.hear(-20.0, Some(ROOM), LOUD, caller, Some([25.0; 4]), None);
+            crowd.hear(-20.0, Some(ROOM), LOUD, caller, Some([25.0; 4]));
             crowd.follow(N);
         }
-        crowd.hear(ROOM + 2.0, Some(ROOM), LOUD, caller, Some([2.0; 4]), None);
+        crowd.hear(ROOM + 2.0, Some(ROOM), LOUD, caller, Some([2.0; 4]));
         let cues = crowd.cues().unwrap();
         (crowd.score(&cues), linear_score(&cues))
     }
@@ -601,7 +566,7 @@ mod tests {
     fn on_a_street_every_callers_frames_are_heard_by_the_street_network() {
         let mut crowd = crowd();
         crowd.read_as_street(true);
-        crowd.hear(ROOM + 2.0, Some(ROOM), LOUD, None, Some([2.0; 4]), None);
+        crowd.hear(ROOM + 2.0, Some(ROOM), LOUD, None, Some([2.0; 4]));
         let cues = crowd.cues().unwrap();
         assert_eq!(Some(crowd.score(&cues)), crowd.context.score(&net::STREET));
         assert_ne!(crowd.score(&cues), linear_score(&cues));
@@ -610,13 +575,13 @@ mod tests {
     #[test]
     fn a_frame_without_a_level_or_before_the_room_is_judged_ends_nothing() {
         let mut crowd = crowd();
-        crowd.hear(-30.0, None, LOUD, None, Some([0.0; 4]), None);
+        crowd.hear(-30.0, None, LOUD, None, Some([0.0; 4]));
         assert_eq!(crowd.cues(), None);
         for _ in 0..25 {
             the_crowd(&mut crowd);
         }
         assert!(crowd.maybe_stopped_for().is_some());
-        crowd.hear(f32::INFINITY, Some(ROOM), LOUD, None, Some([0.0; 4]), None);
+        crowd.hear(f32::INFINITY, Some(ROOM), LOUD, None, Some([0.0; 4]));
         crowd.follow(N);
         assert_eq!(crowd.maybe_stopped_for(), None);
     }

@@ -54,15 +54,6 @@ const SCRATCH_LEN: usize = FFT_LEN;
 /// and traffic rumble, above it nothing a phone line carries.
 const SPEECH_HZ: Range<f32> = 300.0..3_400.0;
 
-/// Mel bands the crowd score reads ([`super::HeardBands::mel_db`]): the
-/// speech band in steps a listener hears as even, fine enough to tell one
-/// voice's shape from a crowd's (BENCHMARKS.md, "The caller's own spectrum
-/// against the room's").
-pub const MEL_BANDS: usize = 16;
-
-/// The frequencies the mel bands cover, in Hz.
-const MEL_HZ: Range<f32> = 250.0..3_500.0;
-
 /// A bin whose smoothed presence stays over this is taken for noise at
 /// least `1 - PRESENCE_CAP` of the time (see [`presence::learn`]).
 /// Gerkmann & Hendriks cap at 0.99; on the noise set that learned a step
@@ -118,11 +109,6 @@ pub(super) struct Spectrum {
     since_steady: u64,
     /// Quiet frames not yet learned from (see [`Spectrum::push_quiet`]).
     quiet_frames: u32,
-    /// The bins of each mel band.
-    mel_bins: [Range<usize>; MEL_BANDS],
-    /// The last frame's level in each mel band, in dB; `None` for a quiet
-    /// frame, whose spectrum is not taken.
-    mel_db: Option<[f32; MEL_BANDS]>,
 }
 
 impl std::fmt::Debug for Spectrum {
@@ -166,8 +152,6 @@ impl Spectrum {
             hold_samples,
             since_steady: hold_samples,
             quiet_frames: 0,
-            mel_bins: mel_bins(bin_hz),
-            mel_db: None,
         })
     }
 
@@ -179,7 +163,6 @@ impl Spectrum {
         self.learned = false;
         self.since_steady = self.hold_samples;
         self.quiet_frames = 0;
-        self.mel_db = None;
     }
 
     /// Keeps the frame's samples for the next spectrum, and whether the
@@ -204,7 +187,6 @@ impl Spectrum {
     /// a bin of silence teaches (see [`Spectrum::learn_quiet_frames`]).
     pub(super) fn push_quiet(&mut self, frame: &[i16], steady: bool) {
         self.take(frame, steady);
-        self.mel_db = None;
         if !self.learned {
             self.noise.fill(self.min_noise);
             self.learned = true;
@@ -258,11 +240,6 @@ impl Spectrum {
             &mut scratch[..self.fft.get_scratch_len()],
         );
         self.learn_quiet_frames();
-        self.mel_db = Some(std::array::from_fn(|b| {
-            let bins = &output[self.mel_bins[b].clone()];
-            let power = bins.iter().map(Complex::norm_sqr).sum::<f32>() / bins.len().max(1) as f32;
-            10.0 * power.max(1e-3).log10()
-        }));
         let spectrum = &output[self.bins.clone()];
         if !self.learned {
             for (noise, bin) in self.noise.iter_mut().zip(spectrum) {
@@ -311,31 +288,6 @@ impl Spectrum {
         let likely = evidence / self.bins.len().max(1) as f32 > self.threshold;
         likely && self.since_steady < self.hold_samples
     }
-
-    /// The last frame's level in each mel band (see [`MEL_BANDS`]), in dB
-    /// of the windowed spectrum's power per bin.
-    pub(super) fn mel_db(&self) -> Option<[f32; MEL_BANDS]> {
-        self.mel_db
-    }
-}
-
-/// The bins of each mel band over [`MEL_HZ`], for bins `bin_hz` apart:
-/// those whose frequency lies in the band, and at least one. (Each edge
-/// read back from its mel is a hair over, so at 8 kHz the first band
-/// starts at the bin of 281 Hz and the last ends with the bin of 3.5 kHz;
-/// the café network was fitted so.)
-fn mel_bins(bin_hz: f32) -> [Range<usize>; MEL_BANDS] {
-    let mel = |hz: f32| 2_595.0 * (1.0 + hz / 700.0).log10();
-    let hz = |mel: f32| 700.0 * (10f32.powf(mel / 2_595.0) - 1.0);
-    let (low, high) = (mel(MEL_HZ.start), mel(MEL_HZ.end));
-    let edge = |b: usize| {
-        let at = hz(low + (high - low) * b as f32 / MEL_BANDS as f32);
-        ((at / bin_hz).ceil() as usize).min(SPECTRUM_LEN - 1)
-    };
-    std::array::from_fn(|b| {
-        let start = edge(b);
-        start..edge(b + 1).max(start + 1)
-    })
 }
 
 #[cfg(test)]
@@ -360,36 +312,6 @@ mod tests {
             let held: Vec<i16> = older.iter().chain(newer).copied().collect();
             assert_eq!(held, line[line.len() - FFT_LEN..], "after a frame of {len}");
         }
-    }
-
-    #[test]
-    fn the_mel_bands_cover_the_speech_band_in_widening_runs_of_bins() {
-        let bins = mel_bins(8_000.0 / FFT_LEN as f32);
-        assert_eq!(bins[0].start, 9, "281 Hz");
-        assert_eq!(bins[MEL_BANDS - 1].end, 113, "3.5 kHz, the bin of it too");
-        for pair in bins.windows(2) {
-            assert_eq!(pair[0].end, pair[1].start, "{pair:?}");
-            assert!(!pair[0].is_empty(), "{pair:?}");
-        }
-        assert!(bins[0].len() < bins[MEL_BANDS - 1].len());
-    }
-
-    #[test]
-    fn a_tone_is_loudest_in_the_mel_band_that_holds_it() {
-        let mut spectrum = Spectrum::new(&VadConfig::default(), 8_000).expect("the spectrum is on");
-        // 1 kHz, at bin 32: the seventh band (from 959 Hz).
-        let tone: Vec<i16> = (0..320)
-            .map(|i| {
-                (8_000.0 * (std::f32::consts::TAU * 1_000.0 * i as f32 / 8_000.0).sin()) as i16
-            })
-            .collect();
-        spectrum.push(&tone[..160], true);
-        spectrum.push(&tone[160..], true);
-        let mel = spectrum.mel_db().expect("a heard frame has mel bands");
-        let loudest = (0..MEL_BANDS).max_by(|&a, &b| mel[a].total_cmp(&mel[b]));
-        assert_eq!(loudest, Some(6));
-        spectrum.push_quiet(&[0; 160], true);
-        assert_eq!(spectrum.mel_db(), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! held-out speakers that judge them (BENCHMARKS.md, "The crowd network
 //! inside the detector" and "A street network").
 
-use super::ALL_CUES;
+use super::CUES;
 
 mod cafe;
 mod street;
@@ -18,8 +18,7 @@ mod street;
 const OFFSETS: [usize; 8] = [0, 2, 4, 8, 12, 16, 24, 32];
 /// Frames kept: the oldest one read, and every one after it.
 const KEPT: usize = OFFSETS[OFFSETS.len() - 1] + 1;
-/// The most inputs a network reads: every cue of each frame it reads.
-const MAX_INPUTS: usize = ALL_CUES * OFFSETS.len();
+const INPUTS: usize = CUES * OFFSETS.len();
 const HIDDEN: usize = 32;
 const HIDDEN2: usize = 16;
 /// The largest log-odds a network gives, so that its odds stay finite.
@@ -27,13 +26,9 @@ const MAX_LOG_ODDS: f32 = 30.0;
 
 /// A network's weights, as the fit wrote them.
 pub(super) struct Net {
-    /// How many of each frame's cues it reads, from the first: the street
-    /// network reads the level and band cues, the café network the
-    /// spectral cues too.
-    cues: usize,
-    mean: &'static [f32],
-    scale: &'static [f32],
-    w1: &'static [[f32; HIDDEN]],
+    mean: &'static [f32; INPUTS],
+    scale: &'static [f32; INPUTS],
+    w1: &'static [[f32; HIDDEN]; INPUTS],
     b1: &'static [f32; HIDDEN],
     w2: &'static [[f32; HIDDEN2]; HIDDEN],
     b2: &'static [f32; HIDDEN2],
@@ -45,7 +40,6 @@ pub(super) struct Net {
 macro_rules! net {
     ($weights:ident) => {
         Net {
-            cues: $weights::MEAN.len() / OFFSETS.len(),
             mean: &$weights::MEAN,
             scale: &$weights::SCALE,
             w1: &$weights::W1,
@@ -58,14 +52,6 @@ macro_rules! net {
     };
 }
 
-// Each network reads whole frames, of at most the cues a frame has.
-const _: () = assert!(
-    cafe::MEAN.len().is_multiple_of(OFFSETS.len())
-        && street::MEAN.len().is_multiple_of(OFFSETS.len())
-        && cafe::MEAN.len() <= MAX_INPUTS
-        && street::MEAN.len() <= MAX_INPUTS
-);
-
 /// Fitted on café lines: the caller's frames against the crowd's.
 pub(super) const CAFE: Net = net!(cafe);
 /// Fitted on street and car lines: the caller's frames against the noise's.
@@ -74,7 +60,7 @@ pub(super) const STREET: Net = net!(street);
 /// The last [`KEPT`] frames' cues, of the frames that had them.
 #[derive(Debug, Clone)]
 pub(super) struct Context {
-    frames: [[f32; ALL_CUES]; KEPT],
+    frames: [[f32; CUES]; KEPT],
     /// Where the next frame goes; the newest is the one before it.
     next: usize,
     /// Whether a frame has been kept yet.
@@ -84,7 +70,7 @@ pub(super) struct Context {
 impl Context {
     pub(super) fn new() -> Self {
         Self {
-            frames: [[0.0; ALL_CUES]; KEPT],
+            frames: [[0.0; CUES]; KEPT],
             next: 0,
             started: false,
         }
@@ -92,7 +78,7 @@ impl Context {
 
     /// Keeps a frame's cues. The first frame stands for the ones before
     /// it, as the fit's context repeats a line's first frame.
-    pub(super) fn push(&mut self, cues: [f32; ALL_CUES]) {
+    pub(super) fn push(&mut self, cues: [f32; CUES]) {
         if !self.started {
             self.frames = [cues; KEPT];
             self.started = true;
@@ -108,16 +94,15 @@ impl Context {
             return None;
         }
         let newest = self.next + KEPT - 1;
-        let mut input = [0.0f32; MAX_INPUTS];
-        let input = &mut input[..net.mean.len()];
+        let mut input = [0.0f32; INPUTS];
         for (block, back) in OFFSETS.iter().enumerate() {
-            let frame = &self.frames[(newest - back) % KEPT][..net.cues];
+            let frame = &self.frames[(newest - back) % KEPT];
             for (k, cue) in frame.iter().enumerate() {
-                let i = block * net.cues + k;
+                let i = block * CUES + k;
                 input[i] = (cue - net.mean[i]) / net.scale[i];
             }
         }
-        let hidden = layer(input, net.w1, net.b1);
+        let hidden = layer(&input, net.w1, net.b1);
         let hidden2 = layer(&hidden, net.w2, net.b2);
         let out = hidden2
             .iter()
@@ -128,7 +113,11 @@ impl Context {
 }
 
 /// A rectified layer: `input` by `weights` (one row per input), plus `bias`.
-fn layer<const OUT: usize>(input: &[f32], weights: &[[f32; OUT]], bias: &[f32; OUT]) -> [f32; OUT] {
+fn layer<const IN: usize, const OUT: usize>(
+    input: &[f32; IN],
+    weights: &[[f32; OUT]; IN],
+    bias: &[f32; OUT],
+) -> [f32; OUT] {
     let mut out = *bias;
     for (x, row) in input.iter().zip(weights) {
         for (o, w) in out.iter_mut().zip(row) {
@@ -143,18 +132,13 @@ mod tests {
     use super::*;
 
     /// The fit's check context (`check_context` in the script): cue k of
-    /// the frame i back stands sin(c i + k) of `net`'s spread off its
-    /// mean, for a network that reads c cues a frame.
+    /// the frame i back stands sin(8 i + k) of `net`'s spread off its mean.
     fn checked(net: &Net) -> f32 {
         let mut context = Context::new();
         for i in (0..KEPT).rev() {
             let cues = std::array::from_fn(|k| {
-                let z = ((net.cues * i + k) as f64).sin() as f32;
-                if k < net.cues {
-                    net.mean[k] + z * net.scale[k]
-                } else {
-                    0.0
-                }
+                let z = ((CUES * i + k) as f64).sin() as f32;
+                net.mean[k] + z * net.scale[k]
             });
             context.push(cues);
         }
@@ -174,13 +158,7 @@ mod tests {
 
     #[test]
     fn a_first_frame_stands_for_the_frames_before_it() {
-        let cues = std::array::from_fn(|k| {
-            if k < CAFE.cues {
-                CAFE.mean[k] + 1.0
-            } else {
-                0.0
-            }
-        });
+        let cues = std::array::from_fn(|k| CAFE.mean[k] + 1.0);
         let mut once = Context::new();
         once.push(cues);
         let mut filled = Context::new();
