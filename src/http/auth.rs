@@ -8,6 +8,8 @@
 //! counted before the password is checked (`crate::auth::rate_limit`), and
 //! only a few checks run at once (`crate::auth::password::Verifier`): a
 //! login refused by either gets 429 with `Retry-After` and costs no hash.
+//! Only a few attempts are counted at once, too: a burst past them is told
+//! to come back in the same way, and never queues on the database.
 
 mod account;
 
@@ -20,6 +22,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,12 +50,23 @@ pub fn api() -> OpenApiRouter<AppState> {
 }
 
 /// What login holds besides the state: the limiter (its counts are in the
-/// database, shared by every instance) and this process's password verifiers.
+/// database, shared by every instance), how many attempts it may be
+/// counting at once, and this process's password verifiers.
 #[derive(Clone)]
 pub struct LoginGuard {
     limiter: Arc<LoginLimiter>,
+    counting: Arc<Semaphore>,
     verifier: password::Verifier,
 }
+
+/// Attempts counted in the database at once, per app. Counting takes a
+/// database connection, and calls need the same pool (two connections on
+/// SQLite): 300 wrong passwords sent at once queued there past the pool's
+/// 3 s wait while the test suite loaded both cores, and their tail was
+/// answered 503. Past this many, a login is refused as one that finds
+/// every verifier busy is, at once and uncounted; four times the
+/// verifiers, since counting takes a few milliseconds and a check tens.
+const COUNTING_AT_ONCE: usize = 4 * password::CONCURRENT_CHECKS;
 
 /// What a login refused because every verifier is busy is asked to wait.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -69,6 +83,15 @@ impl LoginGuard {
         ip: Option<IpAddr>,
         user_id: Option<i64>,
     ) -> Result<(Reservation, password::VerifyTurn), ApiError> {
+        // Held while the attempt is counted, and while it is withdrawn.
+        let Ok(_counting) = self.counting.try_acquire() else {
+            state.metrics.login_refused("busy");
+            tracing::warn!(
+                user_id,
+                "login refused: too many logins are being counted at once"
+            );
+            return Err(ApiError::retry_after(BUSY_RETRY_AFTER));
+        };
         let reservation = match self
             .limiter
             .reserve(&state.db, email, ip, rate_limit::now_ms())
@@ -115,6 +138,7 @@ pub fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
     // runs one app, so the bound is process-wide there.
     let guard = LoginGuard {
         limiter: Arc::new(LoginLimiter::default()),
+        counting: Arc::new(Semaphore::new(COUNTING_AT_ONCE)),
         verifier: password::Verifier::new(state.metrics.clone())
             .context("cannot start the password-check threads")?,
     };
