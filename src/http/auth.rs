@@ -71,6 +71,13 @@ const COUNTING_AT_ONCE: usize = 4 * password::CONCURRENT_CHECKS;
 /// What a login refused because every verifier is busy is asked to wait.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// A login refused, uncounted, because this instance is busy with others:
+/// counted in the metrics and told to come back in a moment.
+fn busy(state: &AppState) -> ApiError {
+    state.metrics.login_refused("busy");
+    ApiError::retry_after(BUSY_RETRY_AFTER)
+}
+
 impl LoginGuard {
     /// Counts an attempt at `email`'s password and finds it a verifier, or
     /// says why not (429). Counted before the hash: a burst gets no more
@@ -85,12 +92,11 @@ impl LoginGuard {
     ) -> Result<(Reservation, password::VerifyTurn), ApiError> {
         // Held while the attempt is counted, and while it is withdrawn.
         let Ok(_counting) = self.counting.try_acquire() else {
-            state.metrics.login_refused("busy");
             tracing::warn!(
                 user_id,
                 "login refused: too many logins are being counted at once"
             );
-            return Err(ApiError::retry_after(BUSY_RETRY_AFTER));
+            return Err(busy(state));
         };
         let reservation = match self
             .limiter
@@ -123,9 +129,8 @@ impl LoginGuard {
             // No password was checked, so the attempt must not count against
             // the user; they are asked to come back in a moment.
             self.limiter.release(&state.db, reservation).await?;
-            state.metrics.login_refused("busy");
             tracing::warn!(user_id, "login refused: every password verifier is busy");
-            return Err(ApiError::retry_after(BUSY_RETRY_AFTER));
+            return Err(busy(state));
         };
         Ok((reservation, turn))
     }
