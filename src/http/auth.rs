@@ -59,8 +59,8 @@ pub struct LoginGuard {
     verifier: password::Verifier,
 }
 
-/// Attempts counted in the database at once, per app. Counting takes a
-/// database connection, and calls need the same pool (two connections on
+/// Attempts looked up and counted in the database at once, per app. Both
+/// take a database connection, and calls need the same pool (two connections on
 /// SQLite): 300 wrong passwords sent at once queued there past the pool's
 /// 3 s wait while the test suite loaded both cores, and their tail was
 /// answered 503. Past this many, a login is refused as one that finds
@@ -79,25 +79,24 @@ fn busy(state: &AppState) -> ApiError {
 }
 
 impl LoginGuard {
-    /// Counts an attempt at `email`'s password and finds it a verifier, or
-    /// says why not (429). Counted before the hash: a burst gets no more
-    /// checks than the limits. The reservation is a failure until the
-    /// caller reports success.
+    /// Looks `email` up, counts an attempt at its password and finds it a
+    /// verifier, or says why not (429). Counted before the hash: a burst
+    /// gets no more checks than the limits. The reservation is a failure
+    /// until the caller reports success.
     async fn admit(
         &self,
         state: &AppState,
         email: &str,
         ip: Option<IpAddr>,
-        user_id: Option<i64>,
-    ) -> Result<(Reservation, password::VerifyTurn), ApiError> {
-        // Held while the attempt is counted, and while it is withdrawn.
+    ) -> Result<Admitted, ApiError> {
+        // Held over every query of the attempt — the lookup too, or a burst
+        // queues its lookups on the pool instead — and while it is withdrawn.
         let Ok(_counting) = self.counting.try_acquire() else {
-            tracing::warn!(
-                user_id,
-                "login refused: too many logins are being counted at once"
-            );
+            tracing::warn!("login refused: too many logins are being counted at once");
             return Err(busy(state));
         };
+        let candidate = users::find_for_login(&state.db, email).await?;
+        let user_id = candidate.as_ref().map(|c| c.user.id);
         let reservation = match self
             .limiter
             .reserve(&state.db, email, ip, rate_limit::now_ms())
@@ -132,8 +131,19 @@ impl LoginGuard {
             tracing::warn!(user_id, "login refused: every password verifier is busy");
             return Err(busy(state));
         };
-        Ok((reservation, turn))
+        Ok(Admitted {
+            candidate,
+            reservation,
+            turn,
+        })
     }
+}
+
+/// A login attempt let through to a password check.
+struct Admitted {
+    candidate: Option<users::LoginCandidate>,
+    reservation: Reservation,
+    turn: password::VerifyTurn,
 }
 
 pub fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
@@ -192,9 +202,12 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let email = users::normalize_email(&req.email);
-    let candidate = users::find_for_login(&state.db, &email).await?;
+    let Admitted {
+        candidate,
+        reservation,
+        turn,
+    } = guard.admit(&state, &email, ip).await?;
     let user_id = candidate.as_ref().map(|c| c.user.id);
-    let (reservation, turn) = guard.admit(&state, &email, ip, user_id).await?;
     let password_ok = turn
         .verify(
             candidate.as_ref().map(|c| c.password_hash.clone()),

@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::LoginGuard;
+use super::{Admitted, LoginGuard};
 use crate::auth::password::MIN_PASSWORD_LEN;
 use crate::db::users;
 use crate::http::ApiError;
@@ -72,12 +72,16 @@ pub async fn change_password(
         ));
     }
     let user_id = auth.user.id;
-    let stored = users::find_for_login(&state.db, &auth.user.email)
-        .await?
-        .ok_or(ApiError::UNAUTHENTICATED)?;
-    let (reservation, turn) = guard
-        .admit(&state, &auth.user.email, ip, Some(user_id))
-        .await?;
+    let Admitted {
+        candidate,
+        reservation,
+        turn,
+    } = guard.admit(&state, &auth.user.email, ip).await?;
+    let Some(stored) = candidate else {
+        // Gone since the token was checked: nothing was tried, nothing counts.
+        guard.limiter.release(&state.db, reservation).await?;
+        return Err(ApiError::UNAUTHENTICATED);
+    };
     let new_hash = match turn
         .rehash(
             stored.password_hash,
