@@ -25,7 +25,7 @@ pub mod wav;
 pub use endpoint::{EndpointBounds, Wait, end_of_turn_wait, same_words};
 pub use gibberish::{Rejection, TranscriptContext, check_transcript, clean_transcript};
 pub use sentences::{SentenceSplitter, SplitterConfig};
-pub use turn::{EndedBy, TurnConfig, TurnDetector, TurnEvent};
+pub use turn::{CrowdReading, EndedBy, TurnConfig, TurnDetector, TurnEvent};
 pub use vad::{Vad, VadConfig};
 pub use wav::{WavError, WavFormat, WavInfo};
 

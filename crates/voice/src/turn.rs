@@ -176,6 +176,21 @@ enum Pause {
     Crowd,
 }
 
+/// What the crowd score made of the line at a frame (see
+/// [`TurnDetector::crowd_reading`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct CrowdReading {
+    /// Whether the room was read as a crowd of talkers, in which the score
+    /// may end turns.
+    pub talkers: bool,
+    /// Whether it was read as a street, scored by the street network.
+    pub street: bool,
+    /// The evidence that the caller stopped, in nats, and what ends the turn.
+    pub evidence: f32,
+    pub needed: f32,
+}
+
 /// What a [`TurnDetector::push`] noticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnEvent {
@@ -1255,6 +1270,18 @@ impl TurnDetector {
     #[doc(hidden)]
     pub fn crowd_cues(&self) -> Option<[f32; crowd::CUES]> {
         self.crowd.cues()
+    }
+
+    /// What the crowd score makes of the line at the last frame, for the
+    /// diagnostic that asks why a turn in a crowd ended late.
+    #[doc(hidden)]
+    pub fn crowd_reading(&self) -> CrowdReading {
+        CrowdReading {
+            talkers: self.room.is_talkers(),
+            street: self.crowd.reads_a_street(),
+            evidence: self.crowd.evidence(),
+            needed: self.crowd.stopped_nats(),
+        }
     }
 
     /// Whether the room is one the VAD takes for voice, for the studies

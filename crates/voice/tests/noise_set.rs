@@ -23,7 +23,7 @@ mod p56;
 
 use agentlocator_voice::resample::resample;
 use agentlocator_voice::{
-    EndedBy, TurnConfig, TurnDetector, TurnEvent, Vad, VadConfig, mulaw, wav,
+    CrowdReading, EndedBy, TurnConfig, TurnDetector, TurnEvent, Vad, VadConfig, mulaw, wav,
 };
 use noise::{NoiseFamily, Rng};
 
@@ -603,6 +603,9 @@ struct Miss {
     /// The turn ends inside it or in the 3 s after it: ms from its end
     /// (negative inside it), and what ended each.
     ends: Vec<(i64, EndedBy)>,
+    /// What the crowd score made of the line from the utterance's end to
+    /// the turn's.
+    read: String,
 }
 
 impl EndFigures {
@@ -813,6 +816,8 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
                     .iter()
                     .any(|&(_, end)| guess_to < end && end <= to)
             };
+            // What the crowd score made of each frame.
+            let mut crowd = Vec::new();
             // Each end, and what ended it.
             let ends: Vec<(usize, EndedBy)> = mixed
                 .chunks(FRAME)
@@ -820,7 +825,9 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
                 .filter_map(|(i, f)| {
                     let heard = audible.get(i).copied().unwrap_or(false);
                     let at = (i + 1) * FRAME;
-                    match hearing.push(f, wide_frame(&wide, i, times(ear)), heard) {
+                    let event = hearing.push(f, wide_frame(&wide, i, times(ear)), heard);
+                    crowd.push(hearing.detector.crowd_reading());
+                    match event {
                         Some(TurnEvent::UtteranceEnded {
                             audio,
                             ended_by,
@@ -928,7 +935,23 @@ fn end_detection(cases: &[Case], noisy: Option<(NoiseFamily, f32)>, ear: Ear) ->
                 figures.on_time += usize::from(on_time);
                 if cut_offs > 0 || !on_time {
                     let ms = |at: usize| (at as i64 - end as i64) * 1000 / RATE as i64;
+                    let first_end = detected.iter().find(|&&d| d >= end).copied();
+                    let after = &crowd[(end / FRAME).min(crowd.len())
+                        ..first_end
+                            .map_or(crowd.len(), |d| d / FRAME)
+                            .min(crowd.len())];
+                    let share = |read: fn(&CrowdReading) -> bool| {
+                        after.iter().filter(|r| read(r)).count() * 100 / after.len().max(1)
+                    };
+                    let peak = after.iter().map(|r| r.evidence).fold(0.0, f32::max);
+                    let read = format!(
+                        "read as talkers {}%, as a street {}%; evidence at most {peak:.1} of {:.0} nats",
+                        share(|r| r.talkers),
+                        share(|r| r.street),
+                        after.last().map_or(0.0, |r| r.needed),
+                    );
                     figures.misses.push(Miss {
+                        read,
                         seed,
                         line,
                         from_s: start as f32 / RATE as f32,
@@ -1107,8 +1130,8 @@ fn print_each_turn_that_misses_and_what_ended_the_turns_around_it() {
             let mut by_utterance = std::collections::BTreeMap::<_, usize>::new();
             for miss in &figures.misses {
                 println!(
-                    "  seed {:>2} line {} {:>6.2}–{:<6.2} s | {:?}",
-                    miss.seed, miss.line, miss.from_s, miss.to_s, miss.ends
+                    "  seed {:>2} line {} {:>6.2}–{:<6.2} s | {:?} | {}",
+                    miss.seed, miss.line, miss.from_s, miss.to_s, miss.ends, miss.read
                 );
                 *by_utterance
                     .entry(format!(

@@ -317,7 +317,7 @@ impl Crowd {
     }
 
     /// The evidence that ends this caller's turn, in nats.
-    fn stopped_nats(&self) -> f32 {
+    pub(super) fn stopped_nats(&self) -> f32 {
         if !self.street && self.caller_clear() && self.heard_for < self.clear_for {
             STOPPED_NATS_CLEAR
         } else {
@@ -335,6 +335,11 @@ impl Crowd {
     /// only at the end waits for the whole of STT, the model and TTS.
     pub(super) fn maybe_stopped_for(&self) -> Option<u64> {
         (self.evidence >= self.guess_nats()).then_some(self.since_stop)
+    }
+
+    /// The evidence, in nats, that the caller stopped.
+    pub(super) fn evidence(&self) -> f32 {
+        self.evidence
     }
 
     /// Whether the evidence that the caller stopped is gone: they went on.
