@@ -153,8 +153,11 @@ const LOUD_CAFE_LEAD_MS: u32 = 700;
 /// 20 dB the fixtures' 87 became 86 when the room end came to judge the
 /// line against the crowd's ceiling, and 91 and 182 on all 30 since a
 /// network scores the frames of a caller well over the room
-/// (`turn/crowd/net.rs`).
-const CAFE_ANSWERED_FROM_GUESSES: [(f32, usize, usize); 2] = [(20.0, 91, 182), (10.0, 87, 171)];
+/// (`turn/crowd/net.rs`). 90 and 181 since the room is known for a crowd
+/// from its first seconds: one fixture turn, ended 400 ms sooner on the
+/// room, no longer has a guess standing, and eight more end sooner from
+/// theirs.
+const CAFE_ANSWERED_FROM_GUESSES: [(f32, usize, usize); 2] = [(20.0, 90, 181), (10.0, 87, 171)];
 /// Where noise that begins mid-call on a quiet line still makes a turn of
 /// its own at SNR ≥ 10 dB before the room has learnt it, and in how many
 /// of 30 lines at most. Street at 20 dB: a passing car's swell stands out
