@@ -644,7 +644,7 @@ fn held_out_sentences() -> Vec<(Vec<i16>, p56::Activity)> {
 #[tokio::test(start_paused = true)]
 #[ignore = "diagnostic: prints, asserts nothing"]
 async fn print_how_soon_the_replies_in_160_cafe_calls_come() {
-    print_how_soon_the_replies_come([20.0, 25.0]).await;
+    println!("{}", replies_in_a_cafe([20.0, 25.0]).await);
 }
 
 /// As [`print_how_soon_the_replies_in_160_cafe_calls_come`], the crowd 10
@@ -653,14 +653,58 @@ async fn print_how_soon_the_replies_in_160_cafe_calls_come() {
 #[tokio::test(start_paused = true)]
 #[ignore = "diagnostic: prints, asserts nothing"]
 async fn print_how_soon_the_replies_in_160_loud_cafe_calls_come() {
-    print_how_soon_the_replies_come([10.0, 15.0]).await;
+    println!("{}", replies_in_a_cafe([10.0, 15.0]).await);
+}
+
+/// The 160 café calls of [`print_how_soon_the_replies_in_160_cafe_calls_come`]
+/// must answer within 1,200 ms no fewer times than measured: 148 since
+/// the room is known for a crowd from its first seconds (146 before).
+/// The noise set alone cannot hold this: it has no café at 25 dB, where
+/// the VAD hears the crowd less, and a crowd's share raised to 0.4 passed
+/// it while these calls fell to 140 (BENCHMARKS.md, "A café known from its
+/// first seconds"). The clock is paused, so the figures repeat.
+#[tokio::test(start_paused = true)]
+async fn cafe_callers_at_20_and_25_db_hear_the_reply_within_1200_ms_no_less_often_than_measured() {
+    let replies = replies_in_a_cafe([20.0, 25.0]).await;
+    assert!(replies.within_1200_ms >= 148, "{replies}");
+    assert!(replies.p90_ms <= 1_180, "{replies}");
+}
+
+/// How soon the replies came in the café sweep, and what it cost.
+struct CafeReplies {
+    calls: usize,
+    mean_ms: u128,
+    median_ms: u128,
+    p90_ms: u128,
+    within_1200_ms: usize,
+    /// First turns the room or the crowd score ended.
+    room_ends: usize,
+    guesses: u32,
+    wasted: u32,
+}
+
+impl std::fmt::Display for CafeReplies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.calls;
+        write!(
+            f,
+            "{n} café calls: the reply {} ms after the caller on average, median {} ms, 90th percentile {} ms; {} within 1,200 ms; {} first turns ended on the room or the crowd score; {:.2} guesses and {:.2} wasted provider requests a turn",
+            self.mean_ms,
+            self.median_ms,
+            self.p90_ms,
+            self.within_1200_ms,
+            self.room_ends,
+            f64::from(self.guesses) / n as f64,
+            f64::from(self.wasted) / n as f64
+        )
+    }
 }
 
 /// The café sweep at `snrs` (see [`print_how_soon_the_replies_in_160_cafe_calls_come`]).
-async fn print_how_soon_the_replies_come(snrs: [f32; 2]) {
+async fn replies_in_a_cafe(snrs: [f32; 2]) -> CafeReplies {
     let margin = RATE * 3 / 10;
     let mut replies = Vec::new();
-    let mut room = 0;
+    let mut room_ends = 0;
     let (mut guesses, mut wasted) = (0, 0);
     for (k, (part, activity)) in held_out_sentences().iter().enumerate() {
         let from = activity.start.saturating_sub(margin);
@@ -682,7 +726,7 @@ async fn print_how_soon_the_replies_come(snrs: [f32; 2]) {
                             turns.len()
                         );
                     }
-                    room += usize::from(turns[0].ended_by == voice::EndedBy::Room);
+                    room_ends += usize::from(turns[0].ended_by == voice::EndedBy::Room);
                     guesses += turns[0].guesses;
                     wasted += turns[0].wasted_calls;
                     replies.push(reply.as_millis());
@@ -692,15 +736,16 @@ async fn print_how_soon_the_replies_come(snrs: [f32; 2]) {
     }
     replies.sort_unstable();
     let n = replies.len();
-    println!(
-        "{n} café calls: the reply {} ms after the caller on average, median {} ms, 90th percentile {} ms; {} within 1,200 ms; {room} first turns ended on the room or the crowd score; {:.2} guesses and {:.2} wasted provider requests a turn",
-        replies.iter().sum::<u128>() / n as u128,
-        replies[n / 2],
-        replies[n * 9 / 10],
-        replies.iter().filter(|&&ms| ms <= 1_200).count(),
-        f64::from(guesses) / n as f64,
-        f64::from(wasted) / n as f64
-    );
+    CafeReplies {
+        calls: n,
+        mean_ms: replies.iter().sum::<u128>() / n as u128,
+        median_ms: replies[n / 2],
+        p90_ms: replies[n * 9 / 10],
+        within_1200_ms: replies.iter().filter(|&&ms| ms <= 1_200).count(),
+        room_ends,
+        guesses,
+        wasted,
+    }
 }
 
 #[tokio::test(start_paused = true)]
