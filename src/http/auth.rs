@@ -60,10 +60,11 @@ pub struct LoginGuard {
 }
 
 /// Attempts looked up and counted in the database at once, per app. Both
-/// take a database connection, and calls need the same pool (two connections on
-/// SQLite): 300 wrong passwords sent at once queued there past the pool's
-/// 3 s wait while the test suite loaded both cores, and their tail was
-/// answered 503. Past this many, a login is refused as one that finds
+/// take a database connection, and calls need the same pool (two
+/// connections on SQLite): 300 wrong passwords sent at once queued there
+/// past the pool's 3 s wait while the test suite loaded the server, and
+/// their tail was answered 503 (on SQLite while only the count was
+/// bounded, on PostgreSQL while the lookup before it was not). Past this many, a login is refused as one that finds
 /// every verifier busy is, at once and uncounted; four times the
 /// verifiers, since counting takes a few milliseconds and a check tens.
 const COUNTING_AT_ONCE: usize = 4 * password::CONCURRENT_CHECKS;

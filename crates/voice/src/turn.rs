@@ -186,8 +186,9 @@ pub struct CrowdReading {
     pub talkers: bool,
     /// Whether it was read as a street, scored by the street network.
     pub street: bool,
-    /// The evidence that the caller stopped, in nats, and what ends the turn.
+    /// The evidence that the caller stopped, in nats.
     pub evidence: f32,
+    /// The evidence that ends this caller's turn, in nats.
     pub needed: f32,
 }
 
