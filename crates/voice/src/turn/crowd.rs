@@ -128,8 +128,9 @@ const NET_FROM_CALLER_OVER_ROOM_DB: f32 = 22.0;
 /// which then counted from 100–300 ms after the caller stopped: over
 /// half the held-out café first turns at 20 dB that ended late (seeds
 /// 30–59) had the evidence in time but not the wait (BENCHMARKS.md, "The
-/// wait counts from the caller's last sure word"). A frame the network doubts still takes the evidence back; only
-/// one it is sure of moves the stop. Measured on the noise set's fresh
+/// wait counts from the caller's last sure word"). A frame the network
+/// doubts still takes the evidence back; only one it is sure of moves
+/// the stop. Measured on the noise set's fresh
 /// seeds 30–149, café at 20 dB, misses of 2,160 (cut off): 279 (36)
 /// before; at log-odds 2.8 263 (36), 4.2 258 (36), 5.5 254 (36), 6 252
 /// (36), 6.9 248 (36), 9.2 245 (37), 11.5 247 (40), never moved 296 (98).
@@ -639,7 +640,8 @@ mod tests {
             (0.0..SURE_LOG_ODDS).contains(&log_odds) && taken_back,
             "not a doubted swell that took the evidence back: {log_odds}"
         );
-        // The 3 frames of the crowd before the swell, and the swell, count.
+        // The frames of the crowd before the swell count: the stop stands
+        // where the caller's last word was.
         assert!(
             stopped >= (after + 3) * N,
             "{stopped} samples, {after} frames after"
