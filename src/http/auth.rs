@@ -64,8 +64,9 @@ pub struct LoginGuard {
 /// connections on SQLite): 300 wrong passwords sent at once queued there
 /// past the pool's 3 s wait while the test suite loaded the server, and
 /// their tail was answered 503 (on SQLite while only the count was
-/// bounded, on PostgreSQL while the lookup before it was not). Past this many, a login is refused as one that finds
-/// every verifier busy is, at once and uncounted; four times the
+/// bounded, on PostgreSQL while the lookup before it was not). Past this
+/// many, a login is refused as one that finds every verifier busy is, at
+/// once and uncounted; four times the
 /// verifiers, since counting takes a few milliseconds and a check tens.
 const COUNTING_AT_ONCE: usize = 4 * password::CONCURRENT_CHECKS;
 

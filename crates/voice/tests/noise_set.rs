@@ -96,29 +96,29 @@ fn first_end_seed() -> u64 {
 }
 
 /// The fewest of the held-out set's 180 ends that must come on time, per
-/// family at SNR ≥ 10 dB, on [`END_SEEDS`] seeds. Café at 20 dB: 156
-/// since the wait counts from the caller's last word the café network is
-/// sure of (`turn/crowd.rs`, `SURE_LOG_ODDS`; BENCHMARKS.md, "The wait
-/// counts from the caller's last sure word"), 153
-/// since the room is known for a crowd from its first seconds
-/// (`turn/room.rs`, `SHARE_FRAMES`; BENCHMARKS.md, "A café known from its
-/// first seconds"), 144 since a network over 640 ms scores the frames of a caller well over
-/// the room (`turn/crowd/net.rs`; BENCHMARKS.md, "The crowd network
-/// inside the detector"), 139 since the room end judges the line against the room as it stood when
-/// the caller stood out: it cuts off 5 fewer callers, and 8 more turns
-/// end later than the wait + 100 ms (BENCHMARKS.md, "The room end judged
-/// against the crowd, not the caller"); 147
-/// since a caller clear of the room needs less evidence, 146 since the
-/// crowd score reads the caller's loud words as at least their
-/// own level lifted, 140 since it ends café turns (`turn/crowd.rs`), 126 since
-/// the room did (`TurnConfig::room_end_db`; 4 of 60 on the first 10 seeds
-/// before). Car, and street at 20 dB, all since the wait counts from
-/// where a fade began (`turn/fade.rs`); 146–151 before, each miss by a
-/// fade. Street at 10 dB: 177 since the street network holds the VAD's
-/// pause and ends the turn (`turn/crowd/net.rs`), 171 since the speech
-/// bands follow the street (`vad/bands.rs`), 162 before. Café at 10 dB:
-/// 1 since then, 2 before: the street network reads a café whose room is
-/// not yet judged a crowd. More on time passes; fewer fails.
+/// family at SNR ≥ 10 dB, on [`END_SEEDS`] seeds. Café at 20 dB: 156 since
+/// the wait counts from the caller's last word the café network is sure of
+/// (`turn/crowd.rs`, `SURE_LOG_ODDS`; BENCHMARKS.md, "The wait counts from
+/// the caller's last sure word"), 153 since the room is known for a crowd
+/// from its first seconds (`turn/room.rs`, `SHARE_FRAMES`; BENCHMARKS.md,
+/// "A café known from its first seconds"), 144 since a network over 640 ms
+/// scores the frames of a caller well over the room (`turn/crowd/net.rs`;
+/// BENCHMARKS.md, "The crowd network inside the detector"), 139 since the
+/// room end judges the line against the room as it stood when the caller
+/// stood out: it cuts off 5 fewer callers, and 8 more turns end later than
+/// the wait + 100 ms (BENCHMARKS.md, "The room end judged against the
+/// crowd, not the caller"); 147 since a caller clear of the room needs less
+/// evidence, 146 since the crowd score reads the caller's loud words as at
+/// least their own level lifted, 140 since it ends café turns
+/// (`turn/crowd.rs`), 126 since the room did (`TurnConfig::room_end_db`; 4
+/// of 60 on the first 10 seeds before). Car, and street at 20 dB, all since
+/// the wait counts from where a fade began (`turn/fade.rs`); 146–151
+/// before, each miss by a fade. Street at 10 dB: 177 since the street
+/// network holds the VAD's pause and ends the turn (`turn/crowd/net.rs`),
+/// 171 since the speech bands follow the street (`vad/bands.rs`), 162
+/// before. Café at 10 dB: 1 since then, 2 before: the street network reads
+/// a café whose room is not yet judged a crowd. More on time passes; fewer
+/// fails.
 const HELD_OUT_ON_TIME: [(NoiseFamily, f32, usize); 6] = [
     (NoiseFamily::Street, 20.0, 180),
     (NoiseFamily::Street, 10.0, 177),
