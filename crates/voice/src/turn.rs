@@ -840,7 +840,8 @@ impl TurnDetector {
         // Before the caller stood out, the crowd alone is no evidence
         // that they stopped: they had not begun.
         if self.stood_out {
-            self.crowd.follow(mulaw.len() as u64);
+            self.crowd
+                .follow(mulaw.len() as u64, self.below_caller(power));
         } else {
             self.crowd.clear();
         }
