@@ -660,8 +660,8 @@ async fn print_how_soon_the_replies_in_160_loud_cafe_calls_come() {
 /// must answer within 1,200 ms no fewer times than measured: 150 since
 /// the wait counts from the caller's last word the café network is sure
 /// of (p90 1,160 ms; 1,140 ms since a frame under the quiet gate is the
-/// caller's silence to that network), 148 since the room is known for a crowd from its
-/// first seconds (146 before).
+/// caller's silence to that network), 148 since the room is known for a
+/// crowd from its first seconds (146 before).
 /// The noise set alone cannot hold this: it has no café at 25 dB, where
 /// the VAD hears the crowd less, and a crowd's share raised to 0.4 passed
 /// it while these calls fell to 140 (BENCHMARKS.md, "A café known from its
