@@ -1156,6 +1156,12 @@ impl TurnDetector {
         match self.room.stands_out(self.stand_out) {
             Some(true) if above_echo => {
                 self.stood_out = true;
+                // Standing out of the room is more than the quiet hold's
+                // clear of it, even on a frame the VAD, in the crowd, has
+                // not called voice yet: the hold counts from here, not
+                // from when the crowd opened the utterance, or it ends the
+                // turn on the caller's first words.
+                self.since_clear = 0;
                 self.end_room = Some(EndRoom {
                     level: self.room.level(),
                     ceiling: self.room.crowd_ceiling(),

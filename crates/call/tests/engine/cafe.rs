@@ -660,7 +660,8 @@ async fn print_how_soon_the_replies_in_160_loud_cafe_calls_come() {
 /// must answer within 1,200 ms no fewer times than measured: 150 since
 /// the wait counts from the caller's last word the café network is sure
 /// of (p90 1,160 ms; 1,140 ms since a frame under the quiet gate is the
-/// caller's silence to that network), 148 since the room is known for a
+/// caller's silence to that network, 1,120 ms since the quiet hold counts
+/// from where the caller stands out), 148 since the room is known for a
 /// crowd from its first seconds (146 before).
 /// The noise set alone cannot hold this: it has no café at 25 dB, where
 /// the VAD hears the crowd less, and a crowd's share raised to 0.4 passed
@@ -670,7 +671,7 @@ async fn print_how_soon_the_replies_in_160_loud_cafe_calls_come() {
 async fn cafe_callers_at_20_and_25_db_hear_the_reply_within_1200_ms_no_less_often_than_measured() {
     let replies = replies_in_a_cafe([20.0, 25.0]).await;
     assert!(replies.within_1200_ms >= 150, "{replies}");
-    assert!(replies.p90_ms <= 1_140, "{replies}");
+    assert!(replies.p90_ms <= 1_120, "{replies}");
 }
 
 /// How soon the replies came in the café sweep, and what it cost.

@@ -833,6 +833,36 @@ fn the_caller_over_the_crowd_stands_out_and_keeps_what_they_said_under_the_dropp
 }
 
 #[test]
+fn a_caller_who_stands_out_just_before_the_crowds_utterance_is_dropped_is_not_cut_off_by_the_quiet_hold()
+ {
+    let mut det = no_guesses();
+    // The crowd opens an utterance at frame 139 that the quiet hold would
+    // drop at 228 (see the test above). The caller begins at 226, 20 dB
+    // over the crowd; the VAD, in the babble, calls their first frames
+    // unvoiced, so they stand out of the room before they are clear of it.
+    let events = crowd_at(&mut det, 0, 226);
+    assert_eq!(events.last(), Some(&(139, TurnEvent::SpeechStarted)));
+    let mut events: Vec<TurnEvent> = (0..4)
+        .filter_map(|_| det.push_heard(&[0x10; FRAME], false, -24.0))
+        .collect();
+    events.extend(heard(&mut det, 50, -20.0));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::UtteranceEnded { .. })),
+        "the turn ended under the caller's first words: {events:?}"
+    );
+    // Their turn ends once they stop, and not on the hold.
+    let later = crowd_at(&mut det, 280, 150);
+    let (at, end) = later
+        .iter()
+        .find(|(_, e)| matches!(e, TurnEvent::UtteranceEnded { .. }))
+        .expect("the caller's turn ends");
+    assert!(*at < 280 + 60, "ended at frame {at}");
+    assert_ne!(ended_by(end).0, EndedBy::QuietHold);
+}
+
+#[test]
 fn the_caller_has_the_floor_once_they_stand_out_of_the_crowd_and_the_crowd_alone_never_has() {
     let mut det = no_guesses();
     // The crowd opens utterance after utterance and never has the floor.
