@@ -14,7 +14,7 @@ use std::time::Duration;
 use noise::NoiseFamily;
 
 use crate::support::fakes::{FakeLlm, FakeStt};
-use crate::support::{Options, Out, clears, first_frame_of, media_of, start, turns};
+use crate::support::{Options, Out, clears, media_of, start, turns};
 use crate::{CALLER_SAYS, Fakes, REPLY_1, REPLY_2};
 
 const CALLER: &[u8] = include_bytes!("../../../voice/tests/fixtures/caller-he.wav");
@@ -557,7 +557,9 @@ async fn the_crowd_score_hears_the_bands_the_call_hands_it_and_ends_a_cafe_turn_
     let mut speech = vec![0; 6 * RATE];
     speech.extend(&pcm(HELD_OUT)[16_180 * RATE / 1000..22_000 * RATE / 1000]);
     let caller_end = Duration::from_millis(6_000 + 21_800 - 16_180);
-    let (turns, reply) = the_reply_in_a_cafe(&cafe_line(&speech, 17, 25.0, 8), caller_end).await;
+    let line = cafe_line(&speech, 17, 25.0, 8);
+    let CafeCall { turns, reply, .. } =
+        the_reply_in_a_cafe(&line, Duration::from_secs(6), caller_end).await;
 
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert_eq!(turns[0].ended_by, voice::EndedBy::Room);
@@ -586,7 +588,8 @@ async fn a_callers_first_turn_in_a_cafe_ends_on_the_crowd_score_though_no_voice_
     speech.extend(&part[from..to]);
     let caller_end = Duration::from_millis(((speech.len() - margin) * 1000 / RATE) as u64);
     let line = cafe_line(&speech, speech.len() / RATE + 7, 20.0, 0);
-    let (turns, reply) = the_reply_in_a_cafe(&line, caller_end).await;
+    let CafeCall { turns, reply, .. } =
+        the_reply_in_a_cafe(&line, Duration::from_secs(6), caller_end).await;
 
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert_eq!(turns[0].ended_by, voice::EndedBy::Room);
@@ -596,21 +599,43 @@ async fn a_callers_first_turn_in_a_cafe_ends_on_the_crowd_score_though_no_voice_
     );
 }
 
-/// One call of the café `line` with the standard fakes: its turns, and
-/// how long after `caller_end` (into the line) the reply's first frame
-/// went out (zero if before).
+/// What one café call made of the caller: its turns, how long after the
+/// caller's end the first reply that began after they did went out (zero
+/// if before their end), and whether a reply went out before they began:
+/// one to the crowd.
+struct CafeCall {
+    turns: Vec<agentlocator_call::TurnRecord>,
+    reply: Duration,
+    answered_the_crowd: bool,
+}
+
+/// One call of the café `line` with the standard fakes, the caller
+/// speaking from `caller_start` to `caller_end` into it.
 async fn the_reply_in_a_cafe(
     line: &[i16],
+    caller_start: Duration,
     caller_end: Duration,
-) -> (Vec<agentlocator_call::TurnRecord>, Duration) {
+) -> CafeCall {
     let fakes = Fakes::standard();
     let mut call = start(Options::new(fakes.providers()));
     let began = tokio::time::Instant::now();
     call.play(line).await;
     call.stop().await;
     let (_, log, events) = call.finish().await;
-    let reply = first_frame_of(&log, &fakes.tts, REPLY_1) - began;
-    (turns(&events), reply.saturating_sub(caller_end))
+    // Each synthesis of the reply, by when its first frame went out.
+    let replies: Vec<Duration> = (fakes.tts.said.lock().unwrap().iter())
+        .filter(|(said, _)| said == REPLY_1)
+        .filter_map(|&(_, byte)| media_of(&log, byte).first().map(|&at| at - began))
+        .collect();
+    let reply = (replies.iter().copied())
+        .filter(|&at| at >= caller_start)
+        .min()
+        .expect("the caller was answered");
+    CafeCall {
+        turns: turns(&events),
+        reply: reply.saturating_sub(caller_end),
+        answered_the_crowd: replies.iter().any(|&at| at < caller_start),
+    }
 }
 
 /// The held-out set's sentences that the café sweep plays (its first,
@@ -667,11 +692,18 @@ async fn print_how_soon_the_replies_in_160_loud_cafe_calls_come() {
 /// the VAD hears the crowd less, and a crowd's share raised to 0.4 passed
 /// it while these calls fell to 140 (BENCHMARKS.md, "A café known from its
 /// first seconds"). The clock is paused, so the figures repeat.
+///
+/// In 6 of the calls the crowd made a turn before the caller spoke, and
+/// the agent answered it: a gap not closed yet (BENCHMARKS.md, "The quiet
+/// hold counts from where the caller stands out"), held here so that it
+/// cannot widen. Those calls' replies are timed from the caller's own
+/// turn; before that was so, the sweep read them as 0 ms.
 #[tokio::test(start_paused = true)]
 async fn cafe_callers_at_20_and_25_db_hear_the_reply_within_1200_ms_no_less_often_than_measured() {
     let replies = replies_in_a_cafe([20.0, 25.0]).await;
     assert!(replies.within_1200_ms >= 150, "{replies}");
     assert!(replies.p90_ms <= 1_120, "{replies}");
+    assert!(replies.answered_the_crowd <= 6, "{replies}");
 }
 
 /// How soon the replies came in the café sweep, and what it cost.
@@ -683,6 +715,9 @@ struct CafeReplies {
     within_1200_ms: usize,
     /// First turns the room or the crowd score ended.
     room_ends: usize,
+    /// Calls in which the agent answered the crowd before the caller
+    /// spoke.
+    answered_the_crowd: usize,
     guesses: u32,
     wasted: u32,
 }
@@ -692,12 +727,13 @@ impl std::fmt::Display for CafeReplies {
         let n = self.calls;
         write!(
             f,
-            "{n} café calls: the reply {} ms after the caller on average, median {} ms, 90th percentile {} ms; {} within 1,200 ms; {} first turns ended on the room or the crowd score; {:.2} guesses and {:.2} wasted provider requests a turn",
+            "{n} café calls: the reply {} ms after the caller on average, median {} ms, 90th percentile {} ms; {} within 1,200 ms; {} first turns ended on the room or the crowd score; {} calls answered the crowd before the caller spoke; {:.2} guesses and {:.2} wasted provider requests a turn",
             self.mean_ms,
             self.median_ms,
             self.p90_ms,
             self.within_1200_ms,
             self.room_ends,
+            self.answered_the_crowd,
             f64::from(self.guesses) / n as f64,
             f64::from(self.wasted) / n as f64
         )
@@ -709,6 +745,7 @@ async fn replies_in_a_cafe(snrs: [f32; 2]) -> CafeReplies {
     let margin = RATE * 3 / 10;
     let mut replies = Vec::new();
     let mut room_ends = 0;
+    let mut answered_the_crowd = 0;
     let (mut guesses, mut wasted) = (0, 0);
     for (k, (part, activity)) in held_out_sentences().iter().enumerate() {
         let from = activity.start.saturating_sub(margin);
@@ -722,7 +759,13 @@ async fn replies_in_a_cafe(snrs: [f32; 2]) -> CafeReplies {
                         ((speech.len() - (to - activity.end)) * 1000 / RATE) as u64,
                     );
                     let line = cafe_line(&speech, speech.len() / RATE + 7, snr_db, seed);
-                    let (turns, reply) = the_reply_in_a_cafe(&line, caller_end).await;
+                    let caller_start = Duration::from_secs(lead as u64);
+                    let CafeCall {
+                        turns,
+                        reply,
+                        answered_the_crowd: answered,
+                    } = the_reply_in_a_cafe(&line, caller_start, caller_end).await;
+                    answered_the_crowd += usize::from(answered);
                     if turns.len() != 1 {
                         let ended: Vec<_> = turns.iter().map(|t| t.ended_by).collect();
                         println!(
@@ -747,6 +790,7 @@ async fn replies_in_a_cafe(snrs: [f32; 2]) -> CafeReplies {
         p90_ms: replies[n * 9 / 10],
         within_1200_ms: replies.iter().filter(|&&ms| ms <= 1_200).count(),
         room_ends,
+        answered_the_crowd,
         guesses,
         wasted,
     }
