@@ -773,9 +773,12 @@ async fn replies_in_a_cafe(snrs: [f32; 2]) -> CafeReplies {
                             turns.len()
                         );
                     }
-                    room_ends += usize::from(turns[0].ended_by == voice::EndedBy::Room);
-                    guesses += turns[0].guesses;
-                    wasted += turns[0].wasted_calls;
+                    // The caller's turn is the last: the crowd's, if any,
+                    // came before it.
+                    let theirs = turns.last().expect("the caller made a turn");
+                    room_ends += usize::from(theirs.ended_by == voice::EndedBy::Room);
+                    guesses += theirs.guesses;
+                    wasted += theirs.wasted_calls;
                     replies.push(reply.as_millis());
                 }
             }
