@@ -900,6 +900,16 @@ impl TurnDetector {
         if self.quiet_hold > 0
             && (self.room_span >= self.quiet_hold || self.since_clear >= self.held_for())
         {
+            // Judged again against the room as it is now, as after a step
+            // (`judge_again`): in a call's first seconds the room is still
+            // being learnt, and a swell of the crowd can stand out of it
+            // and be answered as a turn (BENCHMARKS.md, "The café sweep's
+            // calls that answered the crowd").
+            if self.stood_out && !self.still_stands_out() {
+                self.stood_out = false;
+                self.end_room = None;
+                self.room_span = self.span;
+            }
             return Some(if self.only_the_room() {
                 self.drop_the_room()
             } else {
@@ -1180,14 +1190,18 @@ impl TurnDetector {
     /// still stands out of it, by [`AGAIN_SLACK`] less than a fresh
     /// utterance must.
     fn judge_again(&mut self) {
-        if self.stood_out
-            && self.stand_out > 0.0
-            && self.loudest <= self.room.level() * self.stand_out / AGAIN_SLACK
-        {
+        if self.stood_out && !self.still_stands_out() {
             self.stood_out = false;
             self.end_room = None;
             self.room_span = 0;
         }
+    }
+
+    /// Whether the open utterance, which stood out of the room, stands out
+    /// of the room as it is now, by [`AGAIN_SLACK`] less than a fresh
+    /// utterance must.
+    fn still_stands_out(&self) -> bool {
+        self.stand_out == 0.0 || self.loudest > self.room.level() * self.stand_out / AGAIN_SLACK
     }
 
     /// Whether the room judged the utterance and nothing of it stood out:

@@ -599,6 +599,28 @@ async fn a_callers_first_turn_in_a_cafe_ends_on_the_crowd_score_though_no_voice_
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_swell_of_the_crowd_in_a_calls_first_seconds_is_not_answered_as_a_turn() {
+    // The held-out set's sixth sentence, 6 s into a café 20 dB under it
+    // (seed 8), the greeting over the crowd's first seconds. A swell stood
+    // out of the room as those seconds had it, the quiet hold ended it as
+    // a turn, and the agent answered the crowd 5.5 s in, before the caller
+    // had said a word. Judged again against the room when the hold ends
+    // it, it is the room's.
+    let sentences = held_out_sentences();
+    let (part, activity) = &sentences[3];
+    let margin = RATE * 3 / 10;
+    let (from, to) = (activity.start - margin, activity.end + margin);
+    let mut speech = vec![0; 6 * RATE];
+    speech.extend(&part[from..to]);
+    let caller_end = Duration::from_millis(((speech.len() - margin) * 1000 / RATE) as u64);
+    let line = cafe_line(&speech, speech.len() / RATE + 7, 20.0, 8);
+    let call = the_reply_in_a_cafe(&line, Duration::from_secs(6), caller_end).await;
+
+    assert!(!call.answered_the_crowd, "{:?}", call.turns);
+    assert_eq!(call.turns.len(), 1, "{:?}", call.turns);
+}
+
 /// What one café call made of the caller: its turns, how long after the
 /// caller's end the first reply that began after they did went out (zero
 /// if before their end), and whether a reply went out before they began:
@@ -693,17 +715,18 @@ async fn print_how_soon_the_replies_in_160_loud_cafe_calls_come() {
 /// it while these calls fell to 140 (BENCHMARKS.md, "A café known from its
 /// first seconds"). The clock is paused, so the figures repeat.
 ///
-/// In 6 of the calls the crowd made a turn before the caller spoke, and
-/// the agent answered it: a gap not closed yet (BENCHMARKS.md, "The quiet
-/// hold counts from where the caller stands out"), held here so that it
-/// cannot widen. Those calls' replies are timed from the caller's own
-/// turn; before that was so, the sweep read them as 0 ms.
+/// In 2 of the calls the crowd makes a turn before the caller speaks, and
+/// the agent answers it (6 before the quiet hold judged a turn again
+/// against the room): a gap not closed yet (BENCHMARKS.md, "The café
+/// sweep's calls that answered the crowd"), held here so that it cannot
+/// widen. Those calls' replies are timed from the caller's own turn;
+/// before that was so, the sweep read them as 0 ms.
 #[tokio::test(start_paused = true)]
 async fn cafe_callers_at_20_and_25_db_hear_the_reply_within_1200_ms_no_less_often_than_measured() {
     let replies = replies_in_a_cafe([20.0, 25.0]).await;
     assert!(replies.within_1200_ms >= 150, "{replies}");
     assert!(replies.p90_ms <= 1_120, "{replies}");
-    assert!(replies.answered_the_crowd <= 6, "{replies}");
+    assert!(replies.answered_the_crowd <= 2, "{replies}");
 }
 
 /// How soon the replies came in the café sweep, and what it cost.
