@@ -580,16 +580,7 @@ async fn a_callers_first_turn_in_a_cafe_ends_on_the_crowd_score_though_no_voice_
     // 1,740 ms after them: the café network, which scores this caller,
     // is slower to hear them stop there, and sooner on most lines:
     // BENCHMARKS.md, "The crowd network inside the detector".)
-    let sentences = held_out_sentences();
-    let (part, activity) = &sentences[3];
-    let margin = RATE * 3 / 10;
-    let (from, to) = (activity.start - margin, activity.end + margin);
-    let mut speech = vec![0; 6 * RATE];
-    speech.extend(&part[from..to]);
-    let caller_end = Duration::from_millis(((speech.len() - margin) * 1000 / RATE) as u64);
-    let line = cafe_line(&speech, speech.len() / RATE + 7, 20.0, 0);
-    let CafeCall { turns, reply, .. } =
-        the_reply_in_a_cafe(&line, Duration::from_secs(6), caller_end).await;
+    let CafeCall { turns, reply, .. } = the_sixth_sentence_in_a_cafe(0).await;
 
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert_eq!(turns[0].ended_by, voice::EndedBy::Room);
@@ -607,6 +598,15 @@ async fn a_swell_of_the_crowd_in_a_calls_first_seconds_is_not_answered_as_a_turn
     // a turn, and the agent answered the crowd 5.5 s in, before the caller
     // had said a word. Judged again against the room when the hold ends
     // it, it is the room's.
+    let call = the_sixth_sentence_in_a_cafe(8).await;
+
+    assert!(!call.answered_the_crowd, "{:?}", call.turns);
+    assert_eq!(call.turns.len(), 1, "{:?}", call.turns);
+}
+
+/// The held-out set's sixth sentence, the caller's first, 6 s into a café
+/// 20 dB under it from the call's first frame, crowd `seed`.
+async fn the_sixth_sentence_in_a_cafe(seed: u64) -> CafeCall {
     let sentences = held_out_sentences();
     let (part, activity) = &sentences[3];
     let margin = RATE * 3 / 10;
@@ -614,11 +614,8 @@ async fn a_swell_of_the_crowd_in_a_calls_first_seconds_is_not_answered_as_a_turn
     let mut speech = vec![0; 6 * RATE];
     speech.extend(&part[from..to]);
     let caller_end = Duration::from_millis(((speech.len() - margin) * 1000 / RATE) as u64);
-    let line = cafe_line(&speech, speech.len() / RATE + 7, 20.0, 8);
-    let call = the_reply_in_a_cafe(&line, Duration::from_secs(6), caller_end).await;
-
-    assert!(!call.answered_the_crowd, "{:?}", call.turns);
-    assert_eq!(call.turns.len(), 1, "{:?}", call.turns);
+    let line = cafe_line(&speech, speech.len() / RATE + 7, 20.0, seed);
+    the_reply_in_a_cafe(&line, Duration::from_secs(6), caller_end).await
 }
 
 /// What one café call made of the caller: its turns, how long after the
